@@ -1,0 +1,2 @@
+/* Compiles the system copy of llhttp (node-llhttp). */
+#include "/usr/share/llhttp/api.c"

@@ -1,0 +1,52 @@
+#ifndef AVR_CUV_SHIM_H
+#define AVR_CUV_SHIM_H
+#include <uv.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <netdb.h>
+
+/* Pointer casts between libuv handle types live here, in C, not in Swift. */
+static inline uv_handle_t *cuv_tcp_as_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }
+static inline uv_stream_t *cuv_tcp_as_stream(uv_tcp_t *t) { return (uv_stream_t *)t; }
+static inline uv_tcp_t *cuv_stream_as_tcp(uv_stream_t *s) { return (uv_tcp_t *)s; }
+static inline uv_handle_t *cuv_timer_as_handle(uv_timer_t *t) { return (uv_handle_t *)t; }
+static inline uv_handle_t *cuv_signal_as_handle(uv_signal_t *t) { return (uv_handle_t *)t; }
+static inline uv_handle_t *cuv_async_as_handle(uv_async_t *t) { return (uv_handle_t *)t; }
+static inline uv_handle_t *cuv_idle_as_handle(uv_idle_t *t) { return (uv_handle_t *)t; }
+static inline const struct sockaddr *cuv_sockaddr_in_as_sockaddr(const struct sockaddr_in *a) { return (const struct sockaddr *)a; }
+static inline const struct sockaddr *cuv_sockaddr_storage_as_sockaddr(const struct sockaddr_storage *a) { return (const struct sockaddr *)a; }
+
+static inline int cuv_errno_eagain(void) { return UV_EAGAIN; }
+static inline int cuv_errno_ecanceled(void) { return UV_ECANCELED; }
+static inline int cuv_errno_eof(void) { return UV_EOF; }
+static inline int cuv_errno_etimedout(void) { return UV_ETIMEDOUT; }
+
+/* Bind with SO_REUSEPORT (for one loop per core) when asked. */
+static inline int cuv_tcp_bind_reuseport(uv_tcp_t *t, const struct sockaddr *addr, int reuseport) {
+    if (reuseport) {
+        int fd = -1;
+        int r = uv_fileno((uv_handle_t *)t, &fd);
+        if (r == UV_EBADF) {
+            /* socket not created yet: create it by initialising with the address family */
+            return UV_EINVAL;
+        }
+        int one = 1;
+        if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) return -1;
+    }
+    return uv_tcp_bind(t, addr, 0);
+}
+
+static inline int cuv_addr_port(const struct sockaddr *a) {
+    if (a->sa_family == AF_INET) return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->sa_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    return 0;
+}
+static inline void cuv_addr_set_port(struct sockaddr *a, int port) {
+    if (a->sa_family == AF_INET) ((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
+    else if (a->sa_family == AF_INET6) ((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
+}
+static inline size_t cuv_addr_len(const struct sockaddr *a) {
+    return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+#endif

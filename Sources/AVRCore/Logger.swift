@@ -1,3 +1,5 @@
+import AVRProtocol
+
 /// Log lines `[LEVEL]: message` on standard output, one write per line.
 public struct Logger: Sendable {
     public enum Level: Int, Sendable, Comparable {
@@ -43,6 +45,17 @@ public struct Logger: Sendable {
                 if written <= 0 { break }
                 offset += written
             }
+        }
+    }
+}
+
+extension Logger.Level {
+    public init(_ level: LogLevel) {
+        switch level {
+        case .debug: self = .debug
+        case .info: self = .info
+        case .warn: self = .warn
+        case .error: self = .error
         }
     }
 }

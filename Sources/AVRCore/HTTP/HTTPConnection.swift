@@ -87,7 +87,7 @@ final class HTTPConnection {
         case .needMore:
             if parser.expectsContinue {
                 parser.continueSent()
-                stream.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                stream.write(HTTPResponseHead.serialize(status: 100, contentType: nil, body: [], keepAlive: true))
             }
             if !parser.inMessage { armIdleTimer() }
             return bytes.count

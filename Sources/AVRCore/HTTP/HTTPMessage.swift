@@ -1,3 +1,5 @@
+import AVRProtocol
+
 /// A complete HTTP request as the service sees it.
 public struct HTTPRequest: Sendable {
     public var method: String
@@ -40,60 +42,11 @@ public struct HTTPResponse: Sendable {
     /// `{"error":"<message>"}` with the message escaped as a JSON string.
     public static func error(_ status: Int, _ message: String, closesConnection: Bool = false,
                              headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        var body = Array(#"{"error":"#.utf8)
-        appendJSONString(message, to: &body)
-        body.append(UInt8(ascii: "}"))
-        return HTTPResponse(status: status, headers: headers, body: body, closesConnection: closesConnection)
+        HTTPResponse(status: status, headers: headers, body: JSONErrorBody.make(message), closesConnection: closesConnection)
     }
 
     func serialized(keepAlive: Bool) -> [UInt8] {
-        var head = "HTTP/1.1 \(status) \(HTTPResponse.reasonPhrase(status))\r\n"
-        if let contentType { head += "Content-Type: \(contentType)\r\n" }
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(body.count)\r\n"
-        head += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
-        var bytes = Array(head.utf8)
-        bytes.append(contentsOf: body)
-        return bytes
+        HTTPResponseHead.serialize(status: status, contentType: contentType, body: body, keepAlive: keepAlive,
+                                   extraHeaders: headers.map { ($0.name, $0.value) })
     }
-
-    static func reasonPhrase(_ status: Int) -> String {
-        switch status {
-        case 100: "Continue"
-        case 200: "OK"
-        case 400: "Bad Request"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 408: "Request Timeout"
-        case 413: "Content Too Large"
-        case 415: "Unsupported Media Type"
-        case 431: "Request Header Fields Too Large"
-        case 500: "Internal Server Error"
-        case 501: "Not Implemented"
-        case 503: "Service Unavailable"
-        case 505: "HTTP Version Not Supported"
-        default: "Status \(status)"
-        }
-    }
-}
-
-/// Appends `text` as a quoted JSON string.
-func appendJSONString(_ text: String, to out: inout [UInt8]) {
-    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-    out.append(UInt8(ascii: "\""))
-    for byte in text.utf8 {
-        switch byte {
-        case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
-        case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
-        case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
-        case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
-        case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
-        case 0..<0x20:
-            out.append(contentsOf: Array(#"\u00"#.utf8))
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
-        default: out.append(byte)
-        }
-    }
-    out.append(UInt8(ascii: "\""))
 }

@@ -51,7 +51,7 @@ final class ClientConnection {
                 fail(.resolve(error))
             case .success(let addresses):
                 let stream: TCPStream
-                do { stream = try TCPStream(loop: loop) } catch {
+                do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
                     return fail(.connect(error))
                 }
                 self.stream = stream

@@ -1,0 +1,310 @@
+import AVRProtocol
+
+/// One call: an AudioSocket connection from Asterisk and its STS leg.
+///
+/// awaitingUUID → (UUID) → detecting codec → playing → ended. Caller frames are decoded to
+/// 8 kHz PCM and handed to the leg; the leg's audio goes into `playback`, which the loop's
+/// `PlaybackScheduler` drains one 20 ms frame per tick (silence when empty, ambient noise
+/// mixed under everything). The call ends exactly once, whoever ends it, and `call_ended`
+/// is sent then (for calls that got as far as a UUID).
+final class CallSession: PacedPlayer, STSLegDelegate {
+    enum EndReason: CustomStringConvertible {
+        case callerHungUp
+        case callerClosed
+        case callerError(code: [UInt8])
+        case protocolError(String)
+        case stsClosed
+        case stsFailed(String)
+        case shutdown
+
+        var description: String {
+            switch self {
+            case .callerHungUp: "caller hung up"
+            case .callerClosed: "caller closed the connection"
+            case .callerError(let code): "Asterisk reported an error" + (code.isEmpty ? "" : " (code \(code.map { String($0) }.joined(separator: ",")))")
+            case .protocolError(let message): "AudioSocket protocol error: \(message)"
+            case .stsClosed: "STS closed the connection"
+            case .stsFailed(let message): "STS failed: \(message)"
+            case .shutdown: "server shutting down"
+            }
+        }
+
+        /// Whether we tell Asterisk to hang up (it did not end the call itself).
+        var sendsHangup: Bool {
+            switch self {
+            case .callerHungUp, .callerClosed, .callerError: false
+            default: true
+            }
+        }
+    }
+
+    private let context: CallContext
+    private let stream: TCPStream
+    private var log: Logger
+    private var inbound = ByteBuffer()
+    private var decoder = AudioSocketDecoder()
+    private(set) var uuid: CallUUID?
+    private var leg: STSLeg?
+    private var detector = CodecDetector()
+    private var codec: AudioCodec?
+    private var resampler: Resampler?
+    /// Caller frames that arrived before the codec was known.
+    private var undecided = HeldAudio(capacity: 25 * 320)
+    private var playback = PlaybackQueue()
+    private var ambient: AmbientNoise?
+    private var stsEnded = false
+    private(set) var ended = false
+    var schedulerPosition: (slot: Int, index: Int)?
+    /// Called once the connection is closed and the call forgotten.
+    var onClosed: (() -> Void)?
+    private var carry: UInt8?
+    private var droppedPlaybackFrames = 0
+
+    init(context: CallContext, stream: TCPStream) {
+        self.context = context
+        self.stream = stream
+        log = context.log
+        ambient = context.ambient
+    }
+
+    func start() {
+        stream.onRead = { [unowned self] bytes in self.received(bytes) }
+        stream.onEnd = { [unowned self] error in
+            self.end(error.map { .protocolError("connection failed: \($0)") } ?? .callerClosed)
+        }
+        stream.onClose = { [unowned self] in
+            let callback = self.onClosed
+            self.onClosed = nil
+            callback?()
+        }
+        stream.startReading()
+    }
+
+    // MARK: From Asterisk
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        inbound.append(bytes)
+        do throws(AudioSocketError) {
+            while !ended, let frame = try decoder.decode(&inbound) {
+                handle(frame)
+            }
+        } catch {
+            if uuid == nil {
+                log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(error); closing")
+            }
+            end(.protocolError("\(error)"))
+        }
+        if ended || (inbound.isEmpty && inbound.storage.capacity > 8 * 1024) { inbound.releaseStorage() }
+    }
+
+    private func handle(_ frame: AudioSocketFrame) {
+        switch frame {
+        case .uuid(let id):
+            guard uuid == nil else { return end(.protocolError("second UUID message")) }
+            callStarted(CallUUID(high: id.high, low: id.low))
+        case .audio(let audio):
+            guard uuid != nil else { return end(.protocolError("audio before the UUID message")) }
+            audio.withPayload(in: inbound) { payload in callerAudio(kind: audio.kind, payload: payload) }
+        case .dtmf(let digit):
+            guard let uuid else { return end(.protocolError("DTMF before the UUID message")) }
+            log.info("DTMF digit: \(digit)")
+            leg?.sendDTMF(digit.ascii)
+            context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
+        case .hangup:
+            end(.callerHungUp)
+        case .error(let code):
+            log.warn("Asterisk sent an AudioSocket error" + (code.isEmpty ? "" : " with code \(code)"))
+            end(.callerError(code: code))
+        }
+    }
+
+    private func callStarted(_ uuid: CallUUID) {
+        self.uuid = uuid
+        log = context.log.with(prefix: "[\(uuid)] ")
+        let route = context.registry.claim(uuid)
+        let base = context.configuration.stsURL?.description
+        let urlText = route?.stsURL ?? base
+        log.info("Call started from \(stream.peerAddress?.description ?? "?")" + (route == nil ? " (no prior POST /call)" : ""))
+        context.webhooks?.send(WebhookEnvelope.callStarted, uuid: uuid, payload: .object([:]))
+        let leg: STSLeg
+        if let urlText {
+            let url: EndpointURL
+            do throws(EndpointURLError) { url = try EndpointURL.parse(urlText) } catch {
+                return end(.stsFailed("unusable STS URL \(urlText): \(error)"))
+            }
+            switch url.scheme {
+            case .ws:
+                log.info("Connecting to STS WebSocket: \(urlText)")
+                leg = STSWebSocketClient(loop: context.loop, url: url, uuid: uuid.description, scratch: context.scratch,
+                                         log: log, connectTimeout: UInt64(context.configuration.stsConnectTimeoutMilliseconds))
+            case .http:
+                log.info("Connecting to STS over HTTP: \(urlText)")
+                leg = STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,
+                                          connectTimeout: UInt64(context.configuration.stsConnectTimeoutMilliseconds))
+            case .wss, .https:
+                return end(.stsFailed("\(url.scheme.rawValue):// is not supported yet: \(urlText)"))
+            }
+        } else {
+            leg = EchoLeg()
+        }
+        self.leg = leg
+        leg.delegate = self
+        leg.start()
+    }
+
+    private func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {
+        if kind != .audio8kHz {
+            // Higher-rate signed linear: resample to 8 kHz; playback goes back as 8 kHz slin.
+            if codec == nil { codecDecided(.slin) }
+            if resampler?.inputRate != kind.sampleRate {
+                resampler = Resampler(inputRate: kind.sampleRate!)
+            }
+            context.scratch.pcm.removeAll(keepingCapacity: true)
+            resampler?.process(payload, appendingLittleEndianTo: &context.scratch.pcm)
+            context.scratch.pcm.withUnsafeBytes { leg?.sendAudio($0) }
+            return
+        }
+        guard let codec else {
+            undecided.append(payload)
+            if let decided = detector.observe(payload: payload) {
+                codecDecided(decided)
+                var held = undecided
+                undecided = HeldAudio(capacity: 0)
+                held.drain { forward($0, codec: decided) }
+            }
+            return
+        }
+        forward(payload, codec: codec)
+    }
+
+    private func forward(_ payload: UnsafeRawBufferPointer, codec: AudioCodec) {
+        if codec == .slin {
+            leg?.sendAudio(payload)
+            return
+        }
+        context.scratch.pcm.removeAll(keepingCapacity: true)
+        codec.appendLittleEndian(decoding: payload, to: &context.scratch.pcm)
+        context.scratch.pcm.withUnsafeBytes { leg?.sendAudio($0) }
+    }
+
+    private func codecDecided(_ decided: AudioCodec) {
+        codec = decided
+        log.info("Audio codec detected: \(decided)")
+        // Playback starts now: before the codec is known, even silence could be noise.
+        context.scheduler.add(self)
+    }
+
+    // MARK: Playback
+
+    func playFrames(_ count: Int) {
+        guard let codec, !ended else { return }
+        let scratch = context.scratch
+        for _ in 0..<count {
+            if !playback.nextFrame(into: scratch.samples) {
+                if stsEnded { return end(.stsClosed) }
+                scratch.samples.update(repeating: 0)
+            }
+            ambient?.mix(into: scratch.samples)
+            // Asterisk not reading: drop rather than queue without bound.
+            if stream.pendingWriteBytes > 16 * 1024 {
+                droppedPlaybackFrames += 1
+                continue
+            }
+            let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(scratch.samples), codec: codec,
+                                                               into: scratch.audioMessage)
+            stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
+        }
+    }
+
+    // MARK: From the STS leg
+
+    func stsOpened() {
+        log.debug("STS leg open")
+    }
+
+    func stsAudio(base64: UnsafeRawBufferPointer) {
+        do throws(Base64Error) {
+            try Base64.decodeInt16LittleEndian(base64, carry: &carry) { playback.appendSample($0) }
+        } catch {
+            log.warn("STS audio with invalid base64 ignored: \(error)")
+        }
+    }
+
+    func stsPCM(_ pcm: UnsafeRawBufferPointer) {
+        playback.append(pcmLittleEndian: pcm)
+    }
+
+    func stsInterruption() {
+        playback.clear()
+        carry = nil
+        log.info("Interruption: playback queue cleared")
+        if let uuid { context.webhooks?.send(WebhookEnvelope.interruption, uuid: uuid, payload: .object([:])) }
+    }
+
+    func stsMessage(_ message: JSONValue) {
+        let type = message["type"]?.stringValue ?? ""
+        switch type {
+        case "audio":
+            if let text = message["audio"]?.stringValue {
+                var bytes = Array(text.utf8)
+                bytes.withUnsafeBytes { stsAudio(base64: $0) }
+                bytes = []
+            }
+        case "interruption":
+            stsInterruption()
+        case "transcript", "transcription":
+            let role = message["role"]?.stringValue ?? ""
+            let text = message["text"]?.stringValue ?? ""
+            log.info("Transcript (\(role)): \(text)")
+            if let uuid {
+                context.webhooks?.send(WebhookEnvelope.transcription, uuid: uuid,
+                                       payload: .object(["role": .string(role), "text": .string(text)]))
+            }
+        case "error":
+            log.error("STS error: \(message["message"]?.stringValue ?? message.serialized())")
+        default:
+            log.info("Ignoring STS message of unknown type \"\(type)\"")
+        }
+    }
+
+    func stsClosed(failure: String?) {
+        leg = nil
+        if let failure {
+            log.error("STS connection failed: \(failure)")
+            return end(.stsFailed(failure))
+        }
+        // Play out what is queued, then hang up (see playFrames).
+        stsEnded = true
+        if codec == nil || playback.isEmpty { end(.stsClosed) }
+    }
+
+    // MARK: Ending
+
+    /// Ends the call once: stops playback, closes the STS leg, tells Asterisk to hang up
+    /// when it did not end the call itself, and sends `call_ended`.
+    func end(_ reason: EndReason) {
+        guard !ended else { return }
+        ended = true
+        context.scheduler.remove(self)
+        let leg = self.leg
+        self.leg = nil
+        leg?.delegate = nil
+        leg?.close()
+        if reason.sendsHangup && !stream.isClosing {
+            var hangup: [UInt8] = []
+            AudioSocketEncoder.appendHangup(to: &hangup)
+            stream.write(hangup)
+            stream.closeAfterFlush()
+        } else {
+            stream.close()
+        }
+        playback = PlaybackQueue(capacityLimit: 0, initialCapacity: 0)
+        if let uuid {
+            log.info("Call ended: \(reason)")
+            context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))
+        }
+    }
+}
+
+@available(*, unavailable)
+extension CallSession: Sendable {}

@@ -1,0 +1,102 @@
+import AVRProtocol
+
+/// Something that sends one 20 ms frame per tick.
+protocol PacedPlayer: AnyObject {
+    /// Sends `count` frames now (usually 1; more when the loop ran late).
+    func playFrames(_ count: Int)
+    /// Where the scheduler keeps it (slot, index), nil when not scheduled.
+    var schedulerPosition: (slot: Int, index: Int)? { get set }
+}
+
+/// Drives every call's playback on one loop with a single timer.
+///
+/// Calls are spread over `slotCount` phase slots (5 ms apart with 4 slots), so the work of
+/// a tick is a quarter of the calls and the loop stays responsive in between. Each slot
+/// keeps absolute 20 ms deadlines on the monotonic clock (`PacingClock`): no drift over any
+/// call length. When the loop runs late a slot sends at most `maxCatchUp` frames per call
+/// and then resynchronises, rather than bursting seconds of audio.
+final class PlaybackScheduler {
+    private let loop: EventLoop
+    private let timer: Timer
+    private var clocks: [PacingClock]
+    private var slots: [[PacedPlayer]]
+    private let interval: UInt64
+    private let maxCatchUp: Int
+    /// Frames skipped because the loop was more than `maxCatchUp` frames late.
+    var framesSkipped: UInt64 { clocks.reduce(0) { $0 + $1.framesSkipped } }
+
+    init(loop: EventLoop, slotCount: Int = 4, interval: UInt64 = 20_000_000, maxCatchUp: Int = 3) throws(UVError) {
+        self.loop = loop
+        timer = try Timer(loop: loop)
+        self.interval = interval
+        self.maxCatchUp = maxCatchUp
+        clocks = []
+        slots = Array(repeating: [], count: slotCount)
+        resetClocks()
+    }
+
+    /// Starts every slot's deadlines afresh from now (when the first call arrives, so an
+    /// idle period is not mistaken for lateness).
+    private func resetClocks() {
+        let start = loop.nanoseconds
+        let spacing = interval / UInt64(slots.count)
+        clocks = (0..<slots.count).map {
+            PacingClock(start: start + UInt64($0) * spacing, interval: interval, maxCatchUp: maxCatchUp)
+        }
+    }
+
+    var playerCount: Int { slots.reduce(0) { $0 + $1.count } }
+
+    /// Schedules `player` in the least loaded slot; its first frame goes out at that slot's next deadline.
+    func add(_ player: PacedPlayer) {
+        guard player.schedulerPosition == nil else { return }
+        if playerCount == 0 { resetClocks() }
+        var best = 0
+        for slot in slots.indices where slots[slot].count < slots[best].count { best = slot }
+        player.schedulerPosition = (best, slots[best].count)
+        slots[best].append(player)
+        if !timer.isActive { rearm() }
+    }
+
+    func remove(_ player: PacedPlayer) {
+        guard let position = player.schedulerPosition else { return }
+        player.schedulerPosition = nil
+        var slot = slots[position.slot]
+        let last = slot.removeLast()
+        if position.index < slot.count {
+            slot[position.index] = last
+            last.schedulerPosition = (position.slot, position.index)
+        }
+        slots[position.slot] = slot
+        if playerCount == 0 { timer.stop() }
+    }
+
+    private func tick() {
+        let now = loop.nanoseconds
+        for slot in slots.indices {
+            let due = clocks[slot].framesDue(now: now)
+            guard due > 0 else { continue }
+            // Players may leave during the tick (a call ending); walk a snapshot and skip
+            // the ones no longer scheduled.
+            let players = slots[slot]
+            for player in players where player.schedulerPosition != nil {
+                player.playFrames(due)
+            }
+        }
+        rearm()
+    }
+
+    private func rearm() {
+        guard playerCount > 0 else { return timer.stop() }
+        let now = loop.nanoseconds
+        let next = clocks.map { $0.delayUntilNextDeadline(now: now) }.min() ?? interval
+        // libuv timers count whole milliseconds: round up so we never wake early.
+        let milliseconds = (next + 999_999) / 1_000_000
+        timer.start(timeout: milliseconds) { [unowned self] in self.tick() }
+    }
+
+    func close() {
+        timer.close()
+        slots = Array(repeating: [], count: slots.count)
+    }
+}

@@ -1,0 +1,224 @@
+import AVRProtocol
+
+/// A call's WebSocket connection to its STS service (RFC 6455 client, `ws://`).
+///
+/// resolving → connecting → handshaking → open → closed. A single timer bounds resolve,
+/// connect and handshake together. Caller audio sent before `open` is held in
+/// `PreOpenAudio` and flushed in order right after `init`.
+final class STSWebSocketClient: STSLeg {
+    private enum State { case idle, connecting, handshaking, open, closed }
+
+    weak var delegate: STSLegDelegate?
+    private let loop: EventLoop
+    private let url: EndpointURL
+    private let uuid: String
+    private let scratch: LoopScratch
+    private let log: Logger
+    private let connectTimeout: UInt64
+    private let maxMessageSize: Int
+    private var state = State.idle
+    private var stream: TCPStream?
+    private var timer: Timer?
+    private var inbound = ByteBuffer()
+    private var handshake: WebSocketHandshakeResponseParser?
+    private var reader: WebSocketMessageReader
+    private var preOpen: HeldAudio
+    /// Frames dropped because the service stopped reading (bounded send queue).
+    private(set) var droppedFrames = 0
+    private let maxPendingBytes = 256 * 1024
+
+    init(loop: EventLoop, url: EndpointURL, uuid: String, scratch: LoopScratch, log: Logger,
+         connectTimeout: UInt64, maxMessageSize: Int = 1 << 20, preOpenCapacity: Int = 3 * 16_000) {
+        self.loop = loop
+        self.url = url
+        self.uuid = uuid
+        self.scratch = scratch
+        self.log = log
+        self.connectTimeout = connectTimeout
+        self.maxMessageSize = maxMessageSize
+        reader = WebSocketMessageReader(maxMessageSize: maxMessageSize)
+        preOpen = HeldAudio(capacity: preOpenCapacity)
+    }
+
+    func start() {
+        guard state == .idle else { return }
+        state = .connecting
+        if let timer = try? Timer(loop: loop) {
+            self.timer = timer
+            timer.start(timeout: connectTimeout) { [weak self] in
+                guard let self else { return }
+                self.fail("no WebSocket connection to \(self.url) within \(self.connectTimeout) ms")
+            }
+        }
+        DNSResolver.resolve(loop: loop, host: url.host, port: url.port) { [weak self] result in
+            guard let self, self.state == .connecting else { return }
+            switch result {
+            case .failure(let error): self.fail("cannot resolve \(self.url.host): \(error)")
+            case .success(let addresses): self.connect(to: addresses[0])
+            }
+        }
+    }
+
+    private func connect(to address: SocketAddress) {
+        let stream: TCPStream
+        do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
+            return fail("cannot create a socket: \(error)")
+        }
+        self.stream = stream
+        stream.connect(to: address) { [weak self] error in
+            guard let self, self.state == .connecting else { return }
+            if let error { return self.fail("cannot connect to \(self.url.host):\(self.url.port): \(error)") }
+            self.sendHandshake(on: stream)
+        }
+    }
+
+    private func sendHandshake(on stream: TCPStream) {
+        state = .handshaking
+        stream.setNoDelay()
+        var generator = SystemRandomNumberGenerator()
+        let key = WebSocketHandshake.makeKey(using: &generator)
+        handshake = WebSocketHandshakeResponseParser(key: key)
+        stream.onRead = { [unowned self] bytes in self.received(bytes) }
+        stream.onEnd = { [unowned self] error in
+            self.fail(error.map { "STS connection failed: \($0)" } ?? "STS closed the connection without a close frame",
+                      orderly: error == nil && self.state == .open)
+        }
+        stream.startReading()
+        stream.write(WebSocketHandshake.makeRequest(host: url.hostHeader, requestTarget: url.requestTarget, key: key))
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        inbound.append(bytes)
+        if state == .handshaking {
+            do throws(WebSocketHandshakeError) {
+                guard let response = try handshake!.parse(&inbound) else { return }
+                _ = response
+            } catch {
+                fail("STS WebSocket \(error)")
+                inbound.releaseStorage()
+                return
+            }
+            opened()
+        }
+        guard state == .open else { return }
+        do throws(WebSocketError) {
+            try reader.read(&inbound) { event in self.handle(event) }
+        } catch {
+            log.warn("STS protocol error: \(error); closing with \(error.closeCode.rawValue)")
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: error.closeCode, reason: "", maskingKey: key, to: &out) }
+            return fail("STS protocol error: \(error)")
+        }
+        // The reader borrows `inbound` while events are handled, so release it only here.
+        if state == .closed || (inbound.isEmpty && inbound.storage.capacity > 16 * 1024) { inbound.releaseStorage() }
+    }
+
+    private func opened() {
+        state = .open
+        timer?.close()
+        timer = nil
+        handshake = nil
+        sendControl { key, out in
+            STSOutboundMessage.appendInitFrame(uuid: uuid, maskingKey: key, to: &out)
+        }
+        preOpen.drain { pcm in sendAudioNow(pcm) }
+        if preOpen.droppedBytes > 0 {
+            log.warn("\(preOpen.droppedBytes) bytes of caller audio dropped while the STS connection opened")
+        }
+        delegate?.stsOpened()
+    }
+
+    private func handle(_ event: WebSocketEvent) {
+        switch event {
+        case .text(let payload):
+            switch STSInboundMessage.parse(payload) {
+            case .audio(let range):
+                delegate?.stsAudio(base64: UnsafeRawBufferPointer(rebasing: payload[range]))
+            case .interruption:
+                delegate?.stsInterruption()
+            case .needsGeneralParse:
+                do throws(JSONError) {
+                    delegate?.stsMessage(try JSONValue.parse(payload))
+                } catch {
+                    log.warn("Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
+                }
+            }
+        case .binary(let payload):
+            log.warn("Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
+        case .ping(let payload):
+            sendControl { key, out in WebSocketFrameEncoder.appendPong(payload: payload, maskingKey: key, to: &out) }
+        case .pong:
+            break
+        case .close(let code, let reason):
+            let text = String(decoding: reason, as: UTF8.self)
+            log.info("STS closed the WebSocket (code \(code?.rawValue ?? 1005)\(text.isEmpty ? "" : ": " + text))")
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: code, reason: "", maskingKey: key, to: &out) }
+            finish(failure: nil, politely: true)
+        }
+    }
+
+    func sendAudio(_ pcm: UnsafeRawBufferPointer) {
+        switch state {
+        case .open: sendAudioNow(pcm)
+        case .idle, .connecting, .handshaking: preOpen.append(pcm)
+        case .closed: break
+        }
+    }
+
+    private func sendAudioNow(_ pcm: UnsafeRawBufferPointer) {
+        guard let stream else { return }
+        if stream.pendingWriteBytes > maxPendingBytes {
+            droppedFrames += 1
+            if droppedFrames == 1 || droppedFrames % 500 == 0 {
+                log.warn("STS is not reading: \(droppedFrames) caller frame(s) dropped")
+            }
+            return
+        }
+        scratch.frame.removeAll(keepingCapacity: true)
+        STSAudioMessageEncoder.appendFrame(pcm: pcm, maskingKey: scratch.maskingKeys.next(), to: &scratch.frame)
+        stream.write(scratch.frame)
+    }
+
+    func sendDTMF(_ digit: UInt8) {
+        guard state == .open else { return }
+        let text = String(decoding: [digit], as: UTF8.self)
+        sendControl { key, out in STSOutboundMessage.appendDTMFDigitFrame(text, maskingKey: key, to: &out) }
+    }
+
+    private func sendControl(_ build: (WebSocketMaskingKey, inout [UInt8]) -> Void) {
+        guard let stream else { return }
+        scratch.frame.removeAll(keepingCapacity: true)
+        build(scratch.maskingKeys.next(), &scratch.frame)
+        stream.write(scratch.frame)
+    }
+
+    /// Caller hangup: a close frame (1000), then the TCP connection closes once it is sent.
+    func close() {
+        delegate = nil
+        if state == .open {
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .normalClosure, reason: "call ended", maskingKey: key, to: &out) }
+        }
+        finish(failure: nil, politely: true)
+    }
+
+    private func fail(_ reason: String, orderly: Bool = false) {
+        finish(failure: orderly ? nil : reason, politely: false)
+        if orderly { log.info(reason) }
+    }
+
+    private func finish(failure: String?, politely: Bool) {
+        guard state != .closed else { return }
+        state = .closed
+        timer?.close()
+        timer = nil
+        if let stream {
+            stream.onRead = nil
+            stream.onEnd = nil
+            if politely { stream.closeAfterFlush() } else { stream.close() }
+        }
+        stream = nil
+        handshake = nil
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.stsClosed(failure: failure)
+    }
+}

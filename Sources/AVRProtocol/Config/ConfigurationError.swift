@@ -45,7 +45,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case .invalidURL(let reason):
             return "\(variable): \(quoted) is not a valid URL: \(reason)"
         case .unsupportedScheme(let expected):
-            return "\(variable): \(quoted) must be a \(expected) URL"
+            return "\(variable): \(quoted) has an unsupported scheme (expected \(expected))"
         case .tlsNotSupported(let scheme):
             return "\(variable): \(scheme.rawValue):// is not supported yet (TLS arrives in a later release): \(value)"
         case .fileNotFound:

@@ -17,6 +17,11 @@ extension JSONValue {
     public static func parse(_ buffer: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
         try JSONParser.parse(buffer).get()
     }
+
+    /// Parses the readable bytes of `buffer` (error offsets count from its reader index).
+    public static func parse(_ buffer: ByteBuffer) throws(JSONError) -> JSONValue {
+        try parse(buffer.storage[buffer.readerIndex...])
+    }
 }
 
 /// A recursive-descent parser over a byte buffer. Strings without escapes or non-ASCII

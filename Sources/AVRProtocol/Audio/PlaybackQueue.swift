@@ -1,0 +1,107 @@
+/// The call's outbound speech: 8 kHz samples waiting to be paced out 20 ms at a time.
+///
+/// A ring buffer that starts small and grows (doubling) up to ``capacityLimit``, so an idle
+/// call costs little and a talkative one stops reallocating after its first long answer.
+/// When a peer sends more than the limit (60 s by default) the oldest samples are dropped and
+/// counted: playback stays bounded and the newest speech, the one that matters, survives.
+public struct PlaybackQueue: Sendable {
+    /// The most samples held (default 60 s at 8 kHz).
+    public let capacityLimit: Int
+    /// Samples dropped because the queue was full, since creation.
+    public private(set) var droppedSamples = 0
+
+    private var storage: [Int16]
+    private var head = 0
+    public private(set) var queuedSamples = 0
+    /// The low byte of a sample whose high byte has not arrived yet.
+    private var pendingByte: UInt8?
+
+    public init(capacityLimit: Int = 60 * 8000, initialCapacity: Int = 8000) {
+        precondition(capacityLimit > 0)
+        self.capacityLimit = capacityLimit
+        storage = [Int16](repeating: 0, count: max(1, min(initialCapacity, capacityLimit)))
+    }
+
+    public var isEmpty: Bool { queuedSamples == 0 }
+
+    /// Queues s16le PCM of any length; an odd last byte is kept and completed by the next
+    /// append (STS services cut their messages anywhere).
+    public mutating func append(pcmLittleEndian bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        var index = 0
+        if let low = pendingByte {
+            appendSample(Int16(bitPattern: UInt16(low) | UInt16(bytes[0]) << 8))
+            pendingByte = nil
+            index = 1
+        }
+        reserve(additional: (bytes.count - index) / 2)
+        while index + 1 < bytes.count {
+            appendSample(Int16(bitPattern: UInt16(bytes[index]) | UInt16(bytes[index + 1]) << 8))
+            index += 2
+        }
+        if index < bytes.count { pendingByte = bytes[index] }
+    }
+
+    /// Queues one sample (for decoders that produce samples directly, e.g. from base64).
+    @inline(__always)
+    public mutating func appendSample(_ sample: Int16) {
+        if queuedSamples == storage.count {
+            if storage.count < capacityLimit {
+                grow(to: min(storage.count * 2, capacityLimit))
+            } else {
+                // Full at the limit: overwrite the oldest.
+                head = head + 1 == storage.count ? 0 : head + 1
+                queuedSamples -= 1
+                droppedSamples += 1
+            }
+        }
+        var tail = head + queuedSamples
+        if tail >= storage.count { tail -= storage.count }
+        storage[tail] = sample
+        queuedSamples += 1
+    }
+
+    /// Moves the next `frame.count` samples (160 for 20 ms) into `frame`, padding a final
+    /// partial frame with silence. Returns `false`, leaving `frame` untouched, when nothing is
+    /// queued: the caller then sends silence or ambient noise.
+    public mutating func nextFrame(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
+        guard queuedSamples > 0 else { return false }
+        let count = min(frame.count, queuedSamples)
+        storage.withUnsafeBufferPointer { storage in
+            var source = head
+            for index in 0..<count {
+                frame[index] = storage[source]
+                source = source + 1 == storage.count ? 0 : source + 1
+            }
+        }
+        for index in count..<frame.count { frame[index] = 0 }
+        head = (head + count) % storage.count
+        queuedSamples -= count
+        if queuedSamples == 0 { head = 0 }
+        return true
+    }
+
+    /// Drops everything queued, at once (the caller barged in). Keeps the storage.
+    public mutating func clear() {
+        head = 0
+        queuedSamples = 0
+        pendingByte = nil
+    }
+
+    private mutating func reserve(additional: Int) {
+        let needed = queuedSamples + additional
+        guard needed > storage.count, storage.count < capacityLimit else { return }
+        var capacity = storage.count
+        while capacity < needed && capacity < capacityLimit { capacity *= 2 }
+        grow(to: min(capacity, capacityLimit))
+    }
+
+    private mutating func grow(to capacity: Int) {
+        var larger = [Int16](repeating: 0, count: capacity)
+        for index in 0..<queuedSamples {
+            larger[index] = storage[(head + index) % storage.count]
+        }
+        storage = larger
+        head = 0
+    }
+}

@@ -1,0 +1,93 @@
+/// Decodes AudioSocket messages from a connection's read buffer.
+///
+/// Call ``decode(_:)`` in a loop after every read until it returns `nil` (a partial message:
+/// wait for more bytes). A message is `kind` (1 byte), `length` (2 bytes, big-endian), then
+/// `length` bytes of payload; TCP may split or coalesce them anywhere.
+///
+/// Audio payloads are left in the buffer for the caller to read in place (see
+/// ``AudioSocketFrame``); the decoder remembers them and consumes them at the start of the
+/// next `decode`. So the caller must not move the buffer's reader index itself, and appending
+/// more bytes in between is fine (compaction keeps the readable bytes in order).
+///
+/// Checks happen as early as the bytes allow: an unknown kind fails on the first byte, a bad
+/// length on the third, before any payload is waited for. After an error the connection must
+/// be closed; the decoder does not skip the bad bytes.
+public struct AudioSocketDecoder: Sendable {
+    /// The default largest payload: 20 ms at 192 kHz is 7680 bytes, so anything past 8 KiB is
+    /// not an honest frame and would only make us buffer for a misbehaving peer.
+    public static let defaultMaximumPayloadLength = 8192
+
+    /// The largest payload accepted, for any kind.
+    public let maximumPayloadLength: Int
+
+    /// Bytes of the last returned audio payload, still in the buffer.
+    private var pendingAudioBytes = 0
+
+    public init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
+        precondition(maximumPayloadLength >= 16 && maximumPayloadLength <= 0xFFFF)
+        self.maximumPayloadLength = maximumPayloadLength
+    }
+
+    /// The next complete message, or `nil` when more bytes are needed.
+    public mutating func decode(_ buffer: inout ByteBuffer) throws(AudioSocketError) -> AudioSocketFrame? {
+        if pendingAudioBytes > 0 {
+            buffer.moveReaderIndex(forwardBy: pendingAudioBytes)
+            pendingAudioBytes = 0
+        }
+        let available = buffer.readableBytes
+        guard available >= 1 else { return nil }
+        let kindByte = buffer.byte(at: 0)
+        guard let kind = AudioSocketKind(rawValue: kindByte) else {
+            throw .unknownKind(kindByte)
+        }
+        guard available >= 3 else { return nil }
+        // Big-endian on the wire, whatever the payload's own byte order (slin is LE).
+        let length = Int(buffer.byte(at: 1)) << 8 | Int(buffer.byte(at: 2))
+        try validate(kind: kind, length: length)
+        guard available >= 3 + length else { return nil }
+
+        let frame: AudioSocketFrame
+        switch kind {
+        case .hangup:
+            // Any payload is ignored: a hangup is a hangup, and refusing it would end the
+            // call all the same, only with a less accurate reason.
+            frame = .hangup
+        case .uuid:
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for offset in 0..<8 {
+                high = high << 8 | UInt64(buffer.byte(at: 3 + offset))
+                low = low << 8 | UInt64(buffer.byte(at: 11 + offset))
+            }
+            frame = .uuid(AudioSocketUUID(high: high, low: low))
+        case .dtmf:
+            let byte = buffer.byte(at: 3)
+            guard let digit = DTMFDigit(ascii: byte) else { throw .invalidDTMFDigit(byte) }
+            frame = .dtmf(digit)
+        case .error:
+            frame = .error(code: Array(buffer.bytes(at: 3, count: length)))
+        default:
+            buffer.moveReaderIndex(forwardBy: 3)
+            pendingAudioBytes = length
+            return .audio(AudioSocketAudio(kind: kind, payloadLength: length))
+        }
+        buffer.moveReaderIndex(forwardBy: 3 + length)
+        return frame
+    }
+
+    private func validate(kind: AudioSocketKind, length: Int) throws(AudioSocketError) {
+        guard length <= maximumPayloadLength else {
+            throw .payloadTooLarge(kind: kind, length: length)
+        }
+        let valid: Bool = switch kind {
+        case .hangup, .error: true
+        case .uuid: length == 16
+        case .dtmf: length == 1
+        // 0x10 may carry G.711 (one byte per sample), so any non-zero length is possible.
+        case .audio8kHz: length > 0
+        // The others are always 16-bit samples: an odd length cannot be honest.
+        default: length > 0 && length % 2 == 0
+        }
+        guard valid else { throw .invalidPayloadLength(kind: kind, length: length) }
+    }
+}

@@ -1,0 +1,60 @@
+/// Writes AudioSocket messages. Everything appends to or writes into storage the caller owns,
+/// so a connection reuses one outbound buffer for the whole call.
+public enum AudioSocketEncoder {
+    /// Header size: kind + 16-bit big-endian length.
+    public static let headerLength = 3
+    /// The `0x00` message, ready to send.
+    public static let hangupMessage: [UInt8] = [0x00, 0x00, 0x00]
+
+    /// Appends one message. A payload over 65 535 bytes is our bug, not the peer's.
+    public static func appendFrame(
+        kind: AudioSocketKind, payload: UnsafeRawBufferPointer, to output: inout [UInt8]
+    ) {
+        precondition(payload.count <= 0xFFFF, "AudioSocket payload over 65535 bytes")
+        output.append(kind.rawValue)
+        output.append(UInt8(truncatingIfNeeded: payload.count >> 8))
+        output.append(UInt8(truncatingIfNeeded: payload.count))
+        output.append(contentsOf: payload)
+    }
+
+    /// Appends a `0x00` hangup message.
+    public static func appendHangup(to output: inout [UInt8]) {
+        output.append(contentsOf: hangupMessage)
+    }
+
+    /// Writes the 3-byte header at the start of `destination`; returns 3.
+    @discardableResult
+    public static func writeHeader(
+        kind: AudioSocketKind, payloadLength: Int, into destination: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        precondition(payloadLength >= 0 && payloadLength <= 0xFFFF, "AudioSocket payload over 65535 bytes")
+        precondition(destination.count >= headerLength, "destination shorter than a header")
+        destination[0] = kind.rawValue
+        destination[1] = UInt8(truncatingIfNeeded: payloadLength >> 8)
+        destination[2] = UInt8(truncatingIfNeeded: payloadLength)
+        return headerLength
+    }
+
+    /// The size of one outbound `0x10` message for `sampleCount` samples in `codec`.
+    @inlinable
+    public static func audioMessageLength(sampleCount: Int, codec: AudioCodec) -> Int {
+        headerLength + sampleCount * codec.bytesPerSample
+    }
+
+    /// Encodes 8 kHz samples (normally one 20 ms frame of 160) as a complete `0x10` message in
+    /// the caller's codec — 320 bytes of slin LE, or 160 bytes of μ-law / A-law — into
+    /// `destination`, which must hold ``audioMessageLength(sampleCount:codec:)`` bytes (323
+    /// covers every codec for 160 samples). Returns the message length. No allocation.
+    @discardableResult
+    public static func encodeAudioMessage(
+        samples: UnsafeBufferPointer<Int16>, codec: AudioCodec,
+        into destination: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        let length = audioMessageLength(sampleCount: samples.count, codec: codec)
+        precondition(destination.count >= length, "destination too small for the audio message")
+        writeHeader(kind: .audio8kHz, payloadLength: length - headerLength, into: destination)
+        let payload = UnsafeMutableRawBufferPointer(rebasing: destination[headerLength..<length])
+        codec.encode(samples, into: payload)
+        return length
+    }
+}

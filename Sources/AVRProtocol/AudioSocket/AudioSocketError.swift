@@ -1,0 +1,14 @@
+/// Why bytes from the peer are not valid AudioSocket. Every case ends the connection: the
+/// byte stream has no resynchronisation point, so nothing after a bad header can be trusted.
+public enum AudioSocketError: Error, Equatable, Sendable {
+    /// The kind byte is not one AudioSocket defines (HTTP, TLS, random bytes…).
+    case unknownKind(UInt8)
+    /// A payload length the kind does not allow: a UUID that is not 16 bytes, a DTMF message
+    /// that is not 1 byte, an empty audio payload, or an odd-length signed-linear payload
+    /// at 12 kHz and above.
+    case invalidPayloadLength(kind: AudioSocketKind, length: Int)
+    /// A payload longer than the decoder's limit.
+    case payloadTooLarge(kind: AudioSocketKind, length: Int)
+    /// A DTMF byte that is not `0`–`9`, `*`, `#`, `A`–`D`.
+    case invalidDTMFDigit(UInt8)
+}

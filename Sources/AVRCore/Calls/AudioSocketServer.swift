@@ -3,24 +3,31 @@ import AVRProtocol
 /// The AudioSocket listener on `PORT`: one `CallSession` per connection from Asterisk.
 final class AudioSocketServer {
     private let listener: TCPListener
-    private unowned let service: AVRService
-    private var sessions: [ObjectIdentifier: TCPStream] = [:]
+    private let context: CallContext
+    private var sessions: [ObjectIdentifier: CallSession] = [:]
 
-    init(loop: EventLoop, host: String, port: Int, service: AVRService) throws(UVError) {
-        self.service = service
-        listener = try TCPListener(loop: loop, host: host, port: port)
+    init(host: String, port: Int, context: CallContext) throws(UVError) {
+        self.context = context
+        listener = try TCPListener(loop: context.loop, host: host, port: port)
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
-        listener.onAcceptError = { [unowned service] error in service.log.warn("AudioSocket accept failed: \(error)") }
+        listener.onAcceptError = { [log = context.log] error in log.warn("AudioSocket accept failed: \(error)") }
     }
 
     var port: Int { listener.port }
+    var sessionCount: Int { sessions.count }
 
     private func accept(_ stream: TCPStream) {
-        // The call path arrives with the call-path work; until then connections are refused.
-        stream.close()
+        let session = CallSession(context: context, stream: stream)
+        let id = ObjectIdentifier(session)
+        sessions[id] = session
+        session.onClosed = { [unowned self] in self.sessions[id] = nil }
+        session.start()
     }
 
+    /// Stops accepting and ends every call (each sends `call_ended`).
     func close() {
         listener.close()
+        for session in sessions.values { session.end(.shutdown) }
+        context.scheduler.close()
     }
 }

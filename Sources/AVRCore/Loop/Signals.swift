@@ -5,3 +5,4 @@ import Glibc
 
 let SIGINT_VALUE: Int32 = SIGINT
 let SIGTERM_VALUE: Int32 = SIGTERM
+let UV_EINVAL_VALUE: Int32 = UV_EINVAL.rawValue

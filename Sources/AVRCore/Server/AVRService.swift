@@ -50,8 +50,18 @@ public final class AVRService {
             }
             log.info("AVR HTTP Server listening on port \(httpServer!.port)")
         }
-        audioSocketServer = try AudioSocketServer(loop: loop, host: host, port: configuration.audioSocketPort,
-                                                  service: self)
+        var ambient: AmbientNoise?
+        if let path = configuration.ambientNoiseFile {
+            guard let bytes = FileReader.read(path: path), bytes.count >= 2 else {
+                log.error("AMBIENT_NOISE_FILE: cannot read \(path) (or it holds no audio)")
+                throw UVError(UV_EINVAL_VALUE)
+            }
+            ambient = AmbientNoise(pcmLittleEndian: bytes, level: configuration.ambientNoiseLevel)
+            log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)")
+        }
+        let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
+                                      ambient: ambient, log: log)
+        audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context)
         log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
         if configuration.stsURL == nil {
             log.warn("STS_URL is not set: calls are answered by the built-in echo (callers hear themselves)")

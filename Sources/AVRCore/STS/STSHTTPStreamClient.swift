@@ -1,0 +1,139 @@
+import AVRProtocol
+
+/// STS over streaming HTTP (SPEC section 7): one chunked `POST` per call whose request
+/// body is the caller's live audio and whose response body is the agent's audio.
+final class STSHTTPStreamClient: STSLeg {
+    private enum State { case idle, connecting, open, closed }
+
+    weak var delegate: STSLegDelegate?
+    private let loop: EventLoop
+    private let url: EndpointURL
+    private let uuid: String
+    private let log: Logger
+    private let connectTimeout: UInt64
+    private var state = State.idle
+    private var stream: TCPStream?
+    private var timer: Timer?
+    private let parser = HTTPResponseParser()
+    private var preOpen = HeldAudio(capacity: 3 * 16_000)
+    private var chunk: [UInt8] = []
+    private var statusChecked = false
+
+    init(loop: EventLoop, url: EndpointURL, uuid: String, log: Logger, connectTimeout: UInt64) {
+        self.loop = loop
+        self.url = url
+        self.uuid = uuid
+        self.log = log
+        self.connectTimeout = connectTimeout
+    }
+
+    func start() {
+        guard state == .idle else { return }
+        state = .connecting
+        if let timer = try? Timer(loop: loop) {
+            self.timer = timer
+            timer.start(timeout: connectTimeout) { [weak self] in
+                guard let self else { return }
+                self.finish(failure: "no HTTP connection to \(self.url) within \(self.connectTimeout) ms")
+            }
+        }
+        DNSResolver.resolve(loop: loop, host: url.host, port: url.port) { [weak self] result in
+            guard let self, self.state == .connecting else { return }
+            switch result {
+            case .failure(let error): self.finish(failure: "cannot resolve \(self.url.host): \(error)")
+            case .success(let addresses): self.connect(to: addresses[0])
+            }
+        }
+    }
+
+    private func connect(to address: SocketAddress) {
+        let stream: TCPStream
+        do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
+            return finish(failure: "cannot create a socket: \(error)")
+        }
+        self.stream = stream
+        stream.connect(to: address) { [weak self] error in
+            guard let self, self.state == .connecting else { return }
+            if let error { return self.finish(failure: "cannot connect to \(self.url.host):\(self.url.port): \(error)") }
+            self.opened(stream)
+        }
+    }
+
+    private func opened(_ stream: TCPStream) {
+        state = .open
+        timer?.close()
+        timer = nil
+        stream.setNoDelay()
+        parser.onHead = { [unowned self] in
+            if !(200..<300).contains(self.parser.status) {
+                self.finish(failure: "STS answered HTTP \(self.parser.status)")
+            }
+        }
+        parser.onBody = { [unowned self] bytes in
+            self.delegate?.stsPCM(bytes)
+            return true
+        }
+        stream.onRead = { [unowned self] bytes in
+            switch self.parser.feed(bytes) {
+            case .needMore: break
+            case .complete: self.finish(failure: nil)
+            case .failure(let reason): self.finish(failure: "invalid HTTP response: \(reason)")
+            }
+        }
+        stream.onEnd = { [unowned self] error in
+            if case .complete = self.parser.finishAtEOF() { return self.finish(failure: nil) }
+            self.finish(failure: error.map { "connection failed: \($0)" } ?? "STS closed the connection mid-response")
+        }
+        stream.startReading()
+        let head = "POST \(url.requestTarget) HTTP/1.1\r\nHost: \(url.hostHeader)\r\nUser-Agent: avr-core\r\n"
+            + "Content-Type: audio/l16\r\nTransfer-Encoding: chunked\r\nX-UUID: \(uuid)\r\n\r\n"
+        stream.write(Array(head.utf8))
+        preOpen.drain { sendChunk($0) }
+        delegate?.stsOpened()
+    }
+
+    func sendAudio(_ pcm: UnsafeRawBufferPointer) {
+        switch state {
+        case .open: sendChunk(pcm)
+        case .idle, .connecting: preOpen.append(pcm)
+        case .closed: break
+        }
+    }
+
+    private func sendChunk(_ pcm: UnsafeRawBufferPointer) {
+        guard let stream, pcm.count > 0 else { return }
+        chunk.removeAll(keepingCapacity: true)
+        chunk.append(contentsOf: String(pcm.count, radix: 16).utf8)
+        chunk.append(contentsOf: [13, 10])
+        chunk.append(contentsOf: pcm)
+        chunk.append(contentsOf: [13, 10])
+        stream.write(chunk)
+    }
+
+    func sendDTMF(_ digit: UInt8) {}
+
+    /// Caller hangup: the request body ends (last chunk), then the connection closes.
+    func close() {
+        delegate = nil
+        if state == .open, let stream { stream.write(Array("0\r\n\r\n".utf8)) }
+        finish(failure: nil)
+    }
+
+    private func finish(failure: String?) {
+        guard state != .closed else { return }
+        state = .closed
+        timer?.close()
+        timer = nil
+        if let stream {
+            stream.onRead = nil
+            stream.onEnd = nil
+            stream.closeAfterFlush()
+        }
+        stream = nil
+        parser.onBody = nil
+        parser.onHead = nil
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.stsClosed(failure: failure)
+    }
+}

@@ -298,7 +298,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         } else {
             stream.close()
         }
-        playback = PlaybackQueue(capacityLimit: 0, initialCapacity: 0)
+        playback.clear()
         if let uuid {
             log.info("Call ended: \(reason)")
             context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))

@@ -26,17 +26,64 @@ func runServer() -> Int32 {
     }
     let log = Logger(level: Logger.Level(configuration.logLevel))
     do {
-        let loop = try EventLoop()
-        let service = AVRService(loop: loop, configuration: configuration, log: log)
-        try service.installSignalHandlers()
-        try service.start()
-        loop.run()
-        log.info("AVR server stopped")
-        return 0
+        return try configuration.loops == 1 ? runSingleLoop(configuration, log) : runLoops(configuration, log)
     } catch {
         log.error("Cannot start: \(error)")
         return 1
     }
+}
+
+func runSingleLoop(_ configuration: Configuration, _ log: Logger) throws(UVError) -> Int32 {
+    let loop = try EventLoop()
+    let service = AVRService(loop: loop, configuration: configuration, log: log)
+    try service.installSignalHandlers()
+    try service.start()
+    loop.run()
+    log.info("AVR server stopped")
+    return 0
+}
+
+/// One loop per thread, all listening on the same ports (SO_REUSEPORT); each call lives
+/// wholly on the loop that accepted it; the call registry is shared. The main thread's loop
+/// takes the signals and wakes the others to stop.
+func runLoops(_ configuration: Configuration, _ log: Logger) throws(UVError) -> Int32 {
+    let registry = CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
+                                capacity: configuration.maxPendingCalls)
+    let wakers = WakerList()
+    var threads: [LoopThread] = []
+    for _ in 1..<configuration.loops {
+        let ready = StartGate()
+        threads.append(try LoopThread {
+            do throws(UVError) {
+                let loop = try EventLoop()
+                let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry)
+                try service.start(reusePort: true, announce: false)
+                var wakerRef: LoopWaker?
+                let waker = try LoopWaker(loop: loop) {
+                    service.stop()
+                    wakerRef?.close()
+                }
+                wakerRef = waker
+                wakers.append(waker)
+                ready.open(nil)
+                loop.run()
+            } catch {
+                ready.open("\(error)")
+            }
+        })
+        if let failure = ready.wait() {
+            log.error("Cannot start an event loop: \(failure)")
+            return 1
+        }
+    }
+    let loop = try EventLoop()
+    let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry)
+    try service.start(reusePort: true, announce: true)
+    try service.installSignalHandlers(alsoStopping: wakers.all)
+    loop.run()
+    for thread in threads { thread.join() }
+    log.info("AVR server stopped")
+    return 0
 }
 
 exit(runServer())

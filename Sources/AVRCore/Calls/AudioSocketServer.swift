@@ -6,9 +6,9 @@ final class AudioSocketServer {
     private let context: CallContext
     private var sessions: [ObjectIdentifier: CallSession] = [:]
 
-    init(host: String, port: Int, context: CallContext) throws(UVError) {
+    init(host: String, port: Int, context: CallContext, reusePort: Bool) throws(UVError) {
         self.context = context
-        listener = try TCPListener(loop: context.loop, host: host, port: port)
+        listener = try TCPListener(loop: context.loop, host: host, port: port, reusePort: reusePort)
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
         listener.onAcceptError = { [log = context.log] error in log.warn("AudioSocket accept failed: \(error)") }
     }

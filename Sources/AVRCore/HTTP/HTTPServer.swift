@@ -22,12 +22,13 @@ public final class HTTPServer {
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     let log: Logger
 
-    public init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger, handler: @escaping Handler) throws(UVError) {
+    public init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger,
+                reusePort: Bool = false, handler: @escaping Handler) throws(UVError) {
         self.loop = loop
         self.options = options
         self.handler = handler
         self.log = log
-        let listener = try TCPListener(loop: loop, host: host, port: port)
+        let listener = try TCPListener(loop: loop, host: host, port: port, reusePort: reusePort)
         self.listener = listener
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
         listener.onAcceptError = { [log] error in log.warn("HTTP accept failed: \(error)") }

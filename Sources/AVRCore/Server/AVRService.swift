@@ -25,7 +25,10 @@ public final class AVRService {
     }
 
     /// Binds the listeners and logs the documented start-up lines.
-    public func start(host: String = "0.0.0.0") throws(UVError) {
+    /// With `reusePort`, several services (one per loop and thread) share the ports and the
+    /// kernel spreads connections over them; only the one with `announce` logs start-up lines
+    /// and sweeps the shared registry.
+    public func start(host: String = "0.0.0.0", reusePort: Bool = false, announce: Bool = true) throws(UVError) {
         if let webhookURL = configuration.webhookURL {
             let client = HTTPClient(loop: loop)
             httpClient = client
@@ -45,10 +48,11 @@ public final class AVRService {
             options.maxBodyBytes = configuration.httpMaxBodyBytes
             options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
-            httpServer = try HTTPServer(loop: loop, host: host, port: httpPort, options: options, log: log) { request, respond in
+            httpServer = try HTTPServer(loop: loop, host: host, port: httpPort, options: options, log: log,
+                                        reusePort: reusePort) { request, respond in
                 service.handle(request, respond: respond)
             }
-            log.info("AVR HTTP Server listening on port \(httpServer!.port)")
+            if announce { log.info("AVR HTTP Server listening on port \(httpServer!.port)") }
         }
         var ambient: AmbientNoise?
         if let path = configuration.ambientNoiseFile {
@@ -57,12 +61,15 @@ public final class AVRService {
                 throw UVError(UV_EINVAL_VALUE)
             }
             ambient = AmbientNoise(pcmLittleEndian: bytes, level: configuration.ambientNoiseLevel)
-            log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)")
+            if announce { log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)") }
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
                                       ambient: ambient, log: log)
-        audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context)
+        audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
+                                                  reusePort: reusePort)
+        guard announce else { return }
         log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
+        if configuration.loops > 1 { log.info("Running \(configuration.loops) event loops") }
         if configuration.stsURL == nil {
             log.warn("STS_URL is not set: calls are answered by the built-in echo (callers hear themselves)")
         }
@@ -74,11 +81,12 @@ public final class AVRService {
 
     /// Stops on SIGINT/SIGTERM: listeners close, calls end (each sends `call_ended`),
     /// pending webhooks get their remaining attempts, then the loop runs out of work.
-    public func installSignalHandlers() throws(UVError) {
+    public func installSignalHandlers(alsoStopping others: [LoopWaker] = []) throws(UVError) {
         for signal in [SIGINT_VALUE, SIGTERM_VALUE] {
             let watcher = try SignalWatcher(loop: loop, signal: signal) { [unowned self] signum in
                 self.log.info("Received signal \(signum), shutting down")
                 self.stop()
+                for other in others { other.wake() }
             }
             watcher.unref()
             signals.append(watcher)

@@ -2,5 +2,5 @@
 #define AVR_CLLHTTP_H
 /* The system's llhttp (Debian package node-llhttp, version 8.1). Nothing of llhttp is
    copied into this repository: the header and the sources are included from the system. */
-#include "/usr/share/include/llhttp/llhttp.h"
+#include "llhttp.h"
 #endif

@@ -1,0 +1,51 @@
+# avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libuv1-dev node-llhttp pkg-config curl nodejs node-ws wrk procps
+PY_MODULES := websockets aiohttp pytest
+PORT ?= 5001
+HTTP_PORT ?= 6001
+RELEASE_BIN := .build/release/avr-core
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build release run test unit integration asan bench clean
+
+all: release
+
+## deps: install the Debian and Python packages the build and the tests need (only missing ones)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@python3 -c "import websockets, aiohttp, pytest" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## run: the server with working defaults (AudioSocket 5001, HTTP 6001); override with env
+run: release
+	PORT=$(PORT) HTTP_PORT=$(HTTP_PORT) ./$(RELEASE_BIN)
+
+## test: unit tests (Swift Testing), then integration tests against the release binary
+test: deps
+	$(SWIFT) build -c release
+	$(SWIFT) test
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) python3 -m pytest -q -p no:cacheprovider Tests/integration
+
+unit: deps
+	$(SWIFT) test
+
+integration: release
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) python3 -m pytest -q -p no:cacheprovider Tests/integration
+
+## asan: unit tests under AddressSanitizer
+asan: deps
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+clean:
+	rm -rf .build .build-asan

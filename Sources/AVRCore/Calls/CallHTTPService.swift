@@ -1,0 +1,102 @@
+import AVRProtocol
+
+/// Sends the `call_initiated` webhook and reports the base STS URL its answer chose
+/// (nil: no usable `sts_url`, receiver down, timeout...). Implemented by the webhook client.
+public protocol CallInitiatedHook: AnyObject {
+    func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (_ overrideBase: String?) -> Void)
+}
+
+/// The HTTP API of SPEC section 3: `GET /health` and `POST /call`.
+public final class CallHTTPService {
+    private let registry: CallRegistry
+    private let stsURL: String?
+    private let log: Logger
+    private let clock: () -> UInt64
+    public var hook: CallInitiatedHook?
+
+    /// `clock` gives milliseconds on the registry's time base.
+    public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
+        self.registry = registry
+        self.stsURL = stsURL
+        self.log = log
+        self.clock = clock
+    }
+
+    public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        switch request.path {
+        case "/health":
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return respond(.error(405, "method \(request.method) not allowed on /health; use GET", headers: [("Allow", "GET, HEAD")]))
+            }
+            respond(.json(200, #"{"status":"ok"}"#))
+        case "/call":
+            guard request.method == "POST" else {
+                return respond(.error(405, "method \(request.method) not allowed on /call; use POST", headers: [("Allow", "POST")]))
+            }
+            registerCall(request, respond: respond)
+        default:
+            respond(.error(404, "no such endpoint: \(request.path)"))
+        }
+    }
+
+    private func registerCall(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        let uuid: CallUUID
+        let payload: JSONObject
+        switch Self.parseCallBody(request.body) {
+        case .failure(let message):
+            log.debug("POST /call rejected: \(message)")
+            return respond(.error(400, message))
+        case .success(let body):
+            (uuid, payload) = body
+        }
+        guard registry.hasRoom(for: uuid) else {
+            log.warn("POST /call refused for \(uuid): \(registry.capacity) calls already pending")
+            return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
+        }
+        guard let hook else {
+            return finish(uuid: uuid, payload: payload, base: stsURL, overridden: false, respond: respond)
+        }
+        hook.callInitiated(uuid: uuid, payload: payload) { [weak self] overrideBase in
+            guard let self else { return }
+            if let overrideBase {
+                self.finish(uuid: uuid, payload: payload, base: overrideBase, overridden: true, respond: respond)
+            } else {
+                self.finish(uuid: uuid, payload: payload, base: self.stsURL, overridden: false, respond: respond)
+            }
+        }
+    }
+
+    private func finish(uuid: CallUUID, payload: JSONObject, base: String?, overridden: Bool,
+                        respond: (HTTPResponse) -> Void) {
+        let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
+        if overridden, let url { log.info("Overriding STS URL: \(url)") }
+        let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
+        if registry.register(uuid, route: route, now: clock()) == .full {
+            return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
+        }
+        var body = Array(#"{"sts_url":"#.utf8)
+        if let url { JSONValue.appendQuoted(url, to: &body) } else { body.append(contentsOf: "null".utf8) }
+        body.append(contentsOf: #","override":"#.utf8)
+        body.append(contentsOf: (overridden ? "true" : "false").utf8)
+        body.append(UInt8(ascii: "}"))
+        respond(HTTPResponse(status: 200, body: body))
+    }
+
+    enum BodyResult { case success((CallUUID, JSONObject)), failure(String) }
+
+    /// Validates a `/call` body: a JSON object with a UUID `uuid` and an object `payload`.
+    static func parseCallBody(_ body: [UInt8]) -> BodyResult {
+        if body.isEmpty { return .failure("request body is empty; expected a JSON object with uuid and payload") }
+        let value: JSONValue
+        do { value = try JSONValue.parse(body) } catch { return .failure("\(error)") }
+        guard let object = value.objectValue else { return .failure("request body must be a JSON object") }
+        guard let uuidValue = object["uuid"] else { return .failure("uuid: missing") }
+        guard let uuidText = uuidValue.stringValue else { return .failure("uuid: must be a string") }
+        guard let uuid = CallUUID(string: uuidText) else {
+            return .failure("uuid: \(JSONValue.escapedString(String(uuidText.prefix(64)))) is not a UUID (8-4-4-4-12 hex)")
+        }
+        guard let payloadValue = object["payload"] else { return .failure("payload: missing") }
+        guard let payload = payloadValue.objectValue else { return .failure("payload: must be a JSON object") }
+        return .success((uuid, payload))
+    }
+}

@@ -1,0 +1,56 @@
+/// An HTTP/1.1 server on one loop: keep-alive, pipelining (answered in order), chunked and
+/// Content-Length bodies, `Expect: 100-continue`, size limits and timeouts.
+public final class HTTPServer {
+    public struct Options: Sendable {
+        public var maxHeaderBytes = 16 * 1024
+        public var maxBodyBytes = 64 * 1024
+        /// A request must be complete this long after its first byte (ms).
+        public var requestTimeout: UInt64 = 10_000
+        /// An idle keep-alive connection is closed after this long (ms).
+        public var idleTimeout: UInt64 = 300_000
+        public init() {}
+    }
+
+    /// Answers one request; `respond` must be called exactly once, on the loop.
+    public typealias Handler = (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void
+
+    let loop: EventLoop
+    let options: Options
+    let settings = HTTPParserSettings()
+    let handler: Handler
+    private var listener: TCPListener?
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    let log: Logger
+
+    public init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger, handler: @escaping Handler) throws(UVError) {
+        self.loop = loop
+        self.options = options
+        self.handler = handler
+        self.log = log
+        let listener = try TCPListener(loop: loop, host: host, port: port)
+        self.listener = listener
+        listener.onConnection = { [unowned self] stream in self.accept(stream) }
+        listener.onAcceptError = { [log] error in log.warn("HTTP accept failed: \(error)") }
+    }
+
+    public var port: Int { listener?.port ?? 0 }
+    public var connectionCount: Int { connections.count }
+
+    private func accept(_ stream: TCPStream) {
+        let connection = HTTPConnection(server: self, stream: stream)
+        let id = ObjectIdentifier(connection)
+        connections[id] = connection
+        connection.onClosed = { [unowned self] in self.connections[id] = nil }
+        connection.start()
+    }
+
+    /// Stops accepting; open connections finish their current request and close.
+    public func close() {
+        listener?.close()
+        listener = nil
+        for connection in connections.values { connection.shutdown() }
+    }
+}
+
+@available(*, unavailable)
+extension HTTPServer: Sendable {}

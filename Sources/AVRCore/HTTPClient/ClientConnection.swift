@@ -1,0 +1,172 @@
+import AVRProtocol
+
+/// One pooled keep-alive connection; runs one exchange at a time.
+final class ClientConnection {
+    private let loop: EventLoop
+    private let host: String
+    private let port: Int
+    private let options: HTTPClient.Options
+    private var stream: TCPStream?
+    private let parser: HTTPResponseParser
+    private var connected = false
+    private var closed = false
+    private var idleTimer: Timer?
+    private(set) var current: Exchange?
+    private var reused = false
+    private var body: [UInt8] = []
+
+    var onIdle: ((ClientConnection) -> Void)?
+    var onClosed: ((ClientConnection) -> Void)?
+    var onRetry: ((Exchange) -> Void)?
+
+    init(loop: EventLoop, host: String, port: Int, options: HTTPClient.Options) {
+        self.loop = loop
+        self.host = host
+        self.port = port
+        self.options = options
+        parser = HTTPResponseParser()
+        parser.onBody = { [unowned self] chunk in
+            guard self.body.count + chunk.count <= self.options.maxResponseBodyBytes else { return false }
+            self.body.append(contentsOf: chunk)
+            return true
+        }
+    }
+
+    func run(_ exchange: Exchange, reused: Bool) {
+        current = exchange
+        self.reused = reused
+        idleTimer?.stop()
+        if connected {
+            send()
+        } else if stream == nil {
+            connect()
+        }
+    }
+
+    private func connect() {
+        DNSResolver.resolve(loop: loop, host: host, port: port) { [self] result in
+            guard !closed else { return }
+            switch result {
+            case .failure(let error):
+                fail(.resolve(error))
+            case .success(let addresses):
+                let stream: TCPStream
+                do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
+                    return fail(.connect(error))
+                }
+                self.stream = stream
+                stream.onClose = { [self] in didClose() }
+                stream.connect(to: addresses[0]) { [self] error in
+                    if let error {
+                        if !error.isCancelled { fail(.connect(error)) }
+                        return
+                    }
+                    connected = true
+                    stream.onRead = { [unowned self] bytes in self.received(bytes) }
+                    stream.onEnd = { [unowned self] _ in self.peerClosed() }
+                    stream.startReading()
+                    if current != nil { send() }
+                }
+            }
+        }
+    }
+
+    private func send() {
+        guard let exchange = current, let stream else { return }
+        parser.reset()
+        body = []
+        stream.write(exchange.request.serialized())
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        guard current != nil else {
+            // Bytes nobody asked for: the connection is out of step; drop it.
+            return abort()
+        }
+        switch parser.feed(bytes) {
+        case .needMore: break
+        case .complete: completed()
+        case .failure(let reason): fail(.invalidResponse(reason))
+        }
+    }
+
+    private func peerClosed() {
+        guard let exchange = current else { return abort() }
+        switch parser.finishAtEOF() {
+        case .complete:
+            completed(reusable: false)
+        case .failure(let reason):
+            if reused && !parser.sawBytes && !exchange.retried {
+                // The server closed an idle keep-alive connection just as we reused it.
+                exchange.retried = true
+                current = nil
+                abort()
+                onRetry?(exchange)
+            } else {
+                fail(.connectionClosed(reason))
+            }
+        case .needMore:
+            fail(.connectionClosed("connection closed in the middle of the response"))
+        }
+    }
+
+    private func completed(reusable: Bool = true) {
+        guard let exchange = current else { return }
+        current = nil
+        let response = HTTPClientResponse(status: parser.status, headers: parser.headers, body: body)
+        body = []
+        let keep = reusable && parser.keepAlive && !closed
+        exchange.finish(.success(response))
+        if keep {
+            armIdleTimer()
+            onIdle?(self)
+        } else {
+            abort()
+        }
+    }
+
+    private func armIdleTimer() {
+        if idleTimer == nil { idleTimer = try? Timer(loop: loop) }
+        idleTimer?.start(timeout: options.idleTimeout) { [unowned self] in self.abort() }
+    }
+
+    private func fail(_ error: HTTPClientError) {
+        let exchange = current
+        current = nil
+        abort()
+        exchange?.finish(.failure(error))
+    }
+
+    /// Closes the connection; the current exchange (if any) is left to its owner.
+    func abort() {
+        guard !closed else { return }
+        closed = true
+        idleTimer?.close()
+        idleTimer = nil
+        if let stream {
+            stream.close()
+        } else {
+            didClose()
+        }
+    }
+
+    func shutdown() {
+        let exchange = current
+        current = nil
+        abort()
+        exchange?.finish(.failure(.shutDown))
+    }
+
+    private func didClose() {
+        closed = true
+        idleTimer?.close()
+        idleTimer = nil
+        stream = nil
+        let callback = onClosed
+        onClosed = nil
+        onIdle = nil
+        onRetry = nil
+        parser.onBody = nil
+        callback?(self)
+    }
+}

@@ -1,0 +1,147 @@
+import AVRProtocol
+
+/// An outgoing HTTP/1.1 request.
+public struct HTTPClientRequest: Sendable {
+    public var method: String
+    public var host: String
+    public var port: Int
+    /// The `Host` header value (host, plus the port when it is not the default).
+    public var hostHeader: String
+    public var target: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(method: String, host: String, port: Int, hostHeader: String, target: String,
+                headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.method = method
+        self.host = host
+        self.port = port
+        self.hostHeader = hostHeader
+        self.target = target
+        self.headers = headers
+        self.body = body
+    }
+
+    func serialized() -> [UInt8] {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(body.count)\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+}
+
+public struct HTTPClientResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+}
+
+public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
+    case resolve(UVError)
+    case connect(UVError)
+    case timeout(UInt64)
+    case connectionClosed(String)
+    case invalidResponse(String)
+    case tooManyPending(Int)
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .resolve(let error): "DNS lookup failed (\(error))"
+        case .connect(let error): "connection failed (\(error))"
+        case .timeout(let ms): "no complete response within \(ms) ms"
+        case .connectionClosed(let reason): reason
+        case .invalidResponse(let reason): "invalid response: \(reason)"
+        case .tooManyPending(let limit): "more than \(limit) requests waiting for a connection"
+        case .shutDown: "client shut down"
+        }
+    }
+}
+
+/// An HTTP/1.1 client on one loop with keep-alive connections pooled per origin.
+///
+/// Each request has one deadline covering the wait for a connection, the connect, the send
+/// and the whole response. A connection whose request timed out or failed is closed, never
+/// reused. A reused connection that the server had already closed (the request failed
+/// before any response byte) is retried once on a new connection. Redirects are returned,
+/// not followed. Response bodies are bounded.
+public final class HTTPClient {
+    public struct Options: Sendable {
+        public var maxConnectionsPerOrigin = 16
+        public var maxWaitingPerOrigin = 4096
+        public var maxResponseBodyBytes = 64 * 1024
+        /// Idle pooled connections are closed after this long (ms).
+        public var idleTimeout: UInt64 = 30_000
+        public init() {}
+    }
+
+    let loop: EventLoop
+    let options: Options
+    private var pools: [String: OriginPool] = [:]
+    private var isShutDown = false
+
+    public init(loop: EventLoop, options: Options = Options()) {
+        self.loop = loop
+        self.options = options
+    }
+
+    /// Sends `request`; `completion` runs exactly once, on the loop.
+    public func execute(_ request: HTTPClientRequest, timeout: UInt64,
+                        completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
+        guard !isShutDown else { return completion(.failure(.shutDown)) }
+        let key = "\(request.host):\(request.port)"
+        let pool: OriginPool
+        if let existing = pools[key] { pool = existing } else {
+            pool = OriginPool(client: self, host: request.host, port: request.port)
+            pools[key] = pool
+        }
+        let exchange = Exchange(request: request, timeoutMs: timeout, completion: completion)
+        guard let timer = try? Timer(loop: loop) else {
+            return completion(.failure(.connectionClosed("out of timer handles")))
+        }
+        exchange.timer = timer
+        timer.start(timeout: timeout) { [weak pool] in
+            pool?.timedOut(exchange)
+        }
+        pool.enqueue(exchange)
+    }
+
+    /// Open connections (busy and idle), for tests and metrics.
+    public var connectionCount: Int { pools.values.reduce(0) { $0 + $1.connections.count } }
+
+    /// Closes every connection; requests in progress fail with `.shutDown`.
+    public func shutdown() {
+        isShutDown = true
+        for pool in pools.values { pool.shutdown() }
+        pools = [:]
+    }
+}
+
+/// One request in flight: finished exactly once, which releases its timer.
+final class Exchange {
+    let request: HTTPClientRequest
+    let timeoutMs: UInt64
+    private var completion: ((Result<HTTPClientResponse, HTTPClientError>) -> Void)?
+    var timer: Timer?
+    var retried = false
+
+    init(request: HTTPClientRequest, timeoutMs: UInt64,
+         completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
+        self.request = request
+        self.timeoutMs = timeoutMs
+        self.completion = completion
+    }
+
+    var isFinished: Bool { completion == nil }
+
+    func finish(_ result: Result<HTTPClientResponse, HTTPClientError>) {
+        guard let completion else { return }
+        self.completion = nil
+        timer?.close()
+        timer = nil
+        completion(result)
+    }
+}
+
+@available(*, unavailable)
+extension HTTPClient: Sendable {}

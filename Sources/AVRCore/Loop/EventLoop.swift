@@ -1,0 +1,85 @@
+internal import CUV
+
+/// One libuv loop and the resources its handles share.
+///
+/// Ownership rule for every handle wrapper in this folder (`TCPListener`, `TCPStream`,
+/// `Timer`, `SignalWatcher`):
+/// - the libuv handle is heap-allocated by its wrapper and never moves;
+/// - from `init` until libuv's close callback, `handle->data` holds a *retained* reference
+///   to the wrapper, so the wrapper outlives libuv's last callback by construction, whether
+///   or not anyone else still references it;
+/// - `close()` starts `uv_close`; requests still pending get their callbacks with
+///   `UV_ECANCELED` first; then the close callback frees the handle memory, drops every
+///   stored closure (closures that capture the wrapper form cycles) and releases the
+///   self-reference. A wrapper that is never closed is a leak, and tests check for it by
+///   requiring `uv_loop_close` to succeed.
+///
+/// Everything here is confined to the loop's thread; the types are not Sendable.
+public final class EventLoop {
+    let raw: UnsafeMutablePointer<uv_loop_t>
+    /// One read buffer for every stream on this loop: libuv fills it, the stream's reader
+    /// consumes it synchronously, and only an incomplete message tail is copied out.
+    let sharedReadBuffer: UnsafeMutableRawBufferPointer
+    private var isClosed = false
+
+    public init() throws(UVError) {
+        raw = .allocate(capacity: 1)
+        let status = uv_loop_init(raw)
+        if status < 0 {
+            raw.deallocate()
+            throw UVError(status)
+        }
+        sharedReadBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        // Read-buffer allocation finds the loop through this (unretained: the loop outlives its handles).
+        raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// Runs until no active handle is left or `stop()` is called.
+    public func run() {
+        uv_run(raw, UV_RUN_DEFAULT)
+    }
+
+    /// Runs one iteration without blocking (tests).
+    @discardableResult
+    public func runOnce(block: Bool = false) -> Bool {
+        uv_run(raw, block ? UV_RUN_ONCE : UV_RUN_NOWAIT) != 0
+    }
+
+    public func stop() { uv_stop(raw) }
+
+    /// Monotonic clock in nanoseconds (not cached per iteration, unlike `uv_now`).
+    public var nanoseconds: UInt64 { uv_hrtime() }
+
+    /// Loop time in milliseconds, cached at the start of the iteration.
+    public var milliseconds: UInt64 { uv_now(raw) }
+
+    /// Number of handles libuv still knows (closing ones included).
+    public var aliveHandleCount: Int {
+        var count = 0
+        withUnsafeMutablePointer(to: &count) { counter in
+            uv_walk(raw, { _, arg in arg!.assumingMemoryBound(to: Int.self).pointee += 1 }, counter)
+        }
+        return count
+    }
+
+    /// Closes the loop; fails with `EBUSY` while any handle is still open.
+    public func close() throws(UVError) {
+        try UVError.check(uv_loop_close(raw))
+        isClosed = true
+        raw.deallocate()
+        sharedReadBuffer.deallocate()
+    }
+
+    deinit {
+        if !isClosed {
+            // A loop with open handles cannot be freed safely; leaking it is the lesser evil.
+            if uv_loop_close(raw) == 0 {
+                raw.deallocate()
+                sharedReadBuffer.deallocate()
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension EventLoop: Sendable {}

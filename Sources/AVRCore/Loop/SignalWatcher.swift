@@ -1,0 +1,44 @@
+internal import CUV
+
+/// Delivers a POSIX signal (SIGINT, SIGTERM) on the loop thread.
+public final class SignalWatcher {
+    let handle: UnsafeMutablePointer<uv_signal_t>
+    private var callback: ((Int32) -> Void)?
+    private var isClosing = false
+
+    public init(loop: EventLoop, signal: Int32, _ callback: @escaping (Int32) -> Void) throws(UVError) {
+        handle = .allocate(capacity: 1)
+        let status = uv_signal_init(loop.raw, handle)
+        if status < 0 {
+            handle.deallocate()
+            throw UVError(status)
+        }
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        self.callback = callback
+        let started = uv_signal_start(handle, { raw, signum in
+            Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?(signum)
+        }, signal)
+        if started < 0 {
+            close()
+            throw UVError(started)
+        }
+    }
+
+    /// A signal watcher must not keep a finished server's loop running.
+    public func unref() { uv_unref(cuv_signal_as_handle(handle)) }
+
+    public func close() {
+        guard !isClosing else { return }
+        isClosing = true
+        uv_close(cuv_signal_as_handle(handle)) { raw in
+            let unmanaged = Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data)
+            let this = unmanaged.takeUnretainedValue()
+            this.handle.deallocate()
+            this.callback = nil
+            unmanaged.release()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension SignalWatcher: Sendable {}

@@ -1,0 +1,226 @@
+internal import CUV
+
+/// A TCP connection on an `EventLoop` (see `EventLoop` for the ownership rule).
+///
+/// Reads arrive through `onRead` as a view of the loop's shared read buffer, valid only
+/// during the call: the reader decodes what it can and copies only an incomplete tail.
+///
+/// Writes try the kernel first (`uv_try_write`): a frame the socket accepts at once costs
+/// no copy and no allocation. Whatever the kernel does not take is appended to `queued`
+/// and written with `uv_write` from `inFlight`, one write request at a time, so bytes keep
+/// their order and their memory stays put until libuv's write callback.
+public final class TCPStream {
+    public unowned let loop: EventLoop
+    let handle: UnsafeMutablePointer<uv_tcp_t>
+    private let writeRequest: UnsafeMutablePointer<uv_write_t>
+    private var inFlight = OutboundBuffer()
+    private var queued = OutboundBuffer()
+    private var writing = false
+    private var closeWhenFlushed = false
+    private var reading = false
+    private(set) public var isClosing = false
+
+    /// Bytes accepted by `write` but not yet taken by the kernel: the backpressure signal.
+    public var pendingWriteBytes: Int { inFlight.count + queued.count }
+
+    /// Called with each chunk of received bytes.
+    public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    /// Called once when the peer closes (EOF: nil error) or the connection fails.
+    public var onEnd: ((UVError?) -> Void)?
+    /// Called once the handle is fully closed and its memory freed.
+    public var onClose: (() -> Void)?
+    /// Called when every pending write has reached the kernel.
+    public var onDrain: (() -> Void)?
+
+    public init(loop: EventLoop) throws(UVError) {
+        self.loop = loop
+        handle = .allocate(capacity: 1)
+        writeRequest = .allocate(capacity: 1)
+        let status = uv_tcp_init(loop.raw, handle)
+        if status < 0 {
+            handle.deallocate()
+            writeRequest.deallocate()
+            throw UVError(status)
+        }
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    fileprivate static func from(_ stream: UnsafeMutablePointer<uv_stream_t>?) -> TCPStream {
+        Unmanaged<TCPStream>.fromOpaque(stream!.pointee.data).takeUnretainedValue()
+    }
+
+    var stream: UnsafeMutablePointer<uv_stream_t> { cuv_tcp_as_stream(handle) }
+
+    public func setNoDelay(_ enabled: Bool = true) {
+        _ = uv_tcp_nodelay(handle, enabled ? 1 : 0)
+    }
+
+    public var peerAddress: SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) }
+        }
+        guard status == 0 else { return nil }
+        return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketAddress(copying: $0) } }
+    }
+
+    // MARK: Reading
+
+    public func startReading() {
+        guard !reading, !isClosing else { return }
+        reading = true
+        let status = uv_read_start(stream, { handle, _, buf in
+            let loop = Unmanaged<EventLoop>.fromOpaque(handle!.pointee.loop.pointee.data).takeUnretainedValue()
+            buf!.pointee = uv_buf_init(loop.sharedReadBuffer.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                       UInt32(loop.sharedReadBuffer.count))
+        }, { stream, nread, buf in
+            let this = TCPStream.from(stream)
+            if nread > 0 {
+                this.onRead?(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread))
+            } else if nread < 0 {
+                this.stopReading()
+                let error = UVError(Int32(nread))
+                this.finish(error.isEndOfFile ? nil : error)
+            }
+        })
+        if status < 0 {
+            reading = false
+            finish(UVError(status))
+        }
+    }
+
+    public func stopReading() {
+        guard reading else { return }
+        reading = false
+        uv_read_stop(stream)
+    }
+
+    private func finish(_ error: UVError?) {
+        let callback = onEnd
+        onEnd = nil
+        callback?(error)
+    }
+
+    // MARK: Writing
+
+    /// Sends `bytes`; copies only the part the kernel could not take right away.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard !isClosing, bytes.count > 0 else { return }
+        var rest = bytes
+        if !writing {
+            var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                  UInt32(bytes.count))
+            let written = uv_try_write(stream, &buf, 1)
+            if written == Int32(bytes.count) { return }
+            if written > 0 {
+                rest = UnsafeRawBufferPointer(rebasing: bytes[Int(written)...])
+            } else if written != cuv_errno_eagain() {
+                fail(UVError(written))
+                return
+            }
+        }
+        queued.append(rest)
+        if !writing { startWrite() }
+    }
+
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    private func startWrite() {
+        swap(&inFlight, &queued)
+        guard !inFlight.isEmpty else { return }
+        writing = true
+        var buf = uv_buf_init(inFlight.base!.assumingMemoryBound(to: CChar.self), UInt32(inFlight.count))
+        writeRequest.pointee.data = handle.pointee.data
+        let status = uv_write(writeRequest, stream, &buf, 1) { request, status in
+            let this = Unmanaged<TCPStream>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+            this.writeCompleted(status)
+        }
+        if status < 0 {
+            writing = false
+            fail(UVError(status))
+        }
+    }
+
+    private func writeCompleted(_ status: Int32) {
+        writing = false
+        inFlight.reset()
+        if status < 0 {
+            if !UVError(status).isCancelled { fail(UVError(status)) }
+            return
+        }
+        if !queued.isEmpty {
+            startWrite()
+        } else if closeWhenFlushed {
+            close()
+        } else {
+            onDrain?()
+        }
+    }
+
+    private func fail(_ error: UVError) {
+        finish(error)
+        close()
+    }
+
+    // MARK: Closing
+
+    /// Closes once every byte already written has reached the kernel.
+    public func closeAfterFlush() {
+        if writing { closeWhenFlushed = true } else { close() }
+    }
+
+    /// Closes now; unsent bytes are dropped. Safe to call more than once.
+    public func close() {
+        guard !isClosing else { return }
+        isClosing = true
+        stopReading()
+        uv_close(cuv_tcp_as_handle(handle)) { raw in
+            let unmanaged = Unmanaged<TCPStream>.fromOpaque(raw!.pointee.data)
+            unmanaged.takeUnretainedValue().closed()
+            unmanaged.release()
+        }
+    }
+
+    private func closed() {
+        inFlight.free()
+        queued.free()
+        handle.deallocate()
+        writeRequest.deallocate()
+        let callback = onClose
+        onRead = nil
+        onEnd = nil
+        onClose = nil
+        onDrain = nil
+        callback?()
+    }
+
+    // MARK: Connecting
+
+    /// Connects to `address`; `completion` runs exactly once. Closing the stream before the
+    /// connection completes cancels it (`UV_ECANCELED`), which is how timeouts are enforced.
+    public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) {
+        let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
+        request.pointee.data = Unmanaged.passRetained(ConnectContext(completion)).toOpaque()
+        let status = address.withSockaddr { uv_tcp_connect(request, handle, $0) { request, status in
+            let context = Unmanaged<ConnectContext>.fromOpaque(request!.pointee.data).takeRetainedValue()
+            request!.deallocate()
+            context.completion(status < 0 ? UVError(status) : nil)
+        } }
+        if status < 0 {
+            Unmanaged<ConnectContext>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            completion(UVError(status))
+        }
+    }
+}
+
+private final class ConnectContext {
+    let completion: (UVError?) -> Void
+    init(_ completion: @escaping (UVError?) -> Void) { self.completion = completion }
+}
+
+@available(*, unavailable)
+extension TCPStream: Sendable {}

@@ -1,0 +1,54 @@
+internal import CUV
+
+/// A libuv timer. Milliseconds, as libuv counts them; for sub-millisecond pacing the
+/// caller compares against `EventLoop.nanoseconds` and re-arms.
+public final class Timer {
+    let handle: UnsafeMutablePointer<uv_timer_t>
+    private var callback: (() -> Void)?
+    private var isClosing = false
+
+    public init(loop: EventLoop) throws(UVError) {
+        handle = .allocate(capacity: 1)
+        let status = uv_timer_init(loop.raw, handle)
+        if status < 0 {
+            handle.deallocate()
+            throw UVError(status)
+        }
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// (Re)starts the timer: `callback` after `timeout` ms, then every `repeat` ms if non-zero.
+    public func start(timeout: UInt64, repeat: UInt64 = 0, _ callback: @escaping () -> Void) {
+        guard !isClosing else { return }
+        self.callback = callback
+        uv_timer_start(handle, { timer in
+            let this = Unmanaged<Timer>.fromOpaque(timer!.pointee.data).takeUnretainedValue()
+            this.callback?()
+        }, timeout, `repeat`)
+    }
+
+    public func stop() {
+        guard !isClosing else { return }
+        uv_timer_stop(handle)
+    }
+
+    /// Does not keep the loop alive by itself (housekeeping timers).
+    public func unref() { uv_unref(cuv_timer_as_handle(handle)) }
+
+    public var isActive: Bool { !isClosing && uv_is_active(cuv_timer_as_handle(handle)) != 0 }
+
+    public func close() {
+        guard !isClosing else { return }
+        isClosing = true
+        uv_close(cuv_timer_as_handle(handle)) { raw in
+            let unmanaged = Unmanaged<Timer>.fromOpaque(raw!.pointee.data)
+            let this = unmanaged.takeUnretainedValue()
+            this.handle.deallocate()
+            this.callback = nil
+            unmanaged.release()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension Timer: Sendable {}

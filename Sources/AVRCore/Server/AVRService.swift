@@ -1,0 +1,111 @@
+import AVRProtocol
+
+/// The whole server on one loop: the HTTP service (when `HTTP_PORT` is set), the
+/// AudioSocket listener, the call registry and the webhook dispatcher.
+public final class AVRService {
+    public let loop: EventLoop
+    public let configuration: Configuration
+    let log: Logger
+    public let registry: CallRegistry
+    private var httpServer: HTTPServer?
+    private var callService: CallHTTPService?
+    private(set) var audioSocketServer: AudioSocketServer?
+    private var sweeper: Timer?
+    private var httpClient: HTTPClient?
+    public private(set) var webhooks: WebhookDispatcher?
+    private var signals: [SignalWatcher] = []
+    private var stopping = false
+
+    public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil) {
+        self.loop = loop
+        self.configuration = configuration
+        self.log = log
+        self.registry = registry ?? CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
+                                                 capacity: configuration.maxPendingCalls)
+    }
+
+    /// Binds the listeners and logs the documented start-up lines.
+    public func start(host: String = "0.0.0.0") throws(UVError) {
+        if let webhookURL = configuration.webhookURL {
+            let client = HTTPClient(loop: loop)
+            httpClient = client
+            var options = WebhookDispatcher.Options()
+            options.timeout = UInt64(configuration.webhookTimeoutMilliseconds)
+            options.retries = configuration.webhookRetries
+            options.secret = configuration.webhookSecret
+            webhooks = WebhookDispatcher(loop: loop, url: webhookURL, options: options, client: client, log: log,
+                                         wallClock: WallClock.unixMilliseconds)
+        }
+        if let httpPort = configuration.httpPort {
+            let service = CallHTTPService(registry: registry, stsURL: configuration.stsURL?.description, log: log,
+                                          clock: { [loop] in loop.milliseconds })
+            service.hook = webhooks
+            callService = service
+            var options = HTTPServer.Options()
+            options.maxBodyBytes = configuration.httpMaxBodyBytes
+            options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
+            httpServer = try HTTPServer(loop: loop, host: host, port: httpPort, options: options, log: log) { request, respond in
+                service.handle(request, respond: respond)
+            }
+            log.info("AVR HTTP Server listening on port \(httpServer!.port)")
+        }
+        audioSocketServer = try AudioSocketServer(loop: loop, host: host, port: configuration.audioSocketPort,
+                                                  service: self)
+        log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
+        if configuration.stsURL == nil {
+            log.warn("STS_URL is not set: calls are answered by the built-in echo (callers hear themselves)")
+        }
+        let sweeper = try Timer(loop: loop)
+        sweeper.start(timeout: 1000, repeat: 1000) { [registry, loop] in registry.expire(now: loop.milliseconds) }
+        sweeper.unref()
+        self.sweeper = sweeper
+    }
+
+    /// Stops on SIGINT/SIGTERM: listeners close, calls end (each sends `call_ended`),
+    /// pending webhooks get their remaining attempts, then the loop runs out of work.
+    public func installSignalHandlers() throws(UVError) {
+        for signal in [SIGINT_VALUE, SIGTERM_VALUE] {
+            let watcher = try SignalWatcher(loop: loop, signal: signal) { [unowned self] signum in
+                self.log.info("Received signal \(signum), shutting down")
+                self.stop()
+            }
+            watcher.unref()
+            signals.append(watcher)
+        }
+    }
+
+    public func stop() {
+        guard !stopping else { return }
+        stopping = true
+        httpServer?.close()
+        httpServer = nil
+        audioSocketServer?.close()
+        sweeper?.close()
+        sweeper = nil
+        for watcher in signals { watcher.close() }
+        signals = []
+        // The HTTP client closes once the last queued webhook is delivered or given up.
+        closeHTTPClientWhenIdle()
+    }
+
+    private func closeHTTPClientWhenIdle() {
+        guard let client = httpClient else { return }
+        if (webhooks?.backlog ?? 0) == 0 {
+            client.shutdown()
+            httpClient = nil
+            return
+        }
+        guard let timer = try? Timer(loop: loop) else { return client.shutdown() }
+        timer.start(timeout: 50) { [weak self] in
+            timer.close()
+            self?.closeHTTPClientWhenIdle()
+        }
+    }
+
+    /// HTTP connections currently open (tests, metrics).
+    public var httpConnectionCount: Int { httpServer?.connectionCount ?? 0 }
+}
+
+@available(*, unavailable)
+extension AVRService: Sendable {}

@@ -1,0 +1,194 @@
+/// Everything avr-core reads from its environment, validated once at start-up so that a
+/// typo stops the server with one clear line instead of surfacing during a call.
+/// An empty value counts as unset (a `KEY=` line in a compose file means "no value").
+public struct Configuration: Sendable, Equatable {
+    /// `PORT`: the AudioSocket TCP port.
+    public var audioSocketPort = 5001
+    /// `HTTP_PORT`: nil means no HTTP service at all.
+    public var httpPort: Int?
+    /// `STS_URL`: `ws://` (WebSocket) or `http://` (streaming HTTP).
+    public var stsURL: EndpointURL?
+    /// `WEBHOOK_URL`: `http://`; nil means no webhooks.
+    public var webhookURL: EndpointURL?
+    /// `WEBHOOK_SECRET`: sent as `X-AVR-WEBHOOK-SECRET`.
+    public var webhookSecret: String?
+    /// `WEBHOOK_TIMEOUT`: per attempt.
+    public var webhookTimeoutMilliseconds = 3000
+    /// `WEBHOOK_RETRY`: extra attempts after a failed one.
+    public var webhookRetries = 0
+    /// `AMBIENT_NOISE_FILE`: raw 8 kHz s16le mono PCM, looped under everything sent.
+    public var ambientNoiseFile: String?
+    /// `AMBIENT_NOISE_LEVEL`: 0.0 (mute) ... 1.0.
+    public var ambientNoiseLevel = 0.90
+    /// `CALL_METADATA_TTL`: how long a `POST /call` waits for its AudioSocket connection.
+    public var callMetadataTTLSeconds = 60
+    /// `MAX_PENDING_CALLS`: bound on `POST /call` entries not yet claimed by a call.
+    public var maxPendingCalls = 100_000
+    /// `LOG_LEVEL`.
+    public var logLevel = LogLevel.info
+    /// `HTTP_MAX_BODY`: larger request bodies get 413.
+    public var httpMaxBodyBytes = 65536
+    /// `HTTP_HEADER_TIMEOUT`: a request's head must arrive within this (408 otherwise).
+    public var httpHeaderTimeoutMilliseconds = 10_000
+    /// `HTTP_IDLE_TIMEOUT`: long, because Asterisk's `CURL()` keeps its connection idle for
+    /// the whole call.
+    public var httpIdleTimeoutMilliseconds = 300_000
+    /// `LOOPS`: number of event loops (threads) serving calls.
+    public var loops = 1
+    /// `STS_CONNECT_TIMEOUT`: TCP connect plus WebSocket handshake.
+    public var stsConnectTimeoutMilliseconds = 5000
+
+    /// The defaults, as with an empty environment.
+    public init() {}
+
+    /// Reads and validates every variable; the first unusable one is the error.
+    /// `fileExists` is asked about `AMBIENT_NOISE_FILE` (the caller does the I/O).
+    public static func parse(
+        environment: [String: String],
+        fileExists: (String) -> Bool
+    ) throws(ConfigurationError) -> Configuration {
+        let reader = EnvironmentReader(environment: environment)
+        var configuration = Configuration()
+        if let port = try reader.port("PORT") { configuration.audioSocketPort = port }
+        configuration.httpPort = try reader.port("HTTP_PORT")
+        if let url = try reader.url("STS_URL") {
+            try reader.refuseTLS(url, variable: "STS_URL")
+            configuration.stsURL = url
+        }
+        if let url = try reader.url("WEBHOOK_URL") {
+            try reader.refuseTLS(url, variable: "WEBHOOK_URL")
+            guard url.scheme == .http else {
+                throw ConfigurationError(
+                    variable: "WEBHOOK_URL", value: environment["WEBHOOK_URL"]!,
+                    problem: .unsupportedScheme(expected: "http://"))
+            }
+            configuration.webhookURL = url
+        }
+        configuration.webhookSecret = try reader.headerValue("WEBHOOK_SECRET")
+        if let value = try reader.integer("WEBHOOK_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.webhookTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("WEBHOOK_RETRY", in: 0...10, unit: "retries") {
+            configuration.webhookRetries = value
+        }
+        if let path = reader.value("AMBIENT_NOISE_FILE") {
+            guard fileExists(path) else {
+                throw ConfigurationError(variable: "AMBIENT_NOISE_FILE", value: path, problem: .fileNotFound)
+            }
+            configuration.ambientNoiseFile = path
+        }
+        if let level = try reader.level("AMBIENT_NOISE_LEVEL") { configuration.ambientNoiseLevel = level }
+        if let value = try reader.integer("CALL_METADATA_TTL", in: 1...86_400, unit: "seconds") {
+            configuration.callMetadataTTLSeconds = value
+        }
+        if let value = try reader.integer("MAX_PENDING_CALLS", in: 1...10_000_000, unit: "calls") {
+            configuration.maxPendingCalls = value
+        }
+        if let text = reader.value("LOG_LEVEL") {
+            guard let level = LogLevel(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_LEVEL", value: text, problem: .unknownLogLevel)
+            }
+            configuration.logLevel = level
+        }
+        if let value = try reader.integer("HTTP_MAX_BODY", in: 1...16_777_216, unit: "bytes") {
+            configuration.httpMaxBodyBytes = value
+        }
+        if let value = try reader.integer("HTTP_HEADER_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.httpHeaderTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("HTTP_IDLE_TIMEOUT", in: 1...86_400_000, unit: "milliseconds") {
+            configuration.httpIdleTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("LOOPS", in: 1...64, unit: "event loops") {
+            configuration.loops = value
+        }
+        if let value = try reader.integer("STS_CONNECT_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.stsConnectTimeoutMilliseconds = value
+        }
+        return configuration
+    }
+}
+
+/// Typed reads of single variables, each failing with the variable's own error line.
+private struct EnvironmentReader {
+    let environment: [String: String]
+
+    /// The value, nil when unset or empty.
+    func value(_ name: String) -> String? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        return text
+    }
+
+    func port(_ name: String) throws(ConfigurationError) -> Int? {
+        guard let text = value(name) else { return nil }
+        guard let port = EndpointURL.parsePort(text.utf8) else {
+            throw ConfigurationError(variable: name, value: text, problem: .notAPort)
+        }
+        return port
+    }
+
+    /// Decimal digits only (no sign, no spaces), within `range`.
+    func integer(_ name: String, in range: ClosedRange<Int>, unit: String) throws(ConfigurationError) -> Int? {
+        guard let text = value(name) else { return nil }
+        let error = ConfigurationError(variable: name, value: text, problem: .notAnIntegerInRange(range, unit: unit))
+        let digits = text.utf8
+        // Ten digits cannot overflow; more are out of every range used here.
+        guard digits.count <= 10 else { throw error }
+        var number = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw error }
+            number = number * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        guard range.contains(number) else { throw error }
+        return number
+    }
+
+    /// A plain decimal (`0.9`, `1`, `.5`, `0.`) between 0 and 1. No sign, exponent, hex,
+    /// `nan` or `inf`, which `Double.init` would otherwise accept.
+    func level(_ name: String) throws(ConfigurationError) -> Double? {
+        guard let text = value(name) else { return nil }
+        let error = ConfigurationError(variable: name, value: text, problem: .notALevel)
+        var digitCount = 0
+        var dotCount = 0
+        for byte in text.utf8 {
+            if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+                digitCount += 1
+            } else if byte == UInt8(ascii: ".") {
+                dotCount += 1
+            } else {
+                throw error
+            }
+        }
+        guard digitCount > 0, dotCount <= 1, let level = Double(text), (0.0...1.0).contains(level) else {
+            throw error
+        }
+        return level
+    }
+
+    func url(_ name: String) throws(ConfigurationError) -> EndpointURL? {
+        guard let text = value(name) else { return nil }
+        do {
+            return try EndpointURL.parse(text)
+        } catch {
+            throw ConfigurationError(variable: name, value: text, problem: .invalidURL(error))
+        }
+    }
+
+    func refuseTLS(_ url: EndpointURL, variable: String) throws(ConfigurationError) {
+        if url.scheme.usesTLS {
+            throw ConfigurationError(
+                variable: variable, value: environment[variable] ?? url.description,
+                problem: .tlsNotSupported(url.scheme))
+        }
+    }
+
+    /// A value that goes into an HTTP header: no control characters (a newline would
+    /// inject a header).
+    func headerValue(_ name: String) throws(ConfigurationError) -> String? {
+        guard let text = value(name) else { return nil }
+        if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw ConfigurationError(variable: name, value: text, problem: .controlCharacterInHeaderValue)
+        }
+        return text
+    }
+}

@@ -1,0 +1,59 @@
+/// A setting that cannot be used. The server prints `description` — one line naming the
+/// variable and the value — and exits non-zero, before opening any port.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Problem: Sendable, Equatable {
+        /// Not 1-65535 in decimal digits.
+        case notAPort
+        /// Not decimal digits, or outside `range`; `unit` names what the number counts.
+        case notAnIntegerInRange(ClosedRange<Int>, unit: String)
+        /// Not a decimal number between 0.0 and 1.0.
+        case notALevel
+        case invalidURL(EndpointURLError)
+        /// A valid URL with a scheme this variable does not take (`expected` lists those it does).
+        case unsupportedScheme(expected: String)
+        /// A `wss://` or `https://` URL: parsed fine, but TLS is not implemented yet.
+        case tlsNotSupported(EndpointURL.Scheme)
+        case fileNotFound
+        case unknownLogLevel
+        /// A header value with a control character; the description does not repeat the
+        /// value, which is a secret.
+        case controlCharacterInHeaderValue
+    }
+
+    /// The environment variable's name, e.g. `PORT`.
+    public let variable: String
+    /// The value as it was set.
+    public let value: String
+    public let problem: Problem
+
+    public init(variable: String, value: String, problem: Problem) {
+        self.variable = variable
+        self.value = value
+        self.problem = problem
+    }
+
+    public var description: String {
+        // Escaped so that a stray newline in a value cannot split the one-line message.
+        let quoted = "\"" + JSONValue.escapedString(value) + "\""
+        switch problem {
+        case .notAPort:
+            return "\(variable): \(quoted) is not a port (1-65535)"
+        case .notAnIntegerInRange(let range, let unit):
+            return "\(variable): \(quoted) is not a whole number of \(unit) in \(range.lowerBound)-\(range.upperBound)"
+        case .notALevel:
+            return "\(variable): \(quoted) is not a level between 0.0 and 1.0"
+        case .invalidURL(let reason):
+            return "\(variable): \(quoted) is not a valid URL: \(reason)"
+        case .unsupportedScheme(let expected):
+            return "\(variable): \(quoted) must be a \(expected) URL"
+        case .tlsNotSupported(let scheme):
+            return "\(variable): \(scheme.rawValue):// is not supported yet (TLS arrives in a later release): \(value)"
+        case .fileNotFound:
+            return "\(variable): \(quoted) does not exist"
+        case .unknownLogLevel:
+            return "\(variable): \(quoted) is not one of debug, info, warn, error"
+        case .controlCharacterInHeaderValue:
+            return "\(variable): the value contains a control character (not allowed in an HTTP header)"
+        }
+    }
+}

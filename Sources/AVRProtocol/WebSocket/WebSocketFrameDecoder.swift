@@ -1,0 +1,85 @@
+/// Decodes frames sent by a WebSocket server out of a connection's read buffer, without
+/// copying payloads: a decoded frame's payload is a range of `ByteBuffer.storage`.
+///
+/// Use it in a loop; each call first consumes the frame it returned last time, so the
+/// payload of a returned frame stays where it is until the next call:
+///
+///     while let frame = try decoder.decode(&buffer) {
+///         buffer.storage.withUnsafeBytes { use(UnsafeRawBufferPointer(rebasing: $0[frame.payloadRange])) }
+///     }
+///
+/// Do not mutate the buffer between receiving a frame and the next `decode` call, other than
+/// through `consumeReturnedFrame(_:)`. A `nil` result means "need more bytes" and consumes
+/// nothing new. Lengths are validated as 64-bit values before they become `Int`, so no peer
+/// input can trap.
+public struct WebSocketFrameDecoder: Sendable {
+    /// Larger frames fail the connection with close code 1009.
+    public static let defaultMaxFrameSize = 1 << 20
+
+    public let maxFrameSize: Int
+    /// Bytes of the frame returned last, still in front of the reader index.
+    private var returnedFrameLength = 0
+
+    public init(maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) {
+        precondition(maxFrameSize >= 125, "every control frame must fit")
+        self.maxFrameSize = maxFrameSize
+    }
+
+    /// The next complete frame, or `nil` when the buffer does not hold one yet.
+    public mutating func decode(_ buffer: inout ByteBuffer) throws(WebSocketError) -> WebSocketFrameHeaderAndPayloadRange? {
+        consumeReturnedFrame(&buffer)
+        let available = buffer.readableBytes
+        guard available >= 1 else { return nil }
+
+        let first = buffer.byte(at: 0)
+        guard first & 0x70 == 0 else { throw .reservedBitsSet }
+        guard let opcode = WebSocketOpcode(rawValue: first & 0x0F) else { throw .unknownOpcode(first & 0x0F) }
+        let fin = first & 0x80 != 0
+        if opcode.isControl && !fin { throw .fragmentedControlFrame }
+
+        guard available >= 2 else { return nil }
+        let second = buffer.byte(at: 1)
+        guard second & 0x80 == 0 else { throw .maskedFrameFromServer }
+
+        let headerLength: Int
+        let payloadLength: Int
+        switch second & 0x7F {
+        case 126:
+            headerLength = 4
+            guard available >= headerLength else { return nil }
+            payloadLength = Int(buffer.byte(at: 2)) << 8 | Int(buffer.byte(at: 3))
+        case 127:
+            headerLength = 10
+            guard available >= headerLength else { return nil }
+            var length: UInt64 = 0
+            for offset in 2..<10 { length = length << 8 | UInt64(buffer.byte(at: offset)) }
+            guard length >> 63 == 0 else { throw .invalidPayloadLength }
+            // Checked on the 64-bit value, before any conversion.
+            guard length <= UInt64(maxFrameSize) else {
+                throw opcode.isControl ? .controlFrameTooLarge : .messageTooLarge
+            }
+            payloadLength = Int(length)
+        case let short:
+            headerLength = 2
+            payloadLength = Int(short)
+        }
+        if opcode.isControl && payloadLength > 125 { throw .controlFrameTooLarge }
+        guard payloadLength <= maxFrameSize else { throw .messageTooLarge }
+
+        guard available - headerLength >= payloadLength else { return nil }
+        let payloadStart = buffer.readerIndex + headerLength
+        returnedFrameLength = headerLength + payloadLength
+        return WebSocketFrameHeaderAndPayloadRange(
+            header: WebSocketFrame(fin: fin, opcode: opcode, maskingKey: nil, payloadLength: payloadLength),
+            payloadRange: payloadStart..<(payloadStart + payloadLength))
+    }
+
+    /// Moves the reader index past the frame returned last, if not done yet. `decode` does
+    /// this itself; call it directly only when leaving the loop early with a frame in hand.
+    public mutating func consumeReturnedFrame(_ buffer: inout ByteBuffer) {
+        if returnedFrameLength > 0 {
+            buffer.moveReaderIndex(forwardBy: returnedFrameLength)
+            returnedFrameLength = 0
+        }
+    }
+}

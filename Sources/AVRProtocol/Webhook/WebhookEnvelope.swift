@@ -1,0 +1,28 @@
+/// The body of every webhook POST:
+/// `{"uuid":"<call uuid>","type":"<event>","timestamp":"<ISO 8601>","payload":{...}}`,
+/// keys in that order, as the AVR webhook receivers expect.
+public enum WebhookEnvelope {
+    /// Event names from the spec (section 6).
+    public static let callInitiated = "call_initiated"
+    public static let callStarted = "call_started"
+    public static let transcription = "transcription"
+    public static let interruption = "interruption"
+    public static let dtmfDigit = "dtmf_digit"
+    public static let callEnded = "call_ended"
+
+    /// The envelope's JSON bytes; `payload` is written as given (an object for every event).
+    public static func encode(uuid: String, type: String, timestampMs: Int64, payload: JSONValue) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(96)
+        bytes.append(contentsOf: #"{"uuid":"#.utf8)
+        JSONValue.appendQuoted(uuid, to: &bytes)
+        bytes.append(contentsOf: #","type":"#.utf8)
+        JSONValue.appendQuoted(type, to: &bytes)
+        bytes.append(contentsOf: #","timestamp":""#.utf8)
+        ISO8601Timestamp.append(unixMilliseconds: timestampMs, to: &bytes)
+        bytes.append(contentsOf: #"","payload":"#.utf8)
+        payload.serialize(into: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+}

@@ -1,0 +1,167 @@
+import Testing
+@testable import AVRCore
+
+/// Runs `body` on a fresh loop with a watchdog: the test fails (instead of hanging) if the
+/// loop still has work after `deadlineMs`. Every handle must be closed at the end, so
+/// `uv_loop_close` succeeds — a leaked handle fails the test.
+func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping () -> Void) throws -> Void) throws {
+    let loop = try EventLoop()
+    let watchdog = try Timer(loop: loop)
+    var timedOut = false
+    watchdog.start(timeout: deadlineMs) {
+        timedOut = true
+        loop.stop()
+    }
+    try body(loop) { watchdog.close() }
+    loop.run()
+    #expect(!timedOut, "loop work did not finish within \(deadlineMs) ms")
+    if timedOut { return }
+    #expect(loop.aliveHandleCount == 0)
+    try loop.close()
+}
+
+@Suite struct LoopTests {
+    @Test func echoRoundTripOverLoopback() throws {
+        var received: [UInt8] = []
+        var serverSide: TCPStream?
+        try withLoop { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            #expect(listener.port > 0)
+            listener.onConnection = { stream in
+                serverSide = stream
+                stream.onRead = { bytes in stream.write(bytes) }
+                stream.onEnd = { _ in stream.close() }
+                stream.startReading()
+            }
+            let client = try TCPStream(loop: loop)
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                client.onRead = { bytes in
+                    received.append(contentsOf: bytes)
+                    if received.count == 5 {
+                        client.close()
+                        listener.close()
+                        done()
+                    }
+                }
+                client.startReading()
+                client.write(Array("hello".utf8))
+            }
+        }
+        #expect(received == Array("hello".utf8))
+        _ = serverSide
+    }
+
+    @Test func connectionRefusedIsReported() throws {
+        var outcome: UVError?
+        try withLoop { loop, done in
+            // Find a port nobody listens on: bind, read it, close.
+            let probe = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            let port = probe.port
+            probe.close()
+            let client = try TCPStream(loop: loop)
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: port)!) { error in
+                outcome = error
+                client.close()
+                done()
+            }
+        }
+        #expect(outcome?.name == "ECONNREFUSED")
+    }
+
+    @Test func closingBeforeConnectCompletesCancelsIt() throws {
+        var outcome: UVError?
+        try withLoop { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            let client = try TCPStream(loop: loop)
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                outcome = error
+                listener.close()
+                done()
+            }
+            client.close()
+        }
+        #expect(outcome?.isCancelled == true)
+    }
+
+    @Test func writesQueueWhenThePeerDoesNotReadAndDrainLater() throws {
+        let total = 8 * 1024 * 1024
+        var receivedCount = 0
+        var maxPending = 0
+        var drained = false
+        try withLoop(deadlineMs: 10_000) { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            var peer: TCPStream?
+            let client = try TCPStream(loop: loop)
+            listener.onConnection = { stream in
+                peer = stream
+                // Read only after the client has queued everything: backpressure first.
+                let start = try! Timer(loop: loop)
+                start.start(timeout: 50) {
+                    start.close()
+                    stream.onRead = { bytes in
+                        receivedCount += bytes.count
+                        if receivedCount == total {
+                            stream.close()
+                            client.close()
+                            listener.close()
+                            done()
+                        }
+                    }
+                    stream.startReading()
+                }
+            }
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                client.onDrain = { drained = true }
+                let chunk = [UInt8](repeating: 0x5A, count: 64 * 1024)
+                for _ in 0..<(total / chunk.count) {
+                    client.write(chunk)
+                    maxPending = max(maxPending, client.pendingWriteBytes)
+                }
+            }
+            _ = peer
+        }
+        #expect(receivedCount == total)
+        #expect(maxPending > 0, "the kernel should not take 8 MiB at once")
+        #expect(drained)
+    }
+
+    @Test func resolvesLocalhost() throws {
+        var addresses: [SocketAddress] = []
+        try withLoop { loop, done in
+            DNSResolver.resolve(loop: loop, host: "localhost", port: 8080) { result in
+                addresses = (try? result.get()) ?? []
+                done()
+            }
+        }
+        #expect(!addresses.isEmpty)
+        #expect(addresses.allSatisfy { $0.port == 8080 })
+    }
+
+    @Test func unknownHostFails() throws {
+        var failed = false
+        try withLoop { loop, done in
+            DNSResolver.resolve(loop: loop, host: "no-such-host.invalid", port: 80) { result in
+                if case .failure = result { failed = true }
+                done()
+            }
+        }
+        #expect(failed)
+    }
+
+    @Test func repeatingTimerFiresAndCloses() throws {
+        var ticks = 0
+        try withLoop { loop, done in
+            let timer = try Timer(loop: loop)
+            timer.start(timeout: 1, repeat: 1) {
+                ticks += 1
+                if ticks == 5 {
+                    timer.close()
+                    done()
+                }
+            }
+        }
+        #expect(ticks == 5)
+    }
+}

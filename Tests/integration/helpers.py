@@ -1,0 +1,263 @@
+"""Small, dependency-free helpers: a raw-socket HTTP/1.1 client, deadlines, assertions."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+
+SEED_UUID = "935652e3-7c59-4edc-b17f-9646a9c2a265"
+SEED_PAYLOAD = {"from": "2000", "to": "5001", "uniqueid": "1770758888.32", "channel": "PJSIP/2000-00000013"}
+SEED_BODY = json.dumps({"uuid": SEED_UUID, "payload": SEED_PAYLOAD}, separators=(",", ":"))
+SEED_QUERY = "from=2000&to=5001&uniqueid=1770758888.32&channel=PJSIP%2F2000-00000013"
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (bind to 0, close). Callers retry on a race."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.005, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class ConnectionClosed(Exception):
+    """The peer closed (or reset) before a complete response arrived."""
+
+    def __init__(self, partial: bytes):
+        super().__init__(f"connection closed; partial data {partial[:200]!r}")
+        self.partial = partial
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    head: bytes
+    declared_length: int | None = None
+    chunked: bool = False
+    arrived: float = field(default_factory=time.monotonic)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+
+def build_request(method: str, path: str, body: bytes | str | None = None,
+                  headers: list[tuple[str, str]] | None = None, host: str = "127.0.0.1",
+                  content_type: str | None = "application/json", chunks: list[bytes] | None = None) -> bytes:
+    """Build a request. `chunks` → Transfer-Encoding: chunked with those chunk payloads."""
+    if isinstance(body, str):
+        body = body.encode()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    if content_type and (body is not None or chunks is not None):
+        lines.append(f"Content-Type: {content_type}")
+    for k, v in headers or []:
+        lines.append(f"{k}: {v}")
+    payload = b""
+    if chunks is not None:
+        lines.append("Transfer-Encoding: chunked")
+        for c in chunks:
+            payload += f"{len(c):x}\r\n".encode() + c + b"\r\n"
+        payload += b"0\r\n\r\n"
+    elif body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+        payload = body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+def call_request(uuid: str = SEED_UUID, payload=None, **kw) -> bytes:
+    body = json.dumps({"uuid": uuid, "payload": SEED_PAYLOAD if payload is None else payload},
+                      separators=(",", ":"))
+    return build_request("POST", "/call", body, **kw)
+
+
+class RawHttp:
+    """One TCP connection; send exact bytes, read responses with a deadline."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0):
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.eof = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send_tolerant(self, data: bytes) -> bool:
+        """Send; a peer that already answered and closed is not a test error. Returns success."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def send_bytewise(self, data: bytes, gap: float = 0.0005) -> None:
+        """Each byte in its own TCP segment (TCP_NODELAY + a short gap between sends)."""
+        for i in range(len(data)):
+            self.sock.sendall(data[i:i + 1])
+            if gap:
+                time.sleep(gap)
+
+    def _fill(self, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no complete response before the deadline; have {self.buf[:300]!r}")
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError(f"no complete response before the deadline; have {self.buf[:300]!r}")
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            raise ConnectionClosed(self.buf)
+        self.buf += data
+
+    def read_response(self, timeout: float | None = None, head_only: bool = False) -> Response:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while b"\r\n\r\n" not in self.buf:
+            self._fill(deadline)
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        self.buf = rest
+        lines = head.decode("latin-1").split("\r\n")
+        version, status, *reason = lines[0].split(" ", 2)
+        assert version.startswith("HTTP/1."), f"bad status line {lines[0]!r}"
+        status = int(status)
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers.append((k.strip(), v.strip()))
+        resp = Response(status, reason[0] if reason else "", version, headers, b"", head)
+        if head_only or 100 <= status < 200 or status in (204, 304):
+            return resp
+        te = (resp.header("Transfer-Encoding") or "").lower()
+        cl = resp.header("Content-Length")
+        if "chunked" in te:
+            resp.chunked = True
+            resp.body = self._read_chunked(deadline)
+        elif cl is not None:
+            n = int(cl)
+            resp.declared_length = n
+            while len(self.buf) < n:
+                self._fill(deadline)
+            resp.body, self.buf = self.buf[:n], self.buf[n:]
+        else:  # delimited by close
+            try:
+                while True:
+                    self._fill(deadline)
+            except ConnectionClosed:
+                pass
+            resp.body, self.buf = self.buf, b""
+        resp.arrived = time.monotonic()
+        return resp
+
+    def _read_chunked(self, deadline: float) -> bytes:
+        out = b""
+        while True:
+            while b"\r\n" not in self.buf:
+                self._fill(deadline)
+            size_line, _, self.buf = self.buf.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                while not self.buf.startswith(b"\r\n") and b"\r\n\r\n" not in self.buf:
+                    self._fill(deadline)
+                if self.buf.startswith(b"\r\n"):
+                    self.buf = self.buf[2:]
+                else:
+                    self.buf = self.buf.partition(b"\r\n\r\n")[2]
+                return out
+            while len(self.buf) < size + 2:
+                self._fill(deadline)
+            out += self.buf[:size]
+            self.buf = self.buf[size + 2:]
+
+    def closed_within(self, timeout: float) -> bool:
+        """True if the peer closes (EOF or reset) within `timeout`; extra bytes are kept in buf."""
+        if self.eof:
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._fill(deadline)
+            except ConnectionClosed:
+                return True
+            except TimeoutError:
+                return False
+
+    def still_open_after(self, seconds: float) -> bool:
+        """Wait `seconds` (this is the point of the check) and report whether the peer kept it open."""
+        return not self.closed_within(seconds)
+
+
+def request_once(port: int, data: bytes, timeout: float = 5.0) -> Response:
+    with RawHttp("127.0.0.1", port, timeout=timeout) as c:
+        c.send(data)
+        return c.read_response()
+
+
+def assert_health(port: int) -> None:
+    """The server still answers GET /health on a fresh connection."""
+    resp = request_once(port, build_request("GET", "/health"))
+    assert resp.status == 200, resp
+    assert resp.json() == {"status": "ok"}, resp.body
+
+
+def assert_json_content(resp: Response) -> None:
+    ct = resp.header("Content-Type")
+    assert ct is not None and ct.split(";")[0].strip().lower() == "application/json", \
+        f"Content-Type {ct!r}"
+    if not resp.chunked:
+        assert resp.declared_length is not None, "no Content-Length"
+        assert resp.declared_length == len(resp.body)
+
+
+def assert_json_error(resp: Response, status: int, mentions: str | None = None) -> dict:
+    """Status, JSON content type, correct length, body `{"error": "<string>"}` (naming `mentions`)."""
+    assert resp.status == status, f"expected {status}, got {resp.status} {resp.body!r}"
+    assert_json_content(resp)
+    try:
+        doc = resp.json()
+    except ValueError as exc:
+        raise AssertionError(f"error body is not JSON: {resp.body!r}") from exc
+    assert isinstance(doc, dict) and isinstance(doc.get("error"), str) and doc["error"], doc
+    if mentions is not None:
+        assert mentions.lower() in doc["error"].lower(), f"error {doc['error']!r} does not name {mentions!r}"
+    return doc

@@ -1,0 +1,225 @@
+"""A simulated Asterisk AudioSocket client (SPEC sections 4 and 8).
+
+    call = AsteriskCall(host, port, uuid)
+    call.start()                      # connect, send 0x01 + 16 raw UUID bytes
+    call.send_audio(pcm)              # 0x10 frames of 320 bytes, paced every 20 ms (monotonic)
+    call.send_dtmf("5")               # 0x03
+    call.received_audio()            # concatenated payloads of audio messages received
+    call.intervals()                  # arrival gaps between received audio messages (seconds)
+    call.hangup()                     # close the socket, as Asterisk does
+
+Every received message is kept with its arrival time (time.monotonic()). A reader thread
+does nothing else, so arrival times are as honest as Python allows.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+import uuid as uuidlib
+
+KIND_HANGUP = 0x00
+KIND_UUID = 0x01
+KIND_DTMF = 0x03
+KIND_SLIN = 0x10
+KIND_ERROR = 0xFF
+AUDIO_KINDS = set(range(0x10, 0x19))
+
+
+def message(kind: int, payload: bytes = b"") -> bytes:
+    """One AudioSocket message: kind, big-endian 16-bit length, payload."""
+    return struct.pack(">BH", kind, len(payload)) + payload
+
+
+class AsteriskCall:
+    def __init__(self, host: str, port: int, uuid: str | None = None, frame_bytes: int = 320,
+                 kind: int = KIND_SLIN, timeout: float = 5.0):
+        self.host, self.port = host, port
+        self.uuid = uuid or str(uuidlib.uuid4())
+        self.frame_bytes = frame_bytes
+        self.kind = kind
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.received: list[tuple[float, int, bytes]] = []
+        self.cond = threading.Condition()
+        self.eof_at: float | None = None       # server closed / reset
+        self.hangup_at: float | None = None    # server sent 0x00
+        self.protocol_error: str | None = None
+        self.bytes_in = 0
+        self._reader: threading.Thread | None = None
+        self._streamer: threading.Thread | None = None
+        self._stop_stream = threading.Event()
+        self._send_lock = threading.Lock()
+        self.closed_by_us = False
+        self.connected_at: float | None = None
+
+    # ------------------------------------------------------------------ connection
+    def connect(self) -> "AsteriskCall":
+        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(None)
+        self.connected_at = time.monotonic()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+        return self
+
+    def start(self) -> "AsteriskCall":
+        """Connect and send the UUID message (16 raw bytes)."""
+        self.connect()
+        self.send_raw(message(KIND_UUID, uuidlib.UUID(self.uuid).bytes))
+        return self
+
+    def send_raw(self, data: bytes) -> bool:
+        """Send bytes; False if the server already closed (that is a result, not a test crash)."""
+        try:
+            with self._send_lock:
+                self.sock.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def send_message(self, kind: int, payload: bytes = b"") -> bool:
+        return self.send_raw(message(kind, payload))
+
+    def send_frame(self, payload: bytes) -> bool:
+        return self.send_message(self.kind, payload)
+
+    def send_audio(self, data: bytes, pace: bool = True, frame_bytes: int | None = None) -> int:
+        """Cut into frames and send, one every 20 ms against an absolute monotonic schedule.
+        Returns how many frames were sent before any failure."""
+        size = frame_bytes or self.frame_bytes
+        frames = [data[i:i + size] for i in range(0, len(data), size)]
+        t0 = time.monotonic()
+        for k, f in enumerate(frames):
+            if pace:
+                delay = t0 + k * 0.020 - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if not self.send_frame(f):
+                return k
+        return len(frames)
+
+    def start_streaming(self, frame_fn, count: int | None = None) -> None:
+        """Background: send frame_fn(seq) every 20 ms until stop_streaming() or `count` frames."""
+        self._stop_stream.clear()
+
+        def run():
+            t0 = time.monotonic()
+            seq = 0
+            while not self._stop_stream.is_set() and (count is None or seq < count):
+                delay = t0 + seq * 0.020 - time.monotonic()
+                if delay > 0 and self._stop_stream.wait(delay):
+                    break
+                if not self.send_frame(frame_fn(seq)):
+                    break
+                seq += 1
+
+        self._streamer = threading.Thread(target=run, daemon=True)
+        self._streamer.start()
+
+    def stop_streaming(self) -> None:
+        self._stop_stream.set()
+        if self._streamer:
+            self._streamer.join(timeout=2)
+
+    def send_dtmf(self, digit: str) -> bool:
+        return self.send_message(KIND_DTMF, digit.encode("ascii"))
+
+    def send_hangup(self) -> bool:
+        return self.send_message(KIND_HANGUP)
+
+    def hangup(self) -> None:
+        """What Asterisk does on caller hangup: close the socket, no 0x00."""
+        self.stop_streaming()
+        self.closed_by_us = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def reset(self) -> None:
+        """Close with a TCP reset (SO_LINGER 0), as Asterisk sometimes does."""
+        self.stop_streaming()
+        self.closed_by_us = True
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    close = hangup
+
+    # ------------------------------------------------------------------ reading
+    def _read_loop(self) -> None:
+        buf = b""
+        sock = self.sock
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            now = time.monotonic()
+            if not data:
+                with self.cond:
+                    if self.eof_at is None:
+                        self.eof_at = now
+                    self.cond.notify_all()
+                return
+            buf += data
+            with self.cond:
+                self.bytes_in += len(data)
+                while len(buf) >= 3:
+                    kind, length = struct.unpack_from(">BH", buf, 0)
+                    if len(buf) < 3 + length:
+                        break
+                    payload = buf[3:3 + length]
+                    buf = buf[3 + length:]
+                    self.received.append((now, kind, payload))
+                    if kind == KIND_HANGUP and self.hangup_at is None:
+                        self.hangup_at = now
+                    elif kind not in AUDIO_KINDS and kind != KIND_HANGUP and self.protocol_error is None:
+                        self.protocol_error = f"unexpected message kind 0x{kind:02x}"
+                self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 5.0, message: str = "condition"):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"call {self.uuid}: timed out after {timeout}s waiting for {message}")
+                self.cond.wait(timeout=min(left, 0.05))
+
+    def audio_frames(self) -> list[tuple[float, bytes]]:
+        with self.cond:
+            return [(t, p) for t, k, p in self.received if k in AUDIO_KINDS]
+
+    def audio_kinds(self) -> set[int]:
+        with self.cond:
+            return {k for _, k, _ in self.received if k in AUDIO_KINDS}
+
+    def received_audio(self) -> bytes:
+        return b"".join(p for _, p in self.audio_frames())
+
+    def intervals(self, skip: int = 0) -> list[float]:
+        ts = [t for t, _ in self.audio_frames()][skip:]
+        return [b - a for a, b in zip(ts, ts[1:])]
+
+    def wait_frames(self, n: int, timeout: float = 5.0) -> list[tuple[float, bytes]]:
+        self.wait_for(lambda: len(self.audio_frames()) >= n, timeout, f"{n} audio frames")
+        return self.audio_frames()
+
+    def ended(self) -> bool:
+        return self.eof_at is not None or self.hangup_at is not None
+
+    def ended_at(self) -> float | None:
+        ts = [t for t in (self.eof_at, self.hangup_at) if t is not None]
+        return min(ts) if ts else None
+
+    def wait_ended(self, timeout: float = 5.0) -> float:
+        """Wait for the server to end the call (0x00 or close); returns when (monotonic)."""
+        self.wait_for(self.ended, timeout, "the server to end the call (0x00 or close)")
+        return self.ended_at()

@@ -96,8 +96,8 @@ public final class AVRService {
     public func stop() {
         guard !stopping else { return }
         stopping = true
+        // The servers stay referenced until the loop ends: their connections close later.
         httpServer?.close()
-        httpServer = nil
         audioSocketServer?.close()
         sweeper?.close()
         sweeper = nil
@@ -111,7 +111,6 @@ public final class AVRService {
         guard let client = httpClient else { return }
         if (webhooks?.backlog ?? 0) == 0 {
             client.shutdown()
-            httpClient = nil
             return
         }
         guard let timer = try? Timer(loop: loop) else { return client.shutdown() }

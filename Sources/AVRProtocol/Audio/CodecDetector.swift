@@ -119,7 +119,7 @@ public struct CodecDetector: Sendable {
             let e1 = r0 * (1 - k1 * k1)
             let k2 = e1 > 0 ? (r2 - k1 * r1) / e1 : 0
             let whiteness = max(0, (1 - k1 * k1) * (1 - k2 * k2))
-            return (r0 / Double(count)).squareRoot() * (whiteness + 0.1) + 16
+            return PortableMath.squareRoot(r0 / Double(count)) * (whiteness + 0.1) + 16
         }
     }
 }

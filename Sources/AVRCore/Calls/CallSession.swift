@@ -50,7 +50,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private var resampler: Resampler?
     /// Caller frames that arrived before the codec was known.
     private var undecided = HeldAudio(capacity: 25 * 320)
-    private var playback = PlaybackQueue()
+    private var playback = PlaybackQueue(initialCapacity: 960)
     private var ambient: AmbientNoise?
     private var stsEnded = false
     private(set) var ended = false

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct AudioSocketConnectionStateMachineTests {
     typealias Machine = AudioSocketConnectionStateMachine
-    static let uuid = AudioSocketUUID("935652e3-7c59-4edc-b17f-9646a9c2a265")!
+    static let uuid = CallUUID(string: "935652e3-7c59-4edc-b17f-9646a9c2a265")!
     static let audio = AudioSocketAudio(kind: .audio8kHz, payloadLength: 320)
     static let five = DTMFDigit(ascii: UInt8(ascii: "5"))!
 

@@ -7,7 +7,7 @@ import Testing
     static let uuidBytes: [UInt8] = [
         0x93, 0x56, 0x52, 0xE3, 0x7C, 0x59, 0x4E, 0xDC, 0xB1, 0x7F, 0x96, 0x46, 0xA9, 0xC2, 0xA2, 0x65,
     ]
-    static let uuid = AudioSocketUUID("935652e3-7c59-4edc-b17f-9646a9c2a265")!
+    static let uuid = CallUUID(string: "935652e3-7c59-4edc-b17f-9646a9c2a265")!
 
     /// 320 bytes of s16le with every byte distinct from its neighbours, to catch offset errors.
     static let slinPayload: [UInt8] = (0..<320).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
@@ -18,17 +18,17 @@ import Testing
 
     @Test func uuidRendersLowercaseAndParsesEitherCase() {
         #expect(Self.uuid.description == "935652e3-7c59-4edc-b17f-9646a9c2a265")
-        #expect(AudioSocketUUID(bytes: Self.uuidBytes) == Self.uuid)
-        #expect(AudioSocketUUID("935652E3-7C59-4EDC-B17F-9646A9C2A265") == Self.uuid)
+        #expect(CallUUID(bytes: Self.uuidBytes) == Self.uuid)
+        #expect(CallUUID(string: "935652E3-7C59-4EDC-B17F-9646A9C2A265") == Self.uuid)
         #expect(Self.uuid.bytes == Self.uuidBytes)
-        #expect(AudioSocketUUID("935652e3-7c59-4edc-b17f-9646a9c2a26") == nil)
-        #expect(AudioSocketUUID("935652e3-7c59-4edc-b17f-9646a9c2a2650") == nil)
-        #expect(AudioSocketUUID("935652e37c594edcb17f9646a9c2a265") == nil)
-        #expect(AudioSocketUUID("935652e3-7c59-4edc-b17f-9646a9c2a26g") == nil)
-        #expect(AudioSocketUUID("935652e3_7c59-4edc-b17f-9646a9c2a265") == nil)
-        #expect(AudioSocketUUID(bytes: Self.uuidBytes.dropLast()) == nil)
-        #expect(AudioSocketUUID(high: 0, low: 0).description == "00000000-0000-0000-0000-000000000000")
-        #expect(AudioSocketUUID(high: .max, low: .max).description == "ffffffff-ffff-ffff-ffff-ffffffffffff")
+        #expect(CallUUID(string: "935652e3-7c59-4edc-b17f-9646a9c2a26") == nil)
+        #expect(CallUUID(string: "935652e3-7c59-4edc-b17f-9646a9c2a2650") == nil)
+        #expect(CallUUID(string: "935652e37c594edcb17f9646a9c2a265") == nil)
+        #expect(CallUUID(string: "935652e3-7c59-4edc-b17f-9646a9c2a26g") == nil)
+        #expect(CallUUID(string: "935652e3_7c59-4edc-b17f-9646a9c2a265") == nil)
+        #expect(CallUUID(bytes: Self.uuidBytes.dropLast()) == nil)
+        #expect(CallUUID(high: 0, low: 0).description == "00000000-0000-0000-0000-000000000000")
+        #expect(CallUUID(high: .max, low: .max).description == "ffffffff-ffff-ffff-ffff-ffffffffffff")
     }
 
     @Test func slinAudioLengthIsBigEndian() {

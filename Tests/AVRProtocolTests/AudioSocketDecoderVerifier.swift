@@ -4,7 +4,7 @@ import Testing
 /// A decoded message with its audio payload copied out, so outcomes can be compared.
 enum DecodedMessage: Equatable, CustomStringConvertible {
     case hangup
-    case uuid(AudioSocketUUID)
+    case uuid(CallUUID)
     case dtmf(Character)
     case audio(AudioSocketKind, [UInt8])
     case error([UInt8])

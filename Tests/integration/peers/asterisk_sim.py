@@ -8,8 +8,9 @@
     call.intervals()                  # arrival gaps between received audio messages (seconds)
     call.hangup()                     # close the socket, as Asterisk does
 
-Every received message is kept with its arrival time (time.monotonic()). A reader thread
-does nothing else, so arrival times are as honest as Python allows.
+Every received message is kept with its arrival time (time.monotonic(), comparable with the
+STS peers' records) and its kernel receive timestamp (SO_TIMESTAMPNS, for pacing statistics
+that do not depend on Python's scheduling: `wire_times()`, `intervals()`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ KIND_DTMF = 0x03
 KIND_SLIN = 0x10
 KIND_ERROR = 0xFF
 AUDIO_KINDS = set(range(0x10, 0x19))
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 def message(kind: int, payload: bytes = b"") -> bytes:
@@ -43,6 +45,7 @@ class AsteriskCall:
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.received: list[tuple[float, int, bytes]] = []
+        self.kernel_times: list[float] = []
         self.cond = threading.Condition()
         self.eof_at: float | None = None       # server closed / reset
         self.hangup_at: float | None = None    # server sent 0x00
@@ -151,13 +154,22 @@ class AsteriskCall:
 
     # ------------------------------------------------------------------ reading
     def _read_loop(self) -> None:
-        buf = b""
+        """Read one message at a time (header, then exactly its payload) with recvmsg, so the
+        kernel receive timestamp (SO_TIMESTAMPNS) belongs to the segment that carried it:
+        arrival times then reflect the wire, not Python's thread scheduling."""
         sock = self.sock
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass
+        header: tuple[int, int] | None = None
+        buf = bytearray()
+        need = 3
         while True:
             try:
-                data = sock.recv(65536)
+                data, anc, _flags, _addr = sock.recvmsg(max(1, need - len(buf)), 256)
             except OSError:
-                data = b""
+                data, anc = b"", []
             now = time.monotonic()
             if not data:
                 with self.cond:
@@ -165,21 +177,42 @@ class AsteriskCall:
                         self.eof_at = now
                     self.cond.notify_all()
                 return
+            ktime = None
+            for level, ctype, cdata in anc:
+                if level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= 16:
+                    sec, nsec = struct.unpack_from("qq", cdata)
+                    ktime = sec + nsec / 1e9
             buf += data
-            with self.cond:
-                self.bytes_in += len(data)
-                while len(buf) >= 3:
-                    kind, length = struct.unpack_from(">BH", buf, 0)
-                    if len(buf) < 3 + length:
-                        break
-                    payload = buf[3:3 + length]
-                    buf = buf[3 + length:]
-                    self.received.append((now, kind, payload))
-                    if kind == KIND_HANGUP and self.hangup_at is None:
-                        self.hangup_at = now
-                    elif kind not in AUDIO_KINDS and kind != KIND_HANGUP and self.protocol_error is None:
-                        self.protocol_error = f"unexpected message kind 0x{kind:02x}"
-                self.cond.notify_all()
+            self.bytes_in += len(data)
+            if len(buf) < need:
+                continue
+            if header is None:
+                kind, length = struct.unpack_from(">BH", buf, 0)
+                buf = bytearray()
+                if length:
+                    header, need = (kind, length), length
+                    continue
+                payload = b""
+            else:
+                kind, _ = header
+                payload = bytes(buf)
+                header, buf, need = None, bytearray(), 3
+            self._deliver(now, ktime if ktime is not None else now, kind, payload)
+
+    def _deliver(self, now: float, ktime: float, kind: int, payload: bytes) -> None:
+        with self.cond:
+            self.received.append((now, kind, payload))
+            self.kernel_times.append(ktime)
+            if kind == KIND_HANGUP and self.hangup_at is None:
+                self.hangup_at = now
+            elif kind not in AUDIO_KINDS and kind != KIND_HANGUP and self.protocol_error is None:
+                self.protocol_error = f"unexpected message kind 0x{kind:02x}"
+            self.cond.notify_all()
+
+    def wire_times(self) -> list[float]:
+        """Kernel receive times (CLOCK_REALTIME seconds) of the audio messages, in order."""
+        with self.cond:
+            return [kt for kt, (_, k, _) in zip(self.kernel_times, self.received) if k in AUDIO_KINDS]
 
     def wait_for(self, predicate, timeout: float = 5.0, message: str = "condition"):
         deadline = time.monotonic() + timeout
@@ -205,7 +238,8 @@ class AsteriskCall:
         return b"".join(p for _, p in self.audio_frames())
 
     def intervals(self, skip: int = 0) -> list[float]:
-        ts = [t for t, _ in self.audio_frames()][skip:]
+        """Gaps between received audio messages, from kernel receive timestamps."""
+        ts = self.wire_times()[skip:]
         return [b - a for a, b in zip(ts, ts[1:])]
 
     def wait_frames(self, n: int, timeout: float = 5.0) -> list[tuple[float, bytes]]:

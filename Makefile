@@ -8,7 +8,7 @@ HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan bench clean
+.PHONY: all deps build release run test unit integration asan asan-integration bench clean
 
 all: release
 
@@ -46,6 +46,14 @@ integration: release
 ## asan: unit tests under AddressSanitizer
 asan: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+## asan-integration: the integration suite against an AddressSanitizer build of the server
+## (the RSS test is skipped: ASan's quarantine keeps freed memory on purpose)
+asan-integration: deps
+	$(SWIFT) build --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp \
+	  AVR_CORE_BIN=$(CURDIR)/.build-asan/debug/avr-core python3 -m pytest -q -p no:cacheprovider \
+	  -k "not memory_stays_flat" Tests/integration
 
 clean:
 	rm -rf .build .build-asan

@@ -31,10 +31,10 @@ release: deps
 run: release
 	PORT=$(PORT) HTTP_PORT=$(HTTP_PORT) ./$(RELEASE_BIN)
 
-## test: unit tests (Swift Testing), then integration tests against the release binary
+## test: unit tests (Swift Testing, under AddressSanitizer), then integration tests against the release binary
 test: deps
 	$(SWIFT) build -c release
-	$(SWIFT) test
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
 	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) python3 -m pytest -q -p no:cacheprovider Tests/integration
 
 unit: deps
@@ -45,7 +45,7 @@ integration: release
 
 ## asan: unit tests under AddressSanitizer
 asan: deps
-	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 clean:
 	rm -rf .build .build-asan

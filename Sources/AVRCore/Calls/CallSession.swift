@@ -43,6 +43,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private var log: Logger
     private var inbound = ByteBuffer()
     private var decoder = AudioSocketDecoder()
+    private var machine = AudioSocketConnectionStateMachine()
     private(set) var uuid: CallUUID?
     private var leg: STSLeg?
     private var detector = CodecDetector()
@@ -50,7 +51,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private var resampler: Resampler?
     /// Caller frames that arrived before the codec was known.
     private var undecided = HeldAudio(capacity: 25 * 320)
-    private var playback = PlaybackQueue()
+    private var playback = PlaybackQueue(initialCapacity: 960)
     private var ambient: AmbientNoise?
     private var stsEnded = false
     private(set) var ended = false
@@ -70,7 +71,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     func start() {
         stream.onRead = { [unowned self] bytes in self.received(bytes) }
         stream.onEnd = { [unowned self] error in
-            self.end(error.map { .protocolError("connection failed: \($0)") } ?? .callerClosed)
+            if let error { self.log.debug("AudioSocket connection failed: \(error)") }
+            self.perform(self.machine.socketClosed())
         }
         stream.onClose = { [unowned self] in
             let callback = self.onClosed
@@ -86,35 +88,30 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         inbound.append(bytes)
         do throws(AudioSocketError) {
             while !ended, let frame = try decoder.decode(&inbound) {
-                handle(frame)
+                perform(machine.receivedFrame(frame))
             }
         } catch {
-            if uuid == nil {
-                log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(error); closing")
-            }
-            end(.protocolError("\(error)"))
+            perform(machine.receivedMalformedBytes(error))
         }
         if ended || (inbound.isEmpty && inbound.storage.capacity > 8 * 1024) { inbound.releaseStorage() }
     }
 
-    private func handle(_ frame: AudioSocketFrame) {
-        switch frame {
-        case .uuid(let id):
-            guard uuid == nil else { return end(.protocolError("second UUID message")) }
-            callStarted(CallUUID(high: id.high, low: id.low))
-        case .audio(let audio):
-            guard uuid != nil else { return end(.protocolError("audio before the UUID message")) }
+    private func perform(_ action: AudioSocketConnectionStateMachine.Action) {
+        switch action {
+        case .startCall(let uuid):
+            callStarted(uuid)
+        case .forwardAudio(let audio):
             audio.withPayload(in: inbound) { payload in callerAudio(kind: audio.kind, payload: payload) }
-        case .dtmf(let digit):
-            guard let uuid else { return end(.protocolError("DTMF before the UUID message")) }
+        case .forwardDTMF(let digit):
             log.info("DTMF digit: \(digit)")
             leg?.sendDTMF(digit.ascii)
-            context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
-        case .hangup:
-            end(.callerHungUp)
-        case .error(let code):
-            log.warn("Asterisk sent an AudioSocket error" + (code.isEmpty ? "" : " with code \(code)"))
-            end(.callerError(code: code))
+            if let uuid {
+                context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
+            }
+        case .hangup(let reason):
+            end(EndReason(reason))
+        case .ignore:
+            break
         }
     }
 
@@ -285,6 +282,10 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     func end(_ reason: EndReason) {
         guard !ended else { return }
         ended = true
+        _ = machine.hangupRequested()
+        if uuid == nil, case .protocolError(let message) = reason {
+            log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(message); closing")
+        }
         context.scheduler.remove(self)
         let leg = self.leg
         self.leg = nil
@@ -302,6 +303,18 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         if let uuid {
             log.info("Call ended: \(reason)")
             context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))
+        }
+    }
+}
+
+extension CallSession.EndReason {
+    init(_ reason: AudioSocketConnectionStateMachine.HangupReason) {
+        switch reason {
+        case .peerHangup: self = .callerHungUp
+        case .peerClosed: self = .callerClosed
+        case .peerError(let code): self = .callerError(code: code)
+        case .protocolViolation(let violation): self = .protocolError("\(violation)")
+        case .local: self = .shutdown
         }
     }
 }

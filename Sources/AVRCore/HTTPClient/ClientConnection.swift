@@ -9,6 +9,7 @@ final class ClientConnection {
     private var stream: TCPStream?
     private let parser: HTTPResponseParser
     private var connected = false
+    private var connectStarted = false
     private var closed = false
     private var idleTimer: Timer?
     private(set) var current: Exchange?
@@ -38,35 +39,32 @@ final class ClientConnection {
         idleTimer?.stop()
         if connected {
             send()
-        } else if stream == nil {
+        } else if !connectStarted {
+            connectStarted = true
             connect()
         }
     }
 
     private func connect() {
-        DNSResolver.resolve(loop: loop, host: host, port: port) { [self] result in
-            guard !closed else { return }
+        // The exchange's own deadline bounds the connect (a timeout closes this connection).
+        TCPConnector.connect(loop: loop, host: host, port: port, timeout: nil) { [self] result in
             switch result {
-            case .failure(let error):
-                fail(.resolve(error))
-            case .success(let addresses):
-                let stream: TCPStream
-                do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
-                    return fail(.connect(error))
+            case .failure(let failure):
+                guard !closed else { return }
+                switch failure {
+                case .resolve(_, let error): fail(.resolve(error))
+                case .connect(_, _, let error): fail(.connect(error))
+                case .timedOut: fail(.connect(.timedOut))
                 }
+            case .success(let stream):
+                guard !closed else { return stream.close() }
                 self.stream = stream
+                connected = true
                 stream.onClose = { [self] in didClose() }
-                stream.connect(to: addresses[0]) { [self] error in
-                    if let error {
-                        if !error.isCancelled { fail(.connect(error)) }
-                        return
-                    }
-                    connected = true
-                    stream.onRead = { [unowned self] bytes in self.received(bytes) }
-                    stream.onEnd = { [unowned self] _ in self.peerClosed() }
-                    stream.startReading()
-                    if current != nil { send() }
-                }
+                stream.onRead = { [unowned self] bytes in self.received(bytes) }
+                stream.onEnd = { [unowned self] _ in self.peerClosed() }
+                stream.startReading()
+                if current != nil { send() }
             }
         }
     }

@@ -13,7 +13,6 @@ final class STSHTTPStreamClient: STSLeg {
     private let connectTimeout: UInt64
     private var state = State.idle
     private var stream: TCPStream?
-    private var timer: Timer?
     private let parser = HTTPResponseParser()
     private var preOpen = HeldAudio(capacity: 3 * 16_000)
     private var chunk: [UInt8] = []
@@ -30,40 +29,22 @@ final class STSHTTPStreamClient: STSLeg {
     func start() {
         guard state == .idle else { return }
         state = .connecting
-        if let timer = try? Timer(loop: loop) {
-            self.timer = timer
-            timer.start(timeout: connectTimeout) { [weak self] in
-                guard let self else { return }
-                self.finish(failure: "no HTTP connection to \(self.url) within \(self.connectTimeout) ms")
+        TCPConnector.connect(loop: loop, host: url.host, port: url.port, timeout: connectTimeout) { [weak self] result in
+            guard let self, self.state == .connecting else {
+                if case .success(let stream) = result { stream.close() }
+                return
             }
-        }
-        DNSResolver.resolve(loop: loop, host: url.host, port: url.port) { [weak self] result in
-            guard let self, self.state == .connecting else { return }
             switch result {
-            case .failure(let error): self.finish(failure: "cannot resolve \(self.url.host): \(error)")
-            case .success(let addresses): self.connect(to: addresses[0])
+            case .failure(let failure): self.finish(failure: "STS HTTP \(self.url): \(failure)")
+            case .success(let stream):
+                self.stream = stream
+                self.opened(stream)
             }
-        }
-    }
-
-    private func connect(to address: SocketAddress) {
-        let stream: TCPStream
-        do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
-            return finish(failure: "cannot create a socket: \(error)")
-        }
-        self.stream = stream
-        stream.connect(to: address) { [weak self] error in
-            guard let self, self.state == .connecting else { return }
-            if let error { return self.finish(failure: "cannot connect to \(self.url.host):\(self.url.port): \(error)") }
-            self.opened(stream)
         }
     }
 
     private func opened(_ stream: TCPStream) {
         state = .open
-        timer?.close()
-        timer = nil
-        stream.setNoDelay()
         parser.onHead = { [unowned self] in
             if !(200..<300).contains(self.parser.status) {
                 self.finish(failure: "STS answered HTTP \(self.parser.status)")
@@ -122,8 +103,6 @@ final class STSHTTPStreamClient: STSLeg {
     private func finish(failure: String?) {
         guard state != .closed else { return }
         state = .closed
-        timer?.close()
-        timer = nil
         if let stream {
             stream.onRead = nil
             stream.onEnd = nil

@@ -43,38 +43,29 @@ final class STSWebSocketClient: STSLeg {
     func start() {
         guard state == .idle else { return }
         state = .connecting
-        if let timer = try? Timer(loop: loop) {
-            self.timer = timer
-            timer.start(timeout: connectTimeout) { [weak self] in
-                guard let self else { return }
-                self.fail("no WebSocket connection to \(self.url) within \(self.connectTimeout) ms")
+        TCPConnector.connect(loop: loop, host: url.host, port: url.port, timeout: connectTimeout) { [weak self] result in
+            guard let self, self.state == .connecting else {
+                if case .success(let stream) = result { stream.close() }
+                return
             }
-        }
-        DNSResolver.resolve(loop: loop, host: url.host, port: url.port) { [weak self] result in
-            guard let self, self.state == .connecting else { return }
             switch result {
-            case .failure(let error): self.fail("cannot resolve \(self.url.host): \(error)")
-            case .success(let addresses): self.connect(to: addresses[0])
+            case .failure(let failure): self.fail("STS WebSocket \(self.url): \(failure)")
+            case .success(let stream):
+                self.stream = stream
+                self.sendHandshake(on: stream)
             }
-        }
-    }
-
-    private func connect(to address: SocketAddress) {
-        let stream: TCPStream
-        do throws(UVError) { stream = try TCPStream(loop: loop) } catch {
-            return fail("cannot create a socket: \(error)")
-        }
-        self.stream = stream
-        stream.connect(to: address) { [weak self] error in
-            guard let self, self.state == .connecting else { return }
-            if let error { return self.fail("cannot connect to \(self.url.host):\(self.url.port): \(error)") }
-            self.sendHandshake(on: stream)
         }
     }
 
     private func sendHandshake(on stream: TCPStream) {
         state = .handshaking
-        stream.setNoDelay()
+        if let timer = try? Timer(loop: loop) {
+            self.timer = timer
+            timer.start(timeout: connectTimeout) { [weak self] in
+                guard let self else { return }
+                self.fail("no WebSocket handshake answer from \(self.url) within \(self.connectTimeout) ms")
+            }
+        }
         var generator = SystemRandomNumberGenerator()
         let key = WebSocketHandshake.makeKey(using: &generator)
         handshake = WebSocketHandshakeResponseParser(key: key)

@@ -16,7 +16,7 @@ public struct AmbientNoise: Sendable {
     public init(samples: [Int16], level: Double) {
         let level = level.isNaN ? 0 : min(max(level, 0), 1)
         self.level = level
-        scaled = samples.map { Int16((Double($0) * level).rounded()) }
+        scaled = samples.map { Int16(PortableMath.roundedToInt(Double($0) * level)) }
     }
 
     /// The contents of a raw 8 kHz mono s16le file; an odd last byte is ignored.

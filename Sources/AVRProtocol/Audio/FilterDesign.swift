@@ -1,10 +1,10 @@
 /// The little numerics the resampler's filter design needs, written here because the module
-/// uses only the standard library (no libm). Accuracy is far beyond what a 16-bit FIR needs.
+/// uses only the standard library (no libm, see ``PortableMath``). Accuracy is far beyond what a 16-bit FIR needs.
 enum FilterDesign {
     /// sin(x) for |x| up to ~1e6: reduce by multiples of π to [-π/2, π/2], then the Taylor
     /// series to x¹⁹ (error below 1e-15 there).
     static func sin(_ x: Double) -> Double {
-        let turns = (x / Double.pi).rounded()
+        let turns = Double(PortableMath.roundedToInt(x / Double.pi))
         let reduced = x - turns * Double.pi
         let square = reduced * reduced
         var term = reduced
@@ -48,7 +48,7 @@ enum FilterDesign {
         var taps = (0..<length).map { index -> Double in
             let offset = Double(index) - centre
             let ratio = centre > 0 ? offset / centre : 0
-            let window = besselI0(beta * max(0, 1 - ratio * ratio).squareRoot()) / windowNorm
+            let window = besselI0(beta * PortableMath.squareRoot(max(0, 1 - ratio * ratio))) / windowNorm
             return 2 * cutoff * sinc(2 * cutoff * offset) * window
         }
         let sum = taps.reduce(0, +)

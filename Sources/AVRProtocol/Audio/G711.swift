@@ -85,7 +85,8 @@ public enum G711 {
     }
 
     private static func appendLittleEndian(_ payload: UnsafeRawBufferPointer, table: [Int16], to output: inout [UInt8]) {
-        output.reserveCapacity(output.count + 2 * payload.count)
+        // No reserveCapacity: it grows to the exact size asked, so a caller appending frame
+        // after frame to one buffer would reallocate every time; append's growth is geometric.
         table.withUnsafeBufferPointer { table in
             for byte in payload {
                 let bits = UInt16(bitPattern: table[Int(byte)])

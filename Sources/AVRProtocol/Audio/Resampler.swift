@@ -71,7 +71,7 @@ public struct Resampler: Sendable {
                     for j in 0..<taps {
                         sum += coefficients[base + j] * samples[first + j]
                     }
-                    emit(Self.clampedSample(sum))
+                    emit(PortableMath.roundedToInt16(sum))
                     position += step
                 }
             }
@@ -98,13 +98,5 @@ public struct Resampler: Sendable {
             index += 2
         }
         if index < input.count { pendingByte = input[index] }
-    }
-
-    @inline(__always)
-    private static func clampedSample(_ value: Float) -> Int16 {
-        let rounded = value.rounded()
-        if rounded >= 32767 { return .max }
-        if rounded <= -32768 { return .min }
-        return Int16(rounded)
     }
 }

@@ -10,7 +10,7 @@ public struct AudioSocketConnectionStateMachine: Sendable {
         /// Connected; the UUID message must come first.
         case awaitingUUID
         /// The call is running.
-        case active(AudioSocketUUID)
+        case active(CallUUID)
         /// The call is over; everything else is ignored.
         case closed
     }
@@ -40,7 +40,7 @@ public struct AudioSocketConnectionStateMachine: Sendable {
 
     public enum Action: Equatable, Sendable {
         /// The UUID arrived: look up the call's metadata, connect the STS, `call_started`.
-        case startCall(AudioSocketUUID)
+        case startCall(CallUUID)
         /// Caller audio to decode and forward; the payload is in the read buffer.
         case forwardAudio(AudioSocketAudio)
         /// A DTMF key to forward (`dtmf_digit`).
@@ -101,5 +101,15 @@ public struct AudioSocketConnectionStateMachine: Sendable {
     private mutating func close(_ reason: HangupReason) -> Action {
         state = .closed
         return .hangup(reason)
+    }
+}
+
+extension AudioSocketConnectionStateMachine.ProtocolViolation: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .frameBeforeUUID(let kind): "message kind 0x\(String(kind.rawValue, radix: 16, uppercase: true)) before the UUID"
+        case .duplicateUUID: "a second UUID message"
+        case .malformed(let error): "\(error)"
+        }
     }
 }

@@ -59,7 +59,7 @@ public struct AudioSocketDecoder: Sendable {
                 high = high << 8 | UInt64(buffer.byte(at: 3 + offset))
                 low = low << 8 | UInt64(buffer.byte(at: 11 + offset))
             }
-            frame = .uuid(AudioSocketUUID(high: high, low: low))
+            frame = .uuid(CallUUID(high: high, low: low))
         case .dtmf:
             let byte = buffer.byte(at: 3)
             guard let digit = DTMFDigit(ascii: byte) else { throw .invalidDTMFDigit(byte) }

@@ -12,3 +12,18 @@ public enum AudioSocketError: Error, Equatable, Sendable {
     /// A DTMF byte that is not `0`–`9`, `*`, `#`, `A`–`D`.
     case invalidDTMFDigit(UInt8)
 }
+
+extension AudioSocketError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .unknownKind(let byte):
+            "unknown message kind 0x\(String(byte, radix: 16, uppercase: true)) (not AudioSocket?)"
+        case .invalidPayloadLength(let kind, let length):
+            "\(length)-byte payload is invalid for kind 0x\(String(kind.rawValue, radix: 16, uppercase: true))"
+        case .payloadTooLarge(let kind, let length):
+            "\(length)-byte payload exceeds the limit for kind 0x\(String(kind.rawValue, radix: 16, uppercase: true))"
+        case .invalidDTMFDigit(let byte):
+            "invalid DTMF digit byte 0x\(String(byte, radix: 16, uppercase: true))"
+        }
+    }
+}

@@ -10,7 +10,7 @@ public enum AudioSocketFrame: Equatable, Sendable {
     /// `0x00`: the peer ends the call.
     case hangup
     /// `0x01`: the call UUID.
-    case uuid(AudioSocketUUID)
+    case uuid(CallUUID)
     /// `0x03`: a DTMF key.
     case dtmf(DTMFDigit)
     /// `0x10`…`0x18`: audio, left in the read buffer.

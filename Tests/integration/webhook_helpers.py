@@ -1,0 +1,409 @@
+"""Helpers for the webhook and streaming-HTTP STS tests (issue 4, SPEC sections 3, 6, 7).
+
+- `avr`: like conftest's `avr_server`, but a test may stop the server itself (SIGTERM) to
+  make what the receiver saw final, and then asserts the exit status itself.
+- `calls`: simulated Asterisk callers, hung up at teardown.
+- `RawReceiver`: a raw-socket webhook receiver for what aiohttp cannot do on purpose:
+  answer half a response and close, or never answer at all.
+- `ScriptedSts`: a WebSocket STS (Python `websockets`) in a thread that answers `init`
+  with a fixed list of messages (transcripts, interruption...) and records connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import statistics
+import threading
+import time
+import warnings
+
+import pytest
+
+from asterisk_sim import AsteriskCall
+from audio import sine_pcm
+from conftest import AvrServer
+
+ISO_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+# --------------------------------------------------------------------------- known server bug
+# SIGTERM while the webhook client holds a pooled connection: HTTPClient.shutdown() drops
+# its OriginPools (`pools = [:]`) while their connections are still closing; the close
+# callback (`onClosed`, `[unowned self]` in OriginPool.open, OriginPool.swift:38) then
+# touches a freed pool -> "Fatal error: Attempted to read an unowned reference but object
+# ... was already destroyed", SIGABRT. Pinned by the strict xfail
+# test_webhooks.py::test_sigterm_with_an_idle_webhook_connection_exits_0; everywhere else it
+# is tolerated (with a warning) so the tests can judge what they are about. Set to False
+# once it is fixed.
+TOLERATE_KNOWN_SHUTDOWN_CRASH = True
+KNOWN_SHUTDOWN_CRASH = "Attempted to read an unowned reference"
+
+
+def is_known_shutdown_crash(srv: AvrServer, code: int | None) -> bool:
+    return (TOLERATE_KNOWN_SHUTDOWN_CRASH and code == -6
+            and any(KNOWN_SHUTDOWN_CRASH in line for line in srv.stderr_lines))
+
+
+def judge_exit(srv: AvrServer, code: int | None) -> str | None:
+    """None if the exit after SIGTERM is acceptable, else what was wrong."""
+    if code == 0:
+        return None
+    if is_known_shutdown_crash(srv, code):
+        warnings.warn(f"avr-core pid {srv.pid} hit the known SIGTERM crash (unowned OriginPool); tolerated")
+        return None
+    stderr = [l for l in srv.stderr_lines if l.strip()][:3]
+    return f"server pid {srv.pid} exited with {code} after SIGTERM; stderr {stderr!r}; last lines {srv.lines[-6:]!r}"
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def avr():
+    """Factory `srv = avr(STS_URL=..., WEBHOOK_URL=...)`. At teardown every server the test
+    did not stop itself gets SIGTERM and must exit 0 within 5 s."""
+    servers: list[AvrServer] = []
+
+    def factory(**env) -> AvrServer:
+        srv = AvrServer(env)
+        servers.append(srv)
+        return srv.start()
+
+    yield factory
+    problems = []
+    for srv in servers:
+        if srv.stopped:
+            continue  # stopped (and judged) by the test
+        was_alive = srv.alive()
+        code = srv.stop(timeout=5.0)
+        if not was_alive:
+            problems.append(f"server pid {srv.pid} had already exited with {srv.proc.returncode}; "
+                            f"last lines: {srv.lines[-10:]!r} stderr: {srv.stderr_lines[-10:]!r}")
+        elif judge_exit(srv, code):
+            problems.append(judge_exit(srv, code))
+    assert not problems, "; ".join(problems)
+
+
+@pytest.fixture
+def calls():
+    """Factory for simulated Asterisk calls; all hung up at teardown."""
+    made: list[AsteriskCall] = []
+
+    def factory(srv, uuid: str | None = None, start: bool = True, **kw) -> AsteriskCall:
+        call = AsteriskCall("127.0.0.1", srv.audio_port, uuid, **kw)
+        made.append(call)
+        return call.start() if start else call.connect()
+
+    yield factory
+    for c in made:
+        if not c.closed_by_us:
+            try:
+                c.hangup()
+            except OSError:
+                pass
+
+
+def stop_server(srv: AvrServer, timeout: float = 5.0) -> float:
+    """SIGTERM; the server must exit 0 within `timeout`. Returns when it had exited (monotonic)."""
+    code = srv.stop(timeout=timeout)
+    exited = time.monotonic()
+    problem = judge_exit(srv, code)
+    assert problem is None, problem
+    return exited
+
+
+# --------------------------------------------------------------------------- small helpers
+def sine_frame(seq: int) -> bytes:
+    return sine_pcm(320, start_sample=seq * 160, freq=300.0, amp=3000)
+
+
+def header(entry: dict, name: str) -> str | None:
+    """Case-insensitive header of a recorded request (dict of headers)."""
+    for k, v in entry["headers"].items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def of_call(entries: list[dict], uuid: str) -> list[dict]:
+    return [e for e in entries if isinstance(e.get("json"), dict) and e["json"].get("uuid") == uuid]
+
+
+def types_of(entries: list[dict]) -> list[str]:
+    return [e["json"]["type"] for e in entries]
+
+
+def check_envelope(entry: dict, uuid: str, etype: str, payload: dict) -> None:
+    """Method, content type, the exact envelope keys, uuid, type, payload, timestamp."""
+    assert entry["method"] == "POST", entry
+    ct = header(entry, "Content-Type")
+    assert ct is not None and ct.split(";")[0].strip().lower() == "application/json", f"Content-Type {ct!r}"
+    doc = entry["json"]
+    assert isinstance(doc, dict), f"body is not a JSON object: {entry['body']!r}"
+    assert set(doc) == {"uuid", "type", "timestamp", "payload"}, f"envelope keys {sorted(doc)}"
+    assert doc["uuid"] == uuid and doc["type"] == etype, doc
+    assert doc["payload"] == payload, f"{etype} payload {doc['payload']!r}, expected {payload!r}"
+    ts = doc["timestamp"]
+    assert isinstance(ts, str) and ISO_MS_UTC.match(ts), f"timestamp {ts!r} is not ISO-8601 UTC with milliseconds"
+    when = dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    skew = abs((dt.datetime.now(dt.timezone.utc) - when).total_seconds())
+    assert skew < 30, f"timestamp {ts} is {skew:.1f}s away from now"
+
+
+def pacing(ts: list[float]) -> dict:
+    """Mean interval, p99 |interval - 20 ms|, max interval, for arrival times (seconds)."""
+    iv = [b - a for a, b in zip(ts, ts[1:])]
+    dev = sorted(abs(x - 0.020) for x in iv)
+    return {
+        "frames": len(ts),
+        "mean": (ts[-1] - ts[0]) / (len(ts) - 1),
+        "p99_jitter": dev[min(len(dev) - 1, int(0.99 * len(dev)))],
+        "max_gap": max(iv),
+        "median": statistics.median(iv),
+    }
+
+
+def assert_paced(ts: list[float], label: str = "") -> dict:
+    st = pacing(ts)
+    assert abs(st["mean"] - 0.020) <= 0.001, f"{label} mean interval {st['mean'] * 1000:.3f} ms ({st})"
+    assert st["max_gap"] <= 0.100, f"{label} a gap of {st['max_gap'] * 1000:.1f} ms in the audio ({st})"
+    return st
+
+
+# --------------------------------------------------------------------------- raw receiver
+class RawReceiver:
+    """A webhook receiver speaking raw HTTP/1.1 on asyncio streams, in a thread.
+
+    Each request takes the next action of `script`, then `default`:
+      ("ok", body)        200 with a JSON body, connection kept alive
+      ("half_head",)      the first half of a status line and headers, then close
+      ("half_body", body) complete head announcing len(body), half of the body, then close
+      ("hang",)           never answer; the connection stays open until the client closes it
+    Every request is recorded (time, method, path, headers, body, json) when it has arrived.
+    """
+
+    def __init__(self, script: list[tuple] | None = None, default: tuple = ("ok", '{"ok":true}')):
+        self.script = list(script or [])
+        self.default = default
+        self.port = 0
+        self.requests: list[dict] = []
+        self.connections = 0
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._writers: set = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._cond:
+            self.connections += 1
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if line:
+                        k, _, v = line.partition(":")
+                        headers[k.strip()] = v.strip()
+                length = int(next((v for k, v in headers.items() if k.lower() == "content-length"), "0"))
+                try:
+                    body = await reader.readexactly(length)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                entry = {"t": time.monotonic(), "method": method, "path": path, "headers": headers,
+                         "body": body.decode("utf-8", "replace")}
+                try:
+                    entry["json"] = json.loads(body)
+                except ValueError:
+                    entry["json"] = None
+                with self._cond:
+                    action = self.script.pop(0) if self.script else self.default
+                    entry["action"] = action[0]
+                    self.requests.append(entry)
+                    self._cond.notify_all()
+                if action[0] == "ok":
+                    data = action[1].encode()
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+                    await writer.drain()
+                elif action[0] == "half_head":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: applic")
+                    await writer.drain()
+                    return
+                elif action[0] == "half_body":
+                    data = action[1].encode()
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:len(data) // 2])
+                    await writer.drain()
+                    return
+                elif action[0] == "hang":
+                    await reader.read()  # until the client gives up and closes
+                    return
+                else:
+                    raise ValueError(action)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def start(self) -> "RawReceiver":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("raw receiver did not start")
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+
+        async def setup():
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._ready.set()
+
+        self._loop.run_until_complete(setup())
+        self._loop.run_forever()
+        self._server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+        self._loop.close()
+
+    def stop(self) -> None:
+        if self._loop and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def events(self, etype: str | None = None) -> list[dict]:
+        with self._cond:
+            return [r for r in self.requests
+                    if etype is None or (isinstance(r["json"], dict) and r["json"].get("type") == etype)]
+
+    def wait_for_events(self, etype: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.events(etype)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"waited {timeout}s for {count} x {etype}; got {types_of(self.events())}")
+                self._cond.wait(min(left, 0.05))
+            return self.events(etype)
+
+
+@pytest.fixture
+def raw_receiver():
+    made: list[RawReceiver] = []
+
+    def factory(**kw) -> RawReceiver:
+        r = RawReceiver(**kw).start()
+        made.append(r)
+        return r
+
+    yield factory
+    for r in made:
+        r.stop()
+
+
+# --------------------------------------------------------------------------- scripted STS
+class ScriptedSts:
+    """WebSocket STS that answers the first `init` with `on_init` (JSON messages, in order)."""
+
+    def __init__(self, on_init: list[dict]):
+        self.on_init = on_init
+        self.port = 0
+        self.connections: list[dict] = []
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def _handler(self, ws) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        conn = {"path": ws.request.path, "messages": [], "closed": False}
+        with self._cond:
+            self.connections.append(conn)
+            self._cond.notify_all()
+        try:
+            async for data in ws:
+                msg = json.loads(data) if isinstance(data, str) else None
+                with self._cond:
+                    conn["messages"].append(msg)
+                    self._cond.notify_all()
+                if isinstance(msg, dict) and msg.get("type") == "init":
+                    for out in self.on_init:
+                        await ws.send(json.dumps(out))
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._cond:
+                conn["closed"] = True
+                self._cond.notify_all()
+
+    def start(self) -> "ScriptedSts":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("scripted STS did not start")
+        return self
+
+    def _run(self) -> None:
+        from websockets.asyncio.server import serve
+
+        async def main():
+            self._stop = asyncio.Event()
+            async with serve(self._handler, "127.0.0.1", 0, ping_interval=None) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                self._ready.set()
+                await self._stop.wait()
+
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(main())
+        self._loop.close()
+
+    def stop(self) -> None:
+        if self._loop and self._stop and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def wait_connection(self, timeout: float = 5.0) -> dict:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self.connections:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("scripted STS: no connection")
+                self._cond.wait(min(left, 0.05))
+            return self.connections[0]
+
+
+@pytest.fixture
+def scripted_sts():
+    made: list[ScriptedSts] = []
+
+    def factory(on_init: list[dict]) -> ScriptedSts:
+        s = ScriptedSts(on_init).start()
+        made.append(s)
+        return s
+
+    yield factory
+    for s in made:
+        s.stop()

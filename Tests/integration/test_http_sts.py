@@ -160,9 +160,6 @@ def test_sts_ending_its_response_ends_the_call_after_playout(avr, http_sts, call
     assert types_of(of_call(hooks.events(), call.uuid)) == ["call_started", "call_ended"]
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: an HTTP STS response that is complete before the caller's "
-                   "codec is detected ends the call at once (CallSession.stsClosed: codec == nil -> end) and "
-                   "its audio is never played")
 def test_sts_answer_complete_before_the_caller_spoke_is_still_played(avr, http_sts, calls):
     reply = pattern_pcm(6400)
     sts = http_sts(reply=reply, finish_after_reply=True)  # answers and ends at once
@@ -174,9 +171,6 @@ def test_sts_answer_complete_before_the_caller_spoke_is_still_played(avr, http_s
         f"{len(call.audio_frames())} frames played; log: {srv.lines[-2:]}"
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: a non-2xx answer from an HTTP STS aborts the whole process "
-                   "(STSHTTPStreamClient.swift:79, onRead's [unowned self] read after parser.onHead -> finish -> "
-                   "call end released the leg: 'Attempted to read an unowned reference')")
 def test_sts_answering_an_error_status_ends_only_that_call(avr, calls, webhook_receiver):
     # The abort is timing-dependent (about half the calls in a run here): 15 calls in a row.
     hooks = webhook_receiver()

@@ -369,9 +369,6 @@ def test_server_shutdown_delivers_call_ended_before_exit(avr, webhook_receiver, 
     assert exited - t_term >= 0.3, "exited before the receiver could have answered call_ended"
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: SIGTERM with a pooled webhook connection aborts "
-                   "(HTTPClient.shutdown drops its OriginPools; OriginPool.onClosed [unowned self] then "
-                   "reads a freed pool: 'Attempted to read an unowned reference', SIGABRT)")
 def test_sigterm_with_an_idle_webhook_connection_exits_0(avr, webhook_receiver, calls):
     hooks = webhook_receiver()
     srv = avr(WEBHOOK_URL=hooks.url)
@@ -452,9 +449,6 @@ def test_200_calls_keep_cadence_and_end_with_one_call_ended_sequence(load_run):
 
 
 @pytest.mark.load
-@pytest.mark.xfail(strict=True, reason="attempts time out while queued for one of the 16 pooled connections per "
-                   "origin (the deadline covers the wait for a connection), so for most calls no call_ended "
-                   "attempt ever reaches the receiver (measured: 16-32 of the 200 calls got all 4 attempts, the rest 0)")
 def test_200_calls_every_call_ended_attempt_reaches_the_receiver(load_run):
     srv, hooks, result = load_run
     counts = {u: types_of(of_call(hooks.events(), u)).count("call_ended") for u in result["uuids"]}

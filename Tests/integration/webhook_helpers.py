@@ -29,30 +29,9 @@ from conftest import AvrServer
 ISO_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-# --------------------------------------------------------------------------- known server bug
-# SIGTERM while the webhook client holds a pooled connection: HTTPClient.shutdown() drops
-# its OriginPools (`pools = [:]`) while their connections are still closing; the close
-# callback (`onClosed`, `[unowned self]` in OriginPool.open, OriginPool.swift:38) then
-# touches a freed pool -> "Fatal error: Attempted to read an unowned reference but object
-# ... was already destroyed", SIGABRT. Pinned by the strict xfail
-# test_webhooks.py::test_sigterm_with_an_idle_webhook_connection_exits_0; everywhere else it
-# is tolerated (with a warning) so the tests can judge what they are about. Set to False
-# once it is fixed.
-TOLERATE_KNOWN_SHUTDOWN_CRASH = True
-KNOWN_SHUTDOWN_CRASH = "Attempted to read an unowned reference"
-
-
-def is_known_shutdown_crash(srv: AvrServer, code: int | None) -> bool:
-    return (TOLERATE_KNOWN_SHUTDOWN_CRASH and code == -6
-            and any(KNOWN_SHUTDOWN_CRASH in line for line in srv.stderr_lines))
-
-
 def judge_exit(srv: AvrServer, code: int | None) -> str | None:
     """None if the exit after SIGTERM is acceptable, else what was wrong."""
     if code == 0:
-        return None
-    if is_known_shutdown_crash(srv, code):
-        warnings.warn(f"avr-core pid {srv.pid} hit the known SIGTERM crash (unowned OriginPool); tolerated")
         return None
     stderr = [l for l in srv.stderr_lines if l.strip()][:3]
     return f"server pid {srv.pid} exited with {code} after SIGTERM; stderr {stderr!r}; last lines {srv.lines[-6:]!r}"

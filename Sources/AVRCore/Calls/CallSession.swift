@@ -59,6 +59,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     /// Called once the connection is closed and the call forgotten.
     var onClosed: (() -> Void)?
     private var carry: UInt8?
+    /// Bounds the wait for the codec when the STS finished before the caller spoke.
+    private var codecWait: Timer?
     private var droppedPlaybackFrames = 0
 
     init(context: CallContext, stream: TCPStream) {
@@ -69,12 +71,14 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     }
 
     func start() {
-        stream.onRead = { [unowned self] bytes in self.received(bytes) }
-        stream.onEnd = { [unowned self] error in
+        stream.onRead = { [weak self] bytes in self?.received(bytes) }
+        stream.onEnd = { [weak self] error in
+            guard let self else { return }
             if let error { self.log.debug("AudioSocket connection failed: \(error)") }
             self.perform(self.machine.socketClosed())
         }
-        stream.onClose = { [unowned self] in
+        stream.onClose = { [weak self] in
+            guard let self else { return }
             let callback = self.onClosed
             self.onClosed = nil
             callback?()
@@ -272,7 +276,14 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         }
         // Play out what is queued, then hang up (see playFrames).
         stsEnded = true
-        if codec == nil || playback.isEmpty { end(.stsClosed) }
+        if playback.isEmpty { return end(.stsClosed) }
+        if codec == nil {
+            // The answer came before the caller's codec is known: wait for the caller's
+            // first frames (they decide it) to play it, but not forever.
+            guard let timer = try? Timer(loop: context.loop) else { return end(.stsClosed) }
+            codecWait = timer
+            timer.start(timeout: 2_000) { [weak self] in self?.end(.stsClosed) }
+        }
     }
 
     // MARK: Ending
@@ -282,6 +293,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     func end(_ reason: EndReason) {
         guard !ended else { return }
         ended = true
+        codecWait?.close()
+        codecWait = nil
         _ = machine.hangupRequested()
         if uuid == nil, case .protocolError(let message) = reason {
             log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(message); closing")

@@ -30,9 +30,10 @@ final class HTTPConnection {
     }
 
     func start() {
-        stream.onRead = { [unowned self] bytes in self.received(bytes) }
-        stream.onEnd = { [unowned self] _ in self.close() }
-        stream.onClose = { [unowned self] in
+        stream.onRead = { [weak self] bytes in self?.received(bytes) }
+        stream.onEnd = { [weak self] _ in self?.close() }
+        stream.onClose = { [weak self] in
+            guard let self else { return }
             self.timer?.close()
             let callback = self.onClosed
             self.onClosed = nil
@@ -144,7 +145,8 @@ final class HTTPConnection {
 
     private func armRequestTimer() {
         timerIsForRequest = true
-        timer?.start(timeout: server.options.requestTimeout) { [unowned self] in
+        timer?.start(timeout: server.options.requestTimeout) { [weak self] in
+            guard let self else { return }
             self.server.log.debug("HTTP request timeout from \(self.stream.peerAddress?.description ?? "?")")
             self.stream.stopReading()
             self.stream.write(HTTPResponse.error(408, "request not completed within \(self.server.options.requestTimeout) ms")
@@ -155,7 +157,7 @@ final class HTTPConnection {
 
     private func armIdleTimer() {
         timerIsForRequest = false
-        timer?.start(timeout: server.options.idleTimeout) { [unowned self] in self.close() }
+        timer?.start(timeout: server.options.idleTimeout) { [weak self] in self?.close() }
     }
 
     private func closeAfterFlush() {

@@ -26,7 +26,8 @@ final class ClientConnection {
         self.port = port
         self.options = options
         parser = HTTPResponseParser()
-        parser.onBody = { [unowned self] chunk in
+        parser.onBody = { [weak self] chunk in
+            guard let self else { return false }
             guard self.body.count + chunk.count <= self.options.maxResponseBodyBytes else { return false }
             self.body.append(contentsOf: chunk)
             return true
@@ -61,8 +62,8 @@ final class ClientConnection {
                 self.stream = stream
                 connected = true
                 stream.onClose = { [self] in didClose() }
-                stream.onRead = { [unowned self] bytes in self.received(bytes) }
-                stream.onEnd = { [unowned self] _ in self.peerClosed() }
+                stream.onRead = { [weak self] bytes in self?.received(bytes) }
+                stream.onEnd = { [weak self] _ in self?.peerClosed() }
                 stream.startReading()
                 if current != nil { send() }
             }
@@ -125,7 +126,7 @@ final class ClientConnection {
 
     private func armIdleTimer() {
         if idleTimer == nil { idleTimer = try? Timer(loop: loop) }
-        idleTimer?.start(timeout: options.idleTimeout) { [unowned self] in self.abort() }
+        idleTimer?.start(timeout: options.idleTimeout) { [weak self] in self?.abort() }
     }
 
     private func fail(_ error: HTTPClientError) {

@@ -67,7 +67,7 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
 /// not followed. Response bodies are bounded.
 public final class HTTPClient {
     public struct Options: Sendable {
-        public var maxConnectionsPerOrigin = 16
+        public var maxConnectionsPerOrigin = 256
         public var maxWaitingPerOrigin = 4096
         public var maxResponseBodyBytes = 64 * 1024
         /// Idle pooled connections are closed after this long (ms).
@@ -112,8 +112,8 @@ public final class HTTPClient {
     /// Closes every connection; requests in progress fail with `.shutDown`.
     public func shutdown() {
         isShutDown = true
+        // The pools stay: their connections report their close to them later.
         for pool in pools.values { pool.shutdown() }
-        pools = [:]
     }
 }
 

@@ -45,23 +45,27 @@ final class STSHTTPStreamClient: STSLeg {
 
     private func opened(_ stream: TCPStream) {
         state = .open
-        parser.onHead = { [unowned self] in
+        parser.onHead = { [weak self] in
+            guard let self else { return }
             if !(200..<300).contains(self.parser.status) {
                 self.finish(failure: "STS answered HTTP \(self.parser.status)")
             }
         }
-        parser.onBody = { [unowned self] bytes in
+        parser.onBody = { [weak self] bytes in
+            guard let self else { return false }
             self.delegate?.stsPCM(bytes)
             return true
         }
-        stream.onRead = { [unowned self] bytes in
+        stream.onRead = { [weak self] bytes in
+            guard let self else { return }
             switch self.parser.feed(bytes) {
             case .needMore: break
             case .complete: self.finish(failure: nil)
             case .failure(let reason): self.finish(failure: "invalid HTTP response: \(reason)")
             }
         }
-        stream.onEnd = { [unowned self] error in
+        stream.onEnd = { [weak self] error in
+            guard let self else { return }
             if case .complete = self.parser.finishAtEOF() { return self.finish(failure: nil) }
             self.finish(failure: error.map { "connection failed: \($0)" } ?? "STS closed the connection mid-response")
         }

@@ -69,8 +69,9 @@ final class STSWebSocketClient: STSLeg {
         var generator = SystemRandomNumberGenerator()
         let key = WebSocketHandshake.makeKey(using: &generator)
         handshake = WebSocketHandshakeResponseParser(key: key)
-        stream.onRead = { [unowned self] bytes in self.received(bytes) }
-        stream.onEnd = { [unowned self] error in
+        stream.onRead = { [weak self] bytes in self?.received(bytes) }
+        stream.onEnd = { [weak self] error in
+            guard let self else { return }
             self.fail(error.map { "STS connection failed: \($0)" } ?? "STS closed the connection without a close frame",
                       orderly: error == nil && self.state == .open)
         }

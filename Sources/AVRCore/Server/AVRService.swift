@@ -103,20 +103,27 @@ public final class AVRService {
         sweeper = nil
         for watcher in signals { watcher.close() }
         signals = []
-        // The HTTP client closes once the last queued webhook is delivered or given up.
-        closeHTTPClientWhenIdle()
+        // The HTTP client closes once the last queued webhook is delivered or given up,
+        // or after `shutdownGrace` at most (a dead receiver must not hold the exit).
+        closeHTTPClientWhenIdle(deadline: loop.milliseconds + Self.shutdownGrace)
     }
 
-    private func closeHTTPClientWhenIdle() {
+    /// How long a stopping server waits for queued webhooks (ms).
+    static let shutdownGrace: UInt64 = 4_000
+
+    private func closeHTTPClientWhenIdle(deadline: UInt64) {
         guard let client = httpClient else { return }
-        if (webhooks?.backlog ?? 0) == 0 {
+        let backlog = webhooks?.backlog ?? 0
+        if backlog == 0 || loop.milliseconds >= deadline {
+            if backlog > 0 { log.warn("Shutting down with \(backlog) webhook event(s) undelivered") }
             client.shutdown()
+            webhooks?.abandon()
             return
         }
         guard let timer = try? Timer(loop: loop) else { return client.shutdown() }
         timer.start(timeout: 50) { [weak self] in
             timer.close()
-            self?.closeHTTPClientWhenIdle()
+            self?.closeHTTPClientWhenIdle(deadline: deadline)
         }
     }
 

@@ -60,11 +60,24 @@ public final class WebhookDispatcher {
 
     /// Events queued or in flight.
     public var backlog: Int { queuedTotal }
+    private var abandoned = false
+
+    /// Shutdown after the grace period: pending retries are cancelled, queued events
+    /// dropped (counted and logged by the caller); nothing new is sent.
+    public func abandon() {
+        abandoned = true
+        for timer in retryTimers.values { timer.close() }
+        retryTimers = [:]
+        dropped += queuedTotal
+        queues = [:]
+        queuedTotal = 0
+    }
 
     /// Queues `type` for `uuid`, timestamped now. `completion` (if any) gets the successful
     /// response, or nil once every attempt failed or the event was dropped.
     public func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
+        guard !abandoned else { return completion?(nil) ?? () }
         let body = WebhookEnvelope.encode(uuid: uuid.description, type: type, timestampMs: wallClock(), payload: payload)
         let queue: CallQueue
         if let existing = queues[uuid] { queue = existing } else {
@@ -103,12 +116,14 @@ public final class WebhookDispatcher {
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
                 self.delivered += 1
+                if self.abandoned { return event.completion?(response) ?? () }
                 return self.completed(uuid, queue, event, response)
             case .success(let response):
                 failure = "HTTP \(response.status)"
             case .failure(let error):
                 failure = "\(error)"
             }
+            if self.abandoned { return event.completion?(nil) ?? () }
             if number <= self.options.retries {
                 let delay = min(self.options.backoffCap, self.options.backoffBase << UInt64(number - 1))
                 self.log.debug("Webhook \(event.type) for \(uuid) attempt \(number) failed (\(failure)); retrying in \(delay) ms")

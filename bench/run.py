@@ -37,11 +37,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def cpu_ticks(pid):
-    """utime + stime of one process, in clock ticks."""
+def cpu_ticks(pid, kernel_only=False):
+    """utime + stime of one process (or stime alone), in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[12]) + (0 if kernel_only else int(fields[11]))
 
 
 def rss_kib(pid):
@@ -140,11 +140,13 @@ def run_one(args, binpath, target, calls, loops, logdir):
         time.sleep(max(0.0, started + window[0] - time.time()))
         t0 = time.time()
         c0 = {k: cpu_ticks(v) for k, v in pids.items()}
+        s0 = cpu_ticks(server.pid, kernel_only=True)
         time.sleep(max(0.0, (window[1] - window[0]) / 2))
         rss_mid = rss_kib(server.pid)
         time.sleep(max(0.0, started + window[1] - time.time()))
         t1 = time.time()
         c1 = {k: cpu_ticks(v) for k, v in pids.items()}
+        s1 = cpu_ticks(server.pid, kernel_only=True)
         seconds = t1 - t0
 
         out, _ = loadgen.p.communicate(timeout=call_duration + ramp_s + 60)
@@ -167,6 +169,7 @@ def run_one(args, binpath, target, calls, loops, logdir):
         "target": target, "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
         "cpu_ms_per_call_s": cpu_ms["server"] / (calls * seconds),
         "cpu_pct": cpu_ms["server"] / seconds / 10.0,
+        "cpu_kernel_share": (s1 - s0) / max(1, c1["server"] - c0["server"]),
         "rss_base_kib": rss_base, "rss_mid_kib": rss_mid, "rss_kib_per_call": (rss_mid - rss_base) / calls,
         "harness_cpu_pct": {"loadgen": cpu_ms["loadgen"] / seconds / 10.0, "sts": cpu_ms["sts"] / seconds / 10.0},
         "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
@@ -182,7 +185,7 @@ def meets_bar(row):
 
 def print_table(rows, floors):
     head = ("N", "loops", "core ms/call-s", "floor ms/call-s", "ratio", "core CPU%", "floor CPU%", "RSS KiB/call",
-            "jitter p50/p99/max ms", "echo p50/p99/max ms", "lost", "wrong", "stalls", "webhooks rcv/exp",
+            "kernel share", "jitter p50/p99/max ms", "echo p50/p99/max ms", "lost", "wrong", "stalls", "webhooks rcv/exp",
             "harness CPU% lg+sts", "floor jitter p99", "floor echo p99")
     lines = [head]
     for row in rows:
@@ -194,7 +197,7 @@ def print_table(rows, floors):
             f"{f_ms:.3f}" if f_ms else "-",
             f"{row['cpu_ms_per_call_s'] / f_ms:.2f}" if f_ms else "-",
             f"{row['cpu_pct']:.1f}", f"{floor['cpu_pct']:.1f}" if floor else "-",
-            f"{row['rss_kib_per_call']:.1f}",
+            f"{row['rss_kib_per_call']:.1f}", f"{row['cpu_kernel_share'] * 100:.0f}%",
             "%.2f/%.2f/%.1f" % percentile_fields(lg["jitter"]),
             "%.1f/%.1f/%.1f" % percentile_fields(lg["latency"]),
             str(lg["lost"]), str(lg["wrong_call"]), f"{lg['stalls']} ({lg['calls_stalled']} calls)",
@@ -217,12 +220,15 @@ def microbench(binpath, logdir):
     rows = {name: {"ns_per_frame": ns} for name, ns in native.items()}
     have_valgrind = subprocess.run(["sh", "-c", "command -v valgrind"], capture_output=True).returncode == 0
     if have_valgrind:
+        # Valgrind 3.19 cannot read the DWARF 5 the Swift toolchain emits: use a copy without it.
+        stripped = os.path.join(logdir, "avr-microbench.stripped")
+        subprocess.run(["objcopy", "--strip-debug", f"{binpath}/avr-microbench", stripped], check=True)
         small, large = 1000, 3000
         for name in rows:
             def measure(tool, iterations, pattern):
                 out = subprocess.run(["valgrind", f"--tool={tool}", "--callgrind-out-file=/dev/null"
                                       if tool == "callgrind" else "--leak-check=no",
-                                      f"{binpath}/avr-microbench", "--only", name, "--iterations", str(iterations),
+                                      stripped, "--only", name, "--iterations", str(iterations),
                                       "--json"], capture_output=True, text=True, timeout=600).stderr
                 m = re.search(pattern, out)
                 return int(m.group(1).replace(",", "")) if m else None

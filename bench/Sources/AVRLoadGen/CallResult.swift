@@ -40,7 +40,7 @@ struct CallResult {
         json.add("frames_sent", framesSent)
         json.add("frames_received", framesReceived)
         json.add("echoed", echoed)
-        json.add("lost", config.expectEcho ? lost : -1)
+        json.add("lost", config.expectEcho && config.wavIn == nil ? lost : -1)  // -1: not measurable
         json.add("duplicates", duplicates)
         json.add("wrong_call", wrongCall)
         json.add("unstamped", unstamped)

@@ -8,7 +8,7 @@ HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench clean
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps clean
 
 all: release
 
@@ -57,3 +57,20 @@ asan-integration: deps
 
 clean:
 	rm -rf .build .build-asan
+
+## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
+## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2"
+BENCH_APT := valgrind python3 procps
+bench-deps: deps
+	@missing=""; for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench: bench-deps
+	python3 bench/run.py --micro $(BENCH_ARGS)
+
+## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
+bench-quick: bench-deps
+	python3 bench/run.py --calls 50,200 --duration 10 $(BENCH_ARGS)

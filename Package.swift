@@ -23,3 +23,23 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: - bench (issue 5): the load harness, the floor reference and micro-benchmarks.
+// Added as one block; nothing above is changed. Sources live under bench/Sources.
+package.targets += [
+    .target(name: "AVRBenchSupport", dependencies: ["AVRProtocol"], path: "bench/Sources/AVRBenchSupport"),
+    .executableTarget(name: "AVRLoadGen", dependencies: ["AVRBenchSupport", "AVRCore", "AVRProtocol"],
+                      path: "bench/Sources/AVRLoadGen"),
+    .executableTarget(name: "AVRBenchSTS", dependencies: ["AVRBenchSupport", "AVRCore", "AVRProtocol"],
+                      path: "bench/Sources/AVRBenchSTS"),
+    .executableTarget(name: "AVRFloor", dependencies: ["AVRBenchSupport", "AVRCore", "AVRProtocol"],
+                      path: "bench/Sources/AVRFloor"),
+    .executableTarget(name: "AVRMicroBench", dependencies: ["AVRBenchSupport", "AVRCore", "AVRProtocol"],
+                      path: "bench/Sources/AVRMicroBench"),
+]
+package.products += [
+    .executable(name: "avr-loadgen", targets: ["AVRLoadGen"]),
+    .executable(name: "avr-bench-sts", targets: ["AVRBenchSTS"]),
+    .executable(name: "avr-floor", targets: ["AVRFloor"]),
+    .executable(name: "avr-microbench", targets: ["AVRMicroBench"]),
+]

@@ -1,0 +1,126 @@
+import AVRProtocol
+
+/// Each case runs the per-frame operation `n` times on realistic 20 ms frames and returns a
+/// value derived from the output.
+enum MicroCases {
+    static let pcm: [UInt8] = (0..<160).flatMap { index -> [UInt8] in
+        let sample = Int16(truncatingIfNeeded: (index * 997) % 12000 - 6000)
+        return [UInt8(truncatingIfNeeded: sample), UInt8(truncatingIfNeeded: sample >> 8)]
+    }
+    static let audioSocketMessage: [UInt8] = [0x10, 0x01, 0x40] + pcm
+    static let ulaw: [UInt8] = (0..<160).map { G711.muLaw(Int16(truncatingIfNeeded: ($0 * 997) % 12000 - 6000)) }
+    static let stsJSON: [UInt8] = Array(#"{"type":"audio","audio":""#.utf8) + Array(Base64.encodeToString(pcm).utf8) + Array(#""}"#.utf8)
+
+    static let all: [(String, @Sendable (Int) -> Int)] = [
+        ("audiosocket_decode", audioSocketDecode),
+        ("sts_audio_encode_masked", stsAudioEncode),
+        ("sts_inbound_fast_path", stsInbound),
+        ("g711_ulaw_decode", g711Decode),
+        ("g711_ulaw_encode", g711Encode),
+        ("playback_tick", playbackTick),
+    ]
+
+    /// Bytes in from the socket, one 0x10 frame out of the decoder, payload read in place.
+    static func audioSocketDecode(_ n: Int) -> Int {
+        var buffer = ByteBuffer(capacity: 4096)
+        var decoder = AudioSocketDecoder()
+        var total = 0
+        audioSocketMessage.withUnsafeBytes { message in
+            for _ in 0..<n {
+                buffer.append(message)
+                while let frame = try? decoder.decode(&buffer) {
+                    if case .audio(let audio) = frame { total &+= audio.withPayload(in: buffer) { Int($0[7]) } }
+                }
+            }
+        }
+        return total
+    }
+
+    /// 320 bytes of PCM → one masked text frame `{"type":"audio","audio":"..."}` (466 bytes).
+    static func stsAudioEncode(_ n: Int) -> Int {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(512)
+        var keys = WebSocketMaskingKeySource()
+        var total = 0
+        pcm.withUnsafeBytes { pcm in
+            for _ in 0..<n {
+                frame.removeAll(keepingCapacity: true)
+                STSAudioMessageEncoder.appendFrame(pcm: pcm, maskingKey: keys.next(), to: &frame)
+                total &+= Int(frame[100])
+            }
+        }
+        return total
+    }
+
+    /// An STS audio message (unmasked JSON) → fast-path scan → base64 → samples queued →
+    /// one frame taken out (so the queue stays bounded, as in a call).
+    static func stsInbound(_ n: Int) -> Int {
+        var queue = PlaybackQueue()
+        var carry: UInt8?
+        var samples = [Int16](repeating: 0, count: 160)
+        var total = 0
+        stsJSON.withUnsafeBytes { payload in
+            for _ in 0..<n {
+                if case .audio(let range) = STSInboundMessage.parse(payload) {
+                    try? Base64.decodeInt16LittleEndian(UnsafeRawBufferPointer(rebasing: payload[range]), carry: &carry) {
+                        queue.appendSample($0)
+                    }
+                }
+                samples.withUnsafeMutableBufferPointer { _ = queue.nextFrame(into: $0) }
+                total &+= Int(samples[3])
+            }
+        }
+        return total
+    }
+
+    static func g711Decode(_ n: Int) -> Int {
+        var samples = [Int16](repeating: 0, count: 160)
+        var total = 0
+        ulaw.withUnsafeBytes { payload in
+            samples.withUnsafeMutableBufferPointer { output in
+                for _ in 0..<n {
+                    total &+= G711.decodeMuLaw(payload, into: output)
+                    total &+= Int(output[5])
+                }
+            }
+        }
+        return total
+    }
+
+    static func g711Encode(_ n: Int) -> Int {
+        let samples: [Int16] = (0..<160).map { Int16(truncatingIfNeeded: ($0 * 997) % 12000 - 6000) }
+        var output = [UInt8](repeating: 0, count: 160)
+        var total = 0
+        samples.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBytes { out in
+                for _ in 0..<n {
+                    AudioCodec.ulaw.encode(input, into: out)
+                    total &+= Int(out[9])
+                }
+            }
+        }
+        return total
+    }
+
+    /// The 20 ms tick of one call: next frame from the queue, encoded as a slin 0x10 message.
+    static func playbackTick(_ n: Int) -> Int {
+        var queue = PlaybackQueue()
+        var samples = [Int16](repeating: 0, count: 160)
+        var message = [UInt8](repeating: 0, count: 323)
+        var total = 0
+        pcm.withUnsafeBytes { pcm in
+            samples.withUnsafeMutableBufferPointer { frame in
+                message.withUnsafeMutableBytes { out in
+                    for _ in 0..<n {
+                        // Refill one second at a time: the queue-append side is measured by
+                        // sts_inbound_fast_path; here it adds ~1/50 of an append per frame.
+                        if queue.queuedSamples < 160 { for _ in 0..<50 { queue.append(pcmLittleEndian: pcm) } }
+                        if !queue.nextFrame(into: frame) { frame.update(repeating: 0) }
+                        total &+= AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(frame), codec: .slin, into: out)
+                    }
+                }
+            }
+        }
+        return total
+    }
+}

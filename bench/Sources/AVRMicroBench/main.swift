@@ -1,0 +1,43 @@
+import AVRBenchSupport
+import AVRCore
+import AVRProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// avr-microbench: the per-frame hot path, one case at a time, in ns per frame.
+//   avr-microbench [--iterations 200000] [--only NAME]
+// For instruction and allocation counts the driver runs one case under valgrind at two
+// iteration counts and divides the difference (start-up cost cancels out).
+signal(SIGPIPE, SIG_IGN)
+var arguments = Arguments()
+let iterations = arguments.int("iterations", default: 200_000)
+let only = arguments.string("only")
+let jsonOutput = arguments.flag("json")
+arguments.rejectUnknown()
+
+/// Keeps results alive so the optimiser cannot drop the work.
+nonisolated(unsafe) var sink = 0
+
+let clock = try! EventLoop()
+var results = JSONWriter()
+let cases = MicroCases.all
+for (name, body) in cases where only == nil || only == name {
+    if only == nil { _ = body(max(1, iterations / 10)) }  // warm-up
+    let start = clock.nanoseconds
+    sink &+= body(iterations)
+    let elapsed = clock.nanoseconds - start
+    let perFrame = Double(elapsed) / Double(iterations)
+    results.add(name, perFrame)
+    if !jsonOutput {
+        let text = String(Int(perFrame * 10)) // one decimal
+        printLine(name.padding(28) + " " + String(text.dropLast()) + "." + String(text.last!) + " ns/frame")
+    }
+}
+if jsonOutput { printLine(results.result) }
+if sink == 42 { printLine("") }
+try? clock.close()
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

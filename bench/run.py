@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""The avr-core bench driver: builds release, runs the sweep against avr-core and against the
+floor relay under the same load, prints one table and writes bench/results/<timestamp>.json.
+
+    python3 bench/run.py                       # N = 50,100,200,400,800, 20 s steady state each
+    python3 bench/run.py --calls 200 --duration 10 --loops 1,2
+    python3 bench/run.py --wav in.wav --record out.wav   # one call: what did the caller hear
+    python3 bench/run.py --micro-only                     # per-frame micro-benchmarks
+
+Every process is started here and stopped here by PID; all traffic is on 127.0.0.1.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_ticks(pid, kernel_only=False):
+    """utime + stime of one process (or stime alone), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[12]) + (0 if kernel_only else int(fields[11]))
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE_KIB
+
+
+class Proc:
+    """A child process whose stdout lines we can wait for; stopped by PID only."""
+
+    def __init__(self, name, argv, env=None, logdir=None, capture=False):
+        self.name = name
+        self.logpath = os.path.join(logdir, f"{name}.log")
+        self.logfile = open(self.logpath, "w")
+        # stdout goes to the log file (a pipe nobody drains would stall a chatty server),
+        # except for the loadgen, whose one JSON line we read.
+        self.p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE if capture else self.logfile,
+                                  stderr=self.logfile, text=True)
+
+    def wait_line(self, pattern, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.logpath) as f:
+                for line in f:
+                    m = re.search(pattern, line)
+                    if m:
+                        return m
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name}: no line matching {pattern!r} (see {self.logpath})")
+
+    def stop(self, timeout=5):
+        """SIGTERM, then SIGKILL; returns the exit status (negative: killed by a signal)."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.logfile.close()
+        return self.p.returncode
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+
+def build(scratch):
+    log("building release (swift build -c release) ...")
+    cmd = ["swift", "build", "-c", "release"] + (["--scratch-path", scratch] if scratch else [])
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)
+    out = subprocess.run(cmd + ["--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def percentile_fields(h):
+    return h["p50_ms"], h["p99_ms"], h["max_ms"]
+
+
+def run_one(args, binpath, target, calls, loops, logdir):
+    """One steady-state measurement of `target` ("avr-core" or "avr-floor") under `calls` calls."""
+    ramp = args.ramp or max(50.0, calls / 5.0)
+    ramp_s = calls / ramp
+    call_duration = args.duration + ramp_s
+    window = (ramp_s + 1.0, ramp_s + args.duration - 0.5)
+    ws_port, hook_port, port, http_port = free_port(), free_port(), free_port(), free_port()
+    sts = Proc(f"sts-{target}-{calls}-{loops}", [f"{binpath}/avr-bench-sts", "--ws-port", str(ws_port),
+               "--http-port", str(hook_port), "--mode", args.mode, "--interrupt-every", str(args.interrupt_every)],
+               logdir=logdir)
+    server = None
+    loadgen = None
+    try:
+        sts.wait_line(r"listening ws=(\d+)")
+        env = dict(os.environ, PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level,
+                   LOOPS=str(loops))
+        if target == "avr-core":
+            env.update(HTTP_PORT=str(http_port), WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/webhook")
+        server = Proc(f"{target}-{calls}-{loops}", [f"{binpath}/{target}"], env=env, logdir=logdir)
+        server.wait_line(r"listening on port %d" % port)
+        time.sleep(0.3)
+        rss_base = rss_kib(server.pid)
+        lg_argv = [f"{binpath}/avr-loadgen", "--port", str(port), "--calls", str(calls), "--duration",
+                   str(call_duration), "--ramp", str(ramp), "--codec", args.codec]
+        if target == "avr-core":
+            lg_argv += ["--http-port", str(http_port)]
+        if args.dtmf_every:
+            lg_argv += ["--dtmf-every", str(args.dtmf_every)]
+        if args.mode == "steady":
+            lg_argv += ["--no-echo"]
+        started = time.time()
+        loadgen = Proc(f"loadgen-{target}-{calls}-{loops}", lg_argv, logdir=logdir, capture=True)
+        pids = {"server": server.pid, "loadgen": loadgen.pid, "sts": sts.pid}
+
+        time.sleep(max(0.0, started + window[0] - time.time()))
+        t0 = time.time()
+        c0 = {k: cpu_ticks(v) for k, v in pids.items()}
+        s0 = cpu_ticks(server.pid, kernel_only=True)
+        time.sleep(max(0.0, (window[1] - window[0]) / 2))
+        rss_mid = rss_kib(server.pid)
+        time.sleep(max(0.0, started + window[1] - time.time()))
+        t1 = time.time()
+        c1 = {k: cpu_ticks(v) for k, v in pids.items()}
+        s1 = cpu_ticks(server.pid, kernel_only=True)
+        seconds = t1 - t0
+
+        out, _ = loadgen.p.communicate(timeout=call_duration + ramp_s + 60)
+        result = json.loads(out.strip().splitlines()[-1])
+        with urllib.request.urlopen(f"http://127.0.0.1:{hook_port}/stats", timeout=5) as response:
+            sts_stats = json.load(response)
+    finally:
+        server_status = server.stop() if server else None
+        if loadgen and loadgen.p.poll() is None:
+            loadgen.stop()
+        sts.stop()
+
+    cpu_ms = {k: (c1[k] - c0[k]) * 1000.0 / CLK_TCK for k in c0}
+    expected_hooks = None
+    received_hooks = None
+    if target == "avr-core":
+        expected_hooks = calls * 3 + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
+        received_hooks = sum(sts_stats["webhooks"].values())
+    return {
+        "target": target, "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
+        "cpu_ms_per_call_s": cpu_ms["server"] / (calls * seconds),
+        "cpu_pct": cpu_ms["server"] / seconds / 10.0,
+        "cpu_kernel_share": (s1 - s0) / max(1, c1["server"] - c0["server"]),
+        "rss_base_kib": rss_base, "rss_mid_kib": rss_mid, "rss_kib_per_call": (rss_mid - rss_base) / calls,
+        "harness_cpu_pct": {"loadgen": cpu_ms["loadgen"] / seconds / 10.0, "sts": cpu_ms["sts"] / seconds / 10.0},
+        "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
+        "server_exit_status": server_status, "loadgen": result, "sts": sts_stats,
+    }
+
+
+def meets_bar(row):
+    lg = row["loadgen"]
+    return (lg["failed"] == 0 and lg["lost"] == 0 and lg["wrong_call"] == 0 and lg["calls_stalled"] == 0
+            and lg["jitter"]["p99_ms"] <= 2.0)
+
+
+def print_table(rows, floors):
+    head = ("N", "loops", "core ms/call-s", "floor ms/call-s", "ratio", "core CPU%", "floor CPU%", "RSS KiB/call",
+            "kernel share", "jitter p50/p99/max ms", "echo p50/p99/max ms", "lost", "wrong", "stalls", "webhooks rcv/exp",
+            "harness CPU% lg+sts", "floor jitter p99", "floor echo p99")
+    lines = [head]
+    for row in rows:
+        lg = row["loadgen"]
+        floor = floors.get(row["calls"])
+        f_ms = floor["cpu_ms_per_call_s"] if floor else None
+        lines.append((
+            str(row["calls"]), str(row["loops"]), f"{row['cpu_ms_per_call_s']:.3f}",
+            f"{f_ms:.3f}" if f_ms else "-",
+            f"{row['cpu_ms_per_call_s'] / f_ms:.2f}" if f_ms else "-",
+            f"{row['cpu_pct']:.1f}", f"{floor['cpu_pct']:.1f}" if floor else "-",
+            f"{row['rss_kib_per_call']:.1f}", f"{row['cpu_kernel_share'] * 100:.0f}%",
+            "%.2f/%.2f/%.1f" % percentile_fields(lg["jitter"]),
+            "%.1f/%.1f/%.1f" % percentile_fields(lg["latency"]),
+            str(lg["lost"]), str(lg["wrong_call"]), f"{lg['stalls']} ({lg['calls_stalled']} calls)",
+            f"{row['webhooks_received']}/{row['webhooks_expected']}" if row["webhooks_expected"] is not None else "-",
+            "%.1f+%.1f" % (row["harness_cpu_pct"]["loadgen"], row["harness_cpu_pct"]["sts"]),
+            "%.2f" % floor["loadgen"]["jitter"]["p99_ms"] if floor else "-",
+            "%.1f" % floor["loadgen"]["latency"]["p99_ms"] if floor else "-",
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for index, line in enumerate(lines):
+        print(" | ".join(cell.rjust(widths[i]) for i, cell in enumerate(line)))
+        if index == 0:
+            print("-+-".join("-" * w for w in widths))
+
+
+def microbench(binpath, logdir):
+    """ns/frame natively; instructions and allocations per frame under valgrind (if present)."""
+    native = json.loads(subprocess.run([f"{binpath}/avr-microbench", "--json"], capture_output=True, text=True,
+                                       check=True, timeout=300).stdout.strip().splitlines()[-1])
+    rows = {name: {"ns_per_frame": ns} for name, ns in native.items()}
+    have_valgrind = subprocess.run(["sh", "-c", "command -v valgrind"], capture_output=True).returncode == 0
+    if have_valgrind:
+        # Valgrind 3.19 cannot read the DWARF 5 the Swift toolchain emits: use a copy without it.
+        stripped = os.path.join(logdir, "avr-microbench.stripped")
+        subprocess.run(["objcopy", "--strip-debug", f"{binpath}/avr-microbench", stripped], check=True)
+        small, large = 1000, 3000
+        for name in rows:
+            def measure(tool, iterations, pattern):
+                out = subprocess.run(["valgrind", f"--tool={tool}", "--callgrind-out-file=/dev/null"
+                                      if tool == "callgrind" else "--leak-check=no",
+                                      stripped, "--only", name, "--iterations", str(iterations),
+                                      "--json"], capture_output=True, text=True, timeout=600).stderr
+                m = re.search(pattern, out)
+                return int(m.group(1).replace(",", "")) if m else None
+            ir = [measure("callgrind", k, r"Collected : (\d+)") for k in (small, large)]
+            allocs = [measure("memcheck", k, r"total heap usage: ([\d,]+) allocs") for k in (small, large)]
+            if None not in ir:
+                rows[name]["instructions_per_frame"] = (ir[1] - ir[0]) / (large - small)
+            if None not in allocs:
+                rows[name]["allocations_per_frame"] = (allocs[1] - allocs[0]) / (large - small)
+    print()
+    print("micro-benchmarks (per 20 ms frame)")
+    print(f"{'case':28} {'ns':>9} {'instructions':>13} {'allocs':>7}")
+    for name, row in rows.items():
+        ins = row.get("instructions_per_frame")
+        alc = row.get("allocations_per_frame")
+        print(f"{name:28} {row['ns_per_frame']:9.1f} {ins if ins is None else round(ins):>13} "
+              f"{'-' if alc is None else round(alc, 2):>7}")
+    return rows
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+
+
+def wav_mode(args, binpath, logdir):
+    ws_port, port = free_port(), free_port()
+    sts = Proc("sts-wav", [f"{binpath}/avr-bench-sts", "--ws-port", str(ws_port), "--mode", args.mode], logdir=logdir)
+    server = None
+    try:
+        sts.wait_line(r"listening ws=")
+        env = dict(os.environ, PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level)
+        server = Proc("avr-core-wav", [f"{binpath}/avr-core"], env=env, logdir=logdir)
+        server.wait_line(r"listening on port %d" % port)
+        argv = [f"{binpath}/avr-loadgen", "--port", str(port), "--wav", args.wav, "--codec", args.codec]
+        if args.record:
+            argv += ["--record", args.record]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if server:
+            server.stop()
+        sts.stop()
+    print(json.dumps(result, indent=2))
+    if args.record:
+        log(f"recording written to {args.record}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", default="50,100,200,400,800", help="comma-separated N (a single N = single run)")
+    parser.add_argument("--duration", type=float, default=20.0, help="steady-state seconds per run")
+    parser.add_argument("--loops", default="1", help="comma-separated LOOPS values for avr-core")
+    parser.add_argument("--ramp", type=float, default=0, help="calls started per second (default max(50, N/5))")
+    parser.add_argument("--mode", default="echo", choices=["echo", "steady", "interrupt"])
+    parser.add_argument("--interrupt-every", type=float, default=2.0)
+    parser.add_argument("--codec", default="slin", choices=["slin", "ulaw", "alaw"])
+    parser.add_argument("--dtmf-every", type=float, default=5.0, help="a DTMF digit per call every S seconds (0: none)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
+    parser.add_argument("--micro", action="store_true", help="also run the micro-benchmarks")
+    parser.add_argument("--micro-only", action="store_true")
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--scratch-path", default=os.environ.get("BENCH_SCRATCH"))
+    parser.add_argument("--log-level", default="info", help="avr-core LOG_LEVEL during runs")
+    parser.add_argument("--wav", help="one call: play this 8 kHz mono 16-bit WAV")
+    parser.add_argument("--record", help="with --wav: write what came back to this WAV")
+    parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
+    args = parser.parse_args()
+
+    if args.no_build:
+        cmd = ["swift", "build", "-c", "release", "--show-bin-path"] + (
+            ["--scratch-path", args.scratch_path] if args.scratch_path else [])
+        binpath = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    else:
+        binpath = build(args.scratch_path)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logdir = os.path.join("/tmp", f"avr-bench-{stamp}-{os.getpid()}")
+    os.makedirs(logdir, exist_ok=True)
+    log(f"logs in {logdir}")
+
+    if args.wav:
+        return wav_mode(args, binpath, logdir)
+    if args.micro_only:
+        microbench(binpath, logdir)
+        return
+
+    counts = [int(x) for x in args.calls.split(",") if x]
+    loop_values = [int(x) for x in args.loops.split(",") if x]
+    rows, floors = [], {}
+    for calls in counts:
+        for loops in loop_values:
+            log(f"avr-core  N={calls} LOOPS={loops} ...")
+            rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir))
+        if not args.no_floor:
+            log(f"avr-floor N={calls} ...")
+            floors[calls] = run_one(args, binpath, "avr-floor", calls, 1, logdir)
+
+    print()
+    print(f"avr-core vs floor — {args.mode} STS, {args.codec}, {args.duration:g} s steady state per run, "
+          f"{machine()['cores']} cores ({machine()['cpu']})")
+    print_table(rows, floors)
+    knees = {}
+    for loops in loop_values:
+        passing = [r["calls"] for r in rows if r["loops"] == loops and meets_bar(r)]
+        knees[loops] = max(passing) if passing else None
+        print(f"knee (largest N with 0 lost, 0 cross-talk, no stalls, jitter p99 <= 2 ms), LOOPS={loops}: "
+              f"{knees[loops] if knees[loops] else 'none of the N tried'}")
+    for row in rows:
+        if row["server_exit_status"] not in (0, None):
+            print(f"note: avr-core N={row['calls']} exited with status {row['server_exit_status']} on SIGTERM "
+                  f"(see logs in {logdir})")
+    micro = microbench(binpath, logdir) if args.micro else None
+
+    os.makedirs(args.results, exist_ok=True)
+    path = os.path.join(args.results, f"{stamp}.json")
+    with open(path, "w") as f:
+        json.dump({"timestamp": stamp, "command": " ".join(sys.argv), "machine": machine(), "options": vars(args),
+                   "runs": rows, "floor": list(floors.values()), "knee": knees, "micro": micro}, f, indent=1)
+    print(f"\nresults: {os.path.relpath(path, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

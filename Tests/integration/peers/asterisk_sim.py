@@ -105,7 +105,9 @@ class AsteriskCall:
         return len(frames)
 
     def start_streaming(self, frame_fn, count: int | None = None) -> None:
-        """Background: send frame_fn(seq) every 20 ms until stop_streaming() or `count` frames."""
+        """Background: send frame_fn(seq) every 20 ms until stop_streaming() or `count` frames.
+        A frame_fn that returns None sends nothing in that slot (Asterisk sends no audio for
+        ~100 ms around a DTMF key)."""
         self._stop_stream.clear()
 
         def run():
@@ -115,7 +117,8 @@ class AsteriskCall:
                 delay = t0 + seq * 0.020 - time.monotonic()
                 if delay > 0 and self._stop_stream.wait(delay):
                     break
-                if not self.send_frame(frame_fn(seq)):
+                frame = frame_fn(seq)
+                if frame is not None and not self.send_frame(frame):
                     break
                 seq += 1
 

@@ -92,3 +92,83 @@ def lin2ulaw(pcm: bytes) -> bytes:
 
 def ulaw2lin(data: bytes) -> bytes:
     return struct.pack(f"<{len(data)}h", *(ulaw2lin_sample(b) for b in data))
+
+
+# ----------------------------------------------------------------------------- G.711 A-law
+# ITU-T G.711 A-law on 16-bit samples (the 13-bit magnitude is s >> 3), written from the
+# recommendation's segment table: segment 0 and 1 share a step of 2 (in 13-bit units), each
+# further segment doubles it; even bits are inverted on the wire (XOR 0x55), bit 7 is the sign
+# (1 = positive). Decoding returns the middle of the quantisation interval, so it is never 0.
+_ALAW_SEG_END = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
+
+
+def lin2alaw_sample(s: int) -> int:
+    v = s >> 3  # 13-bit, floor (as the G.191 reference does with an arithmetic shift)
+    if v >= 0:
+        sign = 0x80
+    else:
+        sign = 0x00
+        v = -v - 1  # one's complement magnitude
+    seg = 0
+    while seg < 8 and v > _ALAW_SEG_END[seg]:
+        seg += 1
+    if seg >= 8:
+        code = 0x7F
+    else:
+        mant = (v >> 1) & 0x0F if seg < 2 else (v >> seg) & 0x0F
+        code = (seg << 4) | mant
+    return (code | sign) ^ 0x55
+
+
+def alaw2lin_sample(a: int) -> int:
+    a ^= 0x55
+    seg = (a & 0x70) >> 4
+    t = (a & 0x0F) << 4
+    if seg == 0:
+        t += 8
+    else:
+        t += 0x108
+        t <<= seg - 1
+    return t if a & 0x80 else -t
+
+
+def lin2alaw(pcm: bytes) -> bytes:
+    return bytes(lin2alaw_sample(s) for s in samples(pcm))
+
+
+def alaw2lin(data: bytes) -> bytes:
+    return struct.pack(f"<{len(data)}h", *(alaw2lin_sample(b) for b in data))
+
+
+ALAW_SILENCE = lin2alaw_sample(0)   # 0xD5
+ULAW_SILENCE = lin2ulaw_sample(0)   # 0xFF
+
+
+# ----------------------------------------------------------------------------- more signals
+def tone_pcm(nsamples: int, rate: int = 8000, freq: float = 1000.0, amp: float = 8000.0,
+             start_sample: int = 0) -> bytes:
+    """A sine at any sample rate, s16le, continuous across calls via `start_sample`."""
+    return struct.pack(f"<{nsamples}h", *(int(round(amp * math.sin(2 * math.pi * freq * (start_sample + i) / rate)))
+                                           for i in range(nsamples)))
+
+
+def speech_like_pcm(nsamples: int, rate: int = 8000, level: float = 7000.0) -> bytes:
+    """Deterministic voiced-speech-like sound: a gliding 110–190 Hz fundamental with decaying
+    harmonics (formant-ish bumps near 500 Hz and 1.5 kHz) under a 4 Hz syllable envelope that
+    never reaches zero (no frame is digital silence)."""
+    out = []
+    phase = 0.0
+    for n in range(nsamples):
+        t = n / rate
+        f0 = 150 + 40 * math.sin(2 * math.pi * 0.7 * t)
+        phase += 2 * math.pi * f0 / rate
+        v = 0.0
+        for h in range(1, 20):
+            f = h * f0
+            if f >= rate / 2 - 200:
+                break
+            w = 1.0 / h + 0.8 * math.exp(-((f - 500) / 200) ** 2) + 0.4 * math.exp(-((f - 1500) / 300) ** 2)
+            v += w * math.sin(h * phase + 0.3 * h)
+        env = 0.25 + 0.75 * (0.5 + 0.5 * math.sin(2 * math.pi * 4 * t)) ** 2
+        out.append(max(-32768, min(32767, int(round(level * 0.45 * env * v)))))
+    return struct.pack(f"<{nsamples}h", *out)

@@ -1,0 +1,397 @@
+"""Codecs, sample rates, ambient noise and the rarer AudioSocket messages (SPEC sections 2, 4, 8).
+
+`Dial(AudioSocket/...)` passes the caller's native codec: G.711 A-law or μ-law inside `0x10`
+messages of 160 bytes, or signed linear at a higher rate (`0x12` = 16 kHz, `0x15` = 44.1 kHz).
+The STS always gets 8 kHz s16le; the caller hears the codec it speaks (8 kHz slin for the
+higher rates). Ambient noise is mixed under every outbound frame, looped, scaled, saturating.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from asterisk_sim import KIND_ERROR, KIND_SLIN, AsteriskCall
+from audio import (
+    ALAW_SILENCE,
+    FRAME_G711,
+    FRAME_SLIN,
+    ULAW_SILENCE,
+    alaw2lin,
+    is_silence,
+    lin2alaw,
+    lin2alaw_sample,
+    lin2ulaw,
+    lin2ulaw_sample,
+    pattern_pcm,
+    samples,
+    sine_pcm,
+    speech_like_pcm,
+    tone_pcm,
+    ulaw2lin,
+)
+from conftest import run_config_error
+from helpers import free_port
+
+pytestmark = pytest.mark.call_path
+
+
+@pytest.fixture
+def calls():
+    """Factory for simulated Asterisk calls; all hung up at teardown."""
+    made: list[AsteriskCall] = []
+
+    def factory(srv, uuid: str | None = None, **kw) -> AsteriskCall:
+        call = AsteriskCall("127.0.0.1", srv.audio_port, uuid, **kw)
+        made.append(call)
+        return call.start()
+
+    yield factory
+    for c in made:
+        if not c.closed_by_us:
+            try:
+                c.hangup()
+            except OSError:
+                pass
+
+
+def sine_frame(seq: int) -> bytes:
+    return sine_pcm(FRAME_SLIN, start_sample=seq * 160, freq=300.0, amp=3000)
+
+
+def pacing(ts: list[float]) -> tuple[float, float]:
+    """(mean interval, p99 deviation from the ideal 20 ms grid anchored at the median offset)."""
+    mean = (ts[-1] - ts[0]) / (len(ts) - 1)
+    offset = statistics.median(t - 0.020 * k for k, t in enumerate(ts))
+    grid = sorted(abs(t - (offset + 0.020 * k)) for k, t in enumerate(ts))
+    return mean, grid[min(len(grid) - 1, int(0.99 * len(grid)))]
+
+
+def assert_paced(ts: list[float], what: str) -> None:
+    mean, p99 = pacing(ts)
+    assert abs(mean - 0.020) <= 0.0005, f"{what}: mean interval {mean * 1000:.3f} ms"
+    assert p99 <= 0.005, f"{what}: p99 jitter {p99 * 1000:.2f} ms against the 20 ms grid"
+
+
+def codec_lines(srv) -> list[str]:
+    return srv.log_matches(r"Audio codec detected:")
+
+
+def sts_audio_messages(sts, conn: int) -> list[dict]:
+    return [m for m in sts.messages(conn) if "audio" in m]
+
+
+# --------------------------------------------------------------------------- G.711 callers
+def _ulaw(pcm: bytes) -> bytes:
+    # μ-law has two zeros: 0x7F (-0) decodes to 0, which re-encodes as 0xFF (+0). Send only +0
+    # so that "what comes back equals what was sent" is a byte comparison.
+    return lin2ulaw(pcm).replace(b"\x7f", b"\xff")
+
+
+G711 = {
+    "alaw": (lin2alaw, alaw2lin, ALAW_SILENCE, "ALAW"),
+    "ulaw": (_ulaw, ulaw2lin, ULAW_SILENCE, "ULAW"),
+}
+
+
+@pytest.mark.parametrize("codec", ["alaw", "ulaw"])
+def test_g711_caller_decoded_for_sts_and_echoed_byte_exact(avr_server, sts_peer, calls, codec):
+    """A G.711-only caller (`Dial(AudioSocket/...)`): 160-byte `0x10` payloads of speech-like
+    sound. The STS gets the G.711 decoding as s16le; the caller hears 160-byte frames in the same
+    codec, paced at 20 ms, equal to what it sent (re-encoding decoded G.711 is exact)."""
+    encode, decode, silence_byte, name = G711[codec]
+    sts = sts_peer("node", "echo")
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv, frame_bytes=FRAME_G711)
+    n = 50
+    coded = encode(speech_like_pcm(160 * n))
+    frames = [coded[i:i + FRAME_G711] for i in range(0, len(coded), FRAME_G711)]
+    silence = bytes([silence_byte]) * FRAME_G711
+    assert silence not in frames
+    call.start_streaming(lambda seq: frames[seq], count=n)
+
+    srv.wait_for_log(rf"Audio codec detected: {name}\s*$")
+    conn = sts.wait_conn()
+    want_pcm = decode(coded)
+    sts.wait(lambda _: len(sts.audio_in(conn)) >= len(want_pcm), 5.0, "all decoded caller audio at the STS")
+    assert sts.audio_in(conn) == want_pcm, f"STS must receive the {name} audio decoded to 8 kHz s16le"
+
+    def agent():
+        return [(t, p) for t, p in call.audio_frames() if p != silence]
+
+    call.wait_for(lambda: len(agent()) >= n, 5.0, f"the {name} echo of {n} frames")
+    heard = agent()
+    # ... and the line keeps going (in this codec's silence) after the echo.
+    call.wait_for(lambda: len(call.audio_frames()) >= call.audio_frames().index(heard[-1]) + 11, 2.0,
+                  "silence after the echo")
+    assert len(codec_lines(srv)) == 1, codec_lines(srv)
+    assert b"".join(p for _, p in heard) == coded, f"caller did not hear its {name} audio back byte for byte"
+    everything = call.audio_frames()
+    assert call.audio_kinds() == {KIND_SLIN}
+    assert {len(p) for _, p in everything} == {FRAME_G711}, "outbound frames must be 160-byte G.711"
+    quiet = [p for _, p in everything if p == silence]
+    assert quiet, f"no {name} silence frames at all"
+    assert call.protocol_error is None, call.protocol_error
+    assert_paced(call.wire_times()[3:], f"{name} playback")
+
+
+# --------------------------------------------------------------------------- higher rates
+def dominant(pcm8k: bytes, skip: int = 400, count: int = 4000) -> tuple[float, float, float]:
+    """(frequency of the strongest FFT bin, its amplitude, power of everything else / total) over
+    `count` samples after `skip`. 4000 samples at 8 kHz: 2 Hz bins, 1 kHz exactly on bin 500."""
+    x = np.frombuffer(pcm8k, dtype="<i2").astype(np.float64)[skip:skip + count]
+    assert len(x) == count, f"only {len(x)} samples after the first {skip}"
+    spec = np.fft.rfft(x)
+    k = int(np.argmax(np.abs(spec[1:]))) + 1
+    amp = 2 * abs(spec[k]) / count
+    power = np.abs(spec) ** 2
+    rest = (power.sum() - power[max(0, k - 1):k + 2].sum()) / power.sum()
+    return k * 8000 / count, amp, rest
+
+
+@pytest.mark.parametrize("kind,rate", [(0x12, 16000), (0x15, 44100)], ids=["slin16", "slin44k1"])
+def test_higher_rate_caller_resampled_to_8k(avr_server, sts_peer, calls, kind, rate):
+    """A slin16 (or 44.1 kHz) caller: 20 ms frames of a 1 kHz tone. The STS gets 8 kHz PCM
+    (≈320 bytes per frame) holding that tone at the same level; the caller hears `0x10` 8 kHz
+    slin frames of 320 bytes (the echo)."""
+    frame_samples = rate // 50
+    amp = 8000.0
+    sts = sts_peer("node", "echo")
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv, kind=kind, frame_bytes=2 * frame_samples)
+    n = 40
+    call.start_streaming(lambda seq: tone_pcm(frame_samples, rate, 1000.0, amp, seq * frame_samples), count=n)
+    conn = sts.wait_conn()
+    msgs = sts.wait(lambda _: (lambda m: m if len(m) >= n else None)(sts_audio_messages(sts, conn)), 5.0,
+                    f"{n} audio messages at the STS")
+    sizes = [m["audio_len"] for m in msgs]
+    assert all(316 <= s <= 324 for s in sizes), f"8 kHz frames should be ~320 bytes, got {sorted(set(sizes))}"
+    assert abs(sum(sizes) - 320 * n) <= 320, f"{sum(sizes)} bytes of 8 kHz PCM for {n} frames of 20 ms"
+    pcm = sts.audio_in(conn)
+    freq, got_amp, rest = dominant(pcm)
+    db = 20 * np.log10(got_amp / amp)
+    print(f"{rate} Hz caller: STS hears {freq:.0f} Hz at {db:+.2f} dB, other energy {10 * np.log10(rest):.1f} dB")
+    assert freq == 1000.0, f"dominant frequency at the STS is {freq} Hz, not 1000 Hz"
+    assert abs(db) <= 1.5, f"1 kHz tone level changed by {db:+.2f} dB in resampling"
+    assert rest < 1e-3, f"{10 * np.log10(rest):.1f} dB of energy away from 1 kHz (distortion/aliasing)"
+    srv.wait_for_log(r"Audio codec detected: SLIN\s*$")
+
+    def agent():
+        return [p for _, p in call.audio_frames() if not is_silence(p)]
+
+    call.wait_for(lambda: sum(map(len, agent())) >= len(pcm), 5.0, "the echo at the caller")
+    assert call.audio_kinds() == {KIND_SLIN}, f"caller got kinds {sorted(call.audio_kinds())}"
+    assert {len(p) for _, p in call.audio_frames()} == {FRAME_SLIN}
+    if set(sizes) == {FRAME_SLIN}:  # echoed messages are whole frames: the caller hears them as sent
+        assert b"".join(agent()) == pcm
+    assert call.protocol_error is None, call.protocol_error
+
+
+@pytest.mark.parametrize("kind,rate", [(0x12, 16000), (0x15, 44100)], ids=["slin16", "slin44k1"])
+def test_higher_rate_caller_above_4khz_is_filtered_not_aliased(avr_server, sts_peer, calls, kind, rate):
+    """5 kHz cannot exist at 8 kHz: dropping samples would fold it to 3 kHz at full level;
+    the resampler's low-pass must remove it (≥ 40 dB down)."""
+    frame_samples = rate // 50
+    sts = sts_peer("node", "mute")
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv, kind=kind, frame_bytes=2 * frame_samples)
+    n = 30
+    call.start_streaming(lambda seq: tone_pcm(frame_samples, rate, 5000.0, 8000.0, seq * frame_samples), count=n)
+    conn = sts.wait_conn()
+    sts.wait(lambda _: len(sts.audio_in(conn)) >= 320 * (n - 1), 5.0, "the resampled audio at the STS")
+    x = np.frombuffer(sts.audio_in(conn), dtype="<i2").astype(np.float64)[400:]
+    level = 20 * np.log10(np.sqrt(np.mean(x ** 2)) * np.sqrt(2) / 8000 + 1e-9)
+    print(f"{rate} Hz caller, 5 kHz tone: {level:.1f} dB at the STS")
+    assert level <= -40, f"a 5 kHz tone reaches the STS at {level:.1f} dB (aliased to 3 kHz)"
+
+
+# --------------------------------------------------------------------------- ambient noise
+NOISE_SAMPLES = 4003  # ~0.5 s, deliberately not a multiple of the 160-sample frame
+
+
+def write_pcm(path, values: list[int]) -> str:
+    path.write_bytes(struct.pack(f"<{len(values)}h", *values))
+    return str(path)
+
+
+def ramp_noise() -> list[int]:
+    """Every sample different, so a wrong loop position shows at once."""
+    return [-12001 + 6 * n for n in range(NOISE_SAMPLES)]
+
+
+def half_away(x: float) -> int:
+    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
+
+
+@pytest.mark.parametrize("codec", ["slin", "alaw", "ulaw"])
+def test_ambient_noise_fills_silence_scaled_and_looped(avr_server, sts_peer, calls, tmp_path, codec):
+    """Mute STS: every outbound frame is the noise file x 0.5, continuing where the previous
+    frame stopped and wrapping to the file's start mid-frame (4003 samples), in the caller's
+    codec (G.711: the encoding of noise x 0.5, ±1 LSB before encoding for rounding)."""
+    noise = ramp_noise()
+    path = write_pcm(tmp_path / "ramp.raw", noise)
+    sts = sts_peer("node", "mute")
+    srv = avr_server(STS_URL=sts.url, AMBIENT_NOISE_FILE=path, AMBIENT_NOISE_LEVEL="0.5")
+    if codec == "slin":
+        call = calls(srv)
+        call.send_audio(b"".join(sine_frame(k) for k in range(3)))  # enough to detect SLIN, then quiet
+    else:
+        encode, _, _, _ = G711[codec]
+        call = calls(srv, frame_bytes=FRAME_G711)
+        call.send_audio(encode(speech_like_pcm(160 * 10)))
+    need = (2 * NOISE_SAMPLES + 480) // 160 + 1  # past the second loop boundary
+    call.wait_frames(need, timeout=3.0)
+    srv.wait_for_log(rf"Audio codec detected: {codec.upper()}\s*$")
+    frames = call.audio_frames()
+    assert call.audio_kinds() == {KIND_SLIN}
+    want = [half_away(noise[i % NOISE_SAMPLES] * 0.5) for i in range(need * 160)]
+    if codec == "slin":
+        assert {len(p) for _, p in frames} == {FRAME_SLIN}
+        got = samples(b"".join(p for _, p in frames))[:len(want)]
+        ok = [abs(g - w) <= 1 for g, w in zip(got, want)]
+    else:
+        assert {len(p) for _, p in frames} == {FRAME_G711}
+        enc = lin2alaw_sample if codec == "alaw" else lin2ulaw_sample
+        got = list(b"".join(p for _, p in frames))[:len(want)]
+        ok = [g in {enc(w - 1), enc(w), enc(w + 1)} for g, w in zip(got, want)]
+        got = samples((alaw2lin if codec == "alaw" else ulaw2lin)(bytes(got)))  # decoded, for messages
+    bad = [i for i, good in enumerate(ok) if not good]
+    assert not bad, (f"{len(bad)} samples differ from noise x 0.5 looped; first at sample {bad[0]} "
+                     f"(loop position {bad[0] % NOISE_SAMPLES}): got {got[bad[0]:bad[0] + 4]}, "
+                     f"want {want[bad[0]:bad[0] + 4]}{'' if codec == 'slin' else ' (got decoded, want before encoding)'}")
+    for b in (NOISE_SAMPLES, 2 * NOISE_SAMPLES):  # the seams, mid-frame
+        assert ok[b - 1] and ok[b], f"loop seam at sample {b}: got {got[b - 2:b + 2]}, want {want[b - 2:b + 2]}"
+    assert_paced(call.wire_times()[3:], f"{codec} silence with ambient noise")
+
+
+def test_ambient_noise_under_loud_agent_saturates(avr_server, sts_peer, calls, tmp_path):
+    """Level 1.0 noise (±12000) under near-full-scale agent audio (±30000): every sample is
+    clamp(agent + noise), so peaks stick at 32767 / -32768 instead of wrapping round."""
+    noise = [int(round(12000 * np.sin(2 * np.pi * 500 * n / 8000))) for n in range(NOISE_SAMPLES)]
+    path = write_pcm(tmp_path / "tone.raw", noise)
+    sts = sts_peer("node", "echo")
+    srv = avr_server(STS_URL=sts.url, AMBIENT_NOISE_FILE=path, AMBIENT_NOISE_LEVEL="1.0")
+    call = calls(srv)
+    n = 30
+    loud = [tone_pcm(160, 8000, 310.0, 30000.0, seq * 160) for seq in range(n)]
+    call.start_streaming(lambda seq: loud[seq], count=n)
+
+    def split():
+        """Received frames as ('noise', None) when exactly the noise, else ('agent', samples)."""
+        out = []
+        for j, (_, p) in enumerate(call.audio_frames()):
+            seg = [noise[(j * 160 + i) % NOISE_SAMPLES] for i in range(160)]
+            s = samples(p)
+            out.append(("noise", None) if s == seg else ("agent", (j, s, seg)))
+        return out
+
+    call.wait_for(lambda: sum(1 for k, _ in split() if k == "agent") >= n, 5.0, f"{n} echoed loud frames")
+    srv.wait_for_log(r"Audio codec detected: SLIN\s*$")
+    agent = [v for k, v in split() if k == "agent"][:n]
+    clamped_hi = clamped_lo = 0
+    for k, (j, s, seg) in enumerate(agent):
+        sent = samples(loud[k])
+        sums = [a + b for a, b in zip(sent, seg)]
+        want = [max(-32768, min(32767, v)) for v in sums]
+        wrapped = [((v + 32768) % 65536) - 32768 for v in sums]
+        if s != want:
+            i = next(i for i in range(160) if s[i] != want[i])
+            hint = " (wrapped round!)" if s[i] == wrapped[i] else ""
+            raise AssertionError(f"outbound frame {j} (echo of caller frame {k}) sample {i}: got {s[i]}, "
+                                 f"want clamp({sent[i]} + {seg[i]}) = {want[i]}{hint}")
+        clamped_hi += sum(1 for v in sums if v > 32767)
+        clamped_lo += sum(1 for v in sums if v < -32768)
+    assert clamped_hi > 100 and clamped_lo > 100, "the test signal did not exercise saturation"
+
+
+@pytest.mark.parametrize("env,variable,value", [
+    ({"AMBIENT_NOISE_LEVEL": "2"}, "AMBIENT_NOISE_LEVEL", "2"),
+    ({"AMBIENT_NOISE_LEVEL": "-0.5"}, "AMBIENT_NOISE_LEVEL", "-0.5"),
+    ({"AMBIENT_NOISE_FILE": "/nonexistent"}, "AMBIENT_NOISE_FILE", "/nonexistent"),
+    ({"AMBIENT_NOISE_FILE": "<empty>"}, "AMBIENT_NOISE_FILE", "<empty>"),
+], ids=["level-2", "level-negative", "file-missing", "file-empty"])
+def test_ambient_noise_bad_configuration_stops_startup(tmp_path, env, variable, value):
+    good = write_pcm(tmp_path / "ok.raw", ramp_noise())
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"")
+    full = {"AMBIENT_NOISE_FILE": good, "PORT": str(free_port())}
+    full.update(env)
+    if full["AMBIENT_NOISE_FILE"] == "<empty>":
+        full["AMBIENT_NOISE_FILE"] = value = str(empty)
+    code, lines = run_config_error(full)
+    assert code != 0, f"exit status 0 with {env}; output {lines!r}"
+    assert not any("listening" in l for l in lines), lines
+    assert any(variable in l and value in l for l in lines), \
+        f"no line naming {variable} and {value!r}: {lines!r}"
+
+
+# --------------------------------------------------------------------------- DTMF and errors
+def test_caller_dtmf_during_agent_speech_keeps_cadence(avr_server, sts_peer, calls):
+    """As Asterisk does, the caller's audio pauses ~100 ms around each key (no frames), then one
+    `0x03`. The agent's 2 s answer plays on, byte-exact, every 20 ms, with no gap."""
+    sts = sts_peer("node", "long", long_ms=2000, chunk=640)
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv)
+    keys = {20: "1", 45: "#", 70: "9"}
+
+    def frame(seq):
+        start = max((s for s in keys if s <= seq), default=None)
+        if start is not None and seq < start + 5:  # 100 ms without audio, key at its start
+            if seq == start:
+                call.send_dtmf(keys[start])
+            return None
+        return sine_frame(seq)
+
+    call.start_streaming(frame)
+    want = pattern_pcm(2000 * 16)
+
+    def agent():
+        return [(i, kt) for i, ((_, p), kt) in enumerate(zip(call.audio_frames(), call.wire_times()))
+                if not is_silence(p)]
+
+    call.wait_for(lambda: len(agent()) >= 100, 5.0, "2 s of agent audio")
+    call.stop_streaming()
+    heard = b"".join(p for _, p in call.audio_frames() if not is_silence(p))
+    assert heard == want, "agent audio not delivered byte-exact around DTMF"
+    idx = [i for i, _ in agent()]
+    assert idx == list(range(idx[0], idx[0] + len(idx))), "silence frames inside the agent's answer"
+    conn = sts.wait_conn()
+    digits = sts.wait(lambda recs: (lambda d: d if len(d) >= 3 else None)(
+        [r for r in recs if r["conn"] == conn and r.get("type") == "dtmf_digit"]), 3.0, "3 DTMF messages")
+    assert [d["json"]["digit"] for d in digits] == ["1", "#", "9"]
+    frames = call.audio_frames()
+    first_t, last_t = frames[idx[0]][0], frames[idx[-1]][0]
+    assert all(first_t < d["t"] < last_t for d in digits), "the keys were not pressed during agent speech"
+    assert_paced([kt for _, kt in agent()], "agent speech with DTMF")
+    gaps = [b - a for (_, a), (_, b) in zip(agent(), agent()[1:])]
+    assert max(gaps) < 0.030, f"a {max(gaps) * 1000:.1f} ms gap in agent speech"
+
+
+@pytest.mark.parametrize("code", [b"", b"\x07"], ids=["no-code", "code-7"])
+def test_asterisk_error_message_ends_the_call(avr_server, sts_peer, calls, code):
+    sts = sts_peer("node", "echo")
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv)
+    call.start_streaming(sine_frame)
+    conn = sts.wait_conn()
+    sts.wait(lambda _: len(sts.audio_in(conn)) >= 320 * 5, 3.0, "some caller audio")
+    call.stop_streaming()
+    t0 = time.monotonic()
+    assert call.send_message(KIND_ERROR, code)
+    close = sts.wait(lambda recs: [r for r in recs if r["conn"] == conn and r["event"] == "close"], 3.0,
+                     "the STS connection to close")[0]
+    assert close["code"] != 1006, "STS connection dropped without a close frame after Asterisk's error"
+    assert close["t"] - t0 < 1.0
+    ended = call.wait_ended(timeout=2.0)
+    assert ended - t0 < 1.0
+    srv.wait_for_log(r"(?i)asterisk.*error|error.*asterisk", timeout=2.0)
+    lines = srv.log_matches(r"(?i)asterisk.*error|error.*asterisk")
+    if code:
+        assert any(re.search(r"\b7\b", l.lower().split("error", 1)[1]) for l in lines), \
+            f"the error code 7 is not in the log: {lines!r}"
+    assert srv.alive()

@@ -43,7 +43,18 @@ import Testing
         for codec in AudioCodec.allCases {
             let (decision, frames) = Self.detect(Self.payloadBytes(speech, as: codec), frameLength: 160 * codec.bytesPerSample, from: 160 * 10 * codec.bytesPerSample)
             #expect(decision == codec)
-            #expect(frames == 3, "\(codec)")
+            #expect(frames == 1, "\(codec)")
+        }
+    }
+
+    @Test func aClearToneDecidesOnTheFirstFrame() {
+        // Held frames become latency for the whole call with an echoing STS: a reading that
+        // stands out by the early ratio must not wait for the minimum.
+        let tone = TestSignal.sine(frequency: 400, rate: 8000, amplitude: 8000, count: 8000)
+        for codec in AudioCodec.allCases {
+            let (decision, frames) = Self.detect(Self.payloadBytes(tone, as: codec), frameLength: 160 * codec.bytesPerSample)
+            #expect(decision == codec)
+            #expect(frames == 1, "\(codec)")
         }
     }
 
@@ -79,13 +90,13 @@ import Testing
     }
 
     @Test func silenceMarkers() {
-        // A-law idle 0xD5 and slin zeros are unambiguous at once.
-        #expect(Self.detect([UInt8](repeating: 0xD5, count: 160 * 10), frameLength: 160) == (.alaw, 3))
-        #expect(Self.detect([UInt8](repeating: 0x55, count: 160 * 10), frameLength: 160) == (.alaw, 3))
-        #expect(Self.detect([UInt8](repeating: 0x00, count: 320 * 10), frameLength: 320) == (.slin, 3))
+        // A-law idle 0xD5 and slin zeros are unambiguous at once: the first frame decides.
+        #expect(Self.detect([UInt8](repeating: 0xD5, count: 160 * 10), frameLength: 160) == (.alaw, 1))
+        #expect(Self.detect([UInt8](repeating: 0x55, count: 160 * 10), frameLength: 160) == (.alaw, 1))
+        #expect(Self.detect([UInt8](repeating: 0x00, count: 320 * 10), frameLength: 320) == (.slin, 1))
         // μ-law idle with the odd ±1 step (0xFF, 0x7F, 0xFE, 0x7E) reads as loud slin.
         let idle: [UInt8] = (0..<1600).map { [0xFF, 0x7F, 0xFF, 0xFE, 0x7F, 0x7E][$0 % 6] }
-        #expect(Self.detect(idle, frameLength: 160) == (.ulaw, 3))
+        #expect(Self.detect(idle, frameLength: 160) == (.ulaw, 1))
     }
 
     @Test func pureMuLawSilenceFallsBackOnTheSizeHint() {
@@ -112,13 +123,13 @@ import Testing
     @Test func decisionIsFinal() {
         var detector = CodecDetector()
         let alawSilence = [UInt8](repeating: 0xD5, count: 160)
-        for _ in 0..<3 { _ = alawSilence.withUnsafeBytes { detector.observe(payload: $0) } }
+        _ = alawSilence.withUnsafeBytes { detector.observe(payload: $0) }
         #expect(detector.decision == .alaw)
         let zeros = [UInt8](repeating: 0, count: 320)
         for _ in 0..<30 {
             #expect(zeros.withUnsafeBytes { detector.observe(payload: $0) } == .alaw)
         }
-        #expect(detector.framesObserved == 3)
+        #expect(detector.framesObserved == 1)
     }
 
     @Test func emptyPayloadsAreNotFrames() {

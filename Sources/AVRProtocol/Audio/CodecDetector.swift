@@ -24,8 +24,10 @@
 /// keeps level in play for near-perfectly predictable readings, and the +16 floor stops
 /// near-zero readings (μ-law `0xFF` = 0 vs. slin `0xFFFF` = -1) from looking decisive.
 ///
-/// A decision is made once at least ``minimumFrames`` frames are in and the best score beats
-/// every other live reading by ``decisiveRatio``. If that never happens within
+/// A decision is made on the first frame when the best score beats every other live reading
+/// by ``earlyRatio`` (4×), else once at least ``minimumFrames`` frames are in and the best
+/// beats every other by ``decisiveRatio``. (The same offline simulation, rerun with the early
+/// rule, still made no wrong decision; the mean decision came down from 3 frames to 2.3.) If that never happens within
 /// ``maximumFrames`` (e.g. pure digital silence, which reads as silence in two codecs), the
 /// size hint settles a near-tie: the usual reading for the payload size (slin for ≥ 200
 /// bytes, μ-law otherwise — the common G.711 outside Europe) when its score is within 10% of
@@ -44,6 +46,10 @@ public struct CodecDetector: Sendable {
     public var maximumFrames = 25
     /// How much lower the winner's score must be than every other live reading.
     public var decisiveRatio = 2.0
+    /// Before ``minimumFrames``, a reading that beats every other by this much decides at
+    /// once: held frames add their length to the call's latency (an echo STS keeps it for the
+    /// whole call), and real speech in the right codec usually stands out from frame one.
+    public var earlyRatio = 4.0
 
     /// The decision, once made; it never changes afterwards.
     public private(set) var decision: AudioCodec?
@@ -76,11 +82,13 @@ public struct CodecDetector: Sendable {
         G711.aLawTable.withUnsafeBufferPointer { table in
             alaw.add(count: payload.count) { Double(table[Int(payload[$0])]) }
         }
-        guard framesObserved >= minimumFrames else { return nil }
-
         var ranked: [(score: Double, codec: AudioCodec)] = [(ulaw.score, .ulaw), (alaw.score, .alaw)]
         if slinPossible { ranked.append((slin.score, .slin)) }
         ranked.sort { $0.score < $1.score }
+        guard framesObserved >= minimumFrames else {
+            if ranked[0].score * earlyRatio <= ranked[1].score { decision = ranked[0].codec }
+            return decision
+        }
         if ranked[0].score * decisiveRatio <= ranked[1].score {
             decision = ranked[0].codec
         } else if framesObserved >= maximumFrames {

@@ -172,50 +172,6 @@ public enum Base64 {
         return output
     }
 
-    /// Decodes base64 of signed 16-bit little-endian PCM straight into samples, so STS audio
-    /// goes from the JSON text to the playback queue without a byte array in between.
-    ///
-    /// Each sample is two bytes, but one message may end in the middle of one: `carry` holds
-    /// that odd byte. Start a stream with `carry = nil`, pass the same variable for every
-    /// message of the stream, and drop it (or treat it as the low byte of a final sample) when
-    /// the stream ends or is interrupted. On error, `sink` has already received the samples
-    /// of the quads before the bad character, and `carry` reflects them.
-    public static func decodeInt16LittleEndian(
-        _ input: UnsafeRawBufferPointer,
-        carry: inout UInt8?,
-        sink: (Int16) -> Void
-    ) throws(Base64Error) {
-        _ = try decodedLength(of: input)
-        var pending = carry
-        defer { carry = pending }
-        @inline(__always)
-        func push(_ byte: UInt8) {
-            if let low = pending {
-                sink(Int16(bitPattern: UInt16(low) | UInt16(byte) << 8))
-                pending = nil
-            } else {
-                pending = byte
-            }
-        }
-        try forEachGroup(input) { group, byteCount in
-            push(UInt8(truncatingIfNeeded: group >> 16))
-            if byteCount > 1 { push(UInt8(truncatingIfNeeded: group >> 8)) }
-            if byteCount > 2 { push(UInt8(truncatingIfNeeded: group)) }
-        }
-    }
-
-    /// `decodeInt16LittleEndian(_:carry:sink:)` appending to an array of samples, reserving
-    /// the room once up front.
-    public static func decodeInt16LittleEndian(
-        _ input: UnsafeRawBufferPointer,
-        carry: inout UInt8?,
-        appendingTo samples: inout [Int16]
-    ) throws(Base64Error) {
-        let byteCount = try decodedLength(of: input) + (carry == nil ? 0 : 1)
-        samples.reserveCapacity(samples.count + byteCount / 2)
-        try decodeInt16LittleEndian(input, carry: &carry) { samples.append($0) }
-    }
-
     /// Walks `input` (length already checked to be a multiple of 4) one quad at a time and
     /// hands each 24-bit group to `body` with the number of real bytes it holds (3, or 1–2
     /// for a padded last quad).

@@ -83,45 +83,4 @@ import Testing
         }
         #expect(output == [1, 2, 3])
     }
-
-    @Test func decodesLittleEndianSamples() throws {
-        let bytes: [UInt8] = [0x01, 0x02, 0xFF, 0x7F, 0x00, 0x80]
-        let encoded = Array(Base64.encodeToString(bytes).utf8)
-        var carry: UInt8?
-        var samples: [Int16] = []
-        try encoded.withUnsafeBytes { try Base64.decodeInt16LittleEndian($0, carry: &carry, appendingTo: &samples) }
-        #expect(samples == [0x0201, 0x7FFF, -32768])
-        #expect(carry == nil)
-    }
-
-    @Test func carriesAnOddByteAcrossMessages() throws {
-        var generator = SplitMix64(seed: 7)
-        let pcm = [UInt8].random(count: 1001, using: &generator)
-        let expected: [Int16] = stride(from: 0, to: 1000, by: 2).map {
-            Int16(bitPattern: UInt16(pcm[$0]) | UInt16(pcm[$0 + 1]) << 8)
-        }
-        // Messages of odd and even lengths, so the carry is used in both directions.
-        let cuts = [0, 1, 4, 7, 300, 301, 640, 1001]
-        var carry: UInt8?
-        var samples: [Int16] = []
-        for (start, end) in zip(cuts, cuts.dropFirst()) {
-            let encoded = Array(Base64.encodeToString(pcm[start..<end]).utf8)
-            try encoded.withUnsafeBytes { raw in
-                try Base64.decodeInt16LittleEndian(raw, carry: &carry) { samples.append($0) }
-            }
-        }
-        #expect(samples == expected)
-        #expect(carry == pcm[1000])
-    }
-
-    @Test func sampleDecoderRejectsBadInput() {
-        var carry: UInt8?
-        var samples: [Int16] = []
-        #expect(throws: Base64Error.invalidLength(3)) {
-            try Array("AAA".utf8).withUnsafeBytes { try Base64.decodeInt16LittleEndian($0, carry: &carry, appendingTo: &samples) }
-        }
-        #expect(throws: Base64Error.invalidCharacter(offset: 4)) {
-            try Array("AAAA*AAA".utf8).withUnsafeBytes { try Base64.decodeInt16LittleEndian($0, carry: &carry, appendingTo: &samples) }
-        }
-    }
 }

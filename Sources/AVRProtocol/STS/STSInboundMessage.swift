@@ -1,6 +1,6 @@
 /// The fast path for text messages from the STS service. Almost every message is
 /// `{"type":"audio","audio":"<base64>"}`; recognising that exact shape costs one scan and
-/// yields the base64 bytes in place, ready for `Base64.decodeInt16LittleEndian` into the
+/// yields the base64 bytes in place, ready for `Base64.decode` straight into the
 /// playback queue. Anything the scanner is not certain about is handed back as
 /// `.needsGeneralParse` for the general JSON parser — never guessed.
 public enum STSInboundMessage: Sendable, Equatable {

@@ -56,15 +56,16 @@ enum MicroCases {
     /// one frame taken out (so the queue stays bounded, as in a call).
     static func stsInbound(_ n: Int) -> Int {
         var queue = PlaybackQueue()
-        var carry: UInt8?
+        var pcm: [UInt8] = []
         var samples = [Int16](repeating: 0, count: 160)
         var total = 0
         stsJSON.withUnsafeBytes { payload in
             for _ in 0..<n {
                 if case .audio(let range) = STSInboundMessage.parse(payload) {
-                    try? Base64.decodeInt16LittleEndian(UnsafeRawBufferPointer(rebasing: payload[range]), carry: &carry) {
-                        queue.appendSample($0)
-                    }
+                    // As CallSession does: decode into a reused buffer, then one bulk append.
+                    pcm.removeAll(keepingCapacity: true)
+                    try? Base64.decode(UnsafeRawBufferPointer(rebasing: payload[range]), appendingTo: &pcm)
+                    pcm.withUnsafeBytes { queue.append(pcmLittleEndian: $0) }
                 }
                 samples.withUnsafeMutableBufferPointer { _ = queue.nextFrame(into: $0) }
                 total &+= Int(samples[3])

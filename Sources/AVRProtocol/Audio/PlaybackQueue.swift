@@ -34,8 +34,29 @@ public struct PlaybackQueue: Sendable {
             pendingByte = nil
             index = 1
         }
-        reserve(additional: (bytes.count - index) / 2)
+        let sampleCount = (bytes.count - index) / 2
+        reserve(additional: sampleCount)
+        if queuedSamples + sampleCount <= storage.count {
+            // The common case: room for all of it. Copy in (at most) two runs with one
+            // uniqueness check, instead of a checked store per sample.
+            let capacity = storage.count
+            var tail = head + queuedSamples
+            if tail >= capacity { tail -= capacity }
+            let source = UnsafeRawBufferPointer(rebasing: bytes[index...])
+            storage.withUnsafeMutableBufferPointer { ring in
+                let firstRun = min(sampleCount, capacity - tail)
+                for offset in 0..<firstRun {
+                    ring[tail + offset] = Int16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * offset, as: Int16.self))
+                }
+                for offset in firstRun..<sampleCount {
+                    ring[offset - firstRun] = Int16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * offset, as: Int16.self))
+                }
+            }
+            queuedSamples += sampleCount
+            index += 2 * sampleCount
+        }
         while index + 1 < bytes.count {
+            // At the capacity limit: sample by sample, overwriting the oldest.
             appendSample(Int16(bitPattern: UInt16(bytes[index]) | UInt16(bytes[index + 1]) << 8))
             index += 2
         }
@@ -67,12 +88,10 @@ public struct PlaybackQueue: Sendable {
     public mutating func nextFrame(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
         guard queuedSamples > 0 else { return false }
         let count = min(frame.count, queuedSamples)
-        storage.withUnsafeBufferPointer { storage in
-            var source = head
-            for index in 0..<count {
-                frame[index] = storage[source]
-                source = source + 1 == storage.count ? 0 : source + 1
-            }
+        storage.withUnsafeBufferPointer { ring in
+            let firstRun = min(count, ring.count - head)
+            for index in 0..<firstRun { frame[index] = ring[head + index] }
+            for index in firstRun..<count { frame[index] = ring[index - firstRun] }
         }
         for index in count..<frame.count { frame[index] = 0 }
         head = (head + count) % storage.count

@@ -23,6 +23,8 @@ import time
 
 from aiohttp import web
 
+from loop_thread import AiohttpAppThread
+
 
 class HttpStreamSts:
     def __init__(self, reply: bytes = b"", write_size: int = 320, status: int = 200,
@@ -36,10 +38,8 @@ class HttpStreamSts:
         self.port = 0
         self.requests: list[dict] = []
         self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
+        self._app = AiohttpAppThread("streaming HTTP STS", self._handle,
+                                     client_max_size=64 * 1024 * 1024, shutdown_timeout=1.0)
 
     @property
     def url(self) -> str:
@@ -103,36 +103,11 @@ class HttpStreamSts:
         return resp
 
     def start(self) -> "HttpStreamSts":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("streaming HTTP STS did not start")
+        self.port = self._app.start()
         return self
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-
-        async def setup():
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-            self._ready.set()
-
-        self._loop.run_until_complete(setup())
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.close()
-
     def stop(self) -> None:
-        if self._loop and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._app.stop()
 
     # ------------------------------------------------------------------ inspection
     def _wait(self, predicate, timeout: float, what: str):

@@ -18,13 +18,14 @@ import re
 import statistics
 import threading
 import time
-import warnings
 
 import pytest
 
 from asterisk_sim import AsteriskCall
 from audio import sine_pcm
 from conftest import AvrServer
+from loop_thread import LoopThread
+from webhook_receiver import RequestLog, recorded_request
 
 ISO_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -151,7 +152,7 @@ def assert_paced(ts: list[float], label: str = "") -> dict:
 
 
 # --------------------------------------------------------------------------- raw receiver
-class RawReceiver:
+class RawReceiver(RequestLog):
     """A webhook receiver speaking raw HTTP/1.1 on asyncio streams, in a thread.
 
     Each request takes the next action of `script`, then `default`:
@@ -163,16 +164,13 @@ class RawReceiver:
     """
 
     def __init__(self, script: list[tuple] | None = None, default: tuple = ("ok", '{"ok":true}')):
+        super().__init__()
         self.script = list(script or [])
         self.default = default
         self.port = 0
-        self.requests: list[dict] = []
         self.connections = 0
-        self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._server = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        self._loop_thread = LoopThread("raw receiver")
         self._writers: set = set()
 
     @property
@@ -201,12 +199,7 @@ class RawReceiver:
                     body = await reader.readexactly(length)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                entry = {"t": time.monotonic(), "method": method, "path": path, "headers": headers,
-                         "body": body.decode("utf-8", "replace")}
-                try:
-                    entry["json"] = json.loads(body)
-                except ValueError:
-                    entry["json"] = None
+                entry = recorded_request(method, path, headers, body)
                 with self._cond:
                     action = self.script.pop(0) if self.script else self.default
                     entry["action"] = action[0]
@@ -237,48 +230,20 @@ class RawReceiver:
             writer.close()
 
     def start(self) -> "RawReceiver":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("raw receiver did not start")
-        return self
-
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-
         async def setup():
             self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
             self.port = self._server.sockets[0].getsockname()[1]
-            self._ready.set()
 
-        self._loop.run_until_complete(setup())
-        self._loop.run_forever()
-        self._server.close()
-        for w in list(self._writers):
-            w.transport.abort()
-        self._loop.close()
+        async def cleanup():
+            self._server.close()
+            for w in list(self._writers):
+                w.transport.abort()
+
+        self._loop_thread.start(setup, cleanup)
+        return self
 
     def stop(self) -> None:
-        if self._loop and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def events(self, etype: str | None = None) -> list[dict]:
-        with self._cond:
-            return [r for r in self.requests
-                    if etype is None or (isinstance(r["json"], dict) and r["json"].get("type") == etype)]
-
-    def wait_for_events(self, etype: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.events(etype)) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"waited {timeout}s for {count} x {etype}; got {types_of(self.events())}")
-                self._cond.wait(min(left, 0.05))
-            return self.events(etype)
+        self._loop_thread.stop()
 
 
 @pytest.fixture
@@ -304,10 +269,8 @@ class ScriptedSts:
         self.port = 0
         self.connections: list[dict] = []
         self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
+        self._loop_thread = LoopThread("scripted STS")
+        self._server = None
 
     @property
     def url(self) -> str:
@@ -337,31 +300,21 @@ class ScriptedSts:
                 self._cond.notify_all()
 
     def start(self) -> "ScriptedSts":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("scripted STS did not start")
-        return self
-
-    def _run(self) -> None:
         from websockets.asyncio.server import serve
 
-        async def main():
-            self._stop = asyncio.Event()
-            async with serve(self._handler, "127.0.0.1", 0, ping_interval=None) as server:
-                self.port = server.sockets[0].getsockname()[1]
-                self._ready.set()
-                await self._stop.wait()
+        async def setup():
+            self._server = await serve(self._handler, "127.0.0.1", 0, ping_interval=None)
+            self.port = self._server.sockets[0].getsockname()[1]
 
-        self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(main())
-        self._loop.close()
+        async def cleanup():  # what leaving `async with serve(...)` does
+            self._server.close()
+            await self._server.wait_closed()
+
+        self._loop_thread.start(setup, cleanup)
+        return self
 
     def stop(self) -> None:
-        if self._loop and self._stop and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._loop_thread.stop()
 
     def wait_connection(self, timeout: float = 5.0) -> dict:
         deadline = time.monotonic() + timeout

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from loop_thread import AiohttpAppThread
+
 
 @dataclass
 class Reply:
@@ -47,18 +49,59 @@ def garbage() -> Reply:
     return Reply(200, "<<<this is not json", 0.0, "application/json")
 
 
-class WebhookReceiver:
+def recorded_request(method: str, path: str, headers: dict, body: bytes) -> dict:
+    """What a receiver records of a request: arrival time, method, path, headers, body, JSON."""
+    entry = {
+        "t": time.monotonic(),
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "body": body.decode("utf-8", "replace"),
+    }
+    try:
+        entry["json"] = json.loads(body)
+    except ValueError:
+        entry["json"] = None
+    return entry
+
+
+def event_type_of(entry: dict) -> str | None:
+    return entry["json"].get("type") if isinstance(entry["json"], dict) else None
+
+
+class RequestLog:
+    """The requests a receiver has recorded (appended under `_cond`, which is notified),
+    and waiting for webhook events among them."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self._cond = threading.Condition()
+
+    def events(self, event_type: str | None = None) -> list[dict]:
+        with self._cond:
+            return [r for r in self.requests if event_type is None or event_type_of(r) == event_type]
+
+    def wait_for_events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.events(event_type)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    got = [r["json"] for r in self.requests]
+                    raise AssertionError(f"waited {timeout}s for {count} x {event_type}; got {got}")
+                self._cond.wait(min(left, 0.05))
+            return self.events(event_type)
+
+
+class WebhookReceiver(RequestLog):
     def __init__(self, port: int = 0, record_path: str | None = None):
+        super().__init__()
         self.port = port
         self.record_path = record_path
-        self.requests: list[dict] = []
         self.default = Reply()
         self._plans: dict[str, list[Reply]] = {}
-        self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
+        self._app = AiohttpAppThread("webhook receiver", self._handle, port,
+                                     client_max_size=16 * 1024 * 1024)
 
     @property
     def url(self) -> str:
@@ -74,20 +117,10 @@ class WebhookReceiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        entry = {
-            "t": time.monotonic(),
-            "method": request.method,
-            "path": request.path_qs,
-            "headers": {k: v for k, v in request.headers.items()},
-            "body": body.decode("utf-8", "replace"),
-        }
-        try:
-            entry["json"] = json.loads(body)
-        except ValueError:
-            entry["json"] = None
-        etype = entry["json"].get("type") if isinstance(entry["json"], dict) else None
+        entry = recorded_request(request.method, request.path_qs,
+                                 {k: v for k, v in request.headers.items()}, body)
         with self._cond:
-            plan = self._plans.get(etype) or []
+            plan = self._plans.get(event_type_of(entry)) or []
             reply = plan.pop(0) if plan else self.default
             entry["replied"] = reply.status
             self.requests.append(entry)
@@ -101,52 +134,11 @@ class WebhookReceiver:
                             headers={"Content-Type": reply.content_type})
 
     def start(self) -> "WebhookReceiver":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("webhook receiver did not start")
+        self.port = self._app.start()
         return self
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-
-        async def setup():
-            app = web.Application(client_max_size=16 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-            self._ready.set()
-
-        self._loop.run_until_complete(setup())
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.close()
-
     def stop(self) -> None:
-        if self._loop and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def events(self, event_type: str | None = None) -> list[dict]:
-        with self._cond:
-            return [r for r in self.requests
-                    if event_type is None or (isinstance(r["json"], dict) and r["json"].get("type") == event_type)]
-
-    def wait_for_events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.events(event_type)) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    got = [r["json"] for r in self.requests]
-                    raise AssertionError(f"waited {timeout}s for {count} x {event_type}; got {got}")
-                self._cond.wait(min(left, 0.05))
-            return self.events(event_type)
+        self._app.stop()
 
 
 def main() -> None:

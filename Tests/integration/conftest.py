@@ -229,11 +229,32 @@ class AvrServer:
         return f"http://127.0.0.1:{self.http_port}{path}"
 
 
+def judge_exit(srv: AvrServer, code: int | None, timeout: float = 5.0) -> str | None:
+    """None if the exit after SIGTERM (`AvrServer.stop`) is acceptable, else what was wrong."""
+    if code == 0:
+        return None
+    if code is None:
+        return f"server pid {srv.pid} did not exit within {timeout:g} s of SIGTERM (killed)"
+    stderr = [l for l in srv.stderr_lines if l.strip()][:3]
+    return f"server pid {srv.pid} exited with {code} after SIGTERM; stderr {stderr!r}; last lines {srv.lines[-6:]!r}"
+
+
+def stop_server(srv: AvrServer, timeout: float = 5.0) -> float:
+    """SIGTERM; the server must exit 0 within `timeout`. Returns when it had exited (monotonic)."""
+    code = srv.stop(timeout=timeout)
+    exited = time.monotonic()
+    problem = judge_exit(srv, code, timeout)
+    assert problem is None, problem
+    return exited
+
+
 @pytest.fixture
 def avr_server():
     """Factory: `srv = avr_server(STS_URL="ws://...", MAX_PENDING_CALLS="3")`.
 
-    Teardown: SIGTERM each server, which must exit 0 within 5 s.
+    Teardown: SIGTERM each server, which must exit 0 within 5 s. A test may stop a server
+    itself (`stop_server(srv)`, or `srv.stop()` and judge the exit itself) to make what its
+    peers saw final; teardown leaves such a server alone.
     """
     servers: list[AvrServer] = []
 
@@ -246,19 +267,44 @@ def avr_server():
 
     problems = []
     for srv in servers:
+        if srv.stopped:
+            continue  # stopped (and judged) by the test
         was_alive = srv.alive()
-        t0 = time.monotonic()
         code = srv.stop(timeout=5.0)
-        took = time.monotonic() - t0
         if not was_alive:
             problems.append(f"server pid {srv.pid} had already exited with {srv.proc.returncode}; "
                             f"last lines: {srv.lines[-10:]!r} stderr: {srv.stderr_lines[-10:]!r}")
-        elif code is None:
-            problems.append(f"server pid {srv.pid} did not exit within 5 s of SIGTERM (killed)")
-        elif code != 0:
-            problems.append(f"server pid {srv.pid} exited with {code} after SIGTERM ({took:.2f}s); "
-                            f"stderr: {srv.stderr_lines[-10:]!r}")
+        elif judge_exit(srv, code):
+            problems.append(judge_exit(srv, code))
     assert not problems, "; ".join(problems)
+
+
+@pytest.fixture
+def avr(avr_server):
+    """The same factory as `avr_server`, under the name the webhook and HTTP STS tests use."""
+    return avr_server
+
+
+@pytest.fixture
+def calls():
+    """Factory for simulated Asterisk calls (`calls(srv, uuid=None, start=True, **kw)`);
+    all hung up at teardown."""
+    from asterisk_sim import AsteriskCall
+
+    made: list[AsteriskCall] = []
+
+    def factory(srv, uuid: str | None = None, start: bool = True, **kw) -> AsteriskCall:
+        call = AsteriskCall("127.0.0.1", srv.audio_port, uuid, **kw)
+        made.append(call)
+        return call.start() if start else call.connect()
+
+    yield factory
+    for c in made:
+        if not c.closed_by_us:
+            try:
+                c.hangup()
+            except OSError:
+                pass
 
 
 def run_config_error(env: dict[str, str], timeout: float = 5.0) -> tuple[int, list[str]]:

@@ -22,6 +22,7 @@ from audio import (
     parse_marker,
     pattern_pcm,
     samples,
+    sine_frame,
     sine_pcm,
     ulaw2lin,
 )
@@ -30,35 +31,12 @@ from helpers import SEED_BODY, SEED_QUERY, SEED_UUID, assert_health, build_reque
 pytestmark = pytest.mark.call_path
 
 
-@pytest.fixture
-def calls():
-    """Factory for simulated Asterisk calls; all hung up at teardown."""
-    made: list[AsteriskCall] = []
-
-    def factory(srv, uuid: str | None = None, start: bool = True, **kw) -> AsteriskCall:
-        call = AsteriskCall("127.0.0.1", srv.audio_port, uuid, **kw)
-        made.append(call)
-        return call.start() if start else call.connect()
-
-    yield factory
-    for c in made:
-        if not c.closed_by_us:
-            try:
-                c.hangup()
-            except OSError:
-                pass
-
-
 def agent_frames(call: AsteriskCall) -> list[tuple[float, bytes]]:
     return [(t, p) for t, p in call.audio_frames() if not is_silence(p)]
 
 
 def agent_audio(call: AsteriskCall) -> bytes:
     return b"".join(p for _, p in agent_frames(call))
-
-
-def sine_frame(seq: int) -> bytes:
-    return sine_pcm(320, start_sample=seq * 160, freq=300.0, amp=3000)
 
 
 def first_message(sts, conn: int) -> dict:

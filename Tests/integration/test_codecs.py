@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from asterisk_sim import KIND_ERROR, KIND_SLIN, AsteriskCall
+from asterisk_sim import KIND_ERROR, KIND_SLIN
 from audio import (
     ALAW_SILENCE,
     FRAME_G711,
@@ -30,7 +30,7 @@ from audio import (
     lin2ulaw_sample,
     pattern_pcm,
     samples,
-    sine_pcm,
+    sine_frame,
     speech_like_pcm,
     tone_pcm,
     ulaw2lin,
@@ -39,29 +39,6 @@ from conftest import run_config_error
 from helpers import free_port
 
 pytestmark = pytest.mark.call_path
-
-
-@pytest.fixture
-def calls():
-    """Factory for simulated Asterisk calls; all hung up at teardown."""
-    made: list[AsteriskCall] = []
-
-    def factory(srv, uuid: str | None = None, **kw) -> AsteriskCall:
-        call = AsteriskCall("127.0.0.1", srv.audio_port, uuid, **kw)
-        made.append(call)
-        return call.start()
-
-    yield factory
-    for c in made:
-        if not c.closed_by_us:
-            try:
-                c.hangup()
-            except OSError:
-                pass
-
-
-def sine_frame(seq: int) -> bytes:
-    return sine_pcm(FRAME_SLIN, start_sample=seq * 160, freq=300.0, amp=3000)
 
 
 def pacing(ts: list[float]) -> tuple[float, float]:

@@ -13,10 +13,11 @@ import threading
 
 import pytest
 
-from audio import is_silence, pattern_pcm
+from audio import is_silence, pattern_pcm, sine_frame
+from conftest import stop_server
 from helpers import SEED_QUERY, call_request, request_once
 from sts_http_stream import HttpStreamSts, header
-from webhook_helpers import avr, calls, assert_paced, of_call, sine_frame, stop_server, types_of  # noqa: F401
+from webhook_helpers import assert_paced, of_call, types_of
 
 
 @pytest.fixture

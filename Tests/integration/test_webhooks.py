@@ -20,20 +20,17 @@ import pytest
 
 from asterisk_sim import KIND_ERROR, message
 from helpers import SEED_PAYLOAD, SEED_QUERY, call_request, free_port, request_once
-from conftest import AvrServer
+from audio import sine_frame
+from conftest import AvrServer, stop_server
 from webhook_helpers import (  # noqa: F401  (fixtures are used by name)
     RawReceiver,
     assert_paced,
-    avr,
-    calls,
     check_envelope,
     header,
     of_call,
     pacing,
     raw_receiver,
     scripted_sts,
-    sine_frame,
-    stop_server,
     types_of,
 )
 from webhook_receiver import Reply, fail, garbage, slow, sts_url_reply

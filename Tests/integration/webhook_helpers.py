@@ -1,8 +1,6 @@
 """Helpers for the webhook and streaming-HTTP STS tests (issue 4, SPEC sections 3, 6, 7).
 
-- `avr`: like conftest's `avr_server`, but a test may stop the server itself (SIGTERM) to
-  make what the receiver saw final, and then asserts the exit status itself.
-- `calls`: simulated Asterisk callers, hung up at teardown.
+- envelope and pacing checks for recorded webhook requests and received audio.
 - `RawReceiver`: a raw-socket webhook receiver for what aiohttp cannot do on purpose:
   answer half a response and close, or never answer at all.
 - `ScriptedSts`: a WebSocket STS (Python `websockets`) in a thread that answers `init`
@@ -21,83 +19,13 @@ import time
 
 import pytest
 
-from asterisk_sim import AsteriskCall
-from audio import sine_pcm
-from conftest import AvrServer
 from loop_thread import LoopThread
 from webhook_receiver import RequestLog, recorded_request
 
 ISO_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-def judge_exit(srv: AvrServer, code: int | None) -> str | None:
-    """None if the exit after SIGTERM is acceptable, else what was wrong."""
-    if code == 0:
-        return None
-    stderr = [l for l in srv.stderr_lines if l.strip()][:3]
-    return f"server pid {srv.pid} exited with {code} after SIGTERM; stderr {stderr!r}; last lines {srv.lines[-6:]!r}"
-
-
-# --------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def avr():
-    """Factory `srv = avr(STS_URL=..., WEBHOOK_URL=...)`. At teardown every server the test
-    did not stop itself gets SIGTERM and must exit 0 within 5 s."""
-    servers: list[AvrServer] = []
-
-    def factory(**env) -> AvrServer:
-        srv = AvrServer(env)
-        servers.append(srv)
-        return srv.start()
-
-    yield factory
-    problems = []
-    for srv in servers:
-        if srv.stopped:
-            continue  # stopped (and judged) by the test
-        was_alive = srv.alive()
-        code = srv.stop(timeout=5.0)
-        if not was_alive:
-            problems.append(f"server pid {srv.pid} had already exited with {srv.proc.returncode}; "
-                            f"last lines: {srv.lines[-10:]!r} stderr: {srv.stderr_lines[-10:]!r}")
-        elif judge_exit(srv, code):
-            problems.append(judge_exit(srv, code))
-    assert not problems, "; ".join(problems)
-
-
-@pytest.fixture
-def calls():
-    """Factory for simulated Asterisk calls; all hung up at teardown."""
-    made: list[AsteriskCall] = []
-
-    def factory(srv, uuid: str | None = None, start: bool = True, **kw) -> AsteriskCall:
-        call = AsteriskCall("127.0.0.1", srv.audio_port, uuid, **kw)
-        made.append(call)
-        return call.start() if start else call.connect()
-
-    yield factory
-    for c in made:
-        if not c.closed_by_us:
-            try:
-                c.hangup()
-            except OSError:
-                pass
-
-
-def stop_server(srv: AvrServer, timeout: float = 5.0) -> float:
-    """SIGTERM; the server must exit 0 within `timeout`. Returns when it had exited (monotonic)."""
-    code = srv.stop(timeout=timeout)
-    exited = time.monotonic()
-    problem = judge_exit(srv, code)
-    assert problem is None, problem
-    return exited
-
-
 # --------------------------------------------------------------------------- small helpers
-def sine_frame(seq: int) -> bytes:
-    return sine_pcm(320, start_sample=seq * 160, freq=300.0, amp=3000)
-
-
 def header(entry: dict, name: str) -> str | None:
     """Case-insensitive header of a recorded request (dict of headers)."""
     for k, v in entry["headers"].items():

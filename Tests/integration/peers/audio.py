@@ -40,6 +40,11 @@ def sine_pcm(nbytes: int, start_sample: int = 0, freq: float = 440.0, amp: int =
                                     for i in range(n)))
 
 
+def sine_frame(seq: int) -> bytes:
+    """Frame number `seq` (20 ms of 8 kHz s16le) of a continuous 300 Hz caller tone."""
+    return sine_pcm(FRAME_SLIN, start_sample=seq * 160, freq=300.0, amp=3000)
+
+
 MARK = 20000
 
 

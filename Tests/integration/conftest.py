@@ -346,18 +346,25 @@ def sts_peer():
             pass
 
 
+def started_peers(peer_class):
+    """The body of a factory fixture for a peer with `start()` and `stop()`:
+    `yield from started_peers(Peer)` gives the test `factory(*args, **kw)`, which builds and
+    starts one; each one started is stopped at teardown."""
+    started = []
+
+    def factory(*args, **kw):
+        peer = peer_class(*args, **kw).start()
+        started.append(peer)
+        return peer
+
+    yield factory
+    for peer in started:
+        peer.stop()
+
+
 @pytest.fixture
 def webhook_receiver():
     """Factory: `hooks = webhook_receiver()`; stopped at teardown."""
     from webhook_receiver import WebhookReceiver
 
-    started = []
-
-    def factory(**kw):
-        r = WebhookReceiver(**kw).start()
-        started.append(r)
-        return r
-
-    yield factory
-    for r in started:
-        r.stop()
+    yield from started_peers(WebhookReceiver)

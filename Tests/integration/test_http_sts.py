@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from audio import is_silence, pattern_pcm, sine_frame
-from conftest import stop_server
+from conftest import started_peers, stop_server
 from helpers import SEED_QUERY, call_request, request_once
 from sts_http_stream import HttpStreamSts, header
 from webhook_helpers import assert_paced, of_call, types_of
@@ -22,16 +22,8 @@ from webhook_helpers import assert_paced, of_call, types_of
 
 @pytest.fixture
 def http_sts():
-    made: list[HttpStreamSts] = []
-
-    def factory(**kw) -> HttpStreamSts:
-        s = HttpStreamSts(**kw).start()
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.stop()
+    """Factory: `sts = http_sts(reply=..., ...)`; stopped at teardown."""
+    yield from started_peers(HttpStreamSts)
 
 
 class OneShotHttpSts:

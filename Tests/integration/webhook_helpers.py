@@ -15,11 +15,12 @@ import json
 import re
 import statistics
 import threading
-import time
 
 import pytest
 
+from conftest import started_peers
 from loop_thread import LoopThread
+from waiting import wait_on
 from webhook_receiver import RequestLog, recorded_request
 
 ISO_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -176,16 +177,8 @@ class RawReceiver(RequestLog):
 
 @pytest.fixture
 def raw_receiver():
-    made: list[RawReceiver] = []
-
-    def factory(**kw) -> RawReceiver:
-        r = RawReceiver(**kw).start()
-        made.append(r)
-        return r
-
-    yield factory
-    for r in made:
-        r.stop()
+    """Factory: `hooks = raw_receiver(script=[...], default=...)`; stopped at teardown."""
+    yield from started_peers(RawReceiver)
 
 
 # --------------------------------------------------------------------------- scripted STS
@@ -245,25 +238,11 @@ class ScriptedSts:
         self._loop_thread.stop()
 
     def wait_connection(self, timeout: float = 5.0) -> dict:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self.connections:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("scripted STS: no connection")
-                self._cond.wait(min(left, 0.05))
-            return self.connections[0]
+        return wait_on(self._cond, lambda: self.connections and self.connections[0], timeout,
+                       lambda: "scripted STS: no connection")
 
 
 @pytest.fixture
 def scripted_sts():
-    made: list[ScriptedSts] = []
-
-    def factory(on_init: list[dict]) -> ScriptedSts:
-        s = ScriptedSts(on_init).start()
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.stop()
+    """Factory: `sts = scripted_sts(on_init)`; stopped at teardown."""
+    yield from started_peers(ScriptedSts)

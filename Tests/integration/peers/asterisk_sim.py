@@ -21,6 +21,8 @@ import threading
 import time
 import uuid as uuidlib
 
+from waiting import wait_on
+
 KIND_HANGUP = 0x00
 KIND_UUID = 0x01
 KIND_DTMF = 0x03
@@ -218,16 +220,8 @@ class AsteriskCall:
             return [kt for kt, (_, k, _) in zip(self.kernel_times, self.received) if k in AUDIO_KINDS]
 
     def wait_for(self, predicate, timeout: float = 5.0, message: str = "condition"):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"call {self.uuid}: timed out after {timeout}s waiting for {message}")
-                self.cond.wait(timeout=min(left, 0.05))
+        return wait_on(self.cond, predicate, timeout,
+                       lambda: f"call {self.uuid}: timed out after {timeout}s waiting for {message}")
 
     def audio_frames(self) -> list[tuple[float, bytes]]:
         with self.cond:

@@ -24,6 +24,7 @@ import time
 from aiohttp import web
 
 from loop_thread import AiohttpAppThread
+from waiting import wait_on
 
 
 class HttpStreamSts:
@@ -111,17 +112,11 @@ class HttpStreamSts:
 
     # ------------------------------------------------------------------ inspection
     def _wait(self, predicate, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    summary = [{k: (len(v) if k == "body" else v) for k, v in r.items()} for r in self.requests]
-                    raise AssertionError(f"HTTP STS: timed out after {timeout}s waiting for {what}; requests: {summary}")
-                self._cond.wait(min(left, 0.05))
+        def failure() -> str:
+            summary = [{k: (len(v) if k == "body" else v) for k, v in r.items()} for r in self.requests]
+            return f"HTTP STS: timed out after {timeout}s waiting for {what}; requests: {summary}"
+
+        return wait_on(self._cond, predicate, timeout, failure)
 
     def wait_request(self, index: int = 0, timeout: float = 5.0) -> dict:
         return self._wait(lambda: self.requests[index] if len(self.requests) > index else None,

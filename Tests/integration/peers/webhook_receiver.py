@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from loop_thread import AiohttpAppThread
+from waiting import wait_on
 
 
 @dataclass
@@ -82,14 +83,9 @@ class RequestLog:
             return [r for r in self.requests if event_type is None or event_type_of(r) == event_type]
 
     def wait_for_events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self.events(event_type)) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    got = [r["json"] for r in self.requests]
-                    raise AssertionError(f"waited {timeout}s for {count} x {event_type}; got {got}")
-                self._cond.wait(min(left, 0.05))
+            wait_on(self._cond, lambda: len(self.events(event_type)) >= count, timeout,
+                    lambda: f"waited {timeout}s for {count} x {event_type}; got {[r['json'] for r in self.requests]}")
             return self.events(event_type)
 
 

@@ -317,6 +317,10 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             stream.close()
         }
         playback.clear()
+        if droppedPlaybackFrames > 0 || playback.droppedSamples > 0 {
+            log.warn("Playback losses: \(droppedPlaybackFrames) frame(s) dropped while Asterisk was not reading, "
+                + "\(playback.droppedSamples) sample(s) dropped past the \(playback.capacityLimit / 8000) s queue limit")
+        }
         if let uuid {
             log.info("Call ended: \(reason)")
             context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))

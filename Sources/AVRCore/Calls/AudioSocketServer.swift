@@ -14,7 +14,6 @@ final class AudioSocketServer {
     }
 
     var port: Int { listener.port }
-    var sessionCount: Int { sessions.count }
 
     private func accept(_ stream: TCPStream) {
         let session = CallSession(context: context, stream: stream)

@@ -20,6 +20,6 @@ final class CallContext {
         self.webhooks = webhooks
         self.ambient = ambient
         self.log = log
-        scheduler = try PlaybackScheduler(loop: loop)
+        scheduler = try PlaybackScheduler(loop: loop, log: log)
     }
 }

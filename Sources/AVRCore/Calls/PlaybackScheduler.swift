@@ -22,11 +22,12 @@ final class PlaybackScheduler {
     private var slots: [[PacedPlayer]]
     private let interval: UInt64
     private let maxCatchUp: Int
-    /// Frames skipped because the loop was more than `maxCatchUp` frames late.
-    var framesSkipped: UInt64 { clocks.reduce(0) { $0 + $1.framesSkipped } }
+    private let log: Logger
+    private var lastLateWarning: UInt64 = 0
 
-    init(loop: EventLoop, slotCount: Int = 4, interval: UInt64 = 20_000_000, maxCatchUp: Int = 3) throws(UVError) {
+    init(loop: EventLoop, log: Logger, slotCount: Int = 4, interval: UInt64 = 20_000_000, maxCatchUp: Int = 3) throws(UVError) {
         self.loop = loop
+        self.log = log
         timer = try Timer(loop: loop)
         self.interval = interval
         self.maxCatchUp = maxCatchUp
@@ -74,8 +75,15 @@ final class PlaybackScheduler {
     private func tick() {
         let now = loop.nanoseconds
         for slot in slots.indices {
+            let skippedBefore = clocks[slot].framesSkipped
             let due = clocks[slot].framesDue(now: now)
             guard due > 0 else { continue }
+            let skipped = clocks[slot].framesSkipped - skippedBefore
+            // At most one line a second: a loop that is late keeps being late for a while.
+            if skipped > 0 && !slots[slot].isEmpty && now - lastLateWarning >= 1_000_000_000 {
+                lastLateWarning = now
+                log.warn("Playback ran \(skipped * interval / 1_000_000) ms late: \(skipped) frame(s) skipped for \(slots[slot].count) call(s)")
+            }
             // Players may leave during the tick (a call ending); walk a snapshot and skip
             // the ones no longer scheduled.
             let players = slots[slot]

@@ -35,7 +35,6 @@ public final class HTTPServer {
     }
 
     public var port: Int { listener?.port ?? 0 }
-    public var connectionCount: Int { connections.count }
 
     private func accept(_ stream: TCPStream) {
         let connection = HTTPConnection(server: self, stream: stream)

@@ -106,8 +106,6 @@ public final class HTTPClient {
         pool.enqueue(exchange)
     }
 
-    /// Open connections (busy and idle), for tests and metrics.
-    public var connectionCount: Int { pools.values.reduce(0) { $0 + $1.connections.count } }
 
     /// Closes every connection; requests in progress fail with `.shutDown`.
     public func shutdown() {

@@ -39,12 +39,6 @@ public final class EventLoop {
         uv_run(raw, UV_RUN_DEFAULT)
     }
 
-    /// Runs one iteration without blocking (tests).
-    @discardableResult
-    public func runOnce(block: Bool = false) -> Bool {
-        uv_run(raw, block ? UV_RUN_ONCE : UV_RUN_NOWAIT) != 0
-    }
-
     public func stop() { uv_stop(raw) }
 
     /// Monotonic clock in nanoseconds (not cached per iteration, unlike `uv_now`).

@@ -126,9 +126,6 @@ public final class AVRService {
             self?.closeHTTPClientWhenIdle(deadline: deadline)
         }
     }
-
-    /// HTTP connections currently open (tests, metrics).
-    public var httpConnectionCount: Int { httpServer?.connectionCount ?? 0 }
 }
 
 @available(*, unavailable)

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libuv1-dev node-llhttp pkg-config curl nodejs node-ws wrk procps
-PY_MODULES := websockets aiohttp pytest
+PY_MODULES := websockets aiohttp pytest numpy
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
@@ -19,7 +19,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import websockets, aiohttp, pytest" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
+	@python3 -c "import websockets, aiohttp, pytest, numpy" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
 
 build: deps
 	$(SWIFT) build

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <netdb.h>
+#include <errno.h>
 
 /* Pointer casts between libuv handle types live here, in C, not in Swift. */
 static inline uv_handle_t *cuv_tcp_as_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }
@@ -22,17 +23,15 @@ static inline int cuv_errno_ecanceled(void) { return UV_ECANCELED; }
 static inline int cuv_errno_eof(void) { return UV_EOF; }
 static inline int cuv_errno_etimedout(void) { return UV_ETIMEDOUT; }
 
-/* Bind with SO_REUSEPORT (for one loop per core) when asked. */
+/* Bind, first setting SO_REUSEPORT when asked (one loop per core: each loop has its own
+   listener on the same port). The socket exists already: uv_tcp_init_ex was given a family. */
 static inline int cuv_tcp_bind_reuseport(uv_tcp_t *t, const struct sockaddr *addr, int reuseport) {
     if (reuseport) {
-        int fd = -1;
+        uv_os_fd_t fd;
         int r = uv_fileno((uv_handle_t *)t, &fd);
-        if (r == UV_EBADF) {
-            /* socket not created yet: create it by initialising with the address family */
-            return UV_EINVAL;
-        }
+        if (r != 0) return r;
         int one = 1;
-        if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) return -1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) return -errno;
     }
     return uv_tcp_bind(t, addr, 0);
 }

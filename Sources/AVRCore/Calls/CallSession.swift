@@ -250,10 +250,9 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         let type = message["type"]?.stringValue ?? ""
         switch type {
         case "audio":
+            // Only audio messages the fast path declined (escapes, extra keys) come here.
             if let text = message["audio"]?.stringValue {
-                var bytes = Array(text.utf8)
-                bytes.withUnsafeBytes { stsAudio(base64: $0) }
-                bytes = []
+                Array(text.utf8).withUnsafeBytes { stsAudio(base64: $0) }
             }
         case "interruption":
             stsInterruption()

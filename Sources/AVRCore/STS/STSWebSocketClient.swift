@@ -83,8 +83,7 @@ final class STSWebSocketClient: STSLeg {
         inbound.append(bytes)
         if state == .handshaking {
             do throws(WebSocketHandshakeError) {
-                guard let response = try handshake!.parse(&inbound) else { return }
-                _ = response
+                guard try handshake!.parse(&inbound) != nil else { return }
             } catch {
                 fail("STS WebSocket \(error)")
                 inbound.releaseStorage()

@@ -113,6 +113,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             if let uuid {
                 context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
             }
+        case .ignoreInvalidDTMF(let byte):
+            log.warn("Ignoring a DTMF message with byte 0x\(String(byte, radix: 16, uppercase: true)), which is no DTMF key")
         case .hangup(let reason):
             end(EndReason(reason))
         case .ignore:
@@ -161,7 +163,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             // Higher-rate signed linear: resample to 8 kHz; playback goes back as 8 kHz slin.
             if resampler?.inputRate != kind.sampleRate {
                 resampler = Resampler(inputRate: kind.sampleRate!)
-                log.info("Audio codec detected: SLIN (\(kind.sampleRate!) Hz, resampled to 8000 Hz)")
+                log.info("Audio codec detected: SLIN")
+                log.debug("Caller audio at \(kind.sampleRate!) Hz, resampled to 8000 Hz")
             }
             context.scratch.pcm.removeAll(keepingCapacity: true)
             resampler?.process(payload, appendingLittleEndianTo: &context.scratch.pcm)

@@ -290,7 +290,7 @@ def test_caller_hangup_waits_for_the_sts_close_frame(avr_server, calls, close_ha
     srv = avr_server(STS_URL=sts.url)
     call = calls(srv)
     call.start_streaming(sine_frame, count=10)
-    srv.wait_for_log(r"Audio codec detected")
+    sts.wait_open()  # before it opens there is no WebSocket to close, only a TCP connection
     call.hangup()
     rec = sts.wait_closed()
     assert rec["close_frame_at"] is not None, f"no close frame: {rec}"
@@ -306,7 +306,7 @@ def test_caller_hangup_close_wait_is_bounded(avr_server, calls, close_handshake_
     srv = avr_server(STS_URL=sts.url)
     call = calls(srv)
     call.start_streaming(sine_frame, count=10)
-    srv.wait_for_log(r"Audio codec detected")
+    sts.wait_open()  # before it opens there is no WebSocket to close, only a TCP connection
     call.hangup()
     rec = sts.wait_closed()
     waited = rec["eof_at"] - rec["close_frame_at"]

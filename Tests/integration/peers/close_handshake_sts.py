@@ -45,6 +45,11 @@ class CloseHandshakeSts:
         self._stop = True
         self.listener.close()
 
+    def wait_open(self, timeout: float = 8.0) -> dict:
+        """The first connection on which the client has sent a frame (so it knows it is open)."""
+        return wait_on(self.cond, lambda: next((r for r in self.records if "first_frame_at" in r), None), timeout,
+                       lambda: f"no frame on an open WebSocket: {self.records}")
+
     def wait_closed(self, timeout: float = 8.0) -> dict:
         return wait_on(self.cond, lambda: next((r for r in self.records if "eof_at" in r), None), timeout,
                        lambda: f"no finished closing handshake: {self.records}")
@@ -63,11 +68,14 @@ class CloseHandshakeSts:
             self.records.append(record)
         try:
             self._handshake(conn)
+            self._note(record, open_at=time.monotonic())
             while True:
                 opcode = self._read_frame(conn)
                 if opcode is None:
                     self._note(record, eof_at=time.monotonic(), close_frame_at=None)
                     return
+                if "first_frame_at" not in record:
+                    self._note(record, first_frame_at=time.monotonic())
                 if opcode == 0x8:
                     break
             self._note(record, close_frame_at=time.monotonic())

@@ -159,6 +159,52 @@ def test_loud_slin_frames_reach_sts_byte_exact(avr_server, sts_peer, calls, cont
     assert call.protocol_error is None
 
 
+CALLERS = {
+    # name: (kind, frame bytes, 20 ms of the caller's audio for frame `seq`)
+    "slin": (KIND_SLIN, FRAME_SLIN, lambda seq: speech_like_pcm(160 * (seq + 1))[-FRAME_SLIN:]),
+    "ulaw": (KIND_SLIN, FRAME_G711, lambda seq: _ulaw(speech_like_pcm(160 * (seq + 1))[-FRAME_SLIN:])),
+    "alaw": (KIND_SLIN, FRAME_G711, lambda seq: lin2alaw(speech_like_pcm(160 * (seq + 1))[-FRAME_SLIN:])),
+    "slin16": (0x12, 640, lambda seq: tone_pcm(320, 16000, 440.0, 6000.0, 320 * seq)),
+}
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_every_caller_hears_the_agent_byte_exact_as_slin(avr_server, sts_peer, calls, caller):
+    """Whatever the caller speaks (slin and G.711 in `0x10`, slin16 in `0x12`), the agent's
+    answer reaches it as 8 kHz slin `0x10`, byte for byte, read the way Asterisk reads it."""
+    kind, frame_bytes, frame = CALLERS[caller]
+    sts = sts_peer("node", "long", long_ms=1000, chunk=500)
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv, frame_bytes=frame_bytes, kind=kind)
+    call.start_streaming(frame)
+    want = pattern_pcm(1000 * 16)
+    call.wait_for(lambda: want in call.heard_slin(), 5.0, "the agent's answer, byte-exact")
+    call.stop_streaming()
+    assert call.protocol_error is None and not call.ended(), call.protocol_error
+    assert {len(p) for _, p in call.audio_frames()} == {FRAME_SLIN}
+    assert call.audio_kinds() == {KIND_SLIN}
+
+
+def test_sts_faster_than_real_time_is_bounded(avr_server, sts_peer, calls):
+    """An STS that sends 20 s of speech at once into a 2 s playback queue: the first 2 s play,
+    unbroken, the rest is dropped, one log line says so, and the call goes on."""
+    sts = sts_peer("node", "long", long_ms=20000, chunk=3200)
+    srv = avr_server(STS_URL=sts.url, PLAYBACK_QUEUE_LIMIT="2000")
+    call = calls(srv)
+    call.start_streaming(sine_frame)
+    srv.wait_for_log(r"Playback queue full \(2000 ms ahead of the caller\)")
+    want = pattern_pcm(2000 * 16)
+    call.wait_for(lambda: len(b"".join(p for _, p in call.audio_frames() if not is_silence(p))) >= len(want),
+                  5.0, "2 s of agent audio")
+    call.wait_frames(len(call.audio_frames()) + 25, timeout=2.0)  # and then silence
+    call.stop_streaming()
+    heard = b"".join(p for _, p in call.audio_frames() if not is_silence(p))
+    assert heard.startswith(want[:-640]), "the queued start of the answer must play unbroken"
+    assert len(heard) <= len(want) + 3200, f"{len(heard)} bytes played from a 2 s queue"
+    assert len(srv.log_matches(r"Playback queue full")) == 1
+    assert not call.ended()
+
+
 # --------------------------------------------------------------------------- higher rates
 def dominant(pcm8k: bytes, skip: int = 400, count: int = 4000) -> tuple[float, float, float]:
     """(frequency of the strongest FFT bin, its amplitude, power of everything else / total) over

@@ -14,7 +14,7 @@ private enum AudioSocketEvent: Equatable {
 func fuzzAudioSocket(_ data: UnsafeRawBufferPointer) {
     let input = SplitInput(data)
     // Flags pick a smaller payload limit sometimes, so the limit check runs on short inputs.
-    let limit = input.flags & 0x1 != 0 ? 16 + Int(input.flags >> 1) * 40 : AudioSocketDecoder.defaultMaximumPayloadLength
+    let limit = input.flags & 0x1 != 0 ? 16 + Int((input.flags >> 1) & 0x3) * 100 : AudioSocketDecoder.defaultMaximumPayloadLength
     let split = run(input, chunks: input.chunks, limit: limit)
     let whole = run(input, chunks: input.whole, limit: limit)
     require(split == whole, "split delivery \(split.count) events differs from whole \(whole.count)")
@@ -35,30 +35,44 @@ private func run(_ input: SplitInput, chunks: [Range<Int>], limit: Int) -> [Audi
         if hangups == 1, machine.state != .closed { require(false, "hangup without closing") }
     }
 
-    reading: for range in chunks {
-        buffer.append(input.chunk(range))
-        appended += range.count
-        while true {
-            let frame: AudioSocketFrame?
-            do throws(AudioSocketError) {
-                frame = try decoder.decode(&buffer)
-            } catch {
-                events.append(.error(error))
-                act(machine.receivedMalformedBytes(error))
-                break reading
-            }
-            guard let frame else { break }
-            let (encoded, payload) = reencode(frame, buffer: buffer, stream: input.stream, at: consumed)
-            require(consumed + encoded.count <= appended, "decoded past the bytes given")
-            require(encoded.elementsEqual(input.stream[consumed..<(consumed + encoded.count)]),
-                    "frame \(frame) does not re-encode to its bytes")
-            consumed += encoded.count
-            events.append(.frame(frame, payload: payload))
-            let before = machine.state
-            let action = machine.receivedFrame(frame)
-            if before == .closed { require(action == .ignore, "action after close") }
-            act(action)
+    // Flag bit 3: deliver the next read while an audio payload is still pending in the
+    // buffer (the decoder allows appending then; compaction must keep the payload intact).
+    let appendMidFrame = input.flags & 0x8 != 0
+    var next = 0
+    func appendNext() -> Bool {
+        guard next < chunks.count else { return false }
+        buffer.append(input.chunk(chunks[next]))
+        appended += chunks[next].count
+        next += 1
+        return true
+    }
+    reading: while true {
+        let frame: AudioSocketFrame?
+        do throws(AudioSocketError) {
+            frame = try decoder.decode(&buffer)
+        } catch {
+            events.append(.error(error))
+            act(machine.receivedMalformedBytes(error))
+            break reading
         }
+        guard let frame else {
+            if appendNext() { continue reading }
+            break reading
+        }
+        let (encoded, payload) = reencode(frame, buffer: buffer, stream: input.stream, at: consumed)
+        require(consumed + encoded.count <= appended, "decoded past the bytes given")
+        require(encoded.elementsEqual(input.stream[consumed..<(consumed + encoded.count)]),
+                "frame \(frame) does not re-encode to its bytes")
+        consumed += encoded.count
+        if appendMidFrame, case .audio(let audio) = frame, appendNext() {
+            let after = audio.withPayload(in: buffer) { Array($0) }
+            require(after == payload, "appending moved the pending audio payload")
+        }
+        events.append(.frame(frame, payload: payload))
+        let before = machine.state
+        let action = machine.receivedFrame(frame)
+        if before == .closed { require(action == .ignore, "action after close") }
+        act(action)
     }
     act(machine.socketClosed())
     require(hangups == 1, "no hangup action at the end")
@@ -81,6 +95,9 @@ private func reencode(_ frame: AudioSocketFrame, buffer: ByteBuffer,
         uuid.bytes.withUnsafeBytes { AudioSocketEncoder.appendFrame(kind: .uuid, payload: $0, to: &out) }
     case .dtmf(let digit):
         [digit.ascii].withUnsafeBytes { AudioSocketEncoder.appendFrame(kind: .dtmf, payload: $0, to: &out) }
+    case .invalidDTMF(let byte):
+        require(DTMFDigit(ascii: byte) == nil, "a valid key reported as invalid")
+        [byte].withUnsafeBytes { AudioSocketEncoder.appendFrame(kind: .dtmf, payload: $0, to: &out) }
     case .error(let code):
         code.withUnsafeBytes { AudioSocketEncoder.appendFrame(kind: .error, payload: $0, to: &out) }
     case .audio(let audio):

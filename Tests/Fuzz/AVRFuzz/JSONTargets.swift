@@ -22,14 +22,11 @@ func fuzzJSONParser(_ data: UnsafeRawBufferPointer) {
 /// playback. Invariants: the fast path agrees with the general JSON parser whenever it
 /// claims a message; valid base64 decodes to exactly `decodedLength` bytes and re-encodes
 /// to the same text (padding bits are checked, so the form is canonical); the playback
-/// queue gives back exactly the samples put in, and never holds more than its limit.
+/// queue behaves as a plain-array model of it (drop on arrival past the limit, odd bytes
+/// held), never holds more than its limit, and shrinks once drained.
 func fuzzSTSInbound(_ data: UnsafeRawBufferPointer) {
     guard let control = data.first else { return }
     let payload = UnsafeRawBufferPointer(rebasing: data[1...])
-    // The queue's limit comes from the control byte, small enough to reach the wrap and
-    // the overflow paths with short inputs.
-    let capacityLimit = 1 + Int(control) * 3
-    var queue = PlaybackQueue(capacityLimit: capacityLimit, initialCapacity: 1 + Int(control & 0x0F))
 
     let message = STSInboundMessage.parse(payload)
     // Text messages reach the fast path only after the assembler's UTF-8 check, and the fast
@@ -44,7 +41,7 @@ func fuzzSTSInbound(_ data: UnsafeRawBufferPointer) {
         }
         require(value["type"]?.stringValue == "audio", "fast path audio, JSON type differs")
         require(audio.utf8.elementsEqual(payload[range]), "audio range differs from the JSON string")
-        decodeIntoQueue(UnsafeRawBufferPointer(rebasing: payload[range]), queue: &queue, control: control)
+        decodeIntoQueue(UnsafeRawBufferPointer(rebasing: payload[range]), control: control)
     case .interruption:
         guard case .success(let value) = general else { return require(false, "interruption the JSON parser rejects") }
         require(value["type"]?.stringValue == "interruption" && value["audio"] == nil, "interruption misread")
@@ -52,10 +49,14 @@ func fuzzSTSInbound(_ data: UnsafeRawBufferPointer) {
         break
     }
     // The whole payload as base64 too (most inputs are not messages).
-    decodeIntoQueue(payload, queue: &queue, control: control)
+    decodeIntoQueue(payload, control: control)
 }
 
-private func decodeIntoQueue(_ base64: UnsafeRawBufferPointer, queue: inout PlaybackQueue, control: UInt8) {
+private func decodeIntoQueue(_ base64: UnsafeRawBufferPointer, control: UInt8) {
+    // The queue's limits come from the control byte, small enough to reach the wrap, grow,
+    // shrink and overflow paths with short inputs.
+    var queue = PlaybackQueue(capacityLimit: 1 + Int(control) * 3, initialCapacity: 1 + Int(control & 0x0F),
+                              shrinkThreshold: Int(control >> 4) * 16)
     var pcm: [UInt8] = [0xEE] // decoding appends; what was there must stay
     let expectedLength = Result { () throws(Base64Error) in try Base64.decodedLength(of: base64) }
     do throws(Base64Error) {
@@ -71,31 +72,73 @@ private func decodeIntoQueue(_ base64: UnsafeRawBufferPointer, queue: inout Play
     pcm.withUnsafeBytes { Base64.encode($0, appendingTo: &reencoded) }
     require(reencoded.elementsEqual(base64), "base64 does not re-encode to itself")
 
-    // Into the playback queue, in two appends split where the control byte says (an odd
-    // split leaves half a sample pending), then drained 160 samples at a time.
-    let before = queue.queuedSamples
+    // Into the playback queue as the call session does, checked against a plain-array model
+    // of it: two appends split where the control byte says (an odd split leaves half a
+    // sample pending), one 20 ms frame taken in between, then drained.
     let cut = pcm.isEmpty ? 0 : Int(control) % (pcm.count + 1)
-    pcm.withUnsafeBytes { bytes in
-        queue.append(pcmLittleEndian: UnsafeRawBufferPointer(rebasing: bytes[..<cut]))
-        queue.append(pcmLittleEndian: UnsafeRawBufferPointer(rebasing: bytes[cut...]))
-    }
-    require(queue.queuedSamples <= queue.capacityLimit, "queue over its limit")
-    let added = pcm.count / 2
-    if before + added <= queue.capacityLimit {
-        require(queue.queuedSamples == before + added, "queued \(queue.queuedSamples), expected \(before + added)")
-    }
-    // The newest samples must be the last ones queued.
+    var model = QueueModel(limit: queue.capacityLimit)
     var frame = [Int16](repeating: 0, count: 160)
-    var drained: [Int16] = []
-    while frame.withUnsafeMutableBufferPointer({ queue.nextFrame(into: $0) }) {
-        drained += frame
+    func takeFrame() -> Bool {
+        let got = frame.withUnsafeMutableBufferPointer { queue.nextFrame(into: $0) }
+        let expected = model.nextFrame()
+        require(got == (expected != nil), "nextFrame returned \(got), model has \(model.samples.count)")
+        if let expected { require(frame == expected, "frame differs from the model") }
+        return got
     }
-    require(queue.isEmpty && queue.queuedSamples == 0, "queue not empty after draining")
-    let kept = min(before + added, queue.capacityLimit)
-    let tail = drained.prefix(kept).suffix(min(added, kept))
-    let samples = stride(from: 0, to: 2 * added, by: 2).map { Int16(bitPattern: UInt16(pcm[$0]) | UInt16(pcm[$0 + 1]) << 8) }
-    require(tail.elementsEqual(samples.suffix(tail.count)), "queue did not give back the newest samples")
-    queue.clear()
+    func check() {
+        require(queue.queuedSamples == model.samples.count, "queued \(queue.queuedSamples), model \(model.samples.count)")
+        require(queue.droppedSamples == model.dropped, "dropped \(queue.droppedSamples), model \(model.dropped)")
+        require(queue.storageCapacity <= queue.capacityLimit, "storage past the limit")
+    }
+    pcm.withUnsafeBytes { bytes in
+        let first = UnsafeRawBufferPointer(rebasing: bytes[..<cut])
+        queue.append(pcmLittleEndian: first)
+        model.append(first)
+        check()
+        _ = takeFrame()
+        check()
+        let second = UnsafeRawBufferPointer(rebasing: bytes[cut...])
+        queue.append(pcmLittleEndian: second)
+        model.append(second)
+        check()
+    }
+    while takeFrame() {}
+    check()
+    require(queue.isEmpty, "queue not empty after draining")
+    require(queue.storageCapacity <= queue.shrinkThreshold, "drained ring did not shrink")
+}
+
+/// What `PlaybackQueue` promises, as a plain array: samples past the limit are dropped on
+/// arrival (the queued ones play on), an odd byte waits for its partner.
+private struct QueueModel {
+    let limit: Int
+    var dropped = 0
+    var samples: [Int16] = []
+    var pending: UInt8?
+
+    init(limit: Int, dropped: Int = 0) {
+        self.limit = limit
+        self.dropped = dropped
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes {
+            if let low = pending {
+                pending = nil
+                if samples.count < limit { samples.append(Int16(bitPattern: UInt16(low) | UInt16(byte) << 8)) } else { dropped += 1 }
+            } else {
+                pending = byte
+            }
+        }
+    }
+
+    mutating func nextFrame() -> [Int16]? {
+        guard !samples.isEmpty else { return nil }
+        let count = min(160, samples.count)
+        let frame = Array(samples[..<count]) + [Int16](repeating: 0, count: 160 - count)
+        samples.removeFirst(count)
+        return frame
+    }
 }
 
 // MARK: - URL handling

@@ -127,3 +127,39 @@ for name, text in [("plain", b"ws://localhost:6030\x00{\"from\":\"2000\",\"chann
                    ("bad-port", b"ws://h:99999/"), ("no-scheme", b"localhost:80"), ("https", b"HTTPS://Example.COM?x"),
                    ("empty-host", b"ws://:80/")]:
     write("url", name, text)
+
+# Codec detector: records of [length (2 bytes, big-endian), gap ms], then the payload.
+# Control byte bit 7 scales gaps ×4.
+import math, random
+def lin2ulaw(s):
+    s = max(-32635, min(32635, s)); sign = 0x80 if s < 0 else 0
+    s = abs(s) + 0x84
+    exp = next(e for e in range(7, -1, -1) if s & (0x80 << e) or e == 0)
+    return ~(sign | exp << 4 | (s >> (exp + 3)) & 0x0F) & 0xFF
+def lin2alaw(s):
+    sign = 0x80 if s >= 0 else 0
+    s = min(abs(s) >> 3, 0xFFF)
+    if s < 32:
+        code = s >> 1
+    else:
+        exp = s.bit_length() - 5
+        code = exp << 4 | (s >> exp) & 0x0F
+    return (sign | code) ^ 0x55
+def tone(n, amp, off=0, f=440): return [int(amp * math.sin(2 * math.pi * f * (i + off) / 8000)) for i in range(n)]
+def slin16(samples): return b"".join(struct.pack("<h", s) for s in samples)
+def rec(payload, gap): return struct.pack(">H", len(payload)) + bytes([gap]) + payload
+def frames(encode, size, count, gap=20, control=0, amp=8000):
+    return bytes([control]) + b"".join(rec(encode(tone(size, amp, off=size * i)), gap) for i in range(count))
+ulaw = lambda xs: bytes(lin2ulaw(x) for x in xs)
+alaw = lambda xs: bytes(lin2alaw(x) for x in xs)
+write("codec-detector", "slin-20ms", frames(slin16, 160, 6))
+write("codec-detector", "ulaw-20ms", frames(ulaw, 160, 6))
+write("codec-detector", "alaw-20ms", frames(alaw, 160, 6, amp=3000))
+write("codec-detector", "ulaw-40ms", frames(ulaw, 320, 14, gap=10, control=0x80))
+write("codec-detector", "slin-10ms", frames(slin16, 80, 30, gap=3, control=0x80))
+write("codec-detector", "loud-slin", frames(slin16, 160, 4, amp=32767))
+write("codec-detector", "silence-ulaw", bytes([0]) + rec(b"\xff" * 160, 20) * 3)
+write("codec-detector", "odd-first", bytes([0]) + rec(b"\x7f" * 161, 20) + rec(b"\x00" * 320, 20))
+write("codec-detector", "stall", bytes([0]) + rec(b"\xd5" * 160, 0) + rec(b"\xd5" * 160, 250) + rec(b"\xd5" * 160, 20))
+random.seed(1)
+write("codec-detector", "noise", bytes([0]) + b"".join(rec(bytes(random.randrange(256) for _ in range(320)), 20) for _ in range(3)))

@@ -82,6 +82,7 @@ bench-quick: bench-deps
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 2
 FUZZ_TARGETS ?=
+FUZZ_NICE ?= 10
 FUZZ_BUILD := AVR_FUZZ=1 nice -n 10 $(SWIFT) build -c debug --product avr-fuzz \
 	--sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address \
 	-Xcc -fsanitize=fuzzer-no-link,address --scratch-path .build-fuzz
@@ -90,4 +91,4 @@ fuzz-build: deps
 	$(FUZZ_BUILD) 2>&1 | grep -v 'ld.gold: warning: Cannot export local symbol'; exit $${PIPESTATUS[0]}
 
 fuzz: fuzz-build
-	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) Tests/Fuzz/run.sh $(FUZZ_TARGETS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_NICE=$(FUZZ_NICE) Tests/Fuzz/run.sh $(FUZZ_TARGETS)

@@ -106,7 +106,9 @@ write("http-response", "100-continue", b"\x00HTTP/1.1 100 Continue\r\n\r\n" + re
 for name, text in [("call", b'{"uuid":"3f1c2a9e-0b7d-4c55-9e2a-1d2c3b4a5f60","from":"2000","to":"100","vars":{"a":[1,2.5e-3,true,null]}}'),
                    ("escapes", b'"\\u00e9\\ud83d\\ude00\\n\\"\\\\\\/"'), ("numbers", b"[0,-0,1e10,-1.5E+2,123456789012345678901234567890]"),
                    ("nested", b"[" * 64 + b"]" * 64), ("too-deep", b"[" * 65 + b"]" * 65), ("bad-surrogate", b'"\\ud800"'),
-                   ("empty-obj", b" { } "), ("dup", b'{"a":1,"a":2}'), ("utf8", '{"ü":"日本"}'.encode())]:
+                   ("empty-obj", b" { } "), ("dup", b'{"a":1,"a":2}'), ("utf8", '{"ü":"日本"}'.encode()),
+                   ("call-body", b'{"uuid":"3F1C2A9E-0b7d-4c55-9e2a-1d2c3b4a5f60","payload":{"from":"2000","n":1}}'),
+                   ("call-bad-uuid", b'{"uuid":"3f1c2a9e+0b7d-4c55-9e2a-1d2c3b4a5f60","payload":{}}')]:
     write("json", name, text)
 
 # STS inbound (control byte, then the text message)

@@ -35,7 +35,7 @@ export WORK SEEDS BIN NICE SECONDS_PER_TARGET
 printf '%s\n' "${targets[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_one {}'
 
 failed=0
-printf '%-14s %8s %12s %9s %7s %7s %7s  %s\n' target seconds executions exec/s cov ft corpus result
+printf '%-14s %8s %12s %9s %7s %7s %10s  %s\n' target seconds executions exec/s cov ft corpus result
 for t in "${targets[@]}"; do
   log="$WORK/logs/$t.log"
   rc=$(cat "$log.rc" 2>/dev/null || echo 99)
@@ -44,13 +44,13 @@ for t in "${targets[@]}"; do
   last=$(grep -E '^#[0-9]+' "$log" | grep -E 'cov: ' | tail -1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-  corp=$(ls "$WORK/corpus/$t" | wc -l)
+  corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")
   artifact=$(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | tail -1)
   result=ok
   if [ "$rc" != 0 ] || [ -n "$artifact" ]; then
     failed=1
     result="FAILED (exit $rc) artifact: ${artifact:-none}; log: $log"
   fi
-  printf '%-14s %8s %12s %9s %7s %7s %7s  %s\n' "$t" "$SECONDS_PER_TARGET" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corp" "$result"
+  printf '%-14s %8s %12s %9s %7s %7s %10s  %s\n' "$t" "$SECONDS_PER_TARGET" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corp" "$result"
 done
 exit $failed

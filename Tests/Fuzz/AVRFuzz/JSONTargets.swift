@@ -1,14 +1,26 @@
+@testable import AVRCore
 import AVRProtocol
 
 // MARK: - JSON
 
-/// The strict JSON parser. Invariants: a parsed value serialises to JSON that parses back to
-/// the same value; parsing from raw memory and from a non-contiguous collection agree.
+/// The strict JSON parser, and the `POST /call` body check built on it. Invariants: a parsed
+/// value serialises to JSON that parses back to the same value; parsing from raw memory and
+/// from a non-contiguous collection agree; an accepted call body has an object `payload` and
+/// a `uuid` whose text and byte forms round-trip.
 func fuzzJSONParser(_ data: UnsafeRawBufferPointer) {
     let direct = Result { () throws(JSONError) in try JSONValue.parse(data) }
     // Through a collection without contiguous storage (the copying path).
     let lazy = Result { () throws(JSONError) in try JSONValue.parse(data.lazy.map { $0 }) }
     require(direct == lazy, "raw and collection parses differ")
+    // The `POST /call` body check on the same bytes: a success carries a UUID that
+    // round-trips through its text form and the body's own `payload` object.
+    if case .success((let uuid, let payload)) = CallHTTPService.parseCallBody(Array(data)) {
+        require(CallUUID(string: uuid.description) == uuid, "UUID text does not round-trip")
+        require(CallUUID(bytes: uuid.bytes) == uuid, "UUID bytes do not round-trip")
+        guard case .success(let value) = direct, let object = value.objectValue else { return require(false, "accepted a non-object body") }
+        require(object["payload"]?.objectValue == payload, "payload differs from the body's")
+        require(object["uuid"]?.stringValue.flatMap { CallUUID(string: $0) } == uuid, "uuid differs from the body's")
+    }
     guard case .success(let value) = direct else { return }
     var text: [UInt8] = []
     value.serialize(into: &text)

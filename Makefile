@@ -8,7 +8,7 @@ HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps clean
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps clean fuzz fuzz-build
 
 all: release
 
@@ -57,7 +57,7 @@ asan-integration: deps
 	  -k "not memory_stays_flat" Tests/integration
 
 clean:
-	rm -rf .build .build-asan
+	rm -rf .build .build-asan .build-fuzz
 
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
 ## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2"
@@ -75,3 +75,20 @@ bench: bench-deps
 ## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
 bench-quick: bench-deps
 	python3 bench/run.py --calls 50,200 --duration 10 $(BENCH_ARGS)
+
+## fuzz: libFuzzer + AddressSanitizer on every decoder that takes peer bytes (Tests/Fuzz).
+## Each target runs FUZZ_SECONDS from a scratch copy of its seeds, FUZZ_JOBS at a time;
+## fails if any target crashes (the artifact path is printed). FUZZ_TARGETS picks a subset.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_TARGETS ?=
+FUZZ_NICE ?= 10
+FUZZ_BUILD := AVR_FUZZ=1 nice -n 10 $(SWIFT) build -c debug --product avr-fuzz \
+	--sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address \
+	-Xcc -fsanitize=fuzzer-no-link,address --scratch-path .build-fuzz
+
+fuzz-build: deps
+	$(FUZZ_BUILD) 2>&1 | grep -v 'ld.gold: warning: Cannot export local symbol'; exit $${PIPESTATUS[0]}
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_NICE=$(FUZZ_NICE) Tests/Fuzz/run.sh $(FUZZ_TARGETS)

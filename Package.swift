@@ -43,3 +43,16 @@ package.products += [
     .executable(name: "avr-floor", targets: ["AVRFloor"]),
     .executable(name: "avr-microbench", targets: ["AVRMicroBench"]),
 ]
+
+// MARK: - fuzz (issue 8): libFuzzer targets, one executable for all of them (`make fuzz`).
+// Only present when AVR_FUZZ is set, so normal builds and `swift test` never see it.
+// Sources live under Tests/Fuzz/AVRFuzz; seeds under Tests/Fuzz/corpus/<target>.
+if Context.environment["AVR_FUZZ"] != nil {
+    package.targets += [
+        .executableTarget(name: "AVRFuzz", dependencies: ["AVRCore", "AVRProtocol"],
+                          path: "Tests/Fuzz/AVRFuzz"),
+    ]
+    package.products += [
+        .executable(name: "avr-fuzz", targets: ["AVRFuzz"]),
+    ]
+}

@@ -8,7 +8,7 @@ HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps clean
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps soak clean
 
 all: release
 
@@ -74,3 +74,14 @@ bench: bench-deps
 ## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
 bench-quick: bench-deps
 	python3 bench/run.py --calls 50,200 --duration 10 $(BENCH_ARGS)
+
+## soak: calls of random length arriving and ending (all codecs, DTMF, webhooks on) for
+## SOAK_DURATION s at SOAK_CALLS concurrent calls (mean length SOAK_CHURN s), while the STS is
+## SIGKILLed and restarted, the webhook receiver stalls, 2,000 idle connections sit on each
+## port and the fd limit is lowered; exits non-zero on a violation; results in
+## bench/results/soak-<timestamp>.json. Options: SOAK_ARGS="--loops 2 --content loud"
+SOAK_DURATION ?= 60
+SOAK_CALLS ?= 50
+SOAK_CHURN ?= 10
+soak: deps
+	python3 bench/soak.py --duration $(SOAK_DURATION) --calls $(SOAK_CALLS) --churn $(SOAK_CHURN) $(SOAK_ARGS)

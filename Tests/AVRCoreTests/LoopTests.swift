@@ -127,6 +127,52 @@ func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping 
         #expect(drained)
     }
 
+    @Test func shutdownSendsEOFAfterQueuedBytesAndKeepsReading() throws {
+        let total = 4 * 1024 * 1024
+        var clientReceived = 0
+        var clientSawEOFAt: Int?
+        var shutdownResult: UVError?? = .none
+        var serverReadAfterShutdown: [UInt8] = []
+        try withLoop(deadlineMs: 10_000) { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            var peer: TCPStream?
+            let client = try TCPStream(loop: loop)
+            listener.onConnection = { stream in
+                peer = stream
+                // More than the kernel takes at once, so the FIN must wait for the queue.
+                stream.write([UInt8](repeating: 0x41, count: total))
+                #expect(stream.pendingWriteBytes > 0)
+                stream.shutdown { error in shutdownResult = .some(error) }
+                stream.write(Array("ignored".utf8))
+                stream.onRead = { bytes in
+                    serverReadAfterShutdown.append(contentsOf: bytes)
+                    if serverReadAfterShutdown.count == 5 {
+                        stream.close()
+                        client.close()
+                        listener.close()
+                        done()
+                    }
+                }
+                stream.startReading()
+            }
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                client.onRead = { bytes in clientReceived += bytes.count }
+                client.onEnd = { error in
+                    #expect(error == nil)
+                    clientSawEOFAt = clientReceived
+                    // Half-closed, not closed: the server still reads.
+                    client.write(Array("after".utf8))
+                }
+                client.startReading()
+            }
+            _ = peer
+        }
+        #expect(clientSawEOFAt == total)
+        #expect(serverReadAfterShutdown == Array("after".utf8))
+        #expect(shutdownResult == .some(nil))
+    }
+
     @Test func resolvesLocalhost() throws {
         var addresses: [SocketAddress] = []
         try withLoop { loop, done in

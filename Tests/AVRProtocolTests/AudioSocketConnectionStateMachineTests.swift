@@ -101,6 +101,16 @@ import Testing
         ])
     }
 
+    @Test func invalidDTMFIsIgnoredNotAHangup() {
+        var machine = Machine()
+        _ = machine.receivedFrame(.uuid(CallUUID(high: 1, low: 2)))
+        #expect(machine.receivedFrame(.invalidDTMF(0x45)) == .ignoreInvalidDTMF(0x45))
+        #expect(machine.receivedFrame(.dtmf(Self.five)) == .forwardDTMF(Self.five))
+        #expect(machine.state == .active(CallUUID(high: 1, low: 2)))
+        var early = Machine()
+        #expect(early.receivedFrame(.invalidDTMF(0x45)) == .hangup(.protocolViolation(.frameBeforeUUID(.dtmf))))
+    }
+
     @Test func dtmfDigitValidation() {
         #expect(DTMFDigit(ascii: UInt8(ascii: "#"))?.character == "#")
         #expect(DTMFDigit(ascii: UInt8(ascii: "D"))?.description == "D")

@@ -6,6 +6,7 @@ enum DecodedMessage: Equatable, CustomStringConvertible {
     case hangup
     case uuid(CallUUID)
     case dtmf(Character)
+    case invalidDTMF(UInt8)
     case audio(AudioSocketKind, [UInt8])
     case error([UInt8])
 
@@ -14,6 +15,7 @@ enum DecodedMessage: Equatable, CustomStringConvertible {
         case .hangup: "hangup"
         case .uuid(let uuid): "uuid(\(uuid))"
         case .dtmf(let digit): "dtmf(\(digit))"
+        case .invalidDTMF(let byte): "invalidDTMF(\(byte))"
         case .audio(let kind, let payload): "audio(\(kind), \(payload.count) bytes)"
         case .error(let code): "error(\(code))"
         }
@@ -51,6 +53,7 @@ enum AudioSocketDecoderVerifier {
         case .hangup: .hangup
         case .uuid(let uuid): .uuid(uuid)
         case .dtmf(let digit): .dtmf(digit.character)
+        case .invalidDTMF(let byte): .invalidDTMF(byte)
         case .error(let code): .error(code)
         case .audio(let audio): .audio(audio.kind, audio.withPayload(in: buffer) { Array($0) })
         }

@@ -62,23 +62,41 @@ import Testing
         #expect(Self.next(&queue, size: 1) == [0x0201])
     }
 
-    @Test func capDropsOldestAndCounts() {
+    @Test func capDropsWhatDoesNotFitAndCounts() {
         var queue = PlaybackQueue(capacityLimit: 1000, initialCapacity: 16)
         for value in 0..<1500 { queue.appendSample(Int16(value)) }
         #expect(queue.queuedSamples == 1000)
         #expect(queue.droppedSamples == 500)
-        #expect(Self.next(&queue, size: 3) == [500, 501, 502])
-        // Bulk appends past the cap too.
+        // What was queued first plays on, unbroken.
+        #expect(Self.next(&queue, size: 3) == [0, 1, 2])
+        // Bulk appends past the cap too: 3 samples fit, the rest is dropped.
         let bytes = TestSignal.littleEndianBytes((0..<2000).map { Int16(-$0) })
         bytes.withUnsafeBytes { queue.append(pcmLittleEndian: $0) }
         #expect(queue.queuedSamples == 1000)
-        #expect(queue.droppedSamples == 500 + 997 + 2000 - 1000)
-        #expect(Self.next(&queue, size: 2) == [-1000, -1001])
+        #expect(queue.droppedSamples == 500 + 1997)
+        #expect(Self.next(&queue, size: 997) == (3..<1000).map { Int16($0) })
+        #expect(Self.next(&queue, size: 3) == [0, -1, -2])
+        #expect(queue.storageCapacity <= 1000)
     }
 
-    @Test func defaultCapIsSixtySeconds() {
+    @Test func defaultCapIsThirtySeconds() {
         let queue = PlaybackQueue()
-        #expect(queue.capacityLimit == 480_000)
+        #expect(queue.capacityLimit == 240_000)
+    }
+
+    /// A long answer grows the ring; once it has played out, the ring is small again.
+    @Test func drainedRingShrinksBack() {
+        var queue = PlaybackQueue(capacityLimit: 240_000, initialCapacity: 960, shrinkThreshold: 8000)
+        let answer = TestSignal.littleEndianBytes((0..<40_000).map { Int16(truncatingIfNeeded: $0) })
+        answer.withUnsafeBytes { queue.append(pcmLittleEndian: $0) }
+        #expect(queue.storageCapacity >= 40_000)
+        var frames = 0
+        while Self.next(&queue) != nil { frames += 1 }
+        #expect(frames == 250)
+        #expect(queue.storageCapacity == 960)
+        // And it still works after shrinking.
+        answer.prefix(320).withUnsafeBytes { queue.append(pcmLittleEndian: $0) }
+        #expect(Self.next(&queue) == (0..<160).map { Int16($0) })
     }
 
     @Test func ringMatchesAFIFOUnderRandomTraffic() {
@@ -98,7 +116,7 @@ import Testing
                     TestSignal.littleEndianBytes(samples).withUnsafeBytes { queue.append(pcmLittleEndian: $0) }
                 }
                 model += samples
-                if model.count > 5000 { dropped += model.count - 5000; model.removeFirst(model.count - 5000) }
+                if model.count > 5000 { dropped += model.count - 5000; model.removeLast(model.count - 5000) }
             } else if random.unit() < 0.03 {
                 queue.clear()
                 model.removeAll()

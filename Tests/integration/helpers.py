@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from dataclasses import dataclass, field
+
+# The suite also runs against an AddressSanitizer debug build (`make asan-integration`). That
+# build is a memory checker, not a timing instrument: on a loaded 2-core machine its frames
+# can be several ms late. There, pacing-quality bounds (jitter, mean interval, gaps) are
+# reported but not asserted; correctness (bytes, order, counts, every deadline that is a
+# protocol behaviour) is asserted in both passes. Pacing quality is measured by `make bench`.
+SANITIZED = os.environ.get("AVR_SANITIZED") == "1"
+
+
+def check_timing(ok: bool, message: str) -> None:
+    """Assert a pacing-quality bound, except under a sanitizer (where it is only printed)."""
+    if SANITIZED:
+        if not ok:
+            print(f"[timing, not asserted under the sanitizer] {message}")
+        return
+    assert ok, message
 
 SEED_UUID = "935652e3-7c59-4edc-b17f-9646a9c2a265"
 SEED_PAYLOAD = {"from": "2000", "to": "5001", "uniqueid": "1770758888.32", "channel": "PJSIP/2000-00000013"}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import subprocess
+import threading
 import time
 import uuid as uuidlib
 
@@ -16,6 +19,7 @@ from helpers import (
     SEED_UUID,
     ConnectionClosed,
     RawHttp,
+    Response,
     assert_health,
     assert_json_content,
     assert_json_error,
@@ -366,6 +370,201 @@ def test_slow_client_does_not_block_others(avr_server):
         assert_health(srv.http_port)
     assert time.monotonic() - t0 < 1.0
     slow.close()
+
+
+# --------------------------------------------------------------------------- lingering close
+# The server's drain bounds after a response that ends the connection (docs/ARCHITECTURE.md,
+# "Decisions"): 5 s in all, 2 s without input, 64 MiB discarded.
+MIB = 1024 * 1024
+LINGER_TOTAL_S = 5.0
+LINGER_IDLE_S = 2.0
+LINGER_MAX_BYTES = 64 * MIB
+EIGHT_MIB = 8 * MIB
+
+
+def _big_headers(extra: str = "") -> bytes:
+    filler = "".join(f"X-Filler-{i}: {'a' * 1000}\r\n" for i in range(20))
+    return f"POST /call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{filler}{extra}\r\n".encode()
+
+
+def _declared(length: int) -> bytes:
+    return (f"POST /call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def _chunked(total: int, size: int = 64 * 1024) -> bytes:
+    head = b"POST /call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = f"{size:x}\r\n".encode() + b"a" * size + b"\r\n"
+    return head + chunk * (total // size)
+
+
+def _write_everything_then_read(c: RawHttp, data: bytes, send_timeout: float = 20.0):
+    """What a naive client does: write every byte, only then read. Returns (send error, response
+    or the read error)."""
+    c.sock.settimeout(send_timeout)  # for sendall: the bound on the whole write
+    try:
+        c.sock.sendall(data)
+        send_error = None
+    except OSError as exc:
+        send_error = exc
+    try:
+        resp = c.read_response(timeout=5.0)
+    except (ConnectionClosed, TimeoutError, OSError) as exc:
+        resp = exc
+    return send_error, resp
+
+
+@pytest.mark.parametrize("case", ["413-content-length", "413-chunked", "400-malformed", "431-headers",
+                                  "200-connection-close-then-more"])
+def test_client_writing_whole_body_before_reading_gets_the_response(srv, case):
+    """An early answer (the server closes after it) must survive a client that is still
+    sending: 8 MiB after the point where the server decided, all written before any read."""
+    junk = b"x" * EIGHT_MIB
+    data, status = {
+        "413-content-length": (_declared(EIGHT_MIB) + junk, 413),
+        "413-chunked": (_chunked(EIGHT_MIB), 413),
+        "400-malformed": (b"GARBAGE\r\n\r\n" + junk, 400),
+        "431-headers": (_big_headers(f"Content-Length: {EIGHT_MIB}\r\n") + junk, 431),
+        "200-connection-close-then-more": (build_request("GET", "/health", headers=[("Connection", "close")]) + junk,
+                                           200),
+    }[case]
+    with srv.http() as c:
+        send_error, resp = _write_everything_then_read(c, data)
+        assert send_error is None and isinstance(resp, Response), \
+            f"client saw: while writing {send_error!r}; then reading {resp!r}"
+        if status == 200:
+            assert resp.json() == {"status": "ok"}
+        else:
+            assert_json_error(resp, status)
+        assert c.closed_within(2.0), "no EOF after the response"
+    assert_health(srv.http_port)
+
+
+def test_408_readable_while_body_still_arriving(avr_server):
+    # The body is allowed (HTTP_MAX_BODY 16 MiB) but too slow: 408, not 413.
+    srv = avr_server(STS_URL=STS, HTTP_HEADER_TIMEOUT="500", HTTP_MAX_BODY=str(2 * EIGHT_MIB))
+    with srv.http() as c:
+        c.send(_declared(EIGHT_MIB) + b"x" * 1024)
+        # The request timer fires while the body is incomplete: wait until the 408 is there,
+        # without reading it, then write the rest of the body, then read.
+        readable, _, _ = select.select([c.sock], [], [], 3.0)
+        assert readable, "no 408 within 3 s with HTTP_HEADER_TIMEOUT=500"
+        send_error, resp = _write_everything_then_read(c, b"x" * (EIGHT_MIB - 1024))
+        assert send_error is None and isinstance(resp, Response), \
+            f"client saw: while writing {send_error!r}; then reading {resp!r}"
+        assert_json_error(resp, 408)
+        assert c.closed_within(2.0)
+    assert_health(srv.http_port)
+
+
+def test_pipelined_request_then_malformed_one(srv):
+    """A good request and a bad one in one segment: the first is answered, the second gets
+    400, and the server lives on."""
+    with srv.http() as c:
+        c.send(build_request("GET", "/health") + b"GARBAGE\r\n\r\n" + b"x" * MIB)
+        assert c.read_response().status == 200
+        assert_json_error(c.read_response(), 400)
+        assert c.closed_within(2.0)
+    assert srv.alive()
+    assert_health(srv.http_port)
+
+
+def _trickle(sock: socket.socket, stop: threading.Event, outcome: dict, chunk: int = 16 * 1024,
+             every: float = 0.02) -> None:
+    """Keep sending `chunk` bytes every `every` s until told to stop or the server resets."""
+    data = b"x" * chunk
+    sent = 0
+    try:
+        while not stop.is_set():
+            sock.sendall(data)
+            sent += chunk
+            stop.wait(every)
+    except OSError as exc:
+        outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+    outcome["sent"] = sent
+
+
+def test_linger_ends_at_the_time_bound_and_others_are_served(srv):
+    """A client that keeps sending slowly (below the byte bound, never idle) and never closes:
+    it reads its 413 and then EOF at once (half-close) while the server keeps draining; the
+    server closes at the total bound; /health answers meanwhile."""
+    with srv.http(timeout=10.0) as c:
+        c.send(_declared(1024 * MIB))
+        resp = c.read_response(timeout=3.0)  # the 413 comes from the headers alone
+        answered = time.monotonic()
+        assert_json_error(resp, 413)
+        # No socket timeouts change from here on: the sender thread owns the socket's sends.
+        stop, outcome = threading.Event(), {}
+        sender = threading.Thread(target=_trickle, args=(c.sock, stop, outcome), daemon=True)
+        sender.start()
+        try:
+            readable, _, _ = select.select([c.sock], [], [], 2.0)
+            assert readable and c.sock.recv(1, socket.MSG_DONTWAIT) == b"", "no EOF after the 413 (no half-close)"
+            for _ in range(5):
+                t0 = time.monotonic()
+                assert_health(srv.http_port)
+                assert time.monotonic() - t0 < 1.0
+            assert "error" not in outcome, \
+                f"server stopped reading {outcome.get('at', 0) - answered:.2f} s after the 413: {outcome}"
+            sender.join(timeout=LINGER_TOTAL_S + 5.0)
+            assert "error" in outcome, f"server still reading {LINGER_TOTAL_S + 5.0:g} s after the 413"
+        finally:
+            stop.set()
+            sender.join(timeout=2.0)
+    took = outcome["at"] - answered
+    assert LINGER_TOTAL_S - 1.0 <= took <= LINGER_TOTAL_S + 2.0, f"closed {took:.2f} s after the 413"
+    assert outcome["sent"] < LINGER_MAX_BYTES  # the time bound ended it, not the byte bound
+    assert_health(srv.http_port)
+
+
+def test_linger_ends_at_the_byte_bound_without_buffering(srv):
+    """A client sending as fast as it can: the server discards up to the byte bound and then
+    closes; the discarded input is not kept (RSS does not grow by anything like it)."""
+    rss_before = srv.rss_kib()
+    with srv.http(timeout=10.0) as c:
+        c.send(_declared(1024 * MIB))
+        assert_json_error(c.read_response(timeout=3.0), 413)
+        c.sock.settimeout(LINGER_TOTAL_S + 5.0)
+        chunk = b"x" * MIB
+        sent, error = 0, None
+        t0 = time.monotonic()
+        while sent < 4 * LINGER_MAX_BYTES:
+            try:
+                c.sock.sendall(chunk)
+            except OSError as exc:
+                error = exc
+                break
+            sent += len(chunk)
+        took = time.monotonic() - t0
+    assert error is not None, f"server read {sent // MIB} MiB of a body it had refused"
+    # What the client wrote is what the server read plus what sat in kernel buffers.
+    assert LINGER_MAX_BYTES - MIB <= sent <= LINGER_MAX_BYTES + 24 * MIB, \
+        f"server closed after {sent // MIB} MiB ({took:.2f} s, {error!r})"
+    grown = srv.rss_kib() - rss_before
+    assert grown < 8 * 1024, f"RSS grew by {grown} KiB while discarding {sent // MIB} MiB"
+    assert_health(srv.http_port)
+
+
+def test_linger_ends_when_the_client_goes_quiet(avr_server):
+    """A client that sends part of a refused body and then neither sends nor closes: the server
+    closes after the idle bound, well before the total one."""
+    srv = avr_server(STS_URL=STS, LOG_LEVEL="debug")
+    with srv.http() as c:
+        start = len(srv.lines)
+        c.send(_declared(EIGHT_MIB) + b"x" * MIB)
+        assert_json_error(c.read_response(timeout=3.0), 413)
+        answered = time.monotonic()
+        srv.wait_for_log(r"lingering close of .* ended \(idle\)", timeout=LINGER_TOTAL_S + 2.0, start=start)
+        took = time.monotonic() - answered
+        assert LINGER_IDLE_S - 0.5 <= took <= LINGER_IDLE_S + 1.5, f"closed {took:.2f} s after the 413"
+        # Closed for real: the server's kernel now answers data with a reset.
+        deadline = time.monotonic() + 2.0
+        with pytest.raises(OSError):
+            while time.monotonic() < deadline:
+                c.sock.send(b"x")
+                select.select([], [], [], 0.02)
+    assert_health(srv.http_port)
 
 
 # --------------------------------------------------------------------------- registry bound

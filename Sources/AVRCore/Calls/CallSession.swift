@@ -2,8 +2,10 @@ import AVRProtocol
 
 /// One call: an AudioSocket connection from Asterisk and its STS leg.
 ///
-/// awaitingUUID → (UUID) → detecting codec → playing → ended. Caller frames are decoded to
-/// 8 kHz PCM and handed to the leg; the leg's audio goes into `playback`, which the loop's
+/// awaitingUUID → (UUID) → playing → ended. Playback starts with the UUID, before any caller
+/// audio: it is always 8 kHz slin `0x10` (Asterisk reads every server `0x10` as slin), so it
+/// needs no codec. Caller frames are decoded to 8 kHz PCM (the codec detected from the first
+/// frame) and handed to the leg; the leg's audio goes into `playback`, which the loop's
 /// `PlaybackScheduler` drains one 20 ms frame per tick (silence when empty, ambient noise
 /// mixed under everything). The call ends exactly once, whoever ends it, and `call_ended`
 /// is sent then (for calls that got as far as a UUID).
@@ -47,19 +49,17 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private(set) var uuid: CallUUID?
     private var leg: STSLeg?
     private var detector = CodecDetector()
-    private var codec: AudioCodec?
     private var resampler: Resampler?
-    /// Caller frames that arrived before the codec was known.
-    private var undecided = HeldAudio(capacity: 25 * 320)
-    private var playback = PlaybackQueue(initialCapacity: 960)
+    /// The first `0x10` frame, when it alone could not tell μ-law from A-law.
+    private var undecided = HeldAudio(capacity: AudioSocketDecoder.defaultMaximumPayloadLength)
+    private var playback: PlaybackQueue
+    private var playbackOverflowLogged = false
     private var ambient: AmbientNoise?
     private var stsEnded = false
     private(set) var ended = false
     var schedulerPosition: (slot: Int, index: Int)?
     /// Called once the connection is closed and the call forgotten.
     var onClosed: (() -> Void)?
-    /// Bounds the wait for the codec when the STS finished before the caller spoke.
-    private var codecWait: Timer?
     private var droppedPlaybackFrames = 0
 
     init(context: CallContext, stream: TCPStream) {
@@ -67,6 +67,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         self.stream = stream
         log = context.log
         ambient = context.ambient
+        playback = PlaybackQueue(capacityLimit: context.configuration.playbackQueueLimitMilliseconds * 8,
+                                 initialCapacity: 960)
     }
 
     func start() {
@@ -111,6 +113,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             if let uuid {
                 context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
             }
+        case .ignoreInvalidDTMF(let byte):
+            log.warn("Ignoring a DTMF message with byte 0x\(String(byte, radix: 16, uppercase: true)), which is no DTMF key")
         case .hangup(let reason):
             end(EndReason(reason))
         case .ignore:
@@ -149,32 +153,39 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         }
         self.leg = leg
         leg.delegate = self
+        // The line never goes dead, and a caller who says nothing still hears the greeting.
+        context.scheduler.add(self)
         leg.start()
     }
 
     private func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {
         if kind != .audio8kHz {
             // Higher-rate signed linear: resample to 8 kHz; playback goes back as 8 kHz slin.
-            if codec == nil { codecDecided(.slin) }
             if resampler?.inputRate != kind.sampleRate {
                 resampler = Resampler(inputRate: kind.sampleRate!)
+                log.info("Audio codec detected: SLIN")
+                log.debug("Caller audio at \(kind.sampleRate!) Hz, resampled to 8000 Hz")
             }
             context.scratch.pcm.removeAll(keepingCapacity: true)
             resampler?.process(payload, appendingLittleEndianTo: &context.scratch.pcm)
             context.scratch.pcm.withUnsafeBytes { leg?.sendAudio($0) }
             return
         }
-        guard let codec else {
+        // Loop time (milliseconds, cached per iteration) is precise enough for a byte rate
+        // measured over a second.
+        let step = detector.observe(payload, at: context.loop.milliseconds &* 1_000_000)
+        if let event = detector.takeEvent() { logCodec(event) }
+        switch step {
+        case .hold:
             undecided.append(payload)
-            if let decided = detector.observe(payload: payload) {
-                codecDecided(decided)
+        case .use(let codec):
+            if !undecided.frameLengths.isEmpty {
                 var held = undecided
                 undecided = HeldAudio(capacity: 0)
-                held.drain { forward($0, codec: decided) }
+                held.drain { forward($0, codec: codec) }
             }
-            return
+            forward(payload, codec: codec)
         }
-        forward(payload, codec: codec)
     }
 
     private func forward(_ payload: UnsafeRawBufferPointer, codec: AudioCodec) {
@@ -187,17 +198,24 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         context.scratch.pcm.withUnsafeBytes { leg?.sendAudio($0) }
     }
 
-    private func codecDecided(_ decided: AudioCodec) {
-        codec = decided
-        log.info("Audio codec detected: \(decided)")
-        // Playback starts now: before the codec is known, even silence could be noise.
-        context.scheduler.add(self)
+    private func logCodec(_ event: CodecDetector.Event) {
+        let evidence = switch event.evidence {
+        case .frameSize(let bytes): "\(bytes)-byte frames"
+        case .byteRate(let rate): "\(rate) bytes/s"
+        case .content: "content"
+        }
+        if let previous = event.previous {
+            log.warn("Audio codec corrected: \(event.codec) (was \(previous); \(evidence))")
+        } else {
+            log.info("Audio codec detected: \(event.codec)")
+            log.debug("Codec evidence: \(evidence)")
+        }
     }
 
     // MARK: Playback
 
     func playFrames(_ count: Int) {
-        guard let codec, !ended else { return }
+        guard !ended else { return }
         let scratch = context.scratch
         for _ in 0..<count {
             if !playback.nextFrame(into: scratch.samples) {
@@ -210,7 +228,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
                 droppedPlaybackFrames += 1
                 continue
             }
-            let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(scratch.samples), codec: codec,
+            let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(scratch.samples),
                                                                into: scratch.audioMessage)
             stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
         }
@@ -233,11 +251,21 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         } catch {
             return log.warn("STS audio with invalid base64 ignored: \(error)")
         }
-        scratch.pcm.withUnsafeBytes { playback.append(pcmLittleEndian: $0) }
+        scratch.pcm.withUnsafeBytes { queueAgentAudio($0) }
     }
 
     func stsPCM(_ pcm: UnsafeRawBufferPointer) {
+        queueAgentAudio(pcm)
+    }
+
+    private func queueAgentAudio(_ pcm: UnsafeRawBufferPointer) {
+        let droppedBefore = playback.droppedSamples
         playback.append(pcmLittleEndian: pcm)
+        if playback.droppedSamples != droppedBefore && !playbackOverflowLogged {
+            playbackOverflowLogged = true
+            log.warn("Playback queue full (\(playback.capacityLimit / 8) ms ahead of the caller): "
+                + "the STS sends faster than real time; audio beyond the limit is dropped (PLAYBACK_QUEUE_LIMIT)")
+        }
     }
 
     func stsInterruption() {
@@ -280,13 +308,6 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         // Play out what is queued, then hang up (see playFrames).
         stsEnded = true
         if playback.isEmpty { return end(.stsClosed) }
-        if codec == nil {
-            // The answer came before the caller's codec is known: wait for the caller's
-            // first frames (they decide it) to play it, but not forever.
-            guard let timer = try? Timer(loop: context.loop) else { return end(.stsClosed) }
-            codecWait = timer
-            timer.start(timeout: 2_000) { [weak self] in self?.end(.stsClosed) }
-        }
     }
 
     // MARK: Ending
@@ -296,8 +317,6 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     func end(_ reason: EndReason) {
         guard !ended else { return }
         ended = true
-        codecWait?.close()
-        codecWait = nil
         _ = machine.hangupRequested()
         if uuid == nil, case .protocolError(let message) = reason {
             log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(message); closing")
@@ -318,7 +337,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         playback.clear()
         if droppedPlaybackFrames > 0 || playback.droppedSamples > 0 {
             log.warn("Playback losses: \(droppedPlaybackFrames) frame(s) dropped while Asterisk was not reading, "
-                + "\(playback.droppedSamples) sample(s) dropped past the \(playback.capacityLimit / 8000) s queue limit")
+                + "\(playback.droppedSamples) sample(s) dropped past the \(playback.capacityLimit / 8) ms queue limit")
         }
         if let uuid {
             log.info("Call ended: \(reason)")

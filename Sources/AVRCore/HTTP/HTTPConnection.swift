@@ -5,7 +5,10 @@ import AVRProtocol
 /// States: reading a request (a request timer runs from its first byte), waiting for the
 /// handler (further pipelined bytes are buffered, bounded), idle between requests (an idle
 /// timer runs; the read buffer is released so thousands of idle keep-alive connections —
-/// one per live call with Asterisk's CURL() — cost little).
+/// one per live call with Asterisk's CURL() — cost little), and lingering: after a response
+/// that ends the connection (an early error, or `Connection: close`) the write side is shut
+/// down and input is read and discarded, bounded (`LingeringClose`), so a client still
+/// sending its body gets to read the response instead of a reset.
 final class HTTPConnection {
     private unowned let server: HTTPServer
     private let stream: TCPStream
@@ -17,6 +20,10 @@ final class HTTPConnection {
     private var draining = false
     private var closing = false
     private var timerIsForRequest = false
+    /// Set once the last response is written: nothing more is parsed.
+    private var ended = false
+    /// Set while the connection drains input before it closes.
+    private var linger: LingeringClose?
     /// Called once the connection is fully closed.
     var onClosed: (() -> Void)?
 
@@ -31,7 +38,10 @@ final class HTTPConnection {
 
     func start() {
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
-        stream.onEnd = { [weak self] _ in self?.close() }
+        stream.onEnd = { [weak self] _ in
+            guard let self else { return }
+            if self.linger != nil { self.endLingering(.peerClosed) } else { self.close() }
+        }
         stream.onClose = { [weak self] in
             guard let self else { return }
             self.timer?.close()
@@ -43,12 +53,16 @@ final class HTTPConnection {
         stream.startReading()
     }
 
-    /// Server shutdown: idle connections close now, busy ones after their response.
+    /// Server shutdown: idle and lingering connections close now, busy ones after their response.
     func shutdown() {
-        if !awaitingResponse && !parser.inMessage { close() } else { closing = true }
+        if linger != nil || (!awaitingResponse && !parser.inMessage) { close() } else { closing = true }
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        if ended {
+            discard(bytes.count)
+            return
+        }
         if awaitingResponse || !pending.isEmpty {
             pending.append(bytes)
             // Bound what a pipelining client can park here while we answer.
@@ -61,10 +75,14 @@ final class HTTPConnection {
         // Common case: parse straight from the loop's read buffer, copying nothing.
         draining = true
         let consumed = parse(bytes)
-        if consumed < bytes.count {
-            pending.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
-        }
         draining = false
+        if consumed < bytes.count {
+            if ended {
+                discard(bytes.count - consumed)
+            } else {
+                pending.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+            }
+        }
         drain()
     }
 
@@ -73,12 +91,13 @@ final class HTTPConnection {
         guard !draining else { return }
         draining = true
         defer { draining = false }
-        while !awaitingResponse && !pending.isEmpty && !stream.isClosing {
+        while !ended && !awaitingResponse && !pending.isEmpty && !stream.isClosing {
             let consumed = pending.withReadableBytes { parse($0) }
             pending.moveReaderIndex(forwardBy: consumed)
         }
-        if pending.isEmpty { pending.releaseStorage() }
-        if !awaitingResponse && !stream.isClosing { stream.startReading() }
+        // Ended: what is left unparsed belongs to a request that will not be answered.
+        if pending.isEmpty || ended { pending.releaseStorage() }
+        if !ended && !awaitingResponse && !stream.isClosing { stream.startReading() }
     }
 
     /// Feeds `bytes` to the parser and acts on the outcome; returns the bytes consumed.
@@ -119,8 +138,10 @@ final class HTTPConnection {
         let keep = keepAlive && !closing
         stream.write(response.serialized(keepAlive: keep))
         if !keep {
-            stream.stopReading()
-            closeAfterFlush()
+            // Bytes the client pipelined after this request are never parsed now; lingering
+            // keeps them from turning the close into a reset that could destroy the response.
+            closeLingering()
+            drain()  // releases what was parked (at once, or after the parse this runs in)
             return
         }
         armIdleTimer()
@@ -135,10 +156,58 @@ final class HTTPConnection {
         case .bodyTooLarge: response = .error(413, "request body exceeds \(server.options.maxBodyBytes) bytes")
         }
         server.log.debug("HTTP \(response.status) to \(stream.peerAddress?.description ?? "?"): \(failure)")
-        stream.stopReading()
-        pending.releaseStorage()
+        // Runs while `pending` may be the bytes being parsed: `drain` releases it afterwards.
         stream.write(response.serialized(keepAlive: false))
-        closeAfterFlush()
+        closeLingering()
+    }
+
+    // MARK: Lingering close
+
+    /// The response is written: half-close once it is flushed, then discard input until the
+    /// client's EOF (`onEnd`), the byte budget, or the idle/total time bound. A stopping
+    /// server closes after the flush instead: it must not wait for clients.
+    private func closeLingering() {
+        guard !ended else { return }
+        ended = true
+        if closing {
+            stream.stopReading()
+            closeAfterFlush()
+            return
+        }
+        let state = LingeringClose(bounds: server.options.linger, now: server.loop.milliseconds)
+        linger = state
+        timerIsForRequest = false
+        stream.shutdown { [weak self] error in
+            // The peer is gone (or the stream closed first): nothing left to wait for.
+            if error != nil { self?.endLingering(.peerClosed) }
+        }
+        stream.startReading()
+        armLingerTimer(state)
+    }
+
+    private func discard(_ count: Int) {
+        guard var state = linger else { return }
+        let ending = state.discarded(count, now: server.loop.milliseconds)
+        linger = state
+        if let ending { endLingering(ending) }
+    }
+
+    private func armLingerTimer(_ state: LingeringClose) {
+        timer?.start(timeout: state.timeout(now: server.loop.milliseconds)) { [weak self] in
+            guard let self, let state = self.linger else { return }
+            if let ending = state.check(now: self.server.loop.milliseconds) {
+                self.endLingering(ending)
+            } else {
+                self.armLingerTimer(state)
+            }
+        }
+    }
+
+    private func endLingering(_ ending: LingeringClose.Ending) {
+        guard let state = linger, !stream.isClosing else { return }
+        server.log.debug("HTTP lingering close of \(stream.peerAddress?.description ?? "?") ended (\(ending.rawValue)) "
+            + "after \(server.loop.milliseconds - state.startedAt) ms, \(state.discardedBytes) bytes discarded")
+        close()
     }
 
     // MARK: Timers
@@ -148,10 +217,10 @@ final class HTTPConnection {
         timer?.start(timeout: server.options.requestTimeout) { [weak self] in
             guard let self else { return }
             self.server.log.debug("HTTP request timeout from \(self.stream.peerAddress?.description ?? "?")")
-            self.stream.stopReading()
+            self.pending.releaseStorage()
             self.stream.write(HTTPResponse.error(408, "request not completed within \(self.server.options.requestTimeout) ms")
                 .serialized(keepAlive: false))
-            self.closeAfterFlush()
+            self.closeLingering()
         }
     }
 
@@ -160,6 +229,7 @@ final class HTTPConnection {
         timer?.start(timeout: server.options.idleTimeout) { [weak self] in self?.close() }
     }
 
+    /// Closes once the response is flushed, without lingering (the server is stopping).
     private func closeAfterFlush() {
         timer?.stop()
         stream.closeAfterFlush()

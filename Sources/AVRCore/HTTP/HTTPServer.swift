@@ -8,6 +8,8 @@ public final class HTTPServer {
         public var requestTimeout: UInt64 = 10_000
         /// An idle keep-alive connection is closed after this long (ms).
         public var idleTimeout: UInt64 = 300_000
+        /// Bounds of the drain after a response that ends the connection (see `LingeringClose`).
+        var linger = LingeringClose.Bounds()
         public init() {}
     }
 

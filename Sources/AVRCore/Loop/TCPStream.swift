@@ -9,6 +9,8 @@ internal import CUV
 /// no copy and no allocation. Whatever the kernel does not take is appended to `queued`
 /// and written with `uv_write` from `inFlight`, one write request at a time, so bytes keep
 /// their order and their memory stays put until libuv's write callback.
+///
+/// `shutdown` half-closes: the FIN goes out after the last queued byte, reading goes on.
 public final class TCPStream {
     public unowned let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
@@ -19,6 +21,11 @@ public final class TCPStream {
     private var closeWhenFlushed = false
     private var reading = false
     private(set) public var isClosing = false
+    /// Set by `shutdown`: no more writes are accepted.
+    private(set) public var isWriteShutDown = false
+    /// Set once `uv_shutdown` has been issued (after the queued writes).
+    private var shutdownIssued = false
+    private var shutdownCompletion: ((UVError?) -> Void)?
 
     /// Bytes accepted by `write` but not yet taken by the kernel: the backpressure signal.
     public var pendingWriteBytes: Int { inFlight.count + queued.count }
@@ -106,7 +113,7 @@ public final class TCPStream {
 
     /// Sends `bytes`; copies only the part the kernel could not take right away.
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard !isClosing, bytes.count > 0 else { return }
+        guard !isClosing, !isWriteShutDown, bytes.count > 0 else { return }
         var rest = bytes
         if !writing {
             var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
@@ -155,6 +162,8 @@ public final class TCPStream {
             startWrite()
         } else if closeWhenFlushed {
             close()
+        } else if isWriteShutDown {
+            issueShutdown()
         } else {
             onDrain?()
         }
@@ -163,6 +172,43 @@ public final class TCPStream {
     private func fail(_ error: UVError) {
         finish(error)
         close()
+    }
+
+    // MARK: Half-closing
+
+    /// Half-closes the connection: once every byte already written has reached the kernel,
+    /// the write side is shut down (`uv_shutdown`, the peer reads EOF); reading goes on until
+    /// `close`. Later writes are ignored. `completion` runs once, on the loop: nil when the
+    /// FIN is queued, else the error (`ECANCELED` when the stream closes first).
+    public func shutdown(_ completion: @escaping (UVError?) -> Void) {
+        guard !isClosing, !isWriteShutDown else { return }
+        isWriteShutDown = true
+        shutdownCompletion = completion
+        if !writing { issueShutdown() }
+    }
+
+    private func issueShutdown() {
+        guard !shutdownIssued, !isClosing else { return }
+        shutdownIssued = true
+        let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
+        // Unretained: the handle holds the stream until its close callback, and libuv calls a
+        // pending shutdown back (ECANCELED) before that.
+        request.pointee.data = handle.pointee.data
+        let status = uv_shutdown(request, stream) { request, status in
+            let this = Unmanaged<TCPStream>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+            request!.deallocate()
+            this.shutdownCompleted(status)
+        }
+        if status < 0 {
+            request.deallocate()
+            shutdownCompleted(status)
+        }
+    }
+
+    private func shutdownCompleted(_ status: Int32) {
+        let callback = shutdownCompletion
+        shutdownCompletion = nil
+        callback?(status < 0 ? UVError(status) : nil)
     }
 
     // MARK: Closing
@@ -194,6 +240,7 @@ public final class TCPStream {
         onEnd = nil
         onClose = nil
         onDrain = nil
+        shutdownCompletion = nil
         callback?()
     }
 

@@ -2,11 +2,14 @@ import AVRProtocol
 
 /// A call's WebSocket connection to its STS service (RFC 6455 client, `ws://`).
 ///
-/// resolving → connecting → handshaking → open → closed. A single timer bounds resolve,
-/// connect and handshake together. Caller audio sent before `open` is held in
-/// `PreOpenAudio` and flushed in order right after `init`.
+/// resolving → connecting → handshaking → open → (closing →) closed. A single timer bounds
+/// resolve, connect and handshake together. Caller audio sent before `open` is held in
+/// `PreOpenAudio` and flushed in order right after `init`. When the caller hangs up, the
+/// client sends its close frame and waits (at most `closeTimeout`) for the service's close
+/// frame or its end of the connection before closing TCP itself (RFC 6455 §7.1.1: the server
+/// closes first, so the client's port does not linger in TIME_WAIT there).
 final class STSWebSocketClient: STSLeg {
-    private enum State { case idle, connecting, handshaking, open, closed }
+    private enum State { case idle, connecting, handshaking, open, closing, closed }
 
     weak var delegate: STSLegDelegate?
     private let loop: EventLoop
@@ -26,6 +29,8 @@ final class STSWebSocketClient: STSLeg {
     /// Frames dropped because the service stopped reading (bounded send queue).
     private(set) var droppedFrames = 0
     private let maxPendingBytes = 256 * 1024
+    /// How long a hung-up call waits for the service's close frame, ms.
+    private let closeTimeout: UInt64 = 1000
 
     init(loop: EventLoop, url: EndpointURL, uuid: String, scratch: LoopScratch, log: Logger,
          connectTimeout: UInt64, maxMessageSize: Int = 1 << 20, preOpenCapacity: Int = 3 * 16_000) {
@@ -91,7 +96,7 @@ final class STSWebSocketClient: STSLeg {
             }
             opened()
         }
-        guard state == .open else { return }
+        guard state == .open || state == .closing else { return }
         do throws(WebSocketError) {
             try reader.read(&inbound) { event in self.handle(event) }
         } catch {
@@ -136,9 +141,13 @@ final class STSWebSocketClient: STSLeg {
         case .binary(let payload):
             log.warn("Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
         case .ping(let payload):
+            guard state == .open else { return }
             sendControl { key, out in WebSocketFrameEncoder.appendPong(payload: payload, maskingKey: key, to: &out) }
         case .pong:
             break
+        case .close where state == .closing:
+            // The answer to our close frame: the handshake is complete.
+            finish(failure: nil, politely: true)
         case .close(let code, let reason):
             let text = String(decoding: reason, as: UTF8.self)
             log.info("STS closed the WebSocket (code \(code?.rawValue ?? 1005)\(text.isEmpty ? "" : ": " + text))")
@@ -151,7 +160,7 @@ final class STSWebSocketClient: STSLeg {
         switch state {
         case .open: sendAudioNow(pcm)
         case .idle, .connecting, .handshaking: preOpen.append(pcm)
-        case .closed: break
+        case .closing, .closed: break
         }
     }
 
@@ -182,13 +191,24 @@ final class STSWebSocketClient: STSLeg {
         stream.write(scratch.frame)
     }
 
-    /// Caller hangup: a close frame (1000), then the TCP connection closes once it is sent.
+    /// Caller hangup: a close frame (1000), then the service's close frame or end of
+    /// connection is awaited, at most `closeTimeout`, before TCP closes. Before `open` there is
+    /// no WebSocket to close: the connection just closes.
     func close() {
         delegate = nil
-        if state == .open {
-            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .normalClosure, reason: "call ended", maskingKey: key, to: &out) }
+        guard state == .open, let stream, let timer = try? Timer(loop: loop) else {
+            return finish(failure: nil, politely: true)
         }
-        finish(failure: nil, politely: true)
+        sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .normalClosure, reason: "call ended", maskingKey: key, to: &out) }
+        state = .closing
+        self.timer = timer
+        // The timer's closure holds the client strongly: nothing else does once the call has
+        // let go of its leg, and the wait must outlive that.
+        timer.start(timeout: closeTimeout) {
+            self.log.debug("STS did not answer the close frame within \(self.closeTimeout) ms; closing the connection")
+            self.finish(failure: nil, politely: false)
+        }
+        stream.onEnd = { [weak self] _ in self?.finish(failure: nil, politely: false) }
     }
 
     private func fail(_ reason: String, orderly: Bool = false) {

@@ -1,6 +1,8 @@
 /// The encoding of 8 kHz audio inside AudioSocket `0x10` messages. `AudioSocket()` always
 /// sends signed linear; `Dial(AudioSocket/...)` sends the caller's native codec, which may be
-/// G.711. The call answers in the codec it receives (see ``CodecDetector``).
+/// G.711 (see ``CodecDetector``). Only the inbound direction has a codec: Asterisk's
+/// `res_audiosocket.c` reads every `0x10` message from the server as 8 kHz slin, whatever the
+/// channel's codec, so playback is always slin.
 public enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// Signed linear 16-bit little-endian: 320 bytes per 20 ms.
     case slin

@@ -1,26 +1,37 @@
 /// The call's outbound speech: 8 kHz samples waiting to be paced out 20 ms at a time.
 ///
 /// A ring buffer that starts small and grows (doubling) up to ``capacityLimit``, so an idle
-/// call costs little and a talkative one stops reallocating after its first long answer.
-/// When a peer sends more than the limit (60 s by default) the oldest samples are dropped and
-/// counted: playback stays bounded and the newest speech, the one that matters, survives.
+/// call costs little; once drained, a ring grown past ``shrinkThreshold`` goes back to its
+/// initial size, so a call's memory follows what is queued now, not its longest answer.
+///
+/// An STS may send faster than real time (TTS answers come in bursts), but never more than
+/// the limit is held: samples that do not fit are dropped on arrival and counted, so what is
+/// already queued plays on unbroken and memory per call is bounded whatever the peer does.
 public struct PlaybackQueue: Sendable {
-    /// The most samples held (default 60 s at 8 kHz).
+    /// The most samples held (default 30 s at 8 kHz; see `PLAYBACK_QUEUE_LIMIT`).
     public let capacityLimit: Int
     /// Samples dropped because the queue was full, since creation.
     public private(set) var droppedSamples = 0
+    /// A drained ring larger than this many samples shrinks back to its initial size.
+    public let shrinkThreshold: Int
 
     private var storage: [Int16]
+    private let initialCapacity: Int
     private var head = 0
     public private(set) var queuedSamples = 0
     /// The low byte of a sample whose high byte has not arrived yet.
     private var pendingByte: UInt8?
 
-    public init(capacityLimit: Int = 60 * 8000, initialCapacity: Int = 8000) {
+    public init(capacityLimit: Int = 30 * 8000, initialCapacity: Int = 8000, shrinkThreshold: Int = 8000) {
         precondition(capacityLimit > 0)
         self.capacityLimit = capacityLimit
-        storage = [Int16](repeating: 0, count: max(1, min(initialCapacity, capacityLimit)))
+        self.initialCapacity = max(1, min(initialCapacity, capacityLimit))
+        self.shrinkThreshold = max(shrinkThreshold, self.initialCapacity)
+        storage = [Int16](repeating: 0, count: self.initialCapacity)
     }
+
+    /// Samples the ring can hold without growing (for memory accounting).
+    public var storageCapacity: Int { storage.count }
 
     public var isEmpty: Bool { queuedSamples == 0 }
 
@@ -56,7 +67,7 @@ public struct PlaybackQueue: Sendable {
             index += 2 * sampleCount
         }
         while index + 1 < bytes.count {
-            // At the capacity limit: sample by sample, overwriting the oldest.
+            // Only part of it fits (at the capacity limit): sample by sample, the rest dropped.
             appendSample(Int16(bitPattern: UInt16(bytes[index]) | UInt16(bytes[index + 1]) << 8))
             index += 2
         }
@@ -67,14 +78,12 @@ public struct PlaybackQueue: Sendable {
     @inline(__always)
     public mutating func appendSample(_ sample: Int16) {
         if queuedSamples == storage.count {
-            if storage.count < capacityLimit {
-                grow(to: min(storage.count * 2, capacityLimit))
-            } else {
-                // Full at the limit: overwrite the oldest.
-                head = head + 1 == storage.count ? 0 : head + 1
-                queuedSamples -= 1
+            guard storage.count < capacityLimit else {
+                // Full at the limit: the newcomer is dropped.
                 droppedSamples += 1
+                return
             }
+            grow(to: min(storage.count * 2, capacityLimit))
         }
         var tail = head + queuedSamples
         if tail >= storage.count { tail -= storage.count }
@@ -96,7 +105,10 @@ public struct PlaybackQueue: Sendable {
         for index in count..<frame.count { frame[index] = 0 }
         head = (head + count) % storage.count
         queuedSamples -= count
-        if queuedSamples == 0 { head = 0 }
+        if queuedSamples == 0 {
+            head = 0
+            if storage.count > shrinkThreshold { storage = [Int16](repeating: 0, count: initialCapacity) }
+        }
         return true
     }
 

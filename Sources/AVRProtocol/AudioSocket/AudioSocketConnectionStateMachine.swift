@@ -45,6 +45,8 @@ public struct AudioSocketConnectionStateMachine: Sendable {
         case forwardAudio(AudioSocketAudio)
         /// A DTMF key to forward (`dtmf_digit`).
         case forwardDTMF(DTMFDigit)
+        /// A DTMF message whose byte is no key: log it; the call goes on.
+        case ignoreInvalidDTMF(UInt8)
         /// End the call: unless the reason is `.peerClosed`, send `0x00`; close the socket.
         case hangup(HangupReason)
         /// Nothing to do.
@@ -71,12 +73,14 @@ public struct AudioSocketConnectionStateMachine: Sendable {
             return close(.protocolViolation(.duplicateUUID))
         case (.awaitingUUID, .audio(let audio)):
             return close(.protocolViolation(.frameBeforeUUID(audio.kind)))
-        case (.awaitingUUID, .dtmf):
+        case (.awaitingUUID, .dtmf), (.awaitingUUID, .invalidDTMF):
             return close(.protocolViolation(.frameBeforeUUID(.dtmf)))
         case (.active, .audio(let audio)):
             return .forwardAudio(audio)
         case (.active, .dtmf(let digit)):
             return .forwardDTMF(digit)
+        case (.active, .invalidDTMF(let byte)):
+            return .ignoreInvalidDTMF(byte)
         }
     }
 

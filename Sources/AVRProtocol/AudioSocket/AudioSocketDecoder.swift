@@ -62,8 +62,7 @@ public struct AudioSocketDecoder: Sendable {
             frame = .uuid(CallUUID(high: high, low: low))
         case .dtmf:
             let byte = buffer.byte(at: 3)
-            guard let digit = DTMFDigit(ascii: byte) else { throw .invalidDTMFDigit(byte) }
-            frame = .dtmf(digit)
+            frame = DTMFDigit(ascii: byte).map(AudioSocketFrame.dtmf) ?? .invalidDTMF(byte)
         case .error:
             frame = .error(code: Array(buffer.bytes(at: 3, count: length)))
         default:

@@ -35,26 +35,27 @@ public enum AudioSocketEncoder {
         return headerLength
     }
 
-    /// The size of one outbound `0x10` message for `sampleCount` samples in `codec`.
+    /// The size of one outbound `0x10` message for `sampleCount` samples.
     @inlinable
-    public static func audioMessageLength(sampleCount: Int, codec: AudioCodec) -> Int {
-        headerLength + sampleCount * codec.bytesPerSample
+    public static func audioMessageLength(sampleCount: Int) -> Int {
+        headerLength + 2 * sampleCount
     }
 
-    /// Encodes 8 kHz samples (normally one 20 ms frame of 160) as a complete `0x10` message in
-    /// the caller's codec — 320 bytes of slin LE, or 160 bytes of μ-law / A-law — into
-    /// `destination`, which must hold ``audioMessageLength(sampleCount:codec:)`` bytes (323
-    /// covers every codec for 160 samples). Returns the message length. No allocation.
+    /// Encodes 8 kHz samples (normally one 20 ms frame of 160) as a complete `0x10` message of
+    /// signed linear 16-bit little-endian — the only audio the server sends, to every caller:
+    /// Asterisk's `res_audiosocket.c` reads every `0x10` from the server as 8 kHz slin whatever
+    /// the channel's codec (G.711 bytes there would be heard as noise) — into `destination`,
+    /// which must hold ``audioMessageLength(sampleCount:)`` bytes (323 for 160 samples).
+    /// Returns the message length. No allocation.
     @discardableResult
     public static func encodeAudioMessage(
-        samples: UnsafeBufferPointer<Int16>, codec: AudioCodec,
-        into destination: UnsafeMutableRawBufferPointer
+        samples: UnsafeBufferPointer<Int16>, into destination: UnsafeMutableRawBufferPointer
     ) -> Int {
-        let length = audioMessageLength(sampleCount: samples.count, codec: codec)
+        let length = audioMessageLength(sampleCount: samples.count)
         precondition(destination.count >= length, "destination too small for the audio message")
         writeHeader(kind: .audio8kHz, payloadLength: length - headerLength, into: destination)
         let payload = UnsafeMutableRawBufferPointer(rebasing: destination[headerLength..<length])
-        codec.encode(samples, into: payload)
+        AudioCodec.slin.encode(samples, into: payload)
         return length
     }
 }

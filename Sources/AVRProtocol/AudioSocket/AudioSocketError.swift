@@ -9,8 +9,6 @@ public enum AudioSocketError: Error, Equatable, Sendable {
     case invalidPayloadLength(kind: AudioSocketKind, length: Int)
     /// A payload longer than the decoder's limit.
     case payloadTooLarge(kind: AudioSocketKind, length: Int)
-    /// A DTMF byte that is not `0`–`9`, `*`, `#`, `A`–`D`.
-    case invalidDTMFDigit(UInt8)
 }
 
 extension AudioSocketError: CustomStringConvertible {
@@ -22,8 +20,6 @@ extension AudioSocketError: CustomStringConvertible {
             "\(length)-byte payload is invalid for kind 0x\(String(kind.rawValue, radix: 16, uppercase: true))"
         case .payloadTooLarge(let kind, let length):
             "\(length)-byte payload exceeds the limit for kind 0x\(String(kind.rawValue, radix: 16, uppercase: true))"
-        case .invalidDTMFDigit(let byte):
-            "invalid DTMF digit byte 0x\(String(byte, radix: 16, uppercase: true))"
         }
     }
 }

@@ -13,6 +13,9 @@ public enum AudioSocketFrame: Equatable, Sendable {
     case uuid(CallUUID)
     /// `0x03`: a DTMF key.
     case dtmf(DTMFDigit)
+    /// `0x03` whose byte is not a DTMF key. The framing is intact (one byte, as announced),
+    /// so this is one bad key press, not a broken stream: the call goes on.
+    case invalidDTMF(UInt8)
     /// `0x10`…`0x18`: audio, left in the read buffer.
     case audio(AudioSocketAudio)
     /// `0xff`: an error on the Asterisk side, with its (possibly empty) application code.

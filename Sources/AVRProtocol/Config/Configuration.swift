@@ -37,6 +37,10 @@ public struct Configuration: Sendable, Equatable {
     public var loops = 1
     /// `STS_CONNECT_TIMEOUT`: TCP connect plus WebSocket handshake.
     public var stsConnectTimeoutMilliseconds = 5000
+    /// `PLAYBACK_QUEUE_LIMIT`: the most agent audio a call holds ahead of playback. 30 s is
+    /// longer than any single spoken answer (TTS services burst a whole answer faster than real
+    /// time) and bounds a call's queue at 480 KB whatever the STS sends.
+    public var playbackQueueLimitMilliseconds = 30_000
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -104,6 +108,9 @@ public struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("STS_CONNECT_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
             configuration.stsConnectTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
+            configuration.playbackQueueLimitMilliseconds = value
         }
         return configuration
     }

@@ -8,6 +8,12 @@
     call.intervals()                  # arrival gaps between received audio messages (seconds)
     call.hangup()                     # close the socket, as Asterisk does
 
+It reads what the server sends the way Asterisk's `res/res_audiosocket.c` does: every `0x10`
+payload is 8 kHz signed linear whatever the call's own codec (`heard_slin()` is what the caller
+hears), `0x11`-`0x18` are slin at their rates, `0x00` hangs up, and anything else, or an empty
+audio payload, is an error after which Asterisk hangs up: the simulator records it
+(`protocol_error`) and closes the connection, as the channel would.
+
 Every received message is kept with its arrival time (time.monotonic(), comparable with the
 STS peers' records) and its kernel receive timestamp (SO_TIMESTAMPNS, for pacing statistics
 that do not depend on Python's scheduling: `wire_times()`, `intervals()`).
@@ -205,14 +211,24 @@ class AsteriskCall:
             self._deliver(now, ktime if ktime is not None else now, kind, payload)
 
     def _deliver(self, now: float, ktime: float, kind: int, payload: bytes) -> None:
+        rejected = None
+        if kind not in AUDIO_KINDS and kind != KIND_HANGUP:
+            rejected = f"message kind 0x{kind:02x} (Asterisk accepts only hangup or audio)"
+        elif kind in AUDIO_KINDS and not payload:
+            rejected = f"empty audio message of kind 0x{kind:02x}"
+        elif kind in AUDIO_KINDS and len(payload) % 2:
+            rejected = f"{len(payload)}-byte audio payload: not 16-bit slin"
         with self.cond:
             self.received.append((now, kind, payload))
             self.kernel_times.append(ktime)
             if kind == KIND_HANGUP and self.hangup_at is None:
                 self.hangup_at = now
-            elif kind not in AUDIO_KINDS and kind != KIND_HANGUP and self.protocol_error is None:
-                self.protocol_error = f"unexpected message kind 0x{kind:02x}"
+            elif rejected and self.protocol_error is None:
+                self.protocol_error = rejected
             self.cond.notify_all()
+        if rejected:
+            # res_audiosocket returns no frame; the channel hangs up and the socket closes.
+            self.hangup()
 
     def wire_times(self) -> list[float]:
         """Kernel receive times (CLOCK_REALTIME seconds) of the audio messages, in order."""
@@ -233,6 +249,12 @@ class AsteriskCall:
 
     def received_audio(self) -> bytes:
         return b"".join(p for _, p in self.audio_frames())
+
+    def heard_slin(self) -> bytes:
+        """What the caller hears, as Asterisk reads it: every `0x10` payload as 8 kHz s16le.
+        (Were the server to send G.711 bytes, this would be their noise, not their decoding.)"""
+        with self.cond:
+            return b"".join(p for _, k, p in self.received if k == KIND_SLIN)
 
     def intervals(self, skip: int = 0) -> list[float]:
         """Gaps between received audio messages, from kernel receive timestamps."""

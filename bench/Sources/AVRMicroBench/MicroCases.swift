@@ -117,7 +117,7 @@ enum MicroCases {
                         // sts_inbound_fast_path; here it adds ~1/50 of an append per frame.
                         if queue.queuedSamples < 160 { for _ in 0..<50 { queue.append(pcmLittleEndian: pcm) } }
                         if !queue.nextFrame(into: frame) { frame.update(repeating: 0) }
-                        total &+= AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(frame), codec: .slin, into: out)
+                        total &+= AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(frame), into: out)
                     }
                 }
             }

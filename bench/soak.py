@@ -198,6 +198,7 @@ class Soak:
 
     def fault_sts_kill(self, down_s):
         offset = self.log_size()
+        self.sts_ticks += bench.cpu_ticks(self.sts.pid)
         os.kill(self.sts.pid, signal.SIGKILL)
         self.sts.p.wait()
         self.sts.logfile.close()
@@ -323,7 +324,10 @@ class Soak:
         env = dict(os.environ, PORT=str(self.port), HTTP_PORT=str(self.http_port), STS_URL=f"ws://127.0.0.1:{self.sts_port}",
                    WEBHOOK_URL=f"http://127.0.0.1:{self.hook_port}/webhook", WEBHOOK_TIMEOUT=str(args.webhook_timeout),
                    WEBHOOK_RETRY=str(args.webhook_retry), LOG_LEVEL="info", LOOPS=str(args.loops))
-        self.server = bench.Proc("avr-core", [f"{self.binpath}/avr-core"], env=env, logdir=self.logdir)
+        # Its own session, as a service runs: with the kernel's autogroup scheduling, CPU is
+        # shared per session, so the server competes with the harness and with other users'
+        # jobs as a peer rather than inside the harness's share.
+        self.server = bench.Proc("avr-core", [f"{self.binpath}/avr-core"], env=env, logdir=self.logdir, session=True)
         loadgen = None
         sampler = None
         calls_path = os.path.join(self.logdir, "calls.txt")
@@ -341,6 +345,8 @@ class Soak:
             sampler = Sampler(self.server, self.t0, self.hook_port)
             sampler.start()
             self.note("load-started", calls=args.calls, churn_mean_s=args.churn, pid_server=self.server.pid)
+            cpu0 = {"server": bench.cpu_ticks(self.server.pid), "loadgen": bench.cpu_ticks(loadgen.pid)}
+            self.sts_ticks = 0
             for name, at, param in schedule["faults"]:
                 wait = self.t0 + at - time.time()
                 if wait > 0:
@@ -354,6 +360,17 @@ class Soak:
                      "idle": lambda: self.fault_idle(param), "emfile": lambda: self.fault_emfile(param)}[name]()
                 except (OSError, TypeError, subprocess.CalledProcessError, RuntimeError) as error:
                     self.fail(f"fault {name} could not run: {error!r}")
+            # CPU over the run, read just before the load generator ends (its /proc entry goes
+            # with it): % of one core per process.
+            time.sleep(max(0.0, self.t0 + args.duration - 1 - time.time()))
+            elapsed = time.time() - self.t0
+            self.cpu = {}
+            for name, pid, base in (("server", self.server.pid, cpu0["server"]), ("loadgen", loadgen.pid, cpu0["loadgen"]),
+                                    ("sts", self.sts.pid, -self.sts_ticks)):
+                try:
+                    self.cpu[name] = round((bench.cpu_ticks(pid) - base) / bench.CLK_TCK / elapsed * 100, 1)
+                except OSError:
+                    self.cpu[name] = None
             out, _ = loadgen.p.communicate(timeout=args.duration + 200)
             self.note("load-finished")
             result = json.loads(out.strip().splitlines()[-1])
@@ -389,8 +406,8 @@ class Soak:
         last, stable_since = None, time.time()
         while True:
             events = self.read_events()
-            ended = sum(e for _, e in events.values())
-            missing = sum(1 for u in reached if events.get(u, (0, 0))[1] == 0)
+            ended = sum(e[1] for e in events.values())
+            missing = sum(1 for u in reached if events.get(u, (0, 0, 0))[1] == 0)
             if ended != last:
                 last, stable_since = ended, time.time()
             if (missing == 0 and time.time() - stable_since >= 3) or time.time() > deadline:
@@ -400,8 +417,8 @@ class Soak:
     def read_events(self):
         events = {}
         for line in http(self.hook_port, "GET", "/events", timeout=10).decode().splitlines():
-            uuid, started, ended = line.split()
-            events[uuid] = (int(started), int(ended))
+            uuid, started, ended, distinct = line.split()
+            events[uuid] = (int(started), int(ended), int(distinct))
         return events
 
     def verdict(self, schedule, result, events, stats, sampler, idle_before, idle_after, server_status, calls_path):
@@ -413,13 +430,18 @@ class Soak:
                 calls[p[0]] = {"codec": p[1], "start_s": int(p[2]) / 1000, "end_s": int(p[3]) / 1000,
                                "reached": p[4] == "1", "outcome": p[5], "affected": p[9] == "1"}
         reached = {u for u, c in calls.items() if c["reached"]}
-        ended = {u: e for u, (s, e) in events.items()}
-        started = {u for u, (s, e) in events.items() if s > 0}
+        ended = {u: d for u, (s, e, d) in events.items()}
+        deliveries = {u: e for u, (s, e, d) in events.items()}
+        started = {u for u, (s, e, d) in events.items() if s > 0}
         cend = {
             "calls_placed": len(calls),
             "calls_reached_server": len(reached),
-            "call_ended_received": sum(ended.values()),
+            "call_ended_received": sum(deliveries.values()),
+            "call_ended_distinct": sum(ended.values()),
             "duplicates": sum(1 for e in ended.values() if e > 1),
+            # The same event (same body, timestamp included) delivered again: WEBHOOK_RETRY
+            # re-sent it after an attempt timed out although the receiver had answered.
+            "redeliveries": sum(deliveries.values()) - sum(ended.values()),
             "missing": sum(1 for u in reached if ended.get(u, 0) == 0),
             "started_without_ended": sum(1 for u in started if ended.get(u, 0) == 0),
             "unknown_uuids": sum(1 for u in ended if u not in calls),
@@ -512,7 +534,7 @@ class Soak:
                       "odd_size": lg["odd_size"], "stalls": lg["stalls"], "calls_stalled": lg["calls_stalled"],
                       "fault_affected": {"calls": lg["fault_affected_calls"], "unanswered_at_hangup": lg["fault_affected_unanswered"],
                                          "jitter_ms": lg["fault_affected_jitter"], "echo_ms": lg["fault_affected_latency"]}},
-            "call_ended": cend, "recovery": recovery, "webhooks": stats, "schedule": schedule, "events": self.events,
+            "cpu_pct_of_a_core": self.cpu, "call_ended": cend, "recovery": recovery, "webhooks": stats, "schedule": schedule, "events": self.events,
             "samples_t_rss_fds_pool": sampler.samples, "loadgen": lg,
         }
 
@@ -541,8 +563,12 @@ def print_summary(s, args):
     fa = a["fault_affected"]
     print(f"  EMFILE-backlogged calls (apart from the above): {fa['calls']}, echo p99 {fa['echo_ms']['p99_ms']} ms, "
           f"frames still queued at hangup {fa['unanswered_at_hangup']}")
-    print(f"  call_ended {e['call_ended_received']} for {e['calls_reached_server']} calls the server answered: "
-          f"duplicates {e['duplicates']}, missing {e['missing']}, unknown {e['unknown_uuids']}")
+    print(f"  call_ended {e['call_ended_distinct']} distinct for {e['calls_reached_server']} calls the server answered: "
+          f"duplicates {e['duplicates']}, missing {e['missing']}, unknown {e['unknown_uuids']}; "
+          f"{e['redeliveries']} redelivered after a timed-out attempt")
+    cpu = s["cpu_pct_of_a_core"]
+    print(f"  CPU       % of a core over the run: server {cpu.get('server')}, loadgen {cpu.get('loadgen')}, sts {cpu.get('sts')}; "
+          f"loadgen send lateness p99 {s['loadgen']['send_lateness']['p99_ms']} ms")
     print(f"  recovery  " + "; ".join(f"{r['fault']}: {r['completed_after']} calls completed after" for r in s["recovery"]))
     print(f"  EMFILE log lines per phase {s['server']['emfile_log_lines']}; crashes {s['server']['crashes']}")
     print("  PASS" if s["ok"] else "  FAIL:\n    " + "\n    ".join(s["violations"]))

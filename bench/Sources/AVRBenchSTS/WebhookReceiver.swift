@@ -21,6 +21,16 @@ final class WebhookReceiver {
         let connection: Connection
         let type: String
         let uuid: String
+        let body: [UInt8]
+    }
+
+    /// Per call uuid: `call_started` and `call_ended` deliveries, and the distinct `call_ended`
+    /// events among them (a retry after a timed-out attempt re-sends the same body, timestamp
+    /// included: a redelivery, not a second event).
+    private struct Lifecycle {
+        var started = 0
+        var ended = 0
+        var endedBodies: Set<[UInt8]> = []
     }
 
     private let listener: TCPListener
@@ -30,8 +40,7 @@ final class WebhookReceiver {
     private(set) var stalls = 0
     private var stalled = false
     private var held: [Held] = []
-    /// uuid → (call_started, call_ended) delivered.
-    private var lifecycle: [String: (started: Int, ended: Int)] = [:]
+    private var lifecycle: [String: Lifecycle] = [:]
     var statsJSON: () -> String = { "{}" }
 
     init(loop: EventLoop, port: Int) throws {
@@ -60,7 +69,7 @@ final class WebhookReceiver {
                     held = []
                     for request in release {
                         if request.connection.open {
-                            delivered(type: request.type, uuid: request.uuid)
+                            delivered(type: request.type, uuid: request.uuid, body: request.body)
                             respond(request.connection.stream, body: "{}")
                         } else {
                             abandoned += 1
@@ -72,9 +81,9 @@ final class WebhookReceiver {
                     let type = stringValue(of: "type", in: message.body) ?? "unknown"
                     let uuid = stringValue(of: "uuid", in: message.body) ?? "?"
                     if stalled {
-                        held.append(Held(connection: connection, type: type, uuid: uuid))
+                        held.append(Held(connection: connection, type: type, uuid: uuid, body: message.body))
                     } else {
-                        delivered(type: type, uuid: uuid)
+                        delivered(type: type, uuid: uuid, body: message.body)
                         respond(stream, body: "{}")
                     }
                 }
@@ -88,16 +97,19 @@ final class WebhookReceiver {
         stream.startReading()
     }
 
-    private func delivered(type: String, uuid: String) {
+    private func delivered(type: String, uuid: String, body: [UInt8]) {
         counts[type, default: 0] += 1
-        if type == "call_started" { lifecycle[uuid, default: (0, 0)].started += 1 }
-        if type == "call_ended" { lifecycle[uuid, default: (0, 0)].ended += 1 }
+        if type == "call_started" { lifecycle[uuid, default: Lifecycle()].started += 1 }
+        if type == "call_ended" {
+            lifecycle[uuid, default: Lifecycle()].ended += 1
+            lifecycle[uuid, default: Lifecycle()].endedBodies.insert(body)
+        }
     }
 
-    /// One line per uuid: `uuid started ended`.
+    /// One line per uuid: `uuid started ended distinct_ended`.
     private func eventsText() -> String {
         var text = ""
-        for (uuid, counts) in lifecycle { text += "\(uuid) \(counts.started) \(counts.ended)\n" }
+        for (uuid, counts) in lifecycle { text += "\(uuid) \(counts.started) \(counts.ended) \(counts.endedBodies.count)\n" }
         return text
     }
 

@@ -52,6 +52,38 @@ func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping 
         _ = serverSide
     }
 
+    /// Writing to a connection the peer has closed and reset raises SIGPIPE unless the process
+    /// ignores it, and SIGPIPE's default action kills the process: every call on it would end
+    /// because one peer went away. Creating a loop makes the process ignore it; the write then
+    /// fails with EPIPE (or ECONNRESET), reported through `onEnd`.
+    @Test func writeToAResetPeerIsAnErrorNotASignal() throws {
+        var failure: UVError?
+        try withLoop { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            listener.onConnection = { stream in stream.close() }  // FIN at once
+            let client = try TCPStream(loop: loop)
+            let pause = try Timer(loop: loop)
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                client.onEnd = { error in
+                    failure = error
+                    client.close()
+                    listener.close()
+                    pause.close()
+                    done()
+                }
+                // The first write reaches a closed socket, which answers with a reset; once that
+                // has arrived, the next write is the one that would raise SIGPIPE.
+                client.write(Array("first".utf8))
+                pause.start(timeout: 100) {
+                    client.write(Array("second".utf8))
+                    client.write(Array("third".utf8))
+                }
+            }
+        }
+        #expect(failure != nil)
+    }
+
     @Test func connectionRefusedIsReported() throws {
         var outcome: UVError?
         try withLoop { loop, done in

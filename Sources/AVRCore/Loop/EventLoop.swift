@@ -1,4 +1,7 @@
 internal import CUV
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One libuv loop and the resources its handles share.
 ///
@@ -23,6 +26,7 @@ public final class EventLoop {
     private var isClosed = false
 
     public init() throws(UVError) {
+        _ = Self.ignoreBrokenPipes
         raw = .allocate(capacity: 1)
         let status = uv_loop_init(raw)
         if status < 0 {
@@ -33,6 +37,14 @@ public final class EventLoop {
         // Read-buffer allocation finds the loop through this (unretained: the loop outlives its handles).
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
+
+    /// A write to a connection its peer has reset raises SIGPIPE, whose default action ends
+    /// the process — every call on it, for one peer that went away. libuv leaves the choice to
+    /// the program; every process that runs a loop here ignores the signal, and the write
+    /// fails with EPIPE, which the stream reports like any other error. Once per process.
+    private static let ignoreBrokenPipes: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
 
     /// Runs until no active handle is left or `stop()` is called.
     public func run() {

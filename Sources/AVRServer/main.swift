@@ -86,7 +86,4 @@ func runLoops(_ configuration: Configuration, _ log: Logger) throws(UVError) -> 
     return 0
 }
 
-// A write to a connection the peer has reset must fail with EPIPE (handled as a closed
-// connection), not kill the process with SIGPIPE and every call on it.
-signal(SIGPIPE, SIG_IGN)
 exit(runServer())

@@ -29,6 +29,15 @@ enum CallerCodec: String, CaseIterable {
         }
     }
 
+    /// The stamp's byte base (see `FrameStamp`): near-silent codes for G.711.
+    var stampBase: UInt8 {
+        switch self {
+        case .ulaw: 0xF0
+        case .alaw: 0xD0
+        case .slin, .slin16: 0x10
+        }
+    }
+
     func decode(_ code: UInt8) -> Int16 { self == .alaw ? G711.aLawDecode(code) : G711.muLawDecode(code) }
     func encode(_ sample: Int16) -> UInt8 { self == .alaw ? G711.aLaw(sample) : G711.muLaw(sample) }
 }
@@ -86,7 +95,8 @@ final class CallerAudio {
         let index = Int(sequence) % messages.count
         messages[index].withUnsafeMutableBytes { bytes in
             if let stamp {
-                stamp.write(into: UnsafeMutableRawBufferPointer(rebasing: bytes[AudioSocketEncoder.headerLength...]))
+                stamp.write(into: UnsafeMutableRawBufferPointer(rebasing: bytes[AudioSocketEncoder.headerLength...]),
+                            base: codec.stampBase)
             }
             body(UnsafeRawBufferPointer(bytes))
         }
@@ -97,13 +107,15 @@ final class CallerAudio {
     /// decode then encode is exact for the stamp's codes. A G.711 payload (a server that
     /// answers in the caller's codec) is read as is.
     func stamp(in payload: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> FrameStamp? {
-        guard codec == .ulaw || codec == .alaw, payload.count == 320 else { return FrameStamp.read(from: payload) }
+        guard codec == .ulaw || codec == .alaw, payload.count == 320 else {
+            return FrameStamp.read(from: payload, base: codec.stampBase)
+        }
         scratch.removeAll(keepingCapacity: true)
         for index in 0..<FrameStamp.encodedLength {
             let sample = Int16(bitPattern: UInt16(payload[2 * index]) | UInt16(payload[2 * index + 1]) << 8)
             scratch.append(codec.encode(sample))
         }
-        return scratch.withUnsafeBytes { FrameStamp.read(from: $0) }
+        return scratch.withUnsafeBytes { FrameStamp.read(from: $0, base: codec.stampBase) }
     }
 
     /// Whether the audio after the stamp is exactly what frame `sequence` carried.

@@ -200,6 +200,43 @@ import Testing
         #expect(detector.decision == .slin)
     }
 
+    /// Loud noise first (no score can read the law there), speech after: the frames of speech
+    /// vote, and the law is corrected within a few of them — not kept for the whole call.
+    @Test(arguments: [AudioCodec.ulaw, .alaw])
+    func speechAfterLoudNoiseCorrectsTheLaw(law: AudioCodec) {
+        let noise = TestSignal.noise(rmsDBFS: -1, count: 8000)
+        let speech = TestSignal.speechLike(rmsDBFS: -20, count: 8000 * 2)
+        let run = Self.run(Self.payloadBytes(noise + speech, as: law), frameLength: 160, frames: 150)
+        #expect(run.final == law)
+        #expect(run.events.count <= 2)
+        if run.events.count == 2 {
+            #expect(run.events[1].evidence == .content)
+            // Corrected within 15 frames (300 ms) of the speech starting at frame 50.
+            #expect(run.steps.firstIndex(of: .use(law))! <= 65)
+        }
+        // Settled on the right law for good: every frame after the correction uses it.
+        let lastWrong = run.steps.lastIndex { $0 != .use(law) } ?? -1
+        #expect(run.steps[(lastWrong + 1)...].count >= 80)
+    }
+
+    /// Voting never touches a law it has settled, nor a slin stream once the rate agrees.
+    @Test func votingStops() {
+        var detector = CodecDetector()
+        let speech = Self.payloadBytes(TestSignal.speechLike(rmsDBFS: -20, count: 8000), as: .alaw)
+        for frame in 0..<20 {
+            _ = speech[(frame * 160)..<(frame * 160 + 160)].withUnsafeBytes { detector.observe($0, at: UInt64(frame) * 20_000_000) }
+        }
+        #expect(detector.decision == .alaw)
+        #expect(!detector.isVoting)
+        var slin = CodecDetector()
+        let frame = [UInt8](repeating: 0x55, count: 320)
+        for index in 0..<60 {
+            _ = frame.withUnsafeBytes { slin.observe($0, at: UInt64(index) * 20_000_000) }
+        }
+        #expect(slin.decision == .slin)
+        #expect(!slin.isVoting)
+    }
+
     /// A thin first G.711 frame is held, and the second decides whatever the margin.
     @Test func holdsAtMostTheFirstFrame() {
         let random = (0..<320).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }

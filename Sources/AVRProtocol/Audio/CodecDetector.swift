@@ -35,9 +35,17 @@
 ///
 /// The first G.711 frame decides when one reading beats the other by ``earlyRatio``; otherwise
 /// it is held and the second frame decides whatever the margin (ties go to μ-law, the common
-/// law outside Europe). No frame after the first is ever held. The scores keep accumulating
-/// for ``refinementFrames`` frames, and a reading that comes to beat the chosen one by
-/// ``correctionRatio`` corrects the decision, once.
+/// law outside Europe). No frame after the first is ever held.
+///
+/// A call can begin with what no score can read — loud noise, hiss, random bytes — and speak
+/// later, so the law stays open to evidence: each later frame, scored on its own, votes for a
+/// law when that reading beats the other by ``voteRatio`` (1.5). Offline, on the signals
+/// above, 2 s of each, no frame ever voted for the wrong law, and no noise frame voted at
+/// all; speech and tones vote for the right law in almost every frame. ``settlingVotes`` for
+/// the chosen law settle the question; ``correctingVotes`` more for the other law than for
+/// the chosen one correct it, once. Voting stops after ``votingFrames`` (10 s).
+/// (Seen on a real Asterisk: a μ-law caller whose first second was loud noise was decided
+/// A-law, and kept it through the speech that followed, before votes existed.)
 public struct CodecDetector: Sendable {
     /// What to do with the frame just observed.
     public enum Step: Equatable, Sendable {
@@ -76,21 +84,30 @@ public struct CodecDetector: Sendable {
     /// A first G.711 frame decides μ/A alone when one score is this much lower (digital
     /// silence, the thinnest margin among real signals, gives 1.26–1.28).
     public var earlyRatio = 1.2
-    /// Frames over which the μ/A scores keep accumulating.
-    public var refinementFrames = 25
-    /// How much lower the other law's score must become to correct the decision.
-    public var correctionRatio = 2.0
+    /// A frame votes for the law whose reading scores this much lower than the other's.
+    public var voteRatio = 1.5
+    /// Votes for the chosen law that end the voting.
+    public var settlingVotes = 5
+    /// How many more votes the other law needs (than the chosen one) to correct the decision.
+    public var correctingVotes = 3
+    /// Frames after which voting stops, settled or not (10 s at 20 ms).
+    public var votingFrames = 500
+    /// Frames whose readings accumulate into the early scores.
+    private let accumulatedFrames = 2
 
     /// The codec in use, once decided.
     public private(set) var decision: AudioCodec?
     /// Frames observed.
     public private(set) var framesObserved = 0
     private var event: Event?
-    private var corrected = false
+    private var lawCorrected = false
 
     private var ulaw = Correlations()
     private var alaw = Correlations()
     private var firstFrameBytes = 0
+    private var ulawVotes = 0
+    private var alawVotes = 0
+    private var votingDone = false
 
     private var windowStart: UInt64 = 0
     private var windowBytes = 0
@@ -103,8 +120,8 @@ public struct CodecDetector: Sendable {
     public mutating func observe(_ payload: UnsafeRawBufferPointer, at nanoseconds: UInt64) -> Step {
         guard !payload.isEmpty else { return decision.map(Step.use) ?? .hold }
         framesObserved += 1
-        if framesObserved <= refinementFrames {
-            accumulateG711(payload)
+        if framesObserved <= accumulatedFrames {
+            Self.add(payload, ulaw: &ulaw, alaw: &alaw)
         }
         if framesObserved == 1 {
             firstFrameBytes = payload.count
@@ -124,9 +141,12 @@ public struct CodecDetector: Sendable {
             decide(g711Law(early: false)!, evidence: .frameSize(firstFrameBytes))
         }
         checkRate(bytes: payload.count, at: nanoseconds)
-        refineLaw()
+        vote(payload)
         return .use(decision!)
     }
+
+    /// Whether frames still get scored (for the rate check no scoring is needed).
+    public var isVoting: Bool { !votingDone }
 
     /// The decision or correction made by the last ``observe(_:at:)``, once.
     public mutating func takeEvent() -> Event? {
@@ -139,7 +159,7 @@ public struct CodecDetector: Sendable {
         decision = codec
     }
 
-    private mutating func accumulateG711(_ payload: UnsafeRawBufferPointer) {
+    private static func add(_ payload: UnsafeRawBufferPointer, ulaw: inout Correlations, alaw: inout Correlations) {
         G711.muLawTable.withUnsafeBufferPointer { table in
             ulaw.add(count: payload.count) { Double(table[Int(payload[$0])]) }
         }
@@ -175,28 +195,38 @@ public struct CodecDetector: Sendable {
             let rate = Int(Double(windowBytes) * 1e9 / Double(elapsed))
             let physical: AudioCodec? = rate >= slinMinimumRate ? .slin : nil
             if physical == .slin && decision != .slin {
-                correct(to: .slin, evidence: .byteRate(rate))
+                decide(.slin, evidence: .byteRate(rate))
             } else if physical == nil && decision == .slin {
-                correct(to: g711Law(early: false)!, evidence: .byteRate(rate))
+                let law: AudioCodec = ulawVotes == alawVotes ? g711Law(early: false)! : (alawVotes > ulawVotes ? .alaw : .ulaw)
+                decide(law, evidence: .byteRate(rate))
             }
         }
         windowBytes += bytes
     }
 
-    private mutating func refineLaw() {
-        guard !corrected, framesObserved <= refinementFrames, let current = decision, current != .slin else { return }
-        let mu = ulaw.score, a = alaw.score
-        if current == .ulaw && a * correctionRatio <= mu {
-            correct(to: .alaw, evidence: .content)
-        } else if current == .alaw && mu * correctionRatio <= a {
-            correct(to: .ulaw, evidence: .content)
+    /// Scores this frame alone and counts its vote; corrects or settles the law.
+    private mutating func vote(_ payload: UnsafeRawBufferPointer) {
+        guard !votingDone else { return }
+        if framesObserved > votingFrames || (decision == .slin && rateChecked) {
+            votingDone = true
+            return
         }
-    }
-
-    private mutating func correct(to codec: AudioCodec, evidence: Evidence) {
-        guard !corrected, codec != decision else { return }
-        corrected = true
-        decide(codec, evidence: evidence)
+        var mu = Correlations(), a = Correlations()
+        Self.add(payload, ulaw: &mu, alaw: &a)
+        let muScore = mu.score, aScore = a.score
+        if muScore * voteRatio <= aScore {
+            ulawVotes += 1
+        } else if aScore * voteRatio <= muScore {
+            alawVotes += 1
+        }
+        guard let current = decision, current != .slin else { return }
+        let (mine, theirs) = current == .ulaw ? (ulawVotes, alawVotes) : (alawVotes, ulawVotes)
+        if !lawCorrected && theirs >= mine + correctingVotes {
+            lawCorrected = true
+            decide(current == .ulaw ? .alaw : .ulaw, evidence: .content)
+        } else if mine >= settlingVotes {
+            votingDone = true
+        }
     }
 
     /// Running sums for one reading: r₀ = Σx², r₁ = Σx[n]x[n-1], r₂ = Σx[n]x[n-2] within each

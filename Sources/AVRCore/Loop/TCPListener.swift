@@ -18,6 +18,7 @@ public final class TCPListener {
     private var pollInitialised = false
     private var listeningFD: Int32 = -1
     private var isClosing = false
+    private var pendingCloses = 0
     private var retry: Timer?
     private var retryDelay: UInt64 = 0
     private var pausedAt: UInt64 = 0
@@ -168,29 +169,29 @@ public final class TCPListener {
         isClosing = true
         retry?.close()
         retry = nil
+        pendingCloses = pollInitialised ? 2 : 1
         if pollInitialised {
-            // The poll handle goes first; the TCP handle (which owns the fd) after it.
+            // Stops watching the fd (synchronously, before the TCP handle closes it).
             uv_close(cuv_poll_as_handle(poll)) { raw in
-                let this = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
-                this.poll.deallocate()
-                this.closeHandle()
+                Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
             }
-        } else {
-            poll.deallocate()
-            closeHandle()
+        }
+        // Closes the listening socket now: a connect after `close()` is refused.
+        uv_close(cuv_tcp_as_handle(handle)) { raw in
+            Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
         }
     }
 
-    private func closeHandle() {
-        uv_close(cuv_tcp_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.onConnection = nil
-            this.onAcceptError = nil
-            this.onAcceptResumed = nil
-            unmanaged.release()
-        }
+    /// Once both handles are closed: free them and drop the reference taken at init.
+    private func handleClosed() {
+        pendingCloses -= 1
+        guard pendingCloses == 0 else { return }
+        poll.deallocate()
+        handle.deallocate()
+        onConnection = nil
+        onAcceptError = nil
+        onAcceptResumed = nil
+        Unmanaged.passUnretained(self).release()
     }
 }
 

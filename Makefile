@@ -1,14 +1,14 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp pkg-config curl nodejs node-ws wrk procps
+APT_PACKAGES := libuv1-dev node-llhttp pkg-config curl nodejs node-ws wrk procps util-linux
 PY_MODULES := websockets aiohttp pytest numpy
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps clean fuzz fuzz-build
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps soak clean fuzz fuzz-build
 
 all: release
 
@@ -92,3 +92,14 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_NICE=$(FUZZ_NICE) Tests/Fuzz/run.sh $(FUZZ_TARGETS)
+
+## soak: calls of random length arriving and ending (all codecs, DTMF, webhooks on) for
+## SOAK_DURATION s at SOAK_CALLS concurrent calls (mean length SOAK_CHURN s), while the STS is
+## SIGKILLed and restarted, the webhook receiver stalls, 2,000 idle connections sit on each
+## port and the fd limit is lowered; exits non-zero on a violation; results in
+## bench/results/soak-<timestamp>.json. Options: SOAK_ARGS="--loops 2 --content loud"
+SOAK_DURATION ?= 60
+SOAK_CALLS ?= 50
+SOAK_CHURN ?= 10
+soak: deps
+	python3 bench/soak.py --duration $(SOAK_DURATION) --calls $(SOAK_CALLS) --churn $(SOAK_CHURN) $(SOAK_ARGS)

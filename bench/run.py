@@ -52,14 +52,14 @@ def rss_kib(pid):
 class Proc:
     """A child process whose stdout lines we can wait for; stopped by PID only."""
 
-    def __init__(self, name, argv, env=None, logdir=None, capture=False):
+    def __init__(self, name, argv, env=None, logdir=None, capture=False, session=False):
         self.name = name
         self.logpath = os.path.join(logdir, f"{name}.log")
         self.logfile = open(self.logpath, "w")
         # stdout goes to the log file (a pipe nobody drains would stall a chatty server),
         # except for the loadgen, whose one JSON line we read.
         self.p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE if capture else self.logfile,
-                                  stderr=self.logfile, text=True)
+                                  stderr=self.logfile, text=True, start_new_session=session)
 
     def wait_line(self, pattern, timeout=15):
         deadline = time.time() + timeout

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <netdb.h>
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 /* Pointer casts between libuv handle types live here, in C, not in Swift. */
 static inline uv_handle_t *cuv_tcp_as_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }
@@ -35,6 +37,32 @@ static inline int cuv_tcp_bind_reuseport(uv_tcp_t *t, const struct sockaddr *add
     }
     return uv_tcp_bind(t, addr, 0);
 }
+
+/* The listening socket of a bound uv_tcp_t: listen() on it without uv_listen, so the
+   accepting (and its pause when out of file descriptors) stays with the caller. */
+static inline int cuv_tcp_listen_fd(uv_tcp_t *t, int backlog, int *fd_out) {
+    uv_os_fd_t fd;
+    int r = uv_fileno((uv_handle_t *)t, &fd);
+    if (r != 0) return r;
+    if (listen(fd, backlog) != 0) return -errno;
+    *fd_out = fd;
+    return 0;
+}
+/* One accept: the new close-on-exec fd (uv_tcp_open makes it non-blocking), or -errno. */
+static inline int cuv_accept(int fd) {
+    int client = accept(fd, NULL, NULL);
+    if (client < 0) return -errno;
+    (void)fcntl(client, F_SETFD, FD_CLOEXEC);
+    return client;
+}
+static inline void cuv_close_fd(int fd) { close(fd); }
+static inline uv_handle_t *cuv_poll_as_handle(uv_poll_t *p) { return (uv_handle_t *)p; }
+static inline int cuv_errno_emfile(void) { return UV_EMFILE; }
+static inline int cuv_errno_enfile(void) { return UV_ENFILE; }
+static inline int cuv_errno_enobufs(void) { return UV_ENOBUFS; }
+static inline int cuv_errno_enomem(void) { return UV_ENOMEM; }
+static inline int cuv_errno_econnaborted(void) { return UV_ECONNABORTED; }
+static inline int cuv_errno_eintr(void) { return UV_EINTR; }
 
 static inline int cuv_addr_port(const struct sockaddr *a) {
     if (a->sa_family == AF_INET) return ntohs(((const struct sockaddr_in *)a)->sin_port);

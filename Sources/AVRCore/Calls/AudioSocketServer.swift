@@ -11,6 +11,9 @@ final class AudioSocketServer {
         listener = try TCPListener(loop: context.loop, host: host, port: port, reusePort: reusePort)
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
         listener.onAcceptError = { [log = context.log] error in log.warn("AudioSocket accept failed: \(error)") }
+        listener.onAcceptResumed = { [log = context.log] milliseconds, attempts in
+            log.info("AudioSocket accepting again after \(milliseconds) ms (\(attempts) failed attempt(s))")
+        }
     }
 
     var port: Int { listener.port }

@@ -34,6 +34,9 @@ public final class HTTPServer {
         self.listener = listener
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
         listener.onAcceptError = { [log] error in log.warn("HTTP accept failed: \(error)") }
+        listener.onAcceptResumed = { [log] milliseconds, attempts in
+            log.info("HTTP accepting again after \(milliseconds) ms (\(attempts) failed attempt(s))")
+        }
     }
 
     public var port: Int { listener?.port ?? 0 }

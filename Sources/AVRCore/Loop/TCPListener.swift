@@ -2,26 +2,51 @@ internal import CUV
 
 /// A listening TCP socket; each accepted connection is handed over as a `TCPStream`
 /// with Nagle disabled (20 ms audio frames must not wait for coalescing).
+///
+/// The listener accepts by itself (a `uv_poll_t` on the listening socket) rather than
+/// through `uv_listen`: when the process is out of file descriptors, libuv's own accept
+/// loop either accepts and closes pending connections silently (while it holds a spare
+/// fd) or, once that spare is gone too, calls back with EMFILE in a loop that never
+/// returns to the event loop. Here an accept that fails for lack of fds or memory pauses
+/// accepting (reported once through `onAcceptError`); connections wait in the kernel's
+/// backlog; accepting is retried after 50 ms, doubling up to 1 s, and `onAcceptResumed`
+/// reports when it works again.
 public final class TCPListener {
     public unowned let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
+    private let poll: UnsafeMutablePointer<uv_poll_t>
+    private var pollInitialised = false
+    private var listeningFD: Int32 = -1
     private var isClosing = false
+    private var pendingCloses = 0
+    private var retry: Timer?
+    private var retryDelay: UInt64 = 0
+    private var pausedAt: UInt64 = 0
+    private var failedAttempts = 0
     public var onConnection: ((TCPStream) -> Void)?
-    /// Accept failures (e.g. out of file descriptors); the listener keeps listening.
+    /// Accept failures (e.g. out of file descriptors): once per pause for those that pause
+    /// accepting, every time for others; the listener keeps listening.
     public var onAcceptError: ((UVError) -> Void)?
+    /// Accepting works again after a pause: how long it lasted (ms) and how many attempts failed.
+    public var onAcceptResumed: ((_ pausedMilliseconds: UInt64, _ failedAttempts: Int) -> Void)?
+    /// Connections accepted per readiness callback at most (the rest wait for the next turn).
+    private static let acceptBurst = 64
 
     /// Binds and listens on `host:port` (`port` 0 picks a free port; see `port`).
     public init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
         self.loop = loop
         handle = .allocate(capacity: 1)
+        poll = .allocate(capacity: 1)
         guard let address = SocketAddress(numericHost: host, port: port) else {
             handle.deallocate()
+            poll.deallocate()
             throw UVError(UV_EINVAL.rawValue)
         }
         let family = UInt32(address.storage.ss_family)
         let initStatus = uv_tcp_init_ex(loop.raw, handle, family)
         if initStatus < 0 {
             handle.deallocate()
+            poll.deallocate()
             throw UVError(initStatus)
         }
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
@@ -30,13 +55,31 @@ public final class TCPListener {
             close()
             throw UVError(status)
         }
-        let listenStatus = uv_listen(cuv_tcp_as_stream(handle), backlog) { server, status in
-            let this = Unmanaged<TCPListener>.fromOpaque(server!.pointee.data).takeUnretainedValue()
-            this.accept(status)
-        }
+        var fd: Int32 = -1
+        let listenStatus = cuv_tcp_listen_fd(handle, backlog, &fd)
         if listenStatus < 0 {
             close()
             throw UVError(listenStatus)
+        }
+        listeningFD = fd
+        let pollStatus = uv_poll_init(loop.raw, poll, fd)
+        if pollStatus < 0 {
+            close()
+            throw UVError(pollStatus)
+        }
+        pollInitialised = true
+        poll.pointee.data = handle.pointee.data
+        startPolling()
+    }
+
+    private func startPolling() {
+        uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { raw, status, _ in
+            let this = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            if status < 0 {
+                this.onAcceptError?(UVError(status))
+                return
+            }
+            this.acceptPending()
         }
     }
 
@@ -51,37 +94,104 @@ public final class TCPListener {
         }
     }
 
-    private func accept(_ status: Int32) {
-        if status < 0 {
-            onAcceptError?(UVError(status))
+    /// Accepts what is waiting (up to a burst); pauses on a lack of fds or memory.
+    private func acceptPending() {
+        for _ in 0..<Self.acceptBurst where !isClosing {
+            let fd = cuv_accept(listeningFD)
+            if fd >= 0 {
+                if pausedAt != 0 { resumed() }
+                hand(fd)
+                continue
+            }
+            if fd == cuv_errno_eagain() { return }
+            if fd == cuv_errno_econnaborted() || fd == cuv_errno_eintr() { continue }
+            if fd == cuv_errno_emfile() || fd == cuv_errno_enfile() || fd == cuv_errno_enobufs() || fd == cuv_errno_enomem() {
+                pause(UVError(fd))
+            } else {
+                onAcceptError?(UVError(fd))
+            }
             return
         }
+    }
+
+    private func hand(_ fd: Int32) {
         let client: TCPStream
         do { client = try TCPStream(loop: loop) } catch {
+            cuv_close_fd(fd)
             onAcceptError?(error)
             return
         }
-        let acceptStatus = uv_accept(cuv_tcp_as_stream(handle), client.stream)
-        if acceptStatus < 0 {
+        let openStatus = uv_tcp_open(client.handle, fd)
+        if openStatus < 0 {
+            cuv_close_fd(fd)
             client.close()
-            onAcceptError?(UVError(acceptStatus))
+            onAcceptError?(UVError(openStatus))
             return
         }
         client.setNoDelay()
         if let onConnection { onConnection(client) } else { client.close() }
     }
 
+    /// Out of fds (or memory): stop polling, retry later; report the first failure of a pause.
+    private func pause(_ error: UVError) {
+        failedAttempts += 1
+        uv_poll_stop(poll)
+        if pausedAt == 0 {
+            pausedAt = loop.nanoseconds
+            retryDelay = 50
+            onAcceptError?(error)
+        } else {
+            retryDelay = min(retryDelay * 2, 1_000)
+        }
+        if retry == nil { retry = try? Timer(loop: loop) }
+        guard let retry else {
+            // No timer: keep polling, the next connection retries.
+            startPolling()
+            return
+        }
+        retry.start(timeout: retryDelay) { [unowned self] in
+            guard !isClosing else { return }
+            startPolling()
+            acceptPending()
+        }
+    }
+
+    private func resumed() {
+        let milliseconds = (loop.nanoseconds - pausedAt) / 1_000_000
+        let attempts = failedAttempts
+        pausedAt = 0
+        failedAttempts = 0
+        onAcceptResumed?(milliseconds, attempts)
+    }
+
     public func close() {
         guard !isClosing else { return }
         isClosing = true
-        uv_close(cuv_tcp_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.onConnection = nil
-            this.onAcceptError = nil
-            unmanaged.release()
+        retry?.close()
+        retry = nil
+        pendingCloses = pollInitialised ? 2 : 1
+        if pollInitialised {
+            // Stops watching the fd (synchronously, before the TCP handle closes it).
+            uv_close(cuv_poll_as_handle(poll)) { raw in
+                Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
+            }
         }
+        // Closes the listening socket now: a connect after `close()` is refused.
+        uv_close(cuv_tcp_as_handle(handle)) { raw in
+            Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
+        }
+    }
+
+    /// Once both handles are closed: free them and drop the reference taken at init.
+    private func handleClosed() {
+        pendingCloses -= 1
+        guard pendingCloses == 0 else { return }
+        poll.deallocate()
+        handle.deallocate()
+        onConnection = nil
+        onAcceptError = nil
+        onAcceptResumed = nil
+        Unmanaged.passUnretained(self).release()
     }
 }
 

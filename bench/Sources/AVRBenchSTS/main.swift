@@ -29,6 +29,9 @@ do {
         var json = JSONWriter()
         json.add("webhooks", object: events)
         json.add("webhook_requests", webhooks.requests)
+        json.add("webhook_stalls", webhooks.stalls)
+        json.add("webhook_held", webhooks.heldCount)
+        json.add("webhook_abandoned", webhooks.abandoned)
         let stats = sts.stats
         json.add("sts_connections", stats.connections)
         json.add("sts_open", stats.open)

@@ -1,5 +1,4 @@
 import AVRBenchSupport
-import AVRProtocol
 
 /// What one run of `avr-loadgen` plays.
 struct LoadConfig {
@@ -11,7 +10,17 @@ struct LoadConfig {
     var durationSeconds = 10.0
     /// Calls started per second.
     var rampPerSecond = 100.0
-    var codec = AudioCodec.slin
+    /// The codec of every call, or nil: a mix (call id modulo 4: slin, μ-law, A-law, slin16).
+    var codec: CallerCodec? = .slin
+    var content = CallerContent.tone
+    /// Churn: calls last a random time (exponential, this mean, clamped to 0.1…4 × mean) and
+    /// each ended call is replaced by a new one until `--duration` is over. 0: every call
+    /// lasts `--duration`.
+    var churnMeanSeconds = 0.0
+    /// Churn: a file to write one line per finished call (uuid, codec, times, outcome).
+    var callsOut: String?
+    /// Seconds between progress lines on stderr (0: none).
+    var progressSeconds = 0.0
     /// A DTMF `5` every this many seconds (0: none).
     var dtmfEverySeconds = 0.0
     /// After the last frame is sent, how long to wait for echoes before hanging up.
@@ -28,7 +37,10 @@ struct LoadConfig {
             printLine("""
             avr-loadgen: N simulated Asterisk calls against avr-core
               --host 127.0.0.1 --port 5001 [--http-port 6001 (POST /call first)]
-              --calls N --duration S --ramp CALLS_PER_SECOND --codec slin|ulaw|alaw
+              --calls N --duration S --ramp CALLS_PER_SECOND --codec slin|ulaw|alaw|slin16|mix
+              --content tone|noise|sawtooth|loud (loud: half noise, half sawtooth, full scale)
+              --churn MEAN_S (random call lengths; ended calls replaced until --duration is over)
+              --calls-out FILE (one line per finished call) --progress S (status on stderr)
               --dtmf-every S --grace S --no-echo (STS does not echo)
               --wav in.wav --record out.wav (one call: play a WAV, record what came back)
             Prints one JSON result line on stdout.
@@ -44,12 +56,19 @@ struct LoadConfig {
         config.calls = arguments.int("calls", default: config.calls)
         config.durationSeconds = arguments.double("duration", default: config.durationSeconds)
         config.rampPerSecond = arguments.double("ramp", default: config.rampPerSecond)
-        switch arguments.string("codec", default: "slin")! {
-        case "slin": config.codec = .slin
-        case "ulaw": config.codec = .ulaw
-        case "alaw": config.codec = .alaw
-        case let other: Arguments.fail("unknown codec \(other)")
+        let codec = arguments.string("codec", default: "slin")!
+        if codec == "mix" {
+            config.codec = nil
+        } else {
+            guard let known = CallerCodec(rawValue: codec) else { Arguments.fail("unknown codec \(codec)") }
+            config.codec = known
         }
+        let content = arguments.string("content", default: "tone")!
+        guard let known = CallerContent(rawValue: content) else { Arguments.fail("unknown content \(content)") }
+        config.content = known
+        config.churnMeanSeconds = arguments.double("churn", default: 0)
+        config.callsOut = arguments.string("calls-out")
+        config.progressSeconds = arguments.double("progress", default: 0)
         config.dtmfEverySeconds = arguments.double("dtmf-every", default: 0)
         config.graceSeconds = arguments.double("grace", default: config.graceSeconds)
         config.expectEcho = !arguments.flag("no-echo")
@@ -59,7 +78,14 @@ struct LoadConfig {
         guard config.calls >= 1, config.rampPerSecond > 0, config.durationSeconds > 0 else {
             Arguments.fail("--calls, --ramp and --duration must be positive")
         }
-        if config.wavIn != nil { config.calls = 1 }
+        if config.wavIn != nil {
+            config.calls = 1
+            config.churnMeanSeconds = 0
+            guard config.codec == .slin || config.codec == .ulaw || config.codec == .alaw else {
+                Arguments.fail("--wav plays 8 kHz: --codec slin, ulaw or alaw")
+            }
+        }
+        guard config.churnMeanSeconds >= 0 else { Arguments.fail("--churn must be positive") }
         return config
     }
 }

@@ -11,6 +11,11 @@ import Glibc
 /// deadlines on the monotonic clock, so N calls cost 50 × 20 timer wake-ups per second, not
 /// 50 × N, and the harness's own lateness is measured (`send_lateness`): when it grows, the
 /// harness, not the server, is the limit.
+///
+/// Fixed mode: N calls, each lasting `--duration`. Churn mode (`--churn MEAN`): N calls at a
+/// time, each of random length; an ended call is replaced by a new one (after 0–100 ms, or
+/// 1 s when the call failed or the server ended it) until `--duration` is over, when every
+/// call still up stops sending and hangs up after the grace period.
 final class LoadGenerator {
     static let interval: UInt64 = 20_000_000
     static let phaseCount = 20
@@ -22,18 +27,32 @@ final class LoadGenerator {
     let wavPCM: [UInt8]?
     /// What came back (s16le), when recording.
     private(set) var recording: [UInt8]?
+    /// Scratch for re-encoding a G.711 caller's echoed stamp.
+    var stampScratch: [UInt8] = []
 
-    private var calls: [SimulatedCall] = []
     private var buckets: [[SimulatedCall]] = Array(repeating: [], count: phaseCount)
     private var deadlines: [UInt64] = []
     private let frameTimer: Timer
     private let rampTimer: Timer
     private let watchdog: Timer
+    private let progressTimer: Timer
     private var started = 0
-    private var finished = 0
+    private var active: [ObjectIdentifier: SimulatedCall] = [:]
     private var startTime: UInt64 = 0
-    /// One outgoing message (header + payload template), stamped per frame.
-    private var frame: [UInt8]
+    private var runEnd: UInt64 = .max
+    private var stopping = false
+    private let runTag: UInt32
+    /// Churn: start times of replacement calls not yet placed.
+    private var replacements: [UInt64] = []
+    private var audio: [String: CallerAudio] = [:]
+    private var callLines: [String] = []
+    /// Fault marking (SIGUSR1 … SIGUSR2 from the soak driver, around a fault that keeps the
+    /// server from accepting): calls connecting then, or placed until 0.5 s after, are
+    /// "affected" — their frames waited in the kernel's backlog, so their latency and any
+    /// frames still queued at hangup are counted apart.
+    private var faultActive = false
+    private var faultGraceUntil: UInt64 = 0
+    private var signalWatchers: [SignalWatcher] = []
 
     init(loop: EventLoop, config: LoadConfig) throws {
         self.loop = loop
@@ -41,60 +60,116 @@ final class LoadGenerator {
         frameTimer = try Timer(loop: loop)
         rampTimer = try Timer(loop: loop)
         watchdog = try Timer(loop: loop)
+        progressTimer = try Timer(loop: loop)
         if let path = config.wavIn {
             wavPCM = try WAVFile.readPCM8k(path)
         } else {
             wavPCM = nil
         }
         if config.recordOut != nil { recording = [] }
-        let payloadLength = 160 * config.codec.bytesPerSample
-        frame = [0x10, UInt8(payloadLength >> 8), UInt8(payloadLength & 0xFF)]
-        // A 400 Hz tone: 160 samples are exactly 8 periods, so every frame is the same.
-        for index in 0..<160 {
-            let sample = Int16(6000 * sin(2 * Double.pi * 400 * Double(index) / 8000))
-            append(sample, to: &frame)
-        }
-        let runTag = UInt32(truncatingIfNeeded: loop.nanoseconds ^ UInt64(getpid()))
-        calls = (0..<config.calls).map { SimulatedCall(id: UInt32($0), runTag: runTag, generator: self) }
+        runTag = UInt32(truncatingIfNeeded: loop.nanoseconds ^ UInt64(getpid()))
     }
 
-    private func append(_ sample: Int16, to output: inout [UInt8]) {
-        switch config.codec {
-        case .slin:
-            output.append(UInt8(truncatingIfNeeded: sample))
-            output.append(UInt8(truncatingIfNeeded: sample >> 8))
-        case .ulaw: output.append(G711.muLaw(sample))
-        case .alaw: output.append(G711.aLaw(sample))
-        }
-    }
+    var churn: Bool { config.churnMeanSeconds > 0 }
 
     var durationSeconds: Double {
         if let wavPCM { return Double(wavPCM.count) / 16000 }
         return config.durationSeconds
     }
 
+    /// The frames for a call's codec and content (built once per pair).
+    func audio(for codec: CallerCodec, callID: UInt32) -> CallerAudio {
+        let content = config.content.resolved(callID: callID)
+        let key = "\(codec.rawValue)/\(content.rawValue)"
+        if let existing = audio[key] { return existing }
+        let made = CallerAudio(codec: codec, content: content)
+        audio[key] = made
+        return made
+    }
+
     func run() {
         startTime = loop.nanoseconds
+        if churn { runEnd = startTime + UInt64(durationSeconds * 1e9) }
         deadlines = (0..<Self.phaseCount).map { startTime + UInt64($0) * (Self.interval / UInt64(Self.phaseCount)) }
-        let rampMilliseconds = UInt64(max(1, 1000 / config.rampPerSecond))
-        rampTimer.start(timeout: 0, repeat: rampMilliseconds) { [self] in ramp() }
-        let limit = Double(config.calls) / config.rampPerSecond + durationSeconds + config.graceSeconds + 30
+        rampTimer.start(timeout: 0, repeat: 5) { [self] in ramp() }
+        // Churn: a call may wait long for its `POST /call` answer while webhooks stall.
+        let limit = Double(config.calls) / config.rampPerSecond + durationSeconds + config.graceSeconds + (churn ? 90 : 30)
         watchdog.start(timeout: UInt64(limit * 1000)) { [self] in
-            printError("avr-loadgen: watchdog: \(config.calls - finished) calls still open; reporting anyway")
+            printError("avr-loadgen: watchdog: \(active.count) calls still open; reporting anyway")
+            for call in active.values { call.record(outcome: "watchdog") }
             report()
             exit(3)
+        }
+        if let begin = try? SignalWatcher(loop: loop, signal: SIGUSR1, { [self] _ in faultBegan() }),
+           let end = try? SignalWatcher(loop: loop, signal: SIGUSR2, { [self] _ in faultEnded() }) {
+            begin.unref()
+            end.unref()
+            signalWatchers = [begin, end]
+        }
+        if config.progressSeconds > 0 {
+            let every = UInt64(config.progressSeconds * 1000)
+            progressTimer.start(timeout: every, repeat: every) { [self] in progress() }
         }
         loop.run()
     }
 
-    private func ramp() {
-        let elapsed = Double(loop.nanoseconds - startTime) / 1e9
-        let due = min(calls.count, Int(elapsed * config.rampPerSecond) + 1)
-        while started < due {
-            calls[started].start()
-            started += 1
+    private func faultBegan() {
+        faultActive = true
+        for call in active.values where call.state == .posting || call.state == .connecting { call.faultAffected = true }
+    }
+
+    private func faultEnded() {
+        faultActive = false
+        faultGraceUntil = loop.nanoseconds + 500_000_000
+    }
+
+    private func startCall() {
+        let id = UInt32(started)
+        started += 1
+        let codec = config.codec ?? CallerCodec.allCases[Int(id) % CallerCodec.allCases.count]
+        let length: Double
+        if churn {
+            let mean = config.churnMeanSeconds
+            let drawn = -mean * log(1 - Double.random(in: 0..<1))
+            length = min(max(drawn, 0.1 * mean), 4 * mean)
+        } else {
+            length = durationSeconds
         }
-        if started == calls.count { rampTimer.stop() }
+        let call = SimulatedCall(id: id, runTag: runTag, codec: codec, audio: audio(for: codec, callID: id),
+                                 lengthSeconds: length, generator: self)
+        active[ObjectIdentifier(call)] = call
+        call.faultAffected = faultActive || loop.nanoseconds < faultGraceUntil
+        call.start()
+    }
+
+    private func ramp() {
+        let now = loop.nanoseconds
+        if now >= runEnd && !stopping { stopAll(now: now) }
+        let elapsed = Double(now - startTime) / 1e9
+        let initial = min(config.calls, Int(elapsed * config.rampPerSecond) + 1)
+        while started < initial && !stopping { startCall() }
+        if churn {
+            var index = 0
+            while index < replacements.count {
+                if !stopping && replacements[index] <= now && now + 2_000_000_000 < runEnd {
+                    replacements.swapAt(index, replacements.count - 1)
+                    replacements.removeLast()
+                    startCall()
+                } else {
+                    index += 1
+                }
+            }
+            if stopping { replacements.removeAll() }
+        } else if started == config.calls {
+            rampTimer.stop()
+        }
+        checkComplete()
+    }
+
+    /// The run is over: calls that are up stop sending now (and hang up after the grace).
+    private func stopAll(now: UInt64) {
+        stopping = true
+        for call in active.values where call.endSendingAt > now { call.endSendingAt = now }
     }
 
     // MARK: Scheduler
@@ -103,18 +178,29 @@ final class LoadGenerator {
         let bucket = Int(call.id) % Self.phaseCount
         call.bucket = bucket
         let now = loop.nanoseconds
-        call.endSendingAt = now + UInt64(durationSeconds * 1e9)
+        call.endSendingAt = min(now + UInt64(call.lengthSeconds * 1e9), runEnd)
         buckets[bucket].append(call)
         if !frameTimer.isActive { rearm(now: now) }
     }
 
-    func callFinished(_ call: SimulatedCall) {
+    /// `early`: the call failed or the server ended it (its replacement waits a second).
+    func callFinished(_ call: SimulatedCall, early: Bool) {
         if call.bucket >= 0 {
             buckets[call.bucket].removeAll { $0 === call }
             call.bucket = -1
         }
-        finished += 1
-        if finished == calls.count { complete() }
+        active[ObjectIdentifier(call)] = nil
+        if config.callsOut != nil { callLines.append(call.line(startTime: startTime)) }
+        if churn && !stopping {
+            let delay = early ? 1_000_000_000 : UInt64.random(in: 0...100_000_000)
+            replacements.append(loop.nanoseconds + delay)
+        }
+        checkComplete()
+    }
+
+    private func checkComplete() {
+        guard active.isEmpty else { return }
+        if churn ? stopping : started == config.calls { complete() }
     }
 
     private func tick() {
@@ -135,6 +221,7 @@ final class LoadGenerator {
     }
 
     private func serve(bucket: Int, deadline: UInt64, now: UInt64) {
+        // finish() removes the call from this bucket: iterate over a copy.
         for call in buckets[bucket] {
             switch call.state {
             case .sending:
@@ -143,10 +230,9 @@ final class LoadGenerator {
                     continue
                 }
                 total.sendLateness.add(now - deadline)
-                if let wavPCM { fillFromWAV(wavPCM, sequence: Int(call.sequence)) }
-                call.sendFrame(&frame, now: now)
+                call.sendFrame(now: now)
             case .draining:
-                if now >= call.hangupAt { call.finish(sendHangup: true) }
+                if now >= call.hangupAt { call.finish(sendHangup: true, outcome: "completed") }
             default:
                 break
             }
@@ -163,31 +249,31 @@ final class LoadGenerator {
         frameTimer.start(timeout: wait) { [self] in tick() }
     }
 
-    // MARK: WAV in, recording out
+    // MARK: Recording out
 
-    private func fillFromWAV(_ pcm: [UInt8], sequence: Int) {
-        frame.removeSubrange(AudioSocketEncoder.headerLength...)
-        for index in 0..<160 {
-            let offset = (sequence * 160 + index) * 2
-            let sample = offset + 1 < pcm.count ? Int16(bitPattern: UInt16(pcm[offset]) | UInt16(pcm[offset + 1]) << 8) : 0
-            append(sample, to: &frame)
+    func record(_ payload: UnsafeRawBufferPointer, codec: CallerCodec) {
+        if payload.count == 160 && (codec == .ulaw || codec == .alaw) {
+            G711.appendMuLawOrALaw(payload, aLaw: codec == .alaw, to: &recording!)
+        } else {
+            recording!.append(contentsOf: payload)
         }
     }
 
-    func record(_ payload: UnsafeRawBufferPointer) {
-        switch config.codec {
-        case .slin: recording!.append(contentsOf: payload)
-        case .ulaw, .alaw:
-            G711.appendMuLawOrALaw(payload, aLaw: config.codec == .alaw, to: &recording!)
-        }
-    }
+    // MARK: Progress and end
 
-    // MARK: End
+    private func progress() {
+        let elapsed = Double(loop.nanoseconds - startTime) / 1e9
+        printError("avr-loadgen: t=\(Int(elapsed))s active=\(active.count) started=\(started) completed=\(total.completed) "
+            + "failed=\(total.failed) server_hangups=\(total.serverHangups) closed_early=\(total.closedEarly) "
+            + "lost=\(total.lost) wrong=\(total.wrongCall) corrupted=\(total.corrupted)")
+    }
 
     private func complete() {
         frameTimer.close()
         rampTimer.close()
         watchdog.close()
+        progressTimer.close()
+        for watcher in signalWatchers { watcher.close() }
         report()
     }
 
@@ -196,6 +282,16 @@ final class LoadGenerator {
         if let path = config.recordOut, let recording {
             do { try WAVFile.writePCM8k(recording, to: path) } catch { printError("avr-loadgen: \(error)") }
         }
+        if let path = config.callsOut {
+            let text = callLines.joined(separator: "\n") + (callLines.isEmpty ? "" : "\n")
+            if let file = fopen(path, "w") {
+                fputs(text, file)
+                fclose(file)
+            } else {
+                printError("avr-loadgen: cannot write \(path)")
+            }
+        }
+        total.started = started
         printLine(total.json(config: config, elapsedSeconds: elapsed))
     }
 }

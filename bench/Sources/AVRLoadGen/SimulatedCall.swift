@@ -6,19 +6,27 @@ import AVRProtocol
 /// whole call, as `CURL()` does), then the AudioSocket connection — UUID, a frame every
 /// 20 ms when the scheduler says so, optional DTMF — and a hangup. Everything that comes back
 /// is timed on arrival.
+///
+/// What comes back is 8 kHz slin (`0x10`, 320 bytes) whatever the caller's codec. Stamped
+/// callers (slin, μ-law, A-law) check each echo: the stamp (re-encoded from the decoded
+/// samples for G.711) and the audio after it, byte for byte against the decoded frame.
+/// A slin16 caller's echo is resampled, so it only counts non-silent frames.
 final class SimulatedCall {
     let id: UInt32
     let uuid: [UInt8]
+    let codec: CallerCodec
+    let audio: CallerAudio
+    let lengthSeconds: Double
     unowned let generator: LoadGenerator
     private var http: TCPStream?
-    private var audio: TCPStream?
+    private var audioStream: TCPStream?
     private var httpReader = HTTPMessageReader()
     private var inbound = ByteBuffer(capacity: 4096)
     private var decoder = AudioSocketDecoder()
 
     enum State { case idle, posting, connecting, sending, draining, done }
     private(set) var state = State.idle
-    /// Scheduler bookkeeping: which phase bucket, and where in it.
+    /// Scheduler bookkeeping: which phase bucket.
     var bucket = -1
     var sequence: UInt32 = 0
     var endSendingAt: UInt64 = 0
@@ -27,10 +35,22 @@ final class SimulatedCall {
     // Per-call observation state (the counts go straight into the generator's total).
     private var seen: [UInt64] = []
     private var lastArrival: UInt64 = 0
+    private var received = 0
+    private var echoed = 0
     private var stalled = false
+    private var startedAt: UInt64 = 0
+    private var endedAt: UInt64 = 0
+    private var httpStatus = "-"
+    private var outcome = "open"
+    /// Connected while a fault kept the server from accepting (see `LoadGenerator`).
+    var faultAffected = false
 
-    init(id: UInt32, runTag: UInt32, generator: LoadGenerator) {
+    init(id: UInt32, runTag: UInt32, codec: CallerCodec, audio: CallerAudio, lengthSeconds: Double,
+         generator: LoadGenerator) {
         self.id = id
+        self.codec = codec
+        self.audio = audio
+        self.lengthSeconds = lengthSeconds
         self.generator = generator
         var bytes = [UInt8](repeating: 0, count: 16)
         for index in 0..<4 { bytes[index] = UInt8(truncatingIfNeeded: runTag >> (8 * UInt32(index))) }
@@ -46,9 +66,22 @@ final class SimulatedCall {
             + hex[8..<10].joined() + "-" + hex[10..<16].joined()
     }
 
+    /// Whether the server answered on the AudioSocket connection (audio or a hangup): it read
+    /// the UUID, so the call must get exactly one `call_ended`.
+    var reachedServer: Bool { received > 0 || outcome == "server_hangup" }
+
+    /// One line for `--calls-out`: uuid codec start_ms end_ms reached outcome http sent echoed affected.
+    func line(startTime: UInt64) -> String {
+        let start = startedAt >= startTime ? (startedAt - startTime) / 1_000_000 : 0
+        let end = endedAt >= startTime ? (endedAt - startTime) / 1_000_000 : 0
+        return "\(uuidString) \(codec.rawValue) \(start) \(end) \(reachedServer ? 1 : 0) \(outcome) \(httpStatus) \(sequence) \(echoed) "
+            + "\(faultAffected ? 1 : 0)"
+    }
+
     // MARK: Setup
 
     func start() {
+        startedAt = generator.loop.nanoseconds
         if let port = generator.config.httpPort {
             postCall(port: port)
         } else {
@@ -66,8 +99,10 @@ final class SimulatedCall {
         }
         http = stream
         stream.connect(to: address) { [self] error in
+            guard state == .posting else { return }
             if error != nil {
                 generator.total.httpFailed += 1
+                httpStatus = "connect_failed"
                 stream.close()
                 http = nil
                 connectAudio()
@@ -77,12 +112,17 @@ final class SimulatedCall {
             stream.onRead = { [self] bytes in
                 httpReader.append(bytes)
                 if let message = try? httpReader.next(), state == .posting {
-                    if message.startLine.count >= 2 && message.startLine[1] == "200" { generator.total.httpOK += 1 } else { generator.total.httpFailed += 1 }
+                    httpStatus = message.startLine.count >= 2 ? String(message.startLine[1]) : "?"
+                    if httpStatus == "200" { generator.total.httpOK += 1 } else { generator.total.httpFailed += 1 }
                     connectAudio()
                 }
             }
             stream.onEnd = { [self] _ in
-                if state == .posting { generator.total.httpFailed += 1; connectAudio() }
+                if state == .posting {
+                    generator.total.httpFailed += 1
+                    httpStatus = "closed"
+                    connectAudio()
+                }
             }
             stream.startReading()
             let body = #"{"uuid":"\#(uuidString)","payload":{"from":"2000","to":"5001","uniqueid":"1770758888.\#(id)","channel":"PJSIP/2000-\#(id)"}}"#
@@ -99,7 +139,7 @@ final class SimulatedCall {
             fail()
             return
         }
-        audio = stream
+        audioStream = stream
         stream.connect(to: address) { [self] error in
             guard error == nil, state == .connecting else {
                 fail()
@@ -110,7 +150,7 @@ final class SimulatedCall {
             stream.onEnd = { [self] _ in
                 if state == .sending || state == .draining {
                     generator.total.closedEarly += 1
-                    finish(sendHangup: false)
+                    finish(sendHangup: false, outcome: "closed_early")
                 }
             }
             stream.startReading()
@@ -124,33 +164,41 @@ final class SimulatedCall {
     }
 
     private func fail() {
+        guard state != .done else { return }
         generator.total.failed += 1
-        audio?.close()
-        audio = nil
+        audioStream?.close()
+        audioStream = nil
         http?.close()
         http = nil
         state = .done
-        generator.callFinished(self)
+        outcome = "connect_failed"
+        endedAt = generator.loop.nanoseconds
+        generator.callFinished(self, early: true)
     }
 
     // MARK: Sending (called by the scheduler)
 
-    /// Sends frame `sequence` with send time `now`; `frame` is the generator's scratch message
-    /// (header + payload template), stamped in place.
-    func sendFrame(_ frame: inout [UInt8], now: UInt64) {
-        guard let audio else { return }
-        if generator.wavPCM == nil {
-            frame.withUnsafeMutableBytes { bytes in
-                FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now)
-                    .write(into: UnsafeMutableRawBufferPointer(rebasing: bytes[AudioSocketEncoder.headerLength...]))
+    /// Sends frame `sequence`, stamped with send time `now` (8 kHz callers).
+    func sendFrame(now: UInt64) {
+        guard let audioStream else { return }
+        if let wav = generator.wavPCM {
+            var message = [audio.codec.kind, UInt8(audio.codec.payloadLength >> 8), UInt8(audio.codec.payloadLength & 0xFF)]
+            for index in 0..<160 {
+                let offset = (Int(sequence) * 160 + index) * 2
+                let sample = offset + 1 < wav.count ? Int16(bitPattern: UInt16(wav[offset]) | UInt16(wav[offset + 1]) << 8) : 0
+                audio.codec.append(sample, to: &message)
             }
+            audioStream.write(message)
+        } else {
+            let stamp = codec.stamped ? FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now) : nil
+            audio.withMessage(sequence: sequence, stamp: stamp) { audioStream.write($0) }
         }
-        frame.withUnsafeBytes { audio.write($0) }
         sequence += 1
         generator.total.framesSent += 1
+        if !codec.stamped { generator.total.unstampedSent += 1 }
         let every = generator.config.dtmfEverySeconds
         if every > 0, Int(sequence) % max(1, Int(every * 50)) == 0 {
-            audio.write([0x03, 0x00, 0x01, UInt8(ascii: "5")])
+            audioStream.write([0x03, 0x00, 0x01, UInt8(ascii: "5")])
             generator.total.dtmfSent += 1
         }
     }
@@ -161,20 +209,46 @@ final class SimulatedCall {
         hangupAt = now + UInt64(generator.config.graceSeconds * 1e9)
     }
 
-    func finish(sendHangup: Bool) {
+    func finish(sendHangup: Bool, outcome: String) {
         guard state != .done else { return }
         state = .done
-        if sendHangup, let audio {
-            audio.write(AudioSocketEncoder.hangupMessage)
-            audio.closeAfterFlush()
+        self.outcome = outcome
+        endedAt = generator.loop.nanoseconds
+        if sendHangup, let audioStream {
+            audioStream.write(AudioSocketEncoder.hangupMessage)
+            audioStream.closeAfterFlush()
         } else {
-            audio?.close()
+            audioStream?.close()
         }
-        audio = nil
+        audioStream = nil
         http?.close()
         http = nil
         if stalled { generator.total.callsStalled += 1 }
-        generator.callFinished(self)
+        let completed = outcome == "completed"
+        if faultAffected { generator.total.affectedCalls += 1 }
+        if completed {
+            generator.total.completed += 1
+            // Loss counts for calls the caller ended; a call the server cut short (STS
+            // killed) loses its frames in flight by design, and one that waited in the
+            // backlog during a fault may still have them queued when it hangs up.
+            if codec.stamped {
+                if faultAffected {
+                    generator.total.affectedUnanswered += Int(sequence) - echoed
+                } else {
+                    generator.total.lost += Int(sequence) - echoed
+                }
+            }
+        } else {
+            generator.total.cutFramesUnanswered += codec.stamped ? Int(sequence) - echoed : 0
+        }
+        if reachedServer { generator.total.reachedServer += 1 }
+        generator.callFinished(self, early: !completed)
+    }
+
+    /// The watchdog fired with this call still open.
+    func record(outcome: String) {
+        self.outcome = outcome
+        endedAt = generator.loop.nanoseconds
     }
 
     // MARK: Receiving
@@ -186,31 +260,34 @@ final class SimulatedCall {
             let frame: AudioSocketFrame?
             do { frame = try decoder.decode(&inbound) } catch {
                 generator.total.closedEarly += 1
-                finish(sendHangup: false)
+                finish(sendHangup: false, outcome: "bad_frame")
                 return
             }
             guard let frame else { break }
             switch frame {
             case .audio(let audio):
+                if audio.kind != .audio8kHz { generator.total.wrongKind += 1 }
                 audio.withPayload(in: inbound) { arrived($0, now: now) }
             case .hangup:
                 generator.total.serverHangups += 1
-                if state == .sending || state == .draining { finish(sendHangup: false) }
+                if state == .sending || state == .draining { finish(sendHangup: false, outcome: "server_hangup") }
                 return
             default:
-                break
+                generator.total.wrongKind += 1
             }
         }
     }
 
     private func arrived(_ payload: UnsafeRawBufferPointer, now: UInt64) {
         generator.total.framesReceived += 1
+        received += 1
         if lastArrival != 0 {
             let interval = now - lastArrival
-            if generator.total.framesReceived > 5 {
+            if received > 5 {
                 generator.total.intervalSum += interval
                 generator.total.intervalCount += 1
-                generator.total.jitter.add(interval > 20_000_000 ? interval - 20_000_000 : 20_000_000 - interval)
+                let deviation = interval > 20_000_000 ? interval - 20_000_000 : 20_000_000 - interval
+                if faultAffected { generator.total.affectedJitter.add(deviation) } else { generator.total.jitter.add(deviation) }
             }
             if interval > 100_000_000 {
                 generator.total.stalls += 1
@@ -218,24 +295,31 @@ final class SimulatedCall {
             }
         }
         lastArrival = now
-        if generator.recording != nil { generator.record(payload) }
-        guard let stamp = FrameStamp.read(from: payload) else {
+        if generator.recording != nil { generator.record(payload, codec: codec) }
+        if payload.count != 320 { generator.total.oddSize += 1 }
+        guard codec.stamped else {
+            if payload.contains(where: { $0 != 0 }) { generator.total.unstampedEchoed += 1 }
+            return
+        }
+        guard let stamp = audio.stamp(in: payload, scratch: &generator.stampScratch) else {
             generator.total.unstamped += 1
             return
         }
-        guard stamp.callID == id else {
+        guard stamp.callID == id, stamp.sequence < sequence else {
             generator.total.wrongCall += 1
             return
         }
         let word = Int(stamp.sequence / 64), bit = UInt64(1) << UInt64(stamp.sequence % 64)
-        guard stamp.sequence < sequence else { generator.total.wrongCall += 1; return }
         if word >= seen.count { seen += [UInt64](repeating: 0, count: word - seen.count + 64) }
         if seen[word] & bit != 0 {
             generator.total.duplicates += 1
             return
         }
         seen[word] |= bit
+        echoed += 1
         generator.total.echoed += 1
-        generator.total.latency.add(now >= stamp.sentNanoseconds ? now - stamp.sentNanoseconds : 0)
+        if !audio.contentMatches(payload, sequence: stamp.sequence) { generator.total.corrupted += 1 }
+        let latency = now >= stamp.sentNanoseconds ? now - stamp.sentNanoseconds : 0
+        if faultAffected { generator.total.affectedLatency.add(latency) } else { generator.total.latency.add(latency) }
     }
 }

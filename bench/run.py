@@ -127,6 +127,8 @@ def run_one(args, binpath, target, calls, loops, logdir):
         rss_base = rss_kib(server.pid)
         lg_argv = [f"{binpath}/avr-loadgen", "--port", str(port), "--calls", str(calls), "--duration",
                    str(call_duration), "--ramp", str(ramp), "--codec", args.codec]
+        if args.content != "tone":
+            lg_argv += ["--content", args.content]
         if target == "avr-core":
             lg_argv += ["--http-port", str(http_port)]
         if args.dtmf_every:
@@ -293,6 +295,8 @@ def main():
     parser.add_argument("--mode", default="echo", choices=["echo", "steady", "interrupt"])
     parser.add_argument("--interrupt-every", type=float, default=2.0)
     parser.add_argument("--codec", default="slin", choices=["slin", "ulaw", "alaw"])
+    parser.add_argument("--content", default="tone", choices=["tone", "loud", "noise", "sawtooth"],
+                        help="caller audio after the stamp (loud: full-scale noise; see avr-loadgen --help)")
     parser.add_argument("--dtmf-every", type=float, default=5.0, help="a DTMF digit per call every S seconds (0: none)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
     parser.add_argument("--micro", action="store_true", help="also run the micro-benchmarks")
@@ -334,7 +338,7 @@ def main():
             floors[calls] = run_one(args, binpath, "avr-floor", calls, 1, logdir)
 
     print()
-    print(f"avr-core vs floor — {args.mode} STS, {args.codec}, {args.duration:g} s steady state per run, "
+    print(f"avr-core vs floor — {args.mode} STS, {args.codec} ({args.content}), {args.duration:g} s steady state per run, "
           f"{machine()['cores']} cores ({machine()['cpu']})")
     print_table(rows, floors)
     knees = {}

@@ -283,16 +283,22 @@ def close_handshake_sts():
         sts.stop()
 
 
+def _hang_up_once_sts_is_open(avr_server, calls, sts):
+    """A call to `sts` that hangs up once its WebSocket is open (before that there is no
+    WebSocket to close, only a TCP connection); returns the server and the STS's record."""
+    srv = avr_server(STS_URL=sts.url)
+    call = calls(srv)
+    call.start_streaming(sine_frame, count=10)
+    sts.wait_open()
+    call.hangup()
+    return srv, sts.wait_closed()
+
+
 def test_caller_hangup_waits_for_the_sts_close_frame(avr_server, calls, close_handshake_sts):
     """RFC 6455 section 7.1.1: after its close frame the client waits for the server's before
     closing TCP. The STS answers 300 ms late; avr-core's end of connection must come after."""
     sts = close_handshake_sts(0.3)
-    srv = avr_server(STS_URL=sts.url)
-    call = calls(srv)
-    call.start_streaming(sine_frame, count=10)
-    sts.wait_open()  # before it opens there is no WebSocket to close, only a TCP connection
-    call.hangup()
-    rec = sts.wait_closed()
+    srv, rec = _hang_up_once_sts_is_open(avr_server, calls, sts)
     assert rec["close_frame_at"] is not None, f"no close frame: {rec}"
     assert rec["eof_before_reply"] is False, "avr-core closed TCP before the STS answered its close frame"
     assert rec["eof_at"] >= rec["replied_at"]
@@ -303,12 +309,7 @@ def test_caller_hangup_waits_for_the_sts_close_frame(avr_server, calls, close_ha
 def test_caller_hangup_close_wait_is_bounded(avr_server, calls, close_handshake_sts):
     """An STS that never answers the close frame: the connection still closes, about 1 s later."""
     sts = close_handshake_sts(None)
-    srv = avr_server(STS_URL=sts.url)
-    call = calls(srv)
-    call.start_streaming(sine_frame, count=10)
-    sts.wait_open()  # before it opens there is no WebSocket to close, only a TCP connection
-    call.hangup()
-    rec = sts.wait_closed()
+    srv, rec = _hang_up_once_sts_is_open(avr_server, calls, sts)
     waited = rec["eof_at"] - rec["close_frame_at"]
     assert 0.8 <= waited <= 3.0, f"TCP closed {waited:.2f}s after the close frame"
     assert srv.alive()

@@ -50,11 +50,13 @@ function patternPcm(bytes, startSample = 0, second = false) {
 }
 
 function sendPcm(ws, conn, pcm, chunk, label) {
+  // Recorded before the first byte goes out: recorded after, the time could be later than
+  // the caller hearing the first frame (avr-core plays a frame as soon as it arrives).
+  record({ conn, event: 'sent', type: 'audio', label, bytes: pcm.length });
   for (let off = 0; off < pcm.length; off += chunk) {
     const part = pcm.subarray(off, Math.min(off + chunk, pcm.length));
     ws.send(JSON.stringify({ type: 'audio', audio: part.toString('base64') }));
   }
-  record({ conn, event: 'sent', type: 'audio', label, bytes: pcm.length });
 }
 
 function sendJson(ws, conn, obj) {

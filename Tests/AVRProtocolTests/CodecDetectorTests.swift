@@ -219,6 +219,33 @@ import Testing
         #expect(run.steps[(lastWrong + 1)...].count >= 80)
     }
 
+    /// A 40 ms G.711 leg that opens with loud noise: the size says slin, the byte rate corrects
+    /// that to a law the noise cannot tell, and the speech that follows votes for the right one.
+    /// Both corrections are reported, one each, and the call ends on the right law.
+    @Test(arguments: [AudioCodec.ulaw, .alaw])
+    func rateThenContentEachCorrectOnce(law: AudioCodec) {
+        var lawCorrections = 0
+        for seed in 0..<6 {
+            let noise = TestSignal.noise(rmsDBFS: -1, count: 8000 * 2, seed: UInt64(seed))
+            let speech = TestSignal.speechLike(rmsDBFS: -20, count: 8000 * 3)
+            let run = Self.run(Self.payloadBytes(noise + speech, as: law), frameLength: 320, frames: 125,
+                               interval: 40_000_000)
+            #expect(run.final == law, "seed \(seed): \(run.events)")
+            #expect(run.events.first == .init(codec: .slin, previous: nil, evidence: .frameSize(320)))
+            let corrections = run.events.dropFirst()
+            #expect(corrections.count <= 2, "seed \(seed): \(run.events)")
+            if case .byteRate? = corrections.first?.evidence {} else {
+                Issue.record("seed \(seed): no byte-rate correction first: \(run.events)")
+            }
+            if corrections.count == 2 {
+                #expect(corrections.last?.evidence == .content)
+                lawCorrections += 1
+            }
+        }
+        // The noise must have misled the rate correction at least once, or this proves nothing.
+        #expect(lawCorrections > 0)
+    }
+
     /// Voting never touches a law it has settled, nor a slin stream once the rate agrees.
     @Test func votingStops() {
         var detector = CodecDetector()

@@ -44,6 +44,9 @@
 /// all; speech and tones vote for the right law in almost every frame. ``settlingVotes`` for
 /// the chosen law settle the question; ``correctingVotes`` more for the other law than for
 /// the chosen one correct it, once. Voting stops after ``votingFrames`` (10 s).
+/// The two corrections are independent: a 40 ms μ-law leg that opens with loud noise can be
+/// corrected from slin to a law by the byte rate and then to the other law by votes — at most
+/// one correction of each kind, and at most one decision per frame.
 /// (Seen on a real Asterisk: a μ-law caller whose first second was loud noise was decided
 /// A-law, and kept it through the speech that followed, before votes existed.)
 public struct CodecDetector: Sendable {
@@ -118,6 +121,7 @@ public struct CodecDetector: Sendable {
 
     /// Feeds one `0x10` payload that arrived at `nanoseconds` (a monotonic clock).
     public mutating func observe(_ payload: UnsafeRawBufferPointer, at nanoseconds: UInt64) -> Step {
+        event = nil
         guard !payload.isEmpty else { return decision.map(Step.use) ?? .hold }
         framesObserved += 1
         if framesObserved <= accumulatedFrames {
@@ -221,7 +225,8 @@ public struct CodecDetector: Sendable {
         }
         guard let current = decision, current != .slin else { return }
         let (mine, theirs) = current == .ulaw ? (ulawVotes, alawVotes) : (alawVotes, ulawVotes)
-        if !lawCorrected && theirs >= mine + correctingVotes {
+        // `event == nil`: one decision per frame, so none goes unreported.
+        if !lawCorrected && event == nil && theirs >= mine + correctingVotes {
             lawCorrected = true
             decide(current == .ulaw ? .alaw : .ulaw, evidence: .content)
         } else if mine >= settlingVotes {

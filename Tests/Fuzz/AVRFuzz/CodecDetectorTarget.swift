@@ -10,8 +10,9 @@ let extraTargets: [FuzzTarget] = [
 /// milliseconds (0–255: bursts, 20 ms pacing, stalls past the 200 ms gap limit), scaled ×4
 /// when bit 7 of the first byte is set (so the 1 s rate window is reached in fewer records).
 /// Invariants: only the first non-empty payload may be held; once decided, every step uses
-/// the current decision and the decision never goes back to undecided; at most one correction
-/// after the first decision, each reported exactly once by `takeEvent`; an odd first payload
+/// the current decision and the decision never goes back to undecided; after the first
+/// decision at most one correction by byte rate and one by content (never by size), each
+/// reported exactly once by `takeEvent`; an odd first payload
 /// is never read as slin from its size; `framesObserved` counts the non-empty payloads.
 func fuzzCodecDetector(_ data: UnsafeRawBufferPointer) {
     guard let control = data.first else { return }
@@ -63,6 +64,10 @@ func fuzzCodecDetector(_ data: UnsafeRawBufferPointer) {
         require(detector.takeEvent() == nil, "event reported twice")
     }
     require(held <= 1, "\(held) frames held")
-    require(events.filter { $0.previous != nil }.count <= 1, "more than one correction")
+    let corrections = events.filter { $0.previous != nil }
+    require(corrections.filter { $0.evidence == .content }.count <= 1, "more than one correction by content")
+    require(corrections.filter { if case .byteRate = $0.evidence { true } else { false } }.count <= 1,
+            "more than one correction by byte rate")
+    require(!corrections.contains { if case .frameSize = $0.evidence { true } else { false } }, "a correction by size")
     if let first = events.first { require(first.previous == nil, "first event is a correction") }
 }

@@ -41,18 +41,25 @@ from helpers import check_timing, free_port
 pytestmark = pytest.mark.call_path
 
 
-def pacing(ts: list[float]) -> tuple[float, float]:
-    """(mean interval, p99 deviation from the ideal 20 ms grid anchored at the median offset)."""
+def pacing(ts: list[float]) -> tuple[float, list[float]]:
+    """(mean interval, each frame's deviation from the ideal 20 ms grid anchored at the median
+    offset, largest first)."""
     mean = (ts[-1] - ts[0]) / (len(ts) - 1)
     offset = statistics.median(t - 0.020 * k for k, t in enumerate(ts))
-    grid = sorted(abs(t - (offset + 0.020 * k)) for k, t in enumerate(ts))
-    return mean, grid[min(len(grid) - 1, int(0.99 * len(grid)))]
+    return mean, sorted((abs(t - (offset + 0.020 * k)) for k, t in enumerate(ts)), reverse=True)
 
 
 def assert_paced(ts: list[float], what: str) -> None:
-    mean, p99 = pacing(ts)
+    """On the 20 ms grid: mean interval within 1 ms, 98% of frames within 10 ms of the grid
+    (so one late tick of a busy test machine in a short window is allowed, two are not), and
+    none more than 60 ms off (three frames: a stall the caller would hear)."""
+    mean, deviations = pacing(ts)
+    allowed = len(ts) // 50
     check_timing(abs(mean - 0.020) <= 0.001, f"{what}: mean interval {mean * 1000:.3f} ms")
-    check_timing(p99 <= 0.010, f"{what}: p99 jitter {p99 * 1000:.2f} ms against the 20 ms grid")
+    check_timing(deviations[allowed] <= 0.010,
+                 f"{what}: {sum(d > 0.010 for d in deviations)} of {len(ts)} frames more than 10 ms off "
+                 f"the 20 ms grid (worst {', '.join(f'{d * 1000:.1f}' for d in deviations[:4])} ms)")
+    check_timing(deviations[0] <= 0.060, f"{what}: a frame {deviations[0] * 1000:.1f} ms off the 20 ms grid")
 
 
 def codec_lines(srv) -> list[str]:
@@ -430,7 +437,8 @@ def test_caller_dtmf_during_agent_speech_keeps_cadence(avr_server, sts_peer, cal
     assert all(first_t < d["t"] < last_t for d in digits), "the keys were not pressed during agent speech"
     assert_paced([kt for _, kt in agent()], "agent speech with DTMF")
     gaps = [b - a for (_, a), (_, b) in zip(agent(), agent()[1:])]
-    check_timing(max(gaps) < 0.030, f"a {max(gaps) * 1000:.1f} ms gap in agent speech")
+    # Under two frame times: no frame of the answer was skipped or held for a key press.
+    check_timing(max(gaps) < 0.040, f"a {max(gaps) * 1000:.1f} ms gap in agent speech")
 
 
 @pytest.mark.parametrize("code", [b"", b"\x07"], ids=["no-code", "code-7"])

@@ -210,7 +210,12 @@ def test_sts_faster_than_real_time_is_bounded(avr_server, sts_peer, calls):
     call.stop_streaming()
     heard = b"".join(p for _, p in call.audio_frames() if not is_silence(p))
     assert heard.startswith(want[:-640]), "the queued start of the answer must play unbroken"
-    assert len(heard) <= len(want) + 3200, f"{len(heard)} bytes played from a 2 s queue"
+    # Bounded: 20 s were sent, at most 3 s play. The queue never holds more than 2 s, but frames
+    # that play while the burst is still arriving make room for more of it, so how much more than
+    # 2 s plays depends on how fast the server reads: a tight bound is a timing bound (35,840
+    # bytes under ASan, where reading the burst took longer).
+    assert len(heard) <= len(want) + 16000, f"{len(heard)} bytes played from a 2 s queue"
+    check_timing(len(heard) <= len(want) + 3200, f"{len(heard)} bytes played from a 2 s queue")
     assert len(srv.log_matches(r"Playback queue full")) == 1
     assert not call.ended()
 

@@ -13,6 +13,9 @@ public final class CallHTTPService {
     private let log: Logger
     private let clock: () -> UInt64
     public var hook: CallInitiatedHook?
+    /// Set on SIGTERM: `/ready` answers 503 and `/call` is refused, so a load balancer
+    /// moves new calls elsewhere while the calls in progress finish.
+    public var draining = false
 
     /// `clock` gives milliseconds on the registry's time base.
     public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
@@ -29,9 +32,17 @@ public final class CallHTTPService {
                 return respond(.error(405, "method \(request.method) not allowed on /health; use GET", headers: [("Allow", "GET, HEAD")]))
             }
             respond(.json(200, #"{"status":"ok"}"#))
+        case "/ready":
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return respond(.error(405, "method \(request.method) not allowed on /ready; use GET", headers: [("Allow", "GET, HEAD")]))
+            }
+            respond(draining ? .json(503, #"{"status":"draining"}"#) : .json(200, #"{"status":"ready"}"#))
         case "/call":
             guard request.method == "POST" else {
                 return respond(.error(405, "method \(request.method) not allowed on /call; use POST", headers: [("Allow", "POST")]))
+            }
+            if draining {
+                return respond(.error(503, "server is draining (shutting down); send the call to another instance"))
             }
             registerCall(request, respond: respond)
         default:

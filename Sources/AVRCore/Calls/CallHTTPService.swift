@@ -16,6 +16,8 @@ public final class CallHTTPService {
     /// Set on SIGTERM: `/ready` answers 503 and `/call` is refused, so a load balancer
     /// moves new calls elsewhere while the calls in progress finish.
     public var draining = false
+    /// The shared registry (`REDIS_URL`): routes are stored there too.
+    var shared: RedisRegistryClient?
 
     /// `clock` gives milliseconds on the registry's time base.
     public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
@@ -82,9 +84,12 @@ public final class CallHTTPService {
         let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
         if overridden, let url { log.info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
+        // Kept here in any case: a call that reaches this instance keeps its route even when
+        // Redis is down or slow.
         if registry.register(uuid, route: route, now: clock()) == .full {
             return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
         }
+        shared?.store(uuid, record: RouteRecord(payload: payload, stsURL: url, overridden: overridden))
         var body = Array(#"{"sts_url":"#.utf8)
         if let url { JSONValue.appendQuoted(url, to: &body) } else { body.append(contentsOf: "null".utf8) }
         body.append(contentsOf: #","override":"#.utf8)

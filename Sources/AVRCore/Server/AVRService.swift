@@ -20,6 +20,8 @@ public final class AVRService {
     public let lifecycle: ServerLifecycle
     private var drainWatch: Timer?
     private var others: [LoopWaker] = []
+    /// `REDIS_URL`: this loop's connection to the shared registry.
+    private var shared: RedisRegistryClient?
 
     public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil,
                 lifecycle: ServerLifecycle = ServerLifecycle()) {
@@ -46,10 +48,22 @@ public final class AVRService {
             webhooks = WebhookDispatcher(loop: loop, url: webhookURL, options: options, client: client, log: log,
                                          wallClock: WallClock.unixMilliseconds)
         }
+        if let redisURL = configuration.redisURL {
+            let client = RedisRegistryClient(loop: loop, url: redisURL, keyPrefix: configuration.redisKeyPrefix,
+                                             timeout: UInt64(configuration.redisTimeoutMilliseconds),
+                                             timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000, log: log)
+            try client.start()
+            shared = client
+            if announce {
+                log.info("Shared call registry: Redis \(redisURL), keys \(configuration.redisKeyPrefix)<uuid>, "
+                    + "deadline \(configuration.redisTimeoutMilliseconds) ms")
+            }
+        }
         if let httpPort = configuration.httpPort {
             let service = CallHTTPService(registry: registry, stsURL: configuration.stsURL?.description, log: log,
                                           clock: { [loop] in loop.milliseconds })
             service.hook = webhooks
+            service.shared = shared
             callService = service
             var options = HTTPServer.Options()
             options.maxBodyBytes = configuration.httpMaxBodyBytes
@@ -71,7 +85,7 @@ public final class AVRService {
             if announce { log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)") }
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
-                                      ambient: ambient, log: log)
+                                      ambient: ambient, log: log, shared: shared)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort, lifecycle: lifecycle)
         guard announce else { return }
@@ -179,6 +193,7 @@ public final class AVRService {
         audioSocketServer?.close()
         sweeper?.close()
         sweeper = nil
+        shared?.close()
         for watcher in signals { watcher.close() }
         signals = []
         // The HTTP client closes once the last queued webhook is delivered or given up,

@@ -4,6 +4,7 @@ the call goes on), the call ends, the server exits 0. Called by deploy/image-che
 
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -45,7 +46,8 @@ def main():
     root, user = sys.argv[1], sys.argv[2]
     audio, http = free_port(), free_port()
     env = {"PATH": "/usr/bin:/bin", "PORT": str(audio), "HTTP_PORT": str(http), "DRAIN_TIMEOUT": "30"}
-    proc = subprocess.Popen(["chroot", f"--userspec={user}:{user}", root, "/usr/local/bin/avr-core"],
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    proc = subprocess.Popen([chroot, f"--userspec={user}:{user}", root, "/usr/local/bin/avr-core"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
     try:

@@ -4,9 +4,11 @@ internal import CHiredis
 /// on the socket). The thin wrapper: commands in, replies out, in order; no deadlines and
 /// no policy here (see `RedisRegistryClient`). Loop thread only.
 ///
-/// hiredis's callbacks carry `self` unretained: the owner keeps this object alive while a
-/// context exists, and `close()` ends the context synchronously (pending commands get
-/// `.noReply` before it returns).
+/// hiredis's callbacks carry `self` unretained, so the object keeps itself alive while
+/// hiredis holds a context: until the context's disconnect callback (a context that had
+/// connected; hiredis defers that free when `close()` runs inside one of its own callbacks),
+/// or until `close()` returns (one that had not). Pending commands get `.noReply` before
+/// `close()` returns.
 final class RedisConnection {
     enum Reply: Equatable {
         case string([UInt8])
@@ -23,6 +25,10 @@ final class RedisConnection {
     private var context: UnsafeMutableRawPointer?
     private var nextRequest: UInt = 0
     private var pending: [UInt: (Reply) -> Void] = [:]
+    private var connected = false
+    /// A connected context we closed: its disconnect callback is still to come.
+    private var closedContext: UnsafeMutableRawPointer?
+    private var keepAlive: RedisConnection?
     /// The TCP connection is up (commands sent before this are queued by hiredis).
     var onConnected: (() -> Void)?
     /// The connection failed or closed on its own (not after `close()`); pending commands
@@ -45,6 +51,8 @@ final class RedisConnection {
             return error.map { String(cString: $0) } ?? "cannot connect"
         }
         context = created
+        connected = false
+        keepAlive = self
         return nil
     }
 
@@ -67,7 +75,9 @@ final class RedisConnection {
     func close() {
         guard let context else { return }
         self.context = nil
+        if connected { closedContext = context }
         avr_redis_close(context)
+        if !connected { keepAlive = nil }
         // Whatever hiredis did not call back (it defers the free inside its own callbacks).
         let left = pending
         pending = [:]
@@ -100,12 +110,21 @@ final class RedisConnection {
     // MARK: From hiredis
 
     private func event(context eventContext: UnsafeMutableRawPointer?, connected: Bool, message: String) {
-        guard let eventContext, eventContext == context else { return }  // a context we closed
+        guard let eventContext else { return }
+        if eventContext == closedContext {
+            // The disconnect callback of a context we closed: hiredis is done with us.
+            closedContext = nil
+            keepAlive = nil
+            return
+        }
+        guard eventContext == context else { return }
         if connected {
+            self.connected = true
             onConnected?()
             return
         }
         context = nil  // hiredis frees it after this callback
+        keepAlive = nil  // the caller's reference keeps us alive until this callback returns
         let left = pending
         pending = [:]
         for (_, callback) in left.sorted(by: { $0.key < $1.key }) { callback(.noReply) }

@@ -235,7 +235,9 @@ def test_rolling_restart_drains_one_instance(avr_server, redis_server, haproxy, 
     assert wait_until(lambda: request_once(a.http_port, build_request("GET", "/ready")).status == 503, 1.0,
                       message="/ready 503 on A")
     check_timing(time.monotonic() - t0 < 0.5, "/ready fails at once")
-    wait_until(lambda: lb.states().get("avr1") == "DOWN", 5.0, message="haproxy marks A down")
+    # Each backend (AudioSocket, HTTP) checks on its own schedule: both must see A down.
+    wait_until(lambda: lb.states("avr_audiosocket").get("avr1") == "DOWN"
+               and lb.states("avr_http").get("avr1") == "DOWN", 5.0, message="haproxy marks A down")
     # New calls, both connections through the load balancer, all reach B.
     new = []
     for n in range(10):

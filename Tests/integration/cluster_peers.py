@@ -28,8 +28,9 @@ def _port_open(port: int) -> bool:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, password: str | None = None):
         self.port = port or free_port()
+        self.password = password
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -41,7 +42,7 @@ class RedisServer:
         assert exe, "redis-server not installed (make deps installs it)"
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--protected-mode", "no"],
+             "--protected-mode", "no", *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.proc.poll() is not None or _port_open(self.port), 5.0,
                    message=f"redis-server on {self.port}")
@@ -49,7 +50,8 @@ class RedisServer:
         return self
 
     def command(self, *args: str) -> str:
-        out = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, timeout=5)
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *auth, *args], capture_output=True, timeout=5)
         return out.stdout.decode().strip()
 
     def pause(self) -> None:

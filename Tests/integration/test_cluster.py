@@ -98,10 +98,12 @@ class lb_target:
         self.audio_port = lb.audio_port
 
 
+@pytest.mark.parametrize("loops", ["1", "2"])
 def test_calls_keep_payload_and_override_on_any_instance(avr_server, sts_peer, webhook_receiver, redis_server,
-                                                          haproxy, calls):
+                                                          haproxy, calls, loops):
     redis = redis_server()
-    servers, fallback, chosen = two_instances(avr_server, sts_peer, webhook_receiver, REDIS_URL=redis.url)
+    servers, fallback, chosen = two_instances(avr_server, sts_peer, webhook_receiver, REDIS_URL=redis.url,
+                                              LOOPS=loops)
     for srv in servers:
         srv.wait_for_log(r"Shared call registry: Redis .* connected", 5.0)
     lb = haproxy(*servers)
@@ -180,6 +182,34 @@ def test_redis_stopped_and_restarted_mid_run(avr_server, redis_server, calls):
     echo_ok(live)
 
 
+def test_password_and_database(avr_server, redis_server, calls):
+    redis = redis_server(password="s3cr#t")
+    a = avr_server(REDIS_URL=f"redis://:s3cr%23t@127.0.0.1:{redis.port}/2", REDIS_KEY_PREFIX="pbx7:")
+    b = avr_server(REDIS_URL=f"redis://:s3cr%23t@127.0.0.1:{redis.port}/2", REDIS_KEY_PREFIX="pbx7:")
+    for srv in (a, b):
+        srv.wait_for_log(r"Redis redis://:\*\*\*@127\.0\.0\.1:\d+/2 connected", 5.0)
+    uuid = str(uuidlib.uuid4())
+    assert post_call(a.http_port, uuid, 3).status == 200
+    assert redis.command("-n", "2", "EXISTS", f"pbx7:{uuid}") == "1"
+    assert redis.command("-n", "0", "DBSIZE") == "0"
+    echo_ok(calls(b, uuid))
+    b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
+    assert redis.command("-n", "2", "DBSIZE") == "0"
+    for srv in (a, b):
+        assert not srv.log_matches("s3cr"), "the password is never logged"
+
+
+def test_wrong_password_falls_back(avr_server, redis_server, calls):
+    redis = redis_server(password="right")
+    srv = avr_server(REDIS_URL=f"redis://:wrong@127.0.0.1:{redis.port}")
+    srv.wait_for_log(r"Redis .* unavailable \(AUTH refused", 5.0)
+    uuid = str(uuidlib.uuid4())
+    assert post_call(srv.http_port, uuid, 4).status == 200
+    echo_ok(calls(srv, uuid))
+    srv.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
+    assert not srv.log_matches("wrong")
+
+
 def test_redis_that_never_answers(avr_server, redis_server, calls):
     """SIGSTOP freezes Redis: connections are accepted, nothing is answered. The REDIS_TIMEOUT
     deadline holds, claims fall back at once afterwards, and live calls' audio is untouched."""
@@ -225,11 +255,11 @@ def test_rolling_restart_drains_one_instance(avr_server, redis_server, haproxy, 
     a, b = servers
     lb = haproxy(a, b)
     target = lb_target(lb)
-    live = [calls(target) for _ in range(40)]
+    live = [calls(target) for _ in range(100)]
     for call in live:
         echo_ok(call)
     on_a = [c for c in live if a.log_matches(f"{c.uuid}\\] Call started")]
-    assert len(on_a) == 20
+    assert len(on_a) == 50
     a.proc.send_signal(signal.SIGTERM)
     t0 = time.monotonic()
     assert wait_until(lambda: request_once(a.http_port, build_request("GET", "/ready")).status == 503, 1.0,

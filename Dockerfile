@@ -3,7 +3,7 @@
 # (Not built in CI: the CI machines have no Docker engine.)
 FROM swift:6.3-bookworm AS build
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev node-llhttp pkg-config \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev node-llhttp libhiredis-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -15,13 +15,14 @@ RUN swift build -c release --product avr-core --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1 libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home avr
 COPY --from=build /out/avr-core /usr/local/bin/avr-core
 USER avr
 ENV PORT=5001
 EXPOSE 5001 6001
-# SIGTERM drains: calls end with a hangup, webhooks get up to 4 s.
+# SIGTERM drains: /ready fails, new calls are refused, calls in progress go on for up to
+# DRAIN_TIMEOUT (300 s; give `docker stop -t` more), then end with a hangup.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/avr-core"]

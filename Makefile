@@ -1,14 +1,14 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp pkg-config curl nodejs node-ws wrk procps util-linux
+APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config curl nodejs node-ws wrk procps util-linux redis-server haproxy
 PY_MODULES := websockets aiohttp pytest numpy
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps soak clean fuzz fuzz-build
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps soak clean fuzz fuzz-build image-check
 
 all: release
 
@@ -57,7 +57,15 @@ asan-integration: deps
 	  -k "not memory_stays_flat" Tests/integration
 
 clean:
-	rm -rf .build .build-asan .build-fuzz
+	rm -rf .build .build-asan .build-fuzz .build-static .build-image
+
+## image-check: the Dockerfile's runtime stage without a Docker engine: a debootstrap minbase
+## bookworm root with the runtime stage's packages and user, the static binary, run in a chroot
+## as that user (starts, /ready, one echo call, drains on SIGTERM). Root only; not run in CI
+## (debootstrap downloads ~40 MB and takes minutes the first time); see README.
+image-check: deps
+	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	$(SUDO) deploy/image-check.sh
 
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
 ## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2"

@@ -15,8 +15,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .target(name: "CLLHTTP"),
+        // hiredis 0.14 (Debian libhiredis-dev) and its libuv adapter, behind a narrow C face.
+        .target(name: "CHiredis", linkerSettings: [.linkedLibrary("hiredis")]),
         .target(name: "AVRProtocol"),
-        .target(name: "AVRCore", dependencies: ["CUV", "CLLHTTP", "AVRProtocol"]),
+        .target(name: "AVRCore", dependencies: ["CUV", "CLLHTTP", "CHiredis", "AVRProtocol"]),
         .executableTarget(name: "AVRServer", dependencies: ["AVRCore", "AVRProtocol"]),
         .testTarget(name: "AVRProtocolTests", dependencies: ["AVRProtocol"]),
         .testTarget(name: "AVRCoreTests", dependencies: ["AVRCore", "AVRProtocol", "CUV"]),

@@ -117,7 +117,7 @@ def run_one(args, binpath, target, calls, loops, logdir):
     loadgen = None
     try:
         sts.wait_line(r"listening ws=(\d+)")
-        env = dict(os.environ, PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level,
+        env = dict(os.environ, DRAIN_TIMEOUT="0", PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level,
                    LOOPS=str(loops))
         if target == "avr-core":
             env.update(HTTP_PORT=str(http_port), WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/webhook")
@@ -267,7 +267,7 @@ def wav_mode(args, binpath, logdir):
     server = None
     try:
         sts.wait_line(r"listening ws=")
-        env = dict(os.environ, PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level)
+        env = dict(os.environ, DRAIN_TIMEOUT="0", PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level)
         server = Proc("avr-core-wav", [f"{binpath}/avr-core"], env=env, logdir=logdir)
         server.wait_line(r"listening on port %d" % port)
         argv = [f"{binpath}/avr-loadgen", "--port", str(port), "--wav", args.wav, "--codec", args.codec]

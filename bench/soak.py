@@ -321,7 +321,7 @@ class Soak:
         hooks = bench.Proc("webhooks", [f"{self.binpath}/avr-bench-sts", "--ws-port", "0", "--http-port", str(self.hook_port),
                                         "--mode", "echo"], logdir=self.logdir)
         hooks.wait_line(r"listening ws=")
-        env = dict(os.environ, PORT=str(self.port), HTTP_PORT=str(self.http_port), STS_URL=f"ws://127.0.0.1:{self.sts_port}",
+        env = dict(os.environ, DRAIN_TIMEOUT="0", PORT=str(self.port), HTTP_PORT=str(self.http_port), STS_URL=f"ws://127.0.0.1:{self.sts_port}",
                    WEBHOOK_URL=f"http://127.0.0.1:{self.hook_port}/webhook", WEBHOOK_TIMEOUT=str(args.webhook_timeout),
                    WEBHOOK_RETRY=str(args.webhook_retry), LOG_LEVEL="info", LOOPS=str(args.loops))
         # Its own session, as a service runs: with the kernel's autogroup scheduling, CPU is

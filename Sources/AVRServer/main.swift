@@ -50,18 +50,20 @@ func runLoops(_ configuration: Configuration, _ log: Logger) throws(UVError) -> 
     let registry = CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
                                 capacity: configuration.maxPendingCalls)
     let wakers = WakerList()
+    let lifecycle = ServerLifecycle()
     var threads: [LoopThread] = []
     for _ in 1..<configuration.loops {
         let ready = StartGate()
         threads.append(try LoopThread {
             do throws(UVError) {
                 let loop = try EventLoop()
-                let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry)
+                let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry,
+                                         lifecycle: lifecycle)
                 try service.start(reusePort: true, announce: false)
                 var wakerRef: LoopWaker?
+                // Woken by the main loop: drain, or stop (then the waker closes too).
                 let waker = try LoopWaker(loop: loop) {
-                    service.stop()
-                    wakerRef?.close()
+                    if service.followLifecycle() { wakerRef?.close() }
                 }
                 wakerRef = waker
                 wakers.append(waker)
@@ -77,7 +79,8 @@ func runLoops(_ configuration: Configuration, _ log: Logger) throws(UVError) -> 
         }
     }
     let loop = try EventLoop()
-    let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry)
+    let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry,
+                             lifecycle: lifecycle)
     try service.start(reusePort: true, announce: true)
     try service.installSignalHandlers(alsoStopping: wakers.all)
     loop.run()

@@ -43,7 +43,8 @@ _CONFIG_VARS = {
     "PORT", "HTTP_PORT", "STS_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_TIMEOUT",
     "WEBHOOK_RETRY", "AMBIENT_NOISE_FILE", "AMBIENT_NOISE_LEVEL", "LOG_LEVEL",
     "HTTP_MAX_BODY", "HTTP_HEADER_TIMEOUT", "HTTP_IDLE_TIMEOUT", "CALL_METADATA_TTL",
-    "MAX_PENDING_CALLS", "STS_CONNECT_TIMEOUT",
+    "MAX_PENDING_CALLS", "STS_CONNECT_TIMEOUT", "DRAIN_TIMEOUT", "REDIS_URL", "REDIS_KEY_PREFIX",
+    "REDIS_TIMEOUT", "LOOPS", "PLAYBACK_QUEUE_LIMIT",
 }
 
 
@@ -100,6 +101,9 @@ class AvrServer:
             req["HTTP_PORT"] = str(free_port())
         if "PORT" not in req:
             req["PORT"] = str(free_port())
+        # The suite's SIGTERMs (teardown, stop_server) mean "stop now", as before drain
+        # existed; the drain tests (test_drain.py, test_cluster.py) set DRAIN_TIMEOUT themselves.
+        req.setdefault("DRAIN_TIMEOUT", "0")
         for k, v in req.items():
             if v is not None:
                 env[k] = str(v)

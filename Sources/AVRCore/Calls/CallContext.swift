@@ -11,9 +11,12 @@ final class CallContext {
     let webhooks: WebhookDispatcher?
     let ambient: AmbientNoise?
     let log: Logger
+    /// The shared registry (`REDIS_URL`), nil without it.
+    let shared: RedisRegistryClient?
 
     init(loop: EventLoop, configuration: Configuration, registry: CallRegistry, webhooks: WebhookDispatcher?,
-         ambient: AmbientNoise?, log: Logger) throws(UVError) {
+         ambient: AmbientNoise?, log: Logger, shared: RedisRegistryClient? = nil) throws(UVError) {
+        self.shared = shared
         self.loop = loop
         self.configuration = configuration
         self.registry = registry
@@ -21,5 +24,32 @@ final class CallContext {
         self.ambient = ambient
         self.log = log
         scheduler = try PlaybackScheduler(loop: loop, log: log)
+    }
+
+    enum RouteLookup {
+        case now(CallRoute?)
+        /// The claim is in flight; the completion runs within `REDIS_TIMEOUT`.
+        case later
+    }
+
+    /// Claims the route `POST /call` stored for `uuid`. Without Redis (or while it is down)
+    /// the answer comes at once from this process's registry. With Redis, `GETDEL` decides;
+    /// when Redis has no entry or cannot answer, the local registry does (a route registered
+    /// here while Redis was down). Either way the local entry is taken out.
+    func lookupRoute(_ uuid: CallUUID, later completion: @escaping (CallRoute?) -> Void) -> RouteLookup {
+        guard let shared, shared.isUp else { return .now(registry.claim(uuid)) }
+        var synchronous: CallRoute??
+        var inCall = true
+        shared.claim(uuid) { [registry] outcome in
+            let local = registry.claim(uuid)
+            let route: CallRoute? = switch outcome {
+            case .found(let record): CallRoute(payload: record.payload, stsURL: record.stsURL, overridden: record.overridden)
+            case .absent, .unavailable: local
+            }
+            if inCall { synchronous = .some(route) } else { completion(route) }
+        }
+        inCall = false
+        if let synchronous { return .now(synchronous) }
+        return .later
     }
 }

@@ -13,6 +13,11 @@ public final class CallHTTPService {
     private let log: Logger
     private let clock: () -> UInt64
     public var hook: CallInitiatedHook?
+    /// Set on SIGTERM: `/ready` answers 503 and `/call` is refused, so a load balancer
+    /// moves new calls elsewhere while the calls in progress finish.
+    public var draining = false
+    /// The shared registry (`REDIS_URL`): routes are stored there too.
+    var shared: RedisRegistryClient?
 
     /// `clock` gives milliseconds on the registry's time base.
     public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
@@ -29,9 +34,17 @@ public final class CallHTTPService {
                 return respond(.error(405, "method \(request.method) not allowed on /health; use GET", headers: [("Allow", "GET, HEAD")]))
             }
             respond(.json(200, #"{"status":"ok"}"#))
+        case "/ready":
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return respond(.error(405, "method \(request.method) not allowed on /ready; use GET", headers: [("Allow", "GET, HEAD")]))
+            }
+            respond(draining ? .json(503, #"{"status":"draining"}"#) : .json(200, #"{"status":"ready"}"#))
         case "/call":
             guard request.method == "POST" else {
                 return respond(.error(405, "method \(request.method) not allowed on /call; use POST", headers: [("Allow", "POST")]))
+            }
+            if draining {
+                return respond(.error(503, "server is draining (shutting down); send the call to another instance"))
             }
             registerCall(request, respond: respond)
         default:
@@ -71,9 +84,13 @@ public final class CallHTTPService {
         let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
         if overridden, let url { log.info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
+        // Kept here in any case: a call that reaches this instance keeps its route even when
+        // Redis is down or slow.
         if registry.register(uuid, route: route, now: clock()) == .full {
             return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
         }
+        shared?.store(uuid, record: RouteRecord(payload: payload, stsURL: url, overridden: overridden))
+        log.debug("[\(uuid)] Route registered by POST /call")
         var body = Array(#"{"sts_url":"#.utf8)
         if let url { JSONValue.appendQuoted(url, to: &body) } else { body.append(contentsOf: "null".utf8) }
         body.append(contentsOf: #","override":"#.utf8)

@@ -125,11 +125,32 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private func callStarted(_ uuid: CallUUID) {
         self.uuid = uuid
         log = context.log.with(prefix: "[\(uuid)] ")
-        let route = context.registry.claim(uuid)
+        context.webhooks?.send(WebhookEnvelope.callStarted, uuid: uuid, payload: .object([:]))
+        switch context.lookupRoute(uuid, later: { [weak self] route in self?.routeKnown(route) }) {
+        case .now(let route):
+            routeKnown(route)
+        case .later:
+            // The claim is in flight (shared registry): the caller's audio is held exactly
+            // as while an STS connects, and the line plays from now on.
+            let holding = HoldingLeg()
+            leg = holding
+            context.scheduler.add(self)
+            claimStarted = context.loop.nanoseconds
+        }
+    }
+
+    private var claimStarted: UInt64?
+
+    private func routeKnown(_ route: CallRoute?) {
+        guard !ended, let uuid else { return }
+        let holding = leg as? HoldingLeg
+        leg = nil
+        if let started = claimStarted {
+            log.debug("Route claimed in \((context.loop.nanoseconds - started) / 1000) µs")
+        }
         let base = context.configuration.stsURL?.description
         let urlText = route?.stsURL ?? base
         log.info("Call started from \(stream.peerAddress?.description ?? "?")" + (route == nil ? " (no prior POST /call)" : ""))
-        context.webhooks?.send(WebhookEnvelope.callStarted, uuid: uuid, payload: .object([:]))
         let leg: STSLeg
         if let urlText {
             let url: EndpointURL
@@ -156,6 +177,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         // The line never goes dead, and a caller who says nothing still hears the greeting.
         context.scheduler.add(self)
         leg.start()
+        holding?.release(into: leg)
     }
 
     private func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {

@@ -46,6 +46,11 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     }
 
     public var description: String {
+        Int32(storage.ss_family) == AF_INET6 ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)"
+    }
+
+    /// The address alone, as text (`127.0.0.1`, `::1`).
+    var numericHost: String {
         var name = [CChar](repeating: 0, count: 64)
         let family = Int32(storage.ss_family)
         withSockaddr { addr in
@@ -55,7 +60,6 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
                 addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { _ = uv_ip4_name($0, &name, name.count) }
             }
         }
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -68,3 +68,24 @@ struct HeldAudio {
         frameLengths = []
     }
 }
+
+/// The leg of a call whose route is still being claimed from the shared registry: caller
+/// audio and DTMF are held (3 s, as before an STS connection opens) and handed to the real
+/// leg once the route is known.
+final class HoldingLeg: STSLeg {
+    weak var delegate: STSLegDelegate?
+    private(set) var held = HeldAudio(capacity: 3 * 16_000)
+    private(set) var digits: [UInt8] = []
+
+    func start() {}
+    func sendAudio(_ pcm: UnsafeRawBufferPointer) { held.append(pcm) }
+    func sendDTMF(_ digit: UInt8) { digits.append(digit) }
+    func close() { delegate = nil }
+
+    /// Hands what was held to `leg`, in order.
+    func release(into leg: STSLeg) {
+        held.drain { leg.sendAudio($0) }
+        for digit in digits { leg.sendDTMF(digit) }
+        digits = []
+    }
+}

@@ -15,11 +15,20 @@ public final class AVRService {
     public private(set) var webhooks: WebhookDispatcher?
     private var signals: [SignalWatcher] = []
     private var stopping = false
+    private var draining = false
+    /// Shared by the loops of one process (phase, calls alive on every loop).
+    public let lifecycle: ServerLifecycle
+    private var drainWatch: Timer?
+    private var others: [LoopWaker] = []
+    /// `REDIS_URL`: this loop's connection to the shared registry.
+    private var shared: RedisRegistryClient?
 
-    public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil) {
+    public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil,
+                lifecycle: ServerLifecycle = ServerLifecycle()) {
         self.loop = loop
         self.configuration = configuration
         self.log = log
+        self.lifecycle = lifecycle
         self.registry = registry ?? CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
                                                  capacity: configuration.maxPendingCalls)
     }
@@ -39,10 +48,22 @@ public final class AVRService {
             webhooks = WebhookDispatcher(loop: loop, url: webhookURL, options: options, client: client, log: log,
                                          wallClock: WallClock.unixMilliseconds)
         }
+        if let redisURL = configuration.redisURL {
+            let client = RedisRegistryClient(loop: loop, url: redisURL, keyPrefix: configuration.redisKeyPrefix,
+                                             timeout: UInt64(configuration.redisTimeoutMilliseconds),
+                                             timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000, log: log)
+            try client.start()
+            shared = client
+            if announce {
+                log.info("Shared call registry: Redis \(redisURL), keys \(configuration.redisKeyPrefix)<uuid>, "
+                    + "deadline \(configuration.redisTimeoutMilliseconds) ms")
+            }
+        }
         if let httpPort = configuration.httpPort {
             let service = CallHTTPService(registry: registry, stsURL: configuration.stsURL?.description, log: log,
                                           clock: { [loop] in loop.milliseconds })
             service.hook = webhooks
+            service.shared = shared
             callService = service
             var options = HTTPServer.Options()
             options.maxBodyBytes = configuration.httpMaxBodyBytes
@@ -64,9 +85,9 @@ public final class AVRService {
             if announce { log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)") }
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
-                                      ambient: ambient, log: log)
+                                      ambient: ambient, log: log, shared: shared)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
-                                                  reusePort: reusePort)
+                                                  reusePort: reusePort, lifecycle: lifecycle)
         guard announce else { return }
         log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
         if configuration.loops > 1 { log.info("Running \(configuration.loops) event loops") }
@@ -79,28 +100,100 @@ public final class AVRService {
         self.sweeper = sweeper
     }
 
-    /// Stops on SIGINT/SIGTERM: listeners close, calls end (each sends `call_ended`),
-    /// pending webhooks get their remaining attempts, then the loop runs out of work.
+    /// Signals, on the main loop. SIGTERM drains (see `drain`) when `DRAIN_TIMEOUT` > 0;
+    /// a second SIGTERM, or SIGINT, stops at once: listeners close, calls end (each sends
+    /// `call_ended`), pending webhooks get their remaining attempts, then the loop runs out
+    /// of work. `others` are the other loops' wakers: they read `lifecycle.phase` when woken.
     public func installSignalHandlers(alsoStopping others: [LoopWaker] = []) throws(UVError) {
+        self.others = others
         for signal in [SIGINT_VALUE, SIGTERM_VALUE] {
             let watcher = try SignalWatcher(loop: loop, signal: signal) { [unowned self] signum in
-                self.log.info("Received signal \(signum), shutting down")
-                self.stop()
-                for other in others { other.wake() }
+                if signum == SIGTERM_VALUE && self.configuration.drainTimeoutSeconds > 0
+                    && self.lifecycle.phase == .running {
+                    self.beginDrain(signal: signum)
+                } else {
+                    self.log.info("Received signal \(signum), shutting down")
+                    self.stopEverywhere()
+                }
             }
             watcher.unref()
             signals.append(watcher)
         }
     }
 
+    /// Main loop: every loop stops at once.
+    private func stopEverywhere() {
+        lifecycle.advance(to: .stopping)
+        stop()
+        for other in others { other.wake() }
+    }
+
+    /// Main loop, first SIGTERM: every loop drains; this loop watches the calls of all of
+    /// them, logs progress, and stops everything when none is left or `DRAIN_TIMEOUT` passes.
+    private func beginDrain(signal: Int32) {
+        guard lifecycle.advance(to: .draining) else { return }
+        let timeout = UInt64(configuration.drainTimeoutSeconds) * 1000
+        log.info("Received signal \(signal), draining: /ready answers 503, new calls are refused, "
+            + "\(lifecycle.liveCalls) call(s) in progress may go on for up to \(configuration.drainTimeoutSeconds) s "
+            + "(DRAIN_TIMEOUT); a second SIGTERM or SIGINT ends them now")
+        drain()
+        for other in others { other.wake() }
+        let deadline = loop.milliseconds + timeout
+        var lastLogged = loop.milliseconds
+        var lastCount = lifecycle.liveCalls
+        guard let watch = try? Timer(loop: loop) else { return stopEverywhere() }
+        drainWatch = watch
+        // Polled (every loop's calls are counted in one atomic); 100 ms is prompt enough for
+        // an exit and costs nothing next to the calls themselves.
+        watch.start(timeout: 0, repeat: 100) { [unowned self] in
+            let left = self.lifecycle.liveCalls
+            let now = self.loop.milliseconds
+            if left == 0 {
+                self.log.info("Drained: no calls left, stopping")
+                return self.stopEverywhere()
+            }
+            if now >= deadline {
+                self.log.warn("DRAIN_TIMEOUT (\(self.configuration.drainTimeoutSeconds) s) passed: ending \(left) call(s)")
+                return self.stopEverywhere()
+            }
+            if left != lastCount && now - lastLogged >= 1000 {
+                self.log.info("draining: \(left) calls left")
+                lastCount = left
+                lastLogged = now
+            }
+        }
+    }
+
+    /// Any loop: stop accepting AudioSocket connections, fail `/ready`, refuse `/call`;
+    /// calls in progress go on. The HTTP listener stays open so `/ready` can say so.
+    public func drain() {
+        guard !draining, !stopping else { return }
+        draining = true
+        callService?.draining = true
+        audioSocketServer?.stopAccepting()
+    }
+
+    /// A worker loop was woken: follow the phase the main loop set. Returns true once the
+    /// loop is stopping (its waker can close).
+    public func followLifecycle() -> Bool {
+        switch lifecycle.phase {
+        case .running: return false
+        case .draining: drain(); return false
+        case .stopping: stop(); return true
+        }
+    }
+
     public func stop() {
         guard !stopping else { return }
         stopping = true
+        drainWatch?.close()
+        drainWatch = nil
         // The servers stay referenced until the loop ends: their connections close later.
         httpServer?.close()
         audioSocketServer?.close()
         sweeper?.close()
         sweeper = nil
+        shared?.close()
         for watcher in signals { watcher.close() }
         signals = []
         // The HTTP client closes once the last queued webhook is delivered or given up,

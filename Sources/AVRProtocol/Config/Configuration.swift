@@ -41,6 +41,20 @@ public struct Configuration: Sendable, Equatable {
     /// longer than any single spoken answer (TTS services burst a whole answer faster than real
     /// time) and bounds a call's queue at 480 KB whatever the STS sends.
     public var playbackQueueLimitMilliseconds = 30_000
+    /// `DRAIN_TIMEOUT`: after SIGTERM, how long calls in progress may go on (0: end them at
+    /// once). 300 s: the drain exists to let calls finish, and most voice-agent calls end
+    /// within a few minutes; a shorter default would cut exactly the calls it should protect.
+    /// The orchestrator's own kill timer (`docker stop -t`, `stop_grace_period`) must be longer.
+    public var drainTimeoutSeconds = 300
+    /// `REDIS_URL`: the shared call registry; nil keeps the registry in this process.
+    public var redisURL: RedisURL?
+    /// `REDIS_KEY_PREFIX`: prepended to the uuid in every key.
+    public var redisKeyPrefix = "avr:call:"
+    /// `REDIS_TIMEOUT`: deadline of every Redis operation (connect, SET, GETDEL, PING).
+    /// 250 ms: a Redis on the same network answers in well under a millisecond, and a call's
+    /// first audio waits for its claim; a quarter of a second is the most a caller should wait
+    /// before the route falls back to this instance's own registry.
+    public var redisTimeoutMilliseconds = 250
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -111,6 +125,26 @@ public struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
             configuration.playbackQueueLimitMilliseconds = value
+        }
+        if let value = try reader.integer("DRAIN_TIMEOUT", in: 0...86_400, unit: "seconds") {
+            configuration.drainTimeoutSeconds = value
+        }
+        if let text = reader.value("REDIS_URL") {
+            do {
+                configuration.redisURL = try RedisURL.parse(text)
+            } catch {
+                // The value may hold a password: the line shows the reason only.
+                throw ConfigurationError(variable: "REDIS_URL", value: "", problem: .invalidRedisURL(error.reason))
+            }
+        }
+        if let text = reader.value("REDIS_KEY_PREFIX") {
+            guard text.utf8.count <= 128, !text.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+                throw ConfigurationError(variable: "REDIS_KEY_PREFIX", value: text, problem: .badKeyPrefix)
+            }
+            configuration.redisKeyPrefix = text
+        }
+        if let value = try reader.integer("REDIS_TIMEOUT", in: 1...60_000, unit: "milliseconds") {
+            configuration.redisTimeoutMilliseconds = value
         }
         return configuration
     }

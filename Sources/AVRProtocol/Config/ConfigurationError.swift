@@ -18,6 +18,10 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         /// A header value with a control character; the description does not repeat the
         /// value, which is a secret.
         case controlCharacterInHeaderValue
+        /// `REDIS_URL` unusable; the description gives the reason, never the value (a password).
+        case invalidRedisURL(String)
+        /// Empty, longer than 128 bytes, or with spaces or control characters.
+        case badKeyPrefix
     }
 
     /// The environment variable's name, e.g. `PORT`.
@@ -54,6 +58,10 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
             return "\(variable): \(quoted) is not one of debug, info, warn, error"
         case .controlCharacterInHeaderValue:
             return "\(variable): the value contains a control character (not allowed in an HTTP header)"
+        case .invalidRedisURL(let reason):
+            return "\(variable): not a usable redis://[:password@]host[:port][/db] URL: \(reason)"
+        case .badKeyPrefix:
+            return "\(variable): \(quoted) must be 1-128 bytes without spaces or control characters"
         }
     }
 }

@@ -1,0 +1,123 @@
+/// Whether the shared registry's Redis can be used now, and when to try again: the pure
+/// state behind "Redis down or slow never hurts a call". The caller passes the time in
+/// (milliseconds on any monotonic base) and logs what the reports say, so a Redis that
+/// stays down costs one log line, not one per call.
+///
+/// connecting → up (the handshake's PING answered) → down (an operation failed or missed its
+/// deadline) → connecting (after the backoff) → up (recovery reported) ...
+public struct RedisAvailability: Sendable, Equatable {
+    public enum State: Sendable, Equatable { case connecting, up, down }
+
+    /// What the caller should log.
+    public enum Report: Sendable, Equatable {
+        /// The first connection of the process's life came up.
+        case connected
+        /// Up again after being down for this long.
+        case recovered(downForMilliseconds: UInt64)
+        /// Could not be used any more (or never could): the registry falls back to this process.
+        case lost
+    }
+
+    public private(set) var state: State = .connecting
+    /// When the current outage started (nil while up, or before the first connection).
+    public private(set) var downSince: UInt64?
+    /// Delay before the next reconnect attempt.
+    public private(set) var backoff: UInt64
+    public let minimumBackoff: UInt64
+    public let maximumBackoff: UInt64
+    private var everUp = false
+    private var lossReported = false
+
+    public init(minimumBackoff: UInt64 = 100, maximumBackoff: UInt64 = 5_000) {
+        self.minimumBackoff = minimumBackoff
+        self.maximumBackoff = max(minimumBackoff, maximumBackoff)
+        backoff = minimumBackoff
+    }
+
+    /// Operations go to Redis only while it is up; otherwise straight to the local registry.
+    public var usable: Bool { state == .up }
+
+    /// The handshake completed.
+    public mutating func connected(now: UInt64) -> Report {
+        defer {
+            state = .up
+            everUp = true
+            lossReported = false
+            downSince = nil
+            backoff = minimumBackoff
+        }
+        if let since = downSince, everUp || lossReported {
+            return .recovered(downForMilliseconds: now >= since ? now - since : 0)
+        }
+        return .connected
+    }
+
+    /// An operation failed, timed out, or the connection went away. Returns the report to log
+    /// (only for the first failure of an outage) and when to reconnect; the backoff doubles
+    /// with each failure in a row, up to `maximumBackoff`.
+    public mutating func failed(now: UInt64) -> (report: Report?, retryAt: UInt64) {
+        var report: Report?
+        if !lossReported {
+            report = .lost
+            lossReported = true
+        }
+        if downSince == nil { downSince = now }
+        state = .down
+        let retryAt = now + backoff
+        backoff = min(maximumBackoff, backoff * 2)
+        return (report, retryAt)
+    }
+
+    /// A reconnect attempt starts (after the backoff).
+    public mutating func reconnecting() {
+        state = .connecting
+    }
+}
+
+/// Requests in flight on one Redis connection, in the order they were sent (Redis answers
+/// in that order), each with its deadline. One TTL for all means the first deadline is the
+/// earliest: one timer on `firstDeadline` guards them all.
+public struct DeadlineQueue: Sendable {
+    private var entries: [(id: UInt64, deadline: UInt64)] = []
+    private var head = 0
+
+    public init() {}
+
+    public var count: Int { entries.count - head }
+    public var isEmpty: Bool { count == 0 }
+    public var firstDeadline: UInt64? { head < entries.count ? entries[head].deadline : nil }
+
+    public mutating func push(id: UInt64, deadline: UInt64) {
+        entries.append((id, deadline))
+    }
+
+    /// Forgets `id` (normally the first: replies come in order). Returns whether it was there.
+    @discardableResult
+    public mutating func remove(id: UInt64) -> Bool {
+        guard let index = entries[head...].firstIndex(where: { $0.id == id }) else { return false }
+        if index == head {
+            head += 1
+        } else {
+            entries.remove(at: index)
+        }
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+        return true
+    }
+
+    /// True when the oldest request has waited past its deadline: the connection is stuck.
+    public func isOverdue(now: UInt64) -> Bool {
+        guard let first = firstDeadline else { return false }
+        return now >= first
+    }
+
+    public mutating func removeAll() {
+        entries.removeAll()
+        head = 0
+    }
+}

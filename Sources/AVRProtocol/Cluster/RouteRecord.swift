@@ -1,0 +1,47 @@
+/// A call's route as stored in the shared registry (the Redis value):
+/// `{"v":1,"payload":{...},"sts_url":"..."|null,"override":true|false}`. The payload keeps
+/// its member order (its fields become the STS URL's query in that order).
+public struct RouteRecord: Sendable, Equatable {
+    public var payload: JSONObject
+    public var stsURL: String?
+    public var overridden: Bool
+
+    public init(payload: JSONObject, stsURL: String?, overridden: Bool) {
+        self.payload = payload
+        self.stsURL = stsURL
+        self.overridden = overridden
+    }
+
+    public func encoded() -> [UInt8] {
+        var bytes = Array(#"{"v":1,"payload":"#.utf8)
+        JSONValue.object(payload).serialize(into: &bytes)
+        bytes.append(contentsOf: #","sts_url":"#.utf8)
+        if let stsURL { JSONValue.appendQuoted(stsURL, to: &bytes) } else { bytes.append(contentsOf: "null".utf8) }
+        bytes.append(contentsOf: #","override":"#.utf8)
+        bytes.append(contentsOf: (overridden ? "true" : "false").utf8)
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
+    public struct DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    /// Reads a stored record; anything else (another writer, another version) is an error.
+    public static func decode(_ bytes: some Collection<UInt8>) throws(DecodeError) -> RouteRecord {
+        let value: JSONValue
+        do { value = try JSONValue.parse(bytes) } catch { throw DecodeError(reason: "\(error)") }
+        guard let object = value.objectValue else { throw DecodeError(reason: "not a JSON object") }
+        guard object["v"] == .number("1") else { throw DecodeError(reason: "unknown record version") }
+        guard let payload = object["payload"]?.objectValue else { throw DecodeError(reason: "payload: not an object") }
+        let stsURL: String?
+        switch object["sts_url"] {
+        case .string(let text)?: stsURL = text
+        case .null?: stsURL = nil
+        default: throw DecodeError(reason: "sts_url: not a string or null")
+        }
+        guard let overridden = object["override"]?.boolValue else { throw DecodeError(reason: "override: not a boolean") }
+        return RouteRecord(payload: payload, stsURL: stsURL, overridden: overridden)
+    }
+}

@@ -1,0 +1,311 @@
+"""Cluster mode (issue 10): two avr-core instances behind HAProxy (deploy/haproxy.cfg), a
+real redis-server. Asterisk's two connections of a call (CURL to /call, then AudioSocket)
+are placed independently by the load balancer; with REDIS_URL the call keeps its payload
+and its webhook override wherever they land. Redis stopped, restarted or frozen never
+hurts a call; a rolling restart drains one instance while the other takes the new calls."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import time
+import uuid as uuidlib
+
+import pytest
+
+from cluster_peers import HAProxy, RedisServer
+from conftest import judge_exit, started_peers
+from helpers import build_request, request_once, wait_until, check_timing
+from webhook_receiver import sts_url_reply
+
+pytestmark = pytest.mark.call_path
+
+
+@pytest.fixture
+def redis_server():
+    yield from started_peers(RedisServer)
+
+
+@pytest.fixture
+def haproxy():
+    yield from started_peers(HAProxy)
+
+
+def post_call(port: int, uuid: str, n: int):
+    body = json.dumps({"uuid": uuid, "payload": {"n": str(n), "who": "caller"}}).encode()
+    return request_once(port, build_request("POST", "/call", body))
+
+
+def instance_of(servers, pattern: str) -> int | None:
+    for index, srv in enumerate(servers):
+        if srv.log_matches(pattern):
+            return index
+    return None
+
+
+def wait_instance(servers, pattern: str, timeout: float = 5.0) -> int:
+    """Index of the server that logged `pattern` (waits for it)."""
+    found = wait_until(lambda: [i + 1 for i in [instance_of(servers, pattern)] if i is not None], timeout,
+                       message=f"a server to log {pattern!r}")
+    return found[0] - 1
+
+
+def sts_urls_by_uuid(sts) -> dict[str, str]:
+    recs = sts.records()
+    urls = {r["conn"]: r["url"] for r in recs if r["event"] == "connection"}
+    return {r["json"]["uuid"]: urls[r["conn"]] for r in recs
+            if r["event"] == "message" and r.get("type") == "init"}
+
+
+def two_instances(avr_server, sts_peer, webhook_receiver, **env):
+    fallback = sts_peer("node", "echo")
+    chosen = sts_peer("node", "echo")
+    hooks = webhook_receiver()
+    hooks.default = sts_url_reply(chosen.url + "/override")
+    servers = [avr_server(STS_URL=fallback.url, WEBHOOK_URL=hooks.url, LOG_LEVEL="debug", **env) for _ in range(2)]
+    return servers, fallback, chosen
+
+
+def place_through_lb(lb, servers, calls, count: int, seed: int):
+    """All the /call requests first (each on a new connection), then the AudioSocket
+    connections in a shuffled order: the round-robin places the two connections of a call
+    independently. Returns [(uuid, n, http instance, audiosocket instance)]."""
+    placed = []
+    for n in range(count):
+        uuid = str(uuidlib.uuid4())
+        resp = post_call(lb.http_port, uuid, n)
+        assert resp.status == 200, resp.body
+        assert resp.json()["override"] is True, resp.body
+        placed.append((uuid, n))
+    order = list(placed)
+    random.Random(seed).shuffle(order)
+    for uuid, _ in order:
+        calls(lb_target(lb), uuid)
+    result = []
+    for uuid, n in placed:
+        http_at = wait_instance(servers, f"{uuid}\\] Route registered by POST /call")
+        audio_at = wait_instance(servers, f"{uuid}\\] Call started")
+        result.append((uuid, n, http_at, audio_at))
+    return result
+
+
+class lb_target:
+    """What the `calls` factory needs of a server: the AudioSocket port (here HAProxy's)."""
+
+    def __init__(self, lb):
+        self.audio_port = lb.audio_port
+
+
+@pytest.mark.parametrize("loops", ["1", "2"])
+def test_calls_keep_payload_and_override_on_any_instance(avr_server, sts_peer, webhook_receiver, redis_server,
+                                                          haproxy, calls, loops):
+    redis = redis_server()
+    servers, fallback, chosen = two_instances(avr_server, sts_peer, webhook_receiver, REDIS_URL=redis.url,
+                                              LOOPS=loops)
+    for srv in servers:
+        srv.wait_for_log(r"Shared call registry: Redis .* connected", 5.0)
+    lb = haproxy(*servers)
+    placed = place_through_lb(lb, servers, calls, 16, seed=10)
+    crossed = [p for p in placed if p[2] != p[3]]
+    print(f"{len(crossed)} of {len(placed)} calls had /call and AudioSocket on different instances")
+    assert len(crossed) >= 3, placed
+    assert {p[2] for p in placed} == {0, 1} and {p[3] for p in placed} == {0, 1}, "round-robin uses both"
+    urls = wait_until(lambda: (lambda u: u if len(u) == 16 else None)(sts_urls_by_uuid(chosen)), 10.0,
+                      message="16 calls at the override STS")
+    for uuid, n, _, _ in placed:
+        assert urls[uuid] == f"/override?n={n}&who=caller", (uuid, urls[uuid])
+    assert sts_urls_by_uuid(fallback) == {}, "no call fell back to STS_URL"
+    assert redis.command("DBSIZE") == "0", "every route was claimed (GETDEL)"
+
+
+def test_without_redis_calls_across_instances_lose_their_route(avr_server, sts_peer, webhook_receiver, haproxy,
+                                                               calls):
+    """The contrast (the reason for REDIS_URL): same placement, no shared registry."""
+    servers, fallback, chosen = two_instances(avr_server, sts_peer, webhook_receiver)
+    lb = haproxy(*servers)
+    placed = place_through_lb(lb, servers, calls, 16, seed=10)
+    crossed = {p[0] for p in placed if p[2] != p[3]}
+    assert len(crossed) >= 3
+    wait_until(lambda: len(sts_urls_by_uuid(chosen)) + len(sts_urls_by_uuid(fallback)) == 16, 10.0,
+               message="16 calls at an STS")
+    at_fallback = sts_urls_by_uuid(fallback)
+    # Every call whose connections were split lost its payload and its override.
+    assert set(at_fallback) == crossed
+    assert all(url == "/" for url in at_fallback.values()), at_fallback
+    for srv in servers:
+        for uuid in crossed:
+            assert not srv.log_matches(f"{uuid}\\] Connecting to STS WebSocket: .*n=")
+
+
+def echo_ok(call, timeout: float = 3.0) -> None:
+    before = len(call.received_audio())
+    marker = bytes([9, 9]) * 160
+    call.send_frame(marker)
+    call.wait_for(lambda: marker in call.received_audio()[before:], timeout, "echo of the marker frame")
+
+
+def test_redis_stopped_and_restarted_mid_run(avr_server, redis_server, calls):
+    redis = redis_server()
+    a = avr_server(REDIS_URL=redis.url, LOG_LEVEL="debug")
+    b = avr_server(REDIS_URL=redis.url, LOG_LEVEL="debug")
+    for srv in (a, b):
+        srv.wait_for_log(r"Redis .* connected", 5.0)
+
+    def cross_call(n: int, http, audio):
+        uuid = str(uuidlib.uuid4())
+        assert post_call(http.http_port, uuid, n).status == 200
+        call = calls(audio, uuid)
+        echo_ok(call)
+        return uuid, call
+
+    uuid, live = cross_call(1, a, b)
+    b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)  # no "(no prior POST /call)"
+    port = redis.port
+    redis.stop()
+    for srv in (a, b):
+        srv.wait_for_log(r"Redis .* unavailable", 3.0)
+    # Calls keep flowing: the live one, and new ones on the instance that got their /call.
+    echo_ok(live)
+    for n in range(3):
+        uuid, call = cross_call(10 + n, b, b)
+        b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
+        call.hangup()
+    assert len(a.log_matches(r"Redis .* unavailable")) == 1, "one log line per outage"
+    # Restarted: claims go through Redis again.
+    redis_server(port=port)
+    for srv in (a, b):
+        srv.wait_for_log(r"Redis .* is back after \d+ ms", 10.0)
+    uuid, call = cross_call(20, a, b)
+    b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
+    echo_ok(live)
+
+
+def test_password_and_database(avr_server, redis_server, calls):
+    redis = redis_server(password="s3cr#t")
+    a = avr_server(REDIS_URL=f"redis://:s3cr%23t@127.0.0.1:{redis.port}/2", REDIS_KEY_PREFIX="pbx7:")
+    b = avr_server(REDIS_URL=f"redis://:s3cr%23t@127.0.0.1:{redis.port}/2", REDIS_KEY_PREFIX="pbx7:")
+    for srv in (a, b):
+        srv.wait_for_log(r"Redis redis://:\*\*\*@127\.0\.0\.1:\d+/2 connected", 5.0)
+    uuid = str(uuidlib.uuid4())
+    assert post_call(a.http_port, uuid, 3).status == 200
+    assert redis.command("-n", "2", "EXISTS", f"pbx7:{uuid}") == "1"
+    assert redis.command("-n", "0", "DBSIZE") == "0"
+    echo_ok(calls(b, uuid))
+    b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
+    assert redis.command("-n", "2", "DBSIZE") == "0"
+    for srv in (a, b):
+        assert not srv.log_matches("s3cr"), "the password is never logged"
+
+
+def test_wrong_password_falls_back(avr_server, redis_server, calls):
+    redis = redis_server(password="right")
+    srv = avr_server(REDIS_URL=f"redis://:wrong@127.0.0.1:{redis.port}")
+    srv.wait_for_log(r"Redis .* unavailable \(AUTH refused", 5.0)
+    uuid = str(uuidlib.uuid4())
+    assert post_call(srv.http_port, uuid, 4).status == 200
+    echo_ok(calls(srv, uuid))
+    srv.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
+    assert not srv.log_matches("wrong")
+
+
+def test_redis_that_never_answers(avr_server, redis_server, calls):
+    """SIGSTOP freezes Redis: connections are accepted, nothing is answered. The REDIS_TIMEOUT
+    deadline holds, claims fall back at once afterwards, and live calls' audio is untouched."""
+    redis = redis_server()
+    srv = avr_server(REDIS_URL=redis.url, REDIS_TIMEOUT="200", LOG_LEVEL="debug")
+    srv.wait_for_log(r"Redis .* connected", 5.0)
+    live = [calls(srv) for _ in range(4)]
+    for call in live:
+        call.start_streaming(lambda seq: bytes([seq % 251, 1]) * 160)
+    time.sleep(0.5)  # measured window: before, during and after the freeze (below)
+    redis.pause()
+    try:
+        uuid = str(uuidlib.uuid4())
+        t0 = time.monotonic()
+        assert post_call(srv.http_port, uuid, 7).status == 200
+        check_timing(time.monotonic() - t0 < 0.15, "/call does not wait for Redis")
+        call = calls(srv, uuid)
+        echo_ok(call, timeout=3.0)
+        held = time.monotonic() - t0
+        check_timing(held < 1.0, f"first echo {held:.3f} s after /call (deadline 0.2 s)")
+        srv.wait_for_log(r"Redis .* unavailable \(no answer within 200 ms", 3.0)
+        srv.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 1.0)  # its route, from the local registry
+        # Later calls do not wait at all while Redis is down.
+        uuid2 = str(uuidlib.uuid4())
+        assert post_call(srv.http_port, uuid2, 8).status == 200
+        call2 = calls(srv, uuid2)
+        echo_ok(call2)
+        time.sleep(1.0)
+    finally:
+        redis.resume()
+    srv.wait_for_log(r"Redis .* is back", 10.0)
+    for call in live:
+        call.stop_streaming()
+    deviations = sorted(abs(iv - 0.020) for call in live for iv in call.intervals(skip=5))
+    p99 = deviations[int(0.99 * len(deviations))]
+    print(f"caller-side jitter p99 {p99 * 1000:.2f} ms over {len(deviations)} intervals")
+    check_timing(p99 < 0.002, f"caller-side jitter p99 {p99 * 1000:.2f} ms (bar: 2 ms)")
+
+
+def test_rolling_restart_drains_one_instance(avr_server, redis_server, haproxy, calls):
+    redis = redis_server()
+    servers = [avr_server(REDIS_URL=redis.url, DRAIN_TIMEOUT="60") for _ in range(2)]
+    a, b = servers
+    lb = haproxy(a, b)
+    target = lb_target(lb)
+    live = [calls(target) for _ in range(100)]
+    for call in live:
+        echo_ok(call)
+    on_a = [c for c in live if a.log_matches(f"{c.uuid}\\] Call started")]
+    assert len(on_a) == 50
+    a.proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    assert wait_until(lambda: request_once(a.http_port, build_request("GET", "/ready")).status == 503, 1.0,
+                      message="/ready 503 on A")
+    check_timing(time.monotonic() - t0 < 0.5, "/ready fails at once")
+    # Each backend (AudioSocket, HTTP) checks on its own schedule: both must see A down.
+    wait_until(lambda: lb.states("avr_audiosocket").get("avr1") == "DOWN"
+               and lb.states("avr_http").get("avr1") == "DOWN", 5.0, message="haproxy marks A down")
+    # New calls, both connections through the load balancer, all reach B.
+    new = []
+    for n in range(10):
+        uuid = str(uuidlib.uuid4())
+        assert post_call(lb.http_port, uuid, n).status == 200
+        new.append(calls(target, uuid))
+    for call in new:
+        echo_ok(call)
+        assert b.log_matches(f"{call.uuid}\\] Call started from [^(]*$"), "new call on B with its route"
+    # A's calls go on; none is cut; A exits when the last one ends.
+    for call in on_a:
+        echo_ok(call)
+        assert call.hangup_at is None and call.eof_at is None
+    for call in on_a:
+        call.hangup()
+    code = a.proc.wait(timeout=5)
+    a.stop()
+    assert judge_exit(a, code) is None
+    for call in live:
+        if call not in on_a:
+            echo_ok(call)
+
+
+def test_drain_timeout_behind_the_load_balancer(avr_server, haproxy, calls):
+    servers = [avr_server(DRAIN_TIMEOUT="1") for _ in range(2)]
+    a, b = servers
+    lb = haproxy(a, b)
+    live = [calls(lb_target(lb)) for _ in range(6)]
+    for call in live:
+        echo_ok(call)
+    on_a = [c for c in live if a.log_matches(f"{c.uuid}\\] Call started")]
+    a.proc.send_signal(signal.SIGTERM)
+    for call in on_a:
+        call.wait_ended(5.0)
+        assert call.hangup_at is not None, "ended cleanly with 0x00 at DRAIN_TIMEOUT"
+    code = a.proc.wait(timeout=5)
+    a.stop()
+    assert judge_exit(a, code) is None
+    for call in live:
+        if call not in on_a:
+            echo_ok(call)

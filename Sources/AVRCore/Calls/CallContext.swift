@@ -11,15 +11,17 @@ final class CallContext {
     let webhooks: WebhookDispatcher?
     let ambient: AmbientNoise?
     let log: Logger
+    let metrics: LoopMetrics
 
     init(loop: EventLoop, configuration: Configuration, registry: CallRegistry, webhooks: WebhookDispatcher?,
-         ambient: AmbientNoise?, log: Logger) throws(UVError) {
+         ambient: AmbientNoise?, log: Logger, metrics: LoopMetrics) throws(UVError) {
         self.loop = loop
         self.configuration = configuration
         self.registry = registry
         self.webhooks = webhooks
         self.ambient = ambient
         self.log = log
-        scheduler = try PlaybackScheduler(loop: loop, log: log)
+        self.metrics = metrics
+        scheduler = try PlaybackScheduler(loop: loop, log: log, metrics: metrics)
     }
 }

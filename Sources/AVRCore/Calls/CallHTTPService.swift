@@ -13,6 +13,8 @@ public final class CallHTTPService {
     private let log: Logger
     private let clock: () -> UInt64
     public var hook: CallInitiatedHook?
+    /// `GET /metrics` serves this registry's exposition; requests are counted in it too.
+    var metrics: (server: ServerMetrics, http: HTTPMetrics)?
 
     /// `clock` gives milliseconds on the registry's time base.
     public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
@@ -23,6 +25,15 @@ public final class CallHTTPService {
     }
 
     public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        guard let metrics else { return route(request, respond: respond) }
+        let route = HTTPMetrics.route(request.path)
+        self.route(request) { response in
+            metrics.http.request(route: route, status: response.status)
+            respond(response)
+        }
+    }
+
+    private func route(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
         switch request.path {
         case "/health":
             guard request.method == "GET" || request.method == "HEAD" else {
@@ -34,6 +45,8 @@ public final class CallHTTPService {
                 return respond(.error(405, "method \(request.method) not allowed on /call; use POST", headers: [("Allow", "POST")]))
             }
             registerCall(request, respond: respond)
+        case "/metrics" where metrics != nil:
+            Self.serveMetrics(request, metrics!.server, respond: respond)
         default:
             respond(.error(404, "no such endpoint: \(request.path)"))
         }
@@ -80,6 +93,14 @@ public final class CallHTTPService {
         body.append(contentsOf: (overridden ? "true" : "false").utf8)
         body.append(UInt8(ascii: "}"))
         respond(HTTPResponse(status: 200, body: body))
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition.
+    static func serveMetrics(_ request: HTTPRequest, _ metrics: ServerMetrics, respond: (HTTPResponse) -> Void) {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return respond(.error(405, "method \(request.method) not allowed on /metrics; use GET", headers: [("Allow", "GET, HEAD")]))
+        }
+        respond(HTTPResponse(status: 200, contentType: ServerMetrics.contentType, body: metrics.exposition()))
     }
 
     enum BodyResult { case success((CallUUID, JSONObject)), failure(String) }

@@ -8,6 +8,9 @@ public final class AVRService {
     let log: Logger
     public let registry: CallRegistry
     private var httpServer: HTTPServer?
+    private var metricsServer: HTTPServer?
+    public let metrics: ServerMetrics
+    let loopMetrics: LoopMetrics
     private var callService: CallHTTPService?
     private(set) var audioSocketServer: AudioSocketServer?
     private var sweeper: Timer?
@@ -16,10 +19,14 @@ public final class AVRService {
     private var signals: [SignalWatcher] = []
     private var stopping = false
 
-    public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil) {
+    /// `metrics` is shared by every loop's service; `loopIndex` labels this loop's series.
+    public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil,
+                metrics: ServerMetrics = ServerMetrics(), loopIndex: Int = 0) {
         self.loop = loop
         self.configuration = configuration
-        self.log = log
+        self.log = log.with("loop", String(loopIndex))
+        self.metrics = metrics
+        loopMetrics = LoopMetrics(server: metrics, loopIndex: loopIndex)
         self.registry = registry ?? CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
                                                  capacity: configuration.maxPendingCalls)
     }
@@ -38,11 +45,13 @@ public final class AVRService {
             options.secret = configuration.webhookSecret
             webhooks = WebhookDispatcher(loop: loop, url: webhookURL, options: options, client: client, log: log,
                                          wallClock: WallClock.unixMilliseconds)
+            webhooks?.metrics = WebhookMetrics(server: metrics)
         }
         if let httpPort = configuration.httpPort {
             let service = CallHTTPService(registry: registry, stsURL: configuration.stsURL?.description, log: log,
                                           clock: { [loop] in loop.milliseconds })
             service.hook = webhooks
+            service.metrics = (metrics, HTTPMetrics(server: metrics))
             callService = service
             var options = HTTPServer.Options()
             options.maxBodyBytes = configuration.httpMaxBodyBytes
@@ -54,6 +63,27 @@ public final class AVRService {
             }
             if announce { log.info("AVR HTTP Server listening on port \(httpServer!.port)") }
         }
+        if let metricsPort = configuration.metricsPort, announce {
+            // One loop serves it: a scrape is one request a few seconds apart.
+            var options = HTTPServer.Options()
+            options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
+            let http = HTTPMetrics(server: metrics)
+            metricsServer = try HTTPServer(loop: loop, host: host, port: metricsPort, options: options, log: log) {
+                [metrics] request, respond in
+                let route = HTTPMetrics.route(request.path)
+                let counted: (HTTPResponse) -> Void = { response in
+                    http.request(route: route, status: response.status)
+                    respond(response)
+                }
+                switch request.path {
+                case "/metrics": CallHTTPService.serveMetrics(request, metrics, respond: counted)
+                case "/health": counted(.json(200, #"{"status":"ok"}"#))
+                default: counted(.error(404, "no such endpoint on the metrics port: \(request.path) (try /metrics)"))
+                }
+            }
+            log.info("AVR metrics on port \(metricsServer!.port) (GET /metrics)")
+        }
         var ambient: AmbientNoise?
         if let path = configuration.ambientNoiseFile {
             guard let bytes = FileReader.read(path: path), bytes.count >= 2 else {
@@ -64,7 +94,7 @@ public final class AVRService {
             if announce { log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)") }
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
-                                      ambient: ambient, log: log)
+                                      ambient: ambient, log: log, metrics: loopMetrics)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort)
         guard announce else { return }
@@ -98,6 +128,7 @@ public final class AVRService {
         stopping = true
         // The servers stay referenced until the loop ends: their connections close later.
         httpServer?.close()
+        metricsServer?.close()
         audioSocketServer?.close()
         sweeper?.close()
         sweeper = nil

@@ -41,6 +41,10 @@ public struct Configuration: Sendable, Equatable {
     /// longer than any single spoken answer (TTS services burst a whole answer faster than real
     /// time) and bounds a call's queue at 480 KB whatever the STS sends.
     public var playbackQueueLimitMilliseconds = 30_000
+    /// `LOG_FORMAT`: `text` (`[LEVEL]: message`) or `json` (one object per line).
+    public var logFormat = LogFormat.text
+    /// `METRICS_PORT`: a second port serving only `GET /metrics` (and `/health`); nil = none.
+    public var metricsPort: Int?
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -112,6 +116,13 @@ public struct Configuration: Sendable, Equatable {
         if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
             configuration.playbackQueueLimitMilliseconds = value
         }
+        if let text = reader.value("LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_FORMAT", value: text, problem: .unknownLogFormat)
+            }
+            configuration.logFormat = format
+        }
+        configuration.metricsPort = try reader.port("METRICS_PORT")
         return configuration
     }
 }

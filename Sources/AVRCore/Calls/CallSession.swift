@@ -221,7 +221,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
 
     @inline(__always) private func recordJitter(_ arrival: UInt64, _ duration: UInt64) {
         if let deviation = jitter.observe(at: arrival, duration: duration) {
-            context.metrics.jitter.recordNanoseconds(Int64(deviation))
+            context.metrics.recordJitter(nanoseconds: deviation)
         }
     }
 

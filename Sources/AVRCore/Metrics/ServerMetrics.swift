@@ -69,16 +69,17 @@ public final class ServerMetrics: @unchecked Sendable {
 /// most one tick old. The two per-frame histograms (loop lateness, caller jitter) are this
 /// loop's own series (`loop` label): their lock is shared with the scrape only, never with
 /// another loop.
-final class LoopMetrics {
+/// (Public for the micro-benchmark, which measures what this costs per frame.)
+public final class LoopMetrics {
     let server: ServerMetrics
     let loopLabel: String
 
-    var framesSent = 0
-    var silenceFrames = 0
-    var droppedLate = 0
-    var droppedBackpressure = 0
-    var droppedQueueLimit = 0
-    var framesReceived = 0
+    public var framesSent = 0
+    public var silenceFrames = 0
+    public var droppedLate = 0
+    public var droppedBackpressure = 0
+    public var droppedQueueLimit = 0
+    public var framesReceived = 0
 
     private let sentCounter: CoreMetrics.Counter
     private let silenceCounter: CoreMetrics.Counter
@@ -89,7 +90,7 @@ final class LoopMetrics {
     let lateness: CoreMetrics.Timer
     let jitter: CoreMetrics.Timer
 
-    init(server: ServerMetrics, loopIndex: Int) {
+    public init(server: ServerMetrics, loopIndex: Int) {
         self.server = server
         loopLabel = String(loopIndex)
         let factory = server.factory
@@ -106,8 +107,13 @@ final class LoopMetrics {
         jitter = CoreMetrics.Timer(label: "avr_caller_jitter_seconds", dimensions: loop, factory: factory)
     }
 
+    /// One caller frame's inter-arrival jitter (this loop's histogram).
+    @inline(__always) public func recordJitter(nanoseconds: UInt64) {
+        jitter.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+    }
+
     /// Moves the tallies into the counters (one atomic add per non-zero tally).
-    func flush() {
+    public func flush() {
         if framesSent != 0 { sentCounter.increment(by: framesSent); framesSent = 0 }
         if silenceFrames != 0 { silenceCounter.increment(by: silenceFrames); silenceFrames = 0 }
         if droppedLate != 0 { lateCounter.increment(by: droppedLate); droppedLate = 0 }

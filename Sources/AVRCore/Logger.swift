@@ -47,6 +47,17 @@ public struct Logger: Sendable {
         return copy
     }
 
+    /// Kept for call sites written before metadata (other branches): `prefix` is prepended to
+    /// each message. Prefer `with(_:_:)`, which a log pipeline can filter on.
+    public func with(prefix: String) -> Logger {
+        var copy = self
+        copy.prefix += prefix
+        return copy
+    }
+
+    /// Prepended to every message (empty unless `with(prefix:)` was used).
+    public private(set) var prefix = ""
+
     /// A call's logger: its uuid on every line.
     public func with(uuid: CallUUID) -> Logger { with("uuid", uuid.description) }
 
@@ -62,11 +73,11 @@ public struct Logger: Sendable {
     /// fields of the object, in text they follow the message as `key=value`.
     public func info(_ message: String, fields: Logging.Logger.Metadata) {
         guard isEnabled(.info) else { return }
-        backend.log(level: .info, Logging.Logger.Message(stringLiteral: message), metadata: fields)
+        backend.log(level: .info, Logging.Logger.Message(stringLiteral: prefix + message), metadata: fields)
     }
 
     private func emit(_ level: Level, _ message: String) {
-        backend.log(level: level.swiftLogLevel, Logging.Logger.Message(stringLiteral: message))
+        backend.log(level: level.swiftLogLevel, Logging.Logger.Message(stringLiteral: prefix.isEmpty ? message : prefix + message))
     }
 }
 

@@ -339,3 +339,39 @@ def test_unknown_arguments_are_an_error(args):
     assert proc.returncode == 2
     assert "try --help" in proc.stderr.decode()
     assert proc.stdout == b""
+
+
+# ----------------------------------------------------------------- drops
+def test_queue_limit_drops_are_counted_in_frames(avr_server, sts_peer, calls):
+    """20 s of agent audio at once into a 1 s queue: ~19 s (≈950 frames) dropped, counted by
+    reason, and the quality line says how full the queue got."""
+    sts = sts_peer("node", "long", long_ms=20000, chunk=3200)
+    srv = avr_server(STS_URL=sts.url, PLAYBACK_QUEUE_LIMIT="1000")
+    call = calls(srv)
+    call.start_streaming(sine_frame)
+    srv.wait_for_log(r"Playback queue full")
+    dropped = wait_metric(srv.http_port, "avr_playback_frames_dropped_total", lambda v: v >= 900, reason="queue_limit")
+    assert dropped <= 960, dropped
+    assert value(srv.http_port, "avr_playback_frames_dropped_total", reason="backpressure") == 0
+    call.stop_streaming()
+    call.hangup()
+    m = srv.wait_for_log(r"Call quality .*frames_dropped=(\d+) .*max_queue_ms=(\d+)")
+    assert 900 <= int(m.group(1)) <= 960 and int(m.group(2)) == 1000, m.group(0)
+
+
+def test_a_stalled_loop_shows_as_lateness_and_late_drops(avr_server, calls):
+    """The whole server stopped for 300 ms (SIGSTOP/SIGCONT, by PID): the pacing tick after it
+    fires ≥ 300 ms late, and the frames it skips (beyond the 3 it catches up) count as late."""
+    srv = avr_server()
+    call = stream_call(calls, srv, frames=5)
+    wait_metric(srv.http_port, "avr_loop_lateness_seconds_count", lambda v: v >= 5)
+    assert value(srv.http_port, "avr_loop_lateness_seconds_bucket", le="0.25") == \
+        value(srv.http_port, "avr_loop_lateness_seconds_count")
+    os.kill(srv.pid, signal.SIGSTOP)
+    time.sleep(0.3)  # the stall being measured, not a wait for an event
+    os.kill(srv.pid, signal.SIGCONT)
+    late = wait_metric(srv.http_port, "avr_playback_frames_dropped_total", lambda v: v >= 10, reason="late")
+    assert late <= 100, late
+    count = value(srv.http_port, "avr_loop_lateness_seconds_count")
+    assert count - value(srv.http_port, "avr_loop_lateness_seconds_bucket", le="0.25") >= 1
+    call.hangup()

@@ -22,7 +22,7 @@ import pytest
 
 from audio import lin2ulaw, sine_frame, speech_like_pcm
 from conftest import AVR_CORE_BIN, REPO, base_env, stop_server
-from helpers import free_port, request_once, build_request, wait_until
+from helpers import build_request, check_timing, free_port, request_once, wait_until
 from webhook_receiver import fail, slow
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
@@ -156,7 +156,8 @@ def test_frame_counters_jitter_lateness_and_codec_move(avr_server, calls):
     # The caller stops talking: the echo queue drains and playback fills silence.
     wait_metric(srv.http_port, "avr_playback_silence_frames_total", lambda v: v >= silence_before + 10)
     assert value(srv.http_port, "avr_playback_frames_sent_total") >= sent_before + 10
-    assert value(srv.http_port, "avr_playback_frames_dropped_total") == 0
+    dropped = value(srv.http_port, "avr_playback_frames_dropped_total")
+    check_timing(dropped == 0, f"{dropped} playback frames dropped in an idle test (a stalled loop?)")
     call.hangup()
 
 
@@ -365,13 +366,13 @@ def test_a_stalled_loop_shows_as_lateness_and_late_drops(avr_server, calls):
     srv = avr_server()
     call = stream_call(calls, srv, frames=5)
     wait_metric(srv.http_port, "avr_loop_lateness_seconds_count", lambda v: v >= 5)
-    assert value(srv.http_port, "avr_loop_lateness_seconds_bucket", le="0.25") == \
-        value(srv.http_port, "avr_loop_lateness_seconds_count")
+    before = value(srv.http_port, "avr_loop_lateness_seconds_count") - \
+        value(srv.http_port, "avr_loop_lateness_seconds_bucket", le="0.25")
     os.kill(srv.pid, signal.SIGSTOP)
     time.sleep(0.3)  # the stall being measured, not a wait for an event
     os.kill(srv.pid, signal.SIGCONT)
     late = wait_metric(srv.http_port, "avr_playback_frames_dropped_total", lambda v: v >= 10, reason="late")
     assert late <= 100, late
     count = value(srv.http_port, "avr_loop_lateness_seconds_count")
-    assert count - value(srv.http_port, "avr_loop_lateness_seconds_bucket", le="0.25") >= 1
+    assert count - value(srv.http_port, "avr_loop_lateness_seconds_bucket", le="0.25") >= before + 1
     call.hangup()

@@ -259,17 +259,13 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         var sent = 0
         var silent = 0
         var dropped = 0
-        defer {
-            // Tallies once per tick, not per frame (see LoopMetrics).
-            let metrics = context.metrics
-            metrics.framesSent += sent
-            metrics.silenceFrames += silent
-            metrics.droppedBackpressure += dropped
-            quality.framesOut += sent
-        }
+        var playedOut = false
         for _ in 0..<count {
             if !playback.nextFrame(into: scratch.samples) {
-                if stsEnded { return end(.stsClosed) }
+                if stsEnded {
+                    playedOut = true
+                    break
+                }
                 scratch.samples.update(repeating: 0)
                 silent += 1
             }
@@ -285,6 +281,13 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
             sent += 1
         }
+        // Tallies once per call and tick, not per frame (see LoopMetrics).
+        let metrics = context.metrics
+        metrics.framesSent += sent
+        metrics.silenceFrames += silent
+        metrics.droppedBackpressure += dropped
+        quality.framesOut += sent
+        if playedOut { end(.stsClosed) }
     }
 
     // MARK: From the STS leg

@@ -12,13 +12,24 @@ let package = Package(
     products: [
         .executable(name: "avr-core", targets: ["AVRServer"]),
     ],
+    dependencies: [
+        // Observability (issue 11): logging API, metrics API, Prometheus exposition.
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+    ],
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .target(name: "CLLHTTP"),
         // hiredis 0.14 (Debian libhiredis-dev) and its libuv adapter, behind a narrow C face.
         .target(name: "CHiredis", linkerSettings: [.linkedLibrary("hiredis")]),
         .target(name: "AVRProtocol"),
-        .target(name: "AVRCore", dependencies: ["CUV", "CLLHTTP", "CHiredis", "AVRProtocol"]),
+        .target(name: "AVRCore", dependencies: [
+            "CUV", "CLLHTTP", "CHiredis", "AVRProtocol",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(name: "AVRServer", dependencies: ["AVRCore", "AVRProtocol"]),
         .testTarget(name: "AVRProtocolTests", dependencies: ["AVRProtocol"]),
         .testTarget(name: "AVRCoreTests", dependencies: ["AVRCore", "AVRProtocol", "CUV"]),

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -139,7 +140,10 @@ def run_one(args, binpath, target, calls, loops, logdir):
         loadgen = Proc(f"loadgen-{target}-{calls}-{loops}", lg_argv, logdir=logdir, capture=True)
         pids = {"server": server.pid, "loadgen": loadgen.pid, "sts": sts.pid}
 
+        scraper = Scraper(http_port, args.scrape) if target == "avr-core" and args.scrape > 0 else None
         time.sleep(max(0.0, started + window[0] - time.time()))
+        if scraper:
+            scraper.start()
         t0 = time.time()
         c0 = {k: cpu_ticks(v) for k, v in pids.items()}
         s0 = cpu_ticks(server.pid, kernel_only=True)
@@ -150,6 +154,7 @@ def run_one(args, binpath, target, calls, loops, logdir):
         c1 = {k: cpu_ticks(v) for k, v in pids.items()}
         s1 = cpu_ticks(server.pid, kernel_only=True)
         seconds = t1 - t0
+        scrapes = scraper.stop() if scraper else None
 
         out, _ = loadgen.p.communicate(timeout=call_duration + ramp_s + 60)
         result = json.loads(out.strip().splitlines()[-1])
@@ -175,8 +180,40 @@ def run_one(args, binpath, target, calls, loops, logdir):
         "rss_base_kib": rss_base, "rss_mid_kib": rss_mid, "rss_kib_per_call": (rss_mid - rss_base) / calls,
         "harness_cpu_pct": {"loadgen": cpu_ms["loadgen"] / seconds / 10.0, "sts": cpu_ms["sts"] / seconds / 10.0},
         "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
-        "server_exit_status": server_status, "loadgen": result, "sts": sts_stats,
+        "server_exit_status": server_status, "loadgen": result, "sts": sts_stats, "scrapes": scrapes,
     }
+
+
+class Scraper:
+    """GET /metrics every `interval` seconds on its own thread (what a Prometheus server does)."""
+
+    def __init__(self, port, interval):
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.interval = interval
+        self.done = threading.Event()
+        self.count = 0
+        self.errors = 0
+        self.bytes = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            began = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    self.bytes = len(response.read())
+                    self.count += 1
+            except OSError:
+                self.errors += 1
+            self.done.wait(max(0.0, self.interval - (time.monotonic() - began)))
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=10)
+        return {"count": self.count, "errors": self.errors, "last_bytes": self.bytes}
 
 
 def meets_bar(row):
@@ -299,6 +336,8 @@ def main():
                         help="caller audio after the stamp (loud: full-scale noise; see avr-loadgen --help)")
     parser.add_argument("--dtmf-every", type=float, default=5.0, help="a DTMF digit per call every S seconds (0: none)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
+    parser.add_argument("--scrape", type=float, default=0,
+                        help="GET /metrics from avr-core every S seconds during each run (0: no scraping)")
     parser.add_argument("--micro", action="store_true", help="also run the micro-benchmarks")
     parser.add_argument("--micro-only", action="store_true")
     parser.add_argument("--no-build", action="store_true")

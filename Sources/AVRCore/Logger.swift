@@ -1,32 +1,65 @@
 import AVRProtocol
+import Logging
 
-/// Log lines `[LEVEL]: message` on standard output, one write per line.
+/// The server's logger: a thin front over an apple/swift-log `Logging.Logger`.
+///
+/// Call sites keep their shape (`log.info("...")`, message built only when the level is on);
+/// what a line is about (a call's uuid, a loop) travels as swift-log metadata, which
+/// `AVRLogHandler` prints as today's `[LEVEL]: [uuid] message` lines or, with
+/// `LOG_FORMAT=json`, as one JSON object per line with every metadata key as a field.
 public struct Logger: Sendable {
     public enum Level: Int, Sendable, Comparable {
         case trace, debug, info, warn, error
         public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
-        var label: String {
+
+        var swiftLogLevel: Logging.Logger.Level {
             switch self {
-            case .trace: "TRACE"
-            case .debug: "DEBUG"
-            case .info: "INFO"
-            case .warn: "WARN"
-            case .error: "ERROR"
+            case .trace: .trace
+            case .debug: .debug
+            case .info: .info
+            case .warn: .warning
+            case .error: .error
             }
         }
     }
 
     public var level: Level
-    /// Prepended to every message (e.g. a call's uuid).
-    public var prefix: String
+    /// The swift-log logger every line goes through (its metadata is the line's context).
+    public private(set) var backend: Logging.Logger
 
-    public init(level: Level, prefix: String = "") {
-        self.level = level
-        self.prefix = prefix
+    /// Lines on standard output in `format`.
+    public init(level: Level, format: LogFormat = .text) {
+        self.init(level: level, backend: Logging.Logger(label: "avr-core") { _ in AVRLogHandler(format: format) })
     }
 
-    /// The same destination and level, with `prefix` added to each message.
-    public func with(prefix: String) -> Logger { Logger(level: level, prefix: self.prefix + prefix) }
+    /// Lines through any swift-log logger (tests collect them; `LoggingSystem` users plug in theirs).
+    public init(level: Level, backend: Logging.Logger) {
+        self.level = level
+        var backend = backend
+        backend.logLevel = level.swiftLogLevel
+        self.backend = backend
+    }
+
+    /// The same destination and level, with `key` set to `value` on every line.
+    public func with(_ key: String, _ value: String) -> Logger {
+        var copy = self
+        copy.backend[metadataKey: key] = .string(value)
+        return copy
+    }
+
+    /// Kept for call sites written before metadata (other branches): `prefix` is prepended to
+    /// each message. Prefer `with(_:_:)`, which a log pipeline can filter on.
+    public func with(prefix: String) -> Logger {
+        var copy = self
+        copy.prefix += prefix
+        return copy
+    }
+
+    /// Prepended to every message (empty unless `with(prefix:)` was used).
+    public private(set) var prefix = ""
+
+    /// A call's logger: its uuid on every line.
+    public func with(uuid: CallUUID) -> Logger { with("uuid", uuid.description) }
 
     @inline(__always) public func isEnabled(_ level: Level) -> Bool { level >= self.level }
 
@@ -36,16 +69,15 @@ public struct Logger: Sendable {
     public func warn(_ message: @autoclosure () -> String) { if isEnabled(.warn) { emit(.warn, message()) } }
     public func error(_ message: @autoclosure () -> String) { if isEnabled(.error) { emit(.error, message()) } }
 
+    /// A line with extra fields of its own (the per-call quality line): in JSON they are
+    /// fields of the object, in text they follow the message as `key=value`.
+    public func info(_ message: String, fields: Logging.Logger.Metadata) {
+        guard isEnabled(.info) else { return }
+        backend.log(level: .info, Logging.Logger.Message(stringLiteral: prefix + message), metadata: fields)
+    }
+
     private func emit(_ level: Level, _ message: String) {
-        var line = "[\(level.label)]: \(prefix)\(message)\n"
-        line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = writeStdout(bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
-        }
+        backend.log(level: level.swiftLogLevel, Logging.Logger.Message(stringLiteral: prefix.isEmpty ? message : prefix + message))
     }
 }
 
@@ -56,6 +88,132 @@ extension Logger.Level {
         case .info: self = .info
         case .warn: self = .warn
         case .error: self = .error
+        }
+    }
+}
+
+/// Our swift-log `LogHandler`: one `write` per line on standard output.
+///
+/// Text: `[LEVEL]: [uuid] message`, the AVR convention (only `uuid` of the logger's metadata
+/// is shown, as the prefix lines always had; a line's own fields follow as `key=value`).
+/// JSON: `{"time":"…Z","level":"info","message":"…","uuid":"…",…}`, every metadata key a field.
+public struct AVRLogHandler: LogHandler {
+    public var format: LogFormat
+    public var logLevel: Logging.Logger.Level = .info
+    public var metadata: Logging.Logger.Metadata = [:]
+    public var metadataProvider: Logging.Logger.MetadataProvider?
+    /// Where a finished line goes (standard output unless a test collects them).
+    var sink: @Sendable ([UInt8]) -> Void
+
+    public init(format: LogFormat) {
+        self.format = format
+        sink = AVRLogHandler.writeToStandardOutput
+    }
+
+    init(format: LogFormat, sink: @escaping @Sendable ([UInt8]) -> Void) {
+        self.format = format
+        self.sink = sink
+    }
+
+    public subscript(metadataKey key: String) -> Logging.Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        let own = event.metadata ?? [:]
+        let line = switch format {
+        case .text: Self.textLine(level: event.level, message: event.message.description, context: merged, fields: own)
+        case .json:
+            Self.jsonLine(time: WallClock.unixMilliseconds(), level: event.level, message: event.message.description,
+                          context: merged.merging(own) { _, new in new })
+        }
+        sink(line)
+    }
+
+    static func label(_ level: Logging.Logger.Level) -> String {
+        switch level {
+        case .trace: "TRACE"
+        case .debug: "DEBUG"
+        case .info, .notice: "INFO"
+        case .warning: "WARN"
+        case .error, .critical: "ERROR"
+        }
+    }
+
+    static func textLine(level: Logging.Logger.Level, message: String, context: Logging.Logger.Metadata,
+                         fields: Logging.Logger.Metadata) -> [UInt8] {
+        var text = "[\(label(level))]: "
+        if let uuid = context["uuid"] { text += "[\(uuid)] " }
+        text += message
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
+        text += "\n"
+        return Array(text.utf8)
+    }
+
+    /// Keys in a fixed order (time, level, message, then metadata sorted) so lines diff well.
+    static func jsonLine(time: Int64, level: Logging.Logger.Level, message: String,
+                         context: Logging.Logger.Metadata) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128 + message.utf8.count)
+        bytes.append(contentsOf: #"{"time":""#.utf8)
+        ISO8601Timestamp.append(unixMilliseconds: time, to: &bytes)
+        bytes.append(contentsOf: #"","level":""#.utf8)
+        bytes.append(contentsOf: label(level).lowercased().utf8)
+        bytes.append(contentsOf: #"","message":"#.utf8)
+        JSONValue.appendQuoted(message, to: &bytes)
+        for (key, value) in context.sorted(by: { $0.key < $1.key })
+        where key != "time" && key != "level" && key != "message" {
+            bytes.append(UInt8(ascii: ","))
+            JSONValue.appendQuoted(key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            appendJSON(value, to: &bytes)
+        }
+        bytes.append(contentsOf: "}\n".utf8)
+        return bytes
+    }
+
+    /// Strings stay strings; `stringConvertible` values that read as JSON numbers are numbers.
+    private static func appendJSON(_ value: Logging.Logger.Metadata.Value, to bytes: inout [UInt8]) {
+        switch value {
+        case .string(let text):
+            JSONValue.appendQuoted(text, to: &bytes)
+        case .stringConvertible(let convertible):
+            let text = convertible.description
+            if convertible is any BinaryInteger || (convertible is Double && Double(text)?.isFinite == true) {
+                bytes.append(contentsOf: text.utf8)
+            } else {
+                JSONValue.appendQuoted(text, to: &bytes)
+            }
+        case .array(let values):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in values.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                appendJSON(element, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .dictionary(let entries):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, (key, element)) in entries.sorted(by: { $0.key < $1.key }).enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                JSONValue.appendQuoted(key, to: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                appendJSON(element, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    @Sendable static func writeToStandardOutput(_ line: [UInt8]) {
+        line.withUnsafeBufferPointer { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = writeStdout(bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
         }
     }
 }

@@ -5,8 +5,23 @@ import Glibc
 #endif
 
 /// Reads the configuration from the environment, starts the service and runs the loop.
-/// A configuration error is one line on stderr and exit status 2.
+/// A configuration error is one line on stderr and exit status 2. `--help`, `--version` and
+/// `--check-config` answer and exit; any other argument is an error (status 2).
 func runServer() -> Int32 {
+    let action = CommandLineAction.parse(Array(CommandLine.arguments.dropFirst()))
+    switch action {
+    case .help:
+        printStdout(ConfigurationVariables.helpText(program: "avr-core"))
+        return 0
+    case .version:
+        printStdout(BuildInfo.text)
+        return 0
+    case .invalid(let message):
+        printStderr("avr-core: \(message)\n")
+        return 2
+    case .run, .checkConfig:
+        break
+    }
     var environment: [String: String] = [:]
     var entry = environ
     while let pointer = entry.pointee {
@@ -20,22 +35,27 @@ func runServer() -> Int32 {
     do {
         configuration = try Configuration.parse(environment: environment) { access($0, R_OK) == 0 }
     } catch {
-        var line = "[ERROR]: \(error)\n"
-        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+        printStderr("[ERROR]: \(error)\n")
         return 2
     }
-    let log = Logger(level: Logger.Level(configuration.logLevel))
+    if action == .checkConfig {
+        printStdout("configuration OK\n")
+        return 0
+    }
+    let log = Logger(level: Logger.Level(configuration.logLevel), format: configuration.logFormat)
+    let metrics = Observability.bootstrap(logFormat: configuration.logFormat)
     do {
-        return try configuration.loops == 1 ? runSingleLoop(configuration, log) : runLoops(configuration, log)
+        return try configuration.loops == 1 ? runSingleLoop(configuration, log, metrics)
+            : runLoops(configuration, log, metrics)
     } catch {
         log.error("Cannot start: \(error)")
         return 1
     }
 }
 
-func runSingleLoop(_ configuration: Configuration, _ log: Logger) throws(UVError) -> Int32 {
+func runSingleLoop(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws(UVError) -> Int32 {
     let loop = try EventLoop()
-    let service = AVRService(loop: loop, configuration: configuration, log: log)
+    let service = AVRService(loop: loop, configuration: configuration, log: log, metrics: metrics)
     try service.installSignalHandlers()
     try service.start()
     loop.run()
@@ -46,19 +66,20 @@ func runSingleLoop(_ configuration: Configuration, _ log: Logger) throws(UVError
 /// One loop per thread, all listening on the same ports (SO_REUSEPORT); each call lives
 /// wholly on the loop that accepted it; the call registry is shared. The main thread's loop
 /// takes the signals and wakes the others to stop.
-func runLoops(_ configuration: Configuration, _ log: Logger) throws(UVError) -> Int32 {
+func runLoops(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws(UVError) -> Int32 {
     let registry = CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
                                 capacity: configuration.maxPendingCalls)
     let wakers = WakerList()
     let lifecycle = ServerLifecycle()
     var threads: [LoopThread] = []
-    for _ in 1..<configuration.loops {
+    for index in 1..<configuration.loops {
         let ready = StartGate()
         threads.append(try LoopThread {
             do throws(UVError) {
                 let loop = try EventLoop()
                 let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry,
-                                         lifecycle: lifecycle)
+                                         lifecycle: lifecycle,
+                                         metrics: metrics, loopIndex: index)
                 try service.start(reusePort: true, announce: false)
                 var wakerRef: LoopWaker?
                 // Woken by the main loop: drain, or stop (then the waker closes too).
@@ -80,13 +101,24 @@ func runLoops(_ configuration: Configuration, _ log: Logger) throws(UVError) -> 
     }
     let loop = try EventLoop()
     let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry,
-                             lifecycle: lifecycle)
+                             lifecycle: lifecycle,
+                             metrics: metrics, loopIndex: 0)
     try service.start(reusePort: true, announce: true)
     try service.installSignalHandlers(alsoStopping: wakers.all)
     loop.run()
     for thread in threads { thread.join() }
     log.info("AVR server stopped")
     return 0
+}
+
+func printStdout(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}
+
+func printStderr(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
 exit(runServer())

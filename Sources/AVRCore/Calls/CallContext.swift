@@ -13,9 +13,10 @@ final class CallContext {
     let log: Logger
     /// The shared registry (`REDIS_URL`), nil without it.
     let shared: RedisRegistryClient?
+    let metrics: LoopMetrics
 
     init(loop: EventLoop, configuration: Configuration, registry: CallRegistry, webhooks: WebhookDispatcher?,
-         ambient: AmbientNoise?, log: Logger, shared: RedisRegistryClient? = nil) throws(UVError) {
+         ambient: AmbientNoise?, log: Logger, metrics: LoopMetrics, shared: RedisRegistryClient? = nil) throws(UVError) {
         self.shared = shared
         self.loop = loop
         self.configuration = configuration
@@ -23,7 +24,8 @@ final class CallContext {
         self.webhooks = webhooks
         self.ambient = ambient
         self.log = log
-        scheduler = try PlaybackScheduler(loop: loop, log: log)
+        self.metrics = metrics
+        scheduler = try PlaybackScheduler(loop: loop, log: log, metrics: metrics)
     }
 
     enum RouteLookup {

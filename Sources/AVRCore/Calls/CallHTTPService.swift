@@ -18,6 +18,8 @@ public final class CallHTTPService {
     public var draining = false
     /// The shared registry (`REDIS_URL`): routes are stored there too.
     var shared: RedisRegistryClient?
+    /// `GET /metrics` serves this registry's exposition; requests are counted in it too.
+    var metrics: (server: ServerMetrics, http: HTTPMetrics)?
 
     /// `clock` gives milliseconds on the registry's time base.
     public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
@@ -28,6 +30,15 @@ public final class CallHTTPService {
     }
 
     public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        guard let metrics else { return route(request, respond: respond) }
+        let route = HTTPMetrics.route(request.path)
+        self.route(request) { response in
+            metrics.http.request(route: route, status: response.status)
+            respond(response)
+        }
+    }
+
+    private func route(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
         switch request.path {
         case "/health":
             guard request.method == "GET" || request.method == "HEAD" else {
@@ -47,6 +58,8 @@ public final class CallHTTPService {
                 return respond(.error(503, "server is draining (shutting down); send the call to another instance"))
             }
             registerCall(request, respond: respond)
+        case "/metrics" where metrics != nil:
+            Self.serveMetrics(request, metrics!.server, respond: respond)
         default:
             respond(.error(404, "no such endpoint: \(request.path)"))
         }
@@ -97,6 +110,14 @@ public final class CallHTTPService {
         body.append(contentsOf: (overridden ? "true" : "false").utf8)
         body.append(UInt8(ascii: "}"))
         respond(HTTPResponse(status: 200, body: body))
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition.
+    static func serveMetrics(_ request: HTTPRequest, _ metrics: ServerMetrics, respond: (HTTPResponse) -> Void) {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return respond(.error(405, "method \(request.method) not allowed on /metrics; use GET", headers: [("Allow", "GET, HEAD")]))
+        }
+        respond(HTTPResponse(status: 200, contentType: ServerMetrics.contentType, body: metrics.exposition()))
     }
 
     enum BodyResult { case success((CallUUID, JSONObject)), failure(String) }

@@ -19,6 +19,19 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         case stsFailed(String)
         case shutdown
 
+        /// The `reason` label of `avr_calls_ended_total` and the quality line.
+        var metricLabel: String {
+            switch self {
+            case .callerHungUp: "caller_hangup"
+            case .callerClosed: "caller_closed"
+            case .callerError: "caller_error"
+            case .protocolError: "protocol_error"
+            case .stsClosed: "sts_closed"
+            case .stsFailed: "sts_failed"
+            case .shutdown: "shutdown"
+            }
+        }
+
         var description: String {
             switch self {
             case .callerHungUp: "caller hung up"
@@ -61,6 +74,9 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     /// Called once the connection is closed and the call forgotten.
     var onClosed: (() -> Void)?
     private var droppedPlaybackFrames = 0
+    /// For the metrics and the quality line (monotonic nanoseconds).
+    private var quality = CallQuality()
+    private var jitter = ArrivalJitter()
 
     init(context: CallContext, stream: TCPStream) {
         self.context = context
@@ -124,7 +140,10 @@ final class CallSession: PacedPlayer, STSLegDelegate {
 
     private func callStarted(_ uuid: CallUUID) {
         self.uuid = uuid
-        log = context.log.with(prefix: "[\(uuid)] ")
+        log = context.log.with(uuid: uuid)
+        quality.startedAt = context.loop.nanoseconds
+        context.metrics.server.callsStarted.increment()
+        context.metrics.server.callsActive.increment()
         context.webhooks?.send(WebhookEnvelope.callStarted, uuid: uuid, payload: .object([:]))
         switch context.lookupRoute(uuid, later: { [weak self] route in self?.routeKnown(route) }) {
         case .now(let route):
@@ -174,6 +193,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         }
         self.leg = leg
         leg.delegate = self
+        if !(leg is EchoLeg) { quality.legStartedAt = context.loop.nanoseconds }
         // The line never goes dead, and a caller who says nothing still hears the greeting.
         context.scheduler.add(self)
         leg.start()
@@ -181,10 +201,16 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     }
 
     private func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {
+        let arrival = context.loop.nanoseconds
+        context.metrics.framesReceived += 1
+        quality.framesIn += 1
         if kind != .audio8kHz {
+            recordJitter(arrival, ArrivalJitter.linearDuration(bytes: payload.count, sampleRate: kind.sampleRate ?? 8000))
             // Higher-rate signed linear: resample to 8 kHz; playback goes back as 8 kHz slin.
             if resampler?.inputRate != kind.sampleRate {
                 resampler = Resampler(inputRate: kind.sampleRate!)
+                quality.codec = "SLIN\(kind.sampleRate! / 1000)"
+                context.metrics.server.codecDetected(.slin)
                 log.info("Audio codec detected: SLIN")
                 log.debug("Caller audio at \(kind.sampleRate!) Hz, resampled to 8000 Hz")
             }
@@ -197,6 +223,11 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         // measured over a second.
         let step = detector.observe(payload, at: context.loop.milliseconds &* 1_000_000)
         if let event = detector.takeEvent() { logCodec(event) }
+        if case .use(.slin) = step {
+            recordJitter(arrival, ArrivalJitter.linearDuration(bytes: payload.count, sampleRate: 8000))
+        } else {
+            recordJitter(arrival, ArrivalJitter.g711Duration(bytes: payload.count))
+        }
         switch step {
         case .hold:
             undecided.append(payload)
@@ -207,6 +238,12 @@ final class CallSession: PacedPlayer, STSLegDelegate {
                 held.drain { forward($0, codec: codec) }
             }
             forward(payload, codec: codec)
+        }
+    }
+
+    @inline(__always) private func recordJitter(_ arrival: UInt64, _ duration: UInt64) {
+        if let deviation = jitter.observe(at: arrival, duration: duration) {
+            context.metrics.recordJitter(nanoseconds: deviation)
         }
     }
 
@@ -221,6 +258,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     }
 
     private func logCodec(_ event: CodecDetector.Event) {
+        quality.codec = event.codec.description
+        context.metrics.server.codecDetected(event.codec)
         let evidence = switch event.evidence {
         case .frameSize(let bytes): "\(bytes)-byte frames"
         case .byteRate(let rate): "\(rate) bytes/s"
@@ -239,27 +278,49 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     func playFrames(_ count: Int) {
         guard !ended else { return }
         let scratch = context.scratch
+        var sent = 0
+        var silent = 0
+        var dropped = 0
+        var playedOut = false
         for _ in 0..<count {
             if !playback.nextFrame(into: scratch.samples) {
-                if stsEnded { return end(.stsClosed) }
+                if stsEnded {
+                    playedOut = true
+                    break
+                }
                 scratch.samples.update(repeating: 0)
+                silent += 1
             }
             ambient?.mix(into: scratch.samples)
             // Asterisk not reading: drop rather than queue without bound.
             if stream.pendingWriteBytes > 16 * 1024 {
                 droppedPlaybackFrames += 1
+                dropped += 1
                 continue
             }
             let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(scratch.samples),
                                                                into: scratch.audioMessage)
             stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
+            sent += 1
         }
+        // Tallies once per call and tick, not per frame (see LoopMetrics).
+        let metrics = context.metrics
+        metrics.framesSent += sent
+        metrics.silenceFrames += silent
+        metrics.droppedBackpressure += dropped
+        quality.framesOut += sent
+        if playedOut { end(.stsClosed) }
     }
 
     // MARK: From the STS leg
 
     func stsOpened() {
         log.debug("STS leg open")
+        if let started = quality.legStartedAt, quality.stsConnect == nil {
+            let elapsed = context.loop.nanoseconds &- started
+            quality.stsConnect = elapsed
+            context.metrics.server.stsConnect.recordNanoseconds(Int64(elapsed))
+        }
     }
 
     func stsAudio(base64: UnsafeRawBufferPointer) {
@@ -283,6 +344,16 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private func queueAgentAudio(_ pcm: UnsafeRawBufferPointer) {
         let droppedBefore = playback.droppedSamples
         playback.append(pcmLittleEndian: pcm)
+        if quality.firstAudio == nil, quality.startedAt != 0 {
+            let elapsed = context.loop.nanoseconds &- quality.startedAt
+            quality.firstAudio = elapsed
+            context.metrics.server.firstAudio.recordNanoseconds(Int64(elapsed))
+        }
+        if playback.queuedSamples > quality.largestQueueSamples { quality.largestQueueSamples = playback.queuedSamples }
+        if playback.droppedSamples != droppedBefore {
+            // Whole 20 ms frames' worth (160 samples) of what did not fit.
+            context.metrics.droppedQueueLimit += playback.droppedSamples / 160 - droppedBefore / 160
+        }
         if playback.droppedSamples != droppedBefore && !playbackOverflowLogged {
             playbackOverflowLogged = true
             log.warn("Playback queue full (\(playback.capacityLimit / 8) ms ahead of the caller): "
@@ -362,6 +433,14 @@ final class CallSession: PacedPlayer, STSLegDelegate {
                 + "\(playback.droppedSamples) sample(s) dropped past the \(playback.capacityLimit / 8) ms queue limit")
         }
         if let uuid {
+            let metrics = context.metrics
+            let duration = context.loop.nanoseconds &- quality.startedAt
+            metrics.flush()
+            metrics.server.callsActive.decrement()
+            metrics.server.callEnded(reason: reason.metricLabel)
+            metrics.server.callDuration.recordNanoseconds(Int64(duration))
+            log.info("Call quality", fields: quality.fields(duration: duration, reason: reason.metricLabel,
+                                                            framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160))
             log.info("Call ended: \(reason)")
             context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))
         }

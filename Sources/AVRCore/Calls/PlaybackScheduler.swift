@@ -23,11 +23,14 @@ final class PlaybackScheduler {
     private let interval: UInt64
     private let maxCatchUp: Int
     private let log: Logger
+    private let metrics: LoopMetrics?
     private var lastLateWarning: UInt64 = 0
 
-    init(loop: EventLoop, log: Logger, slotCount: Int = 4, interval: UInt64 = 20_000_000, maxCatchUp: Int = 3) throws(UVError) {
+    init(loop: EventLoop, log: Logger, metrics: LoopMetrics? = nil, slotCount: Int = 4, interval: UInt64 = 20_000_000,
+         maxCatchUp: Int = 3) throws(UVError) {
         self.loop = loop
         self.log = log
+        self.metrics = metrics
         timer = try Timer(loop: loop)
         self.interval = interval
         self.maxCatchUp = maxCatchUp
@@ -76,9 +79,14 @@ final class PlaybackScheduler {
         let now = loop.nanoseconds
         for slot in slots.indices {
             let skippedBefore = clocks[slot].framesSkipped
+            let deadline = clocks[slot].nextDeadline
             let due = clocks[slot].framesDue(now: now)
             guard due > 0 else { continue }
             let skipped = clocks[slot].framesSkipped - skippedBefore
+            if let metrics, !slots[slot].isEmpty {
+                metrics.lateness.recordNanoseconds(Int64(now - deadline))
+                metrics.droppedLate += Int(skipped) * slots[slot].count
+            }
             // At most one line a second: a loop that is late keeps being late for a while.
             if skipped > 0 && !slots[slot].isEmpty && now - lastLateWarning >= 1_000_000_000 {
                 lastLateWarning = now
@@ -91,6 +99,7 @@ final class PlaybackScheduler {
                 player.playFrames(due)
             }
         }
+        metrics?.flush()
         rearm()
     }
 

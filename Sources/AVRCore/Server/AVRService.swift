@@ -8,6 +8,9 @@ public final class AVRService {
     let log: Logger
     public let registry: CallRegistry
     private var httpServer: HTTPServer?
+    private var metricsServer: HTTPServer?
+    public let metrics: ServerMetrics
+    let loopMetrics: LoopMetrics
     private var callService: CallHTTPService?
     private(set) var audioSocketServer: AudioSocketServer?
     private var sweeper: Timer?
@@ -23,12 +26,16 @@ public final class AVRService {
     /// `REDIS_URL`: this loop's connection to the shared registry.
     private var shared: RedisRegistryClient?
 
+    /// `metrics` is shared by every loop's service; `loopIndex` labels this loop's series.
     public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil,
-                lifecycle: ServerLifecycle = ServerLifecycle()) {
+                lifecycle: ServerLifecycle = ServerLifecycle(), metrics: ServerMetrics = ServerMetrics(),
+                loopIndex: Int = 0) {
         self.loop = loop
         self.configuration = configuration
-        self.log = log
+        self.log = log.with("loop", String(loopIndex))
         self.lifecycle = lifecycle
+        self.metrics = metrics
+        loopMetrics = LoopMetrics(server: metrics, loopIndex: loopIndex)
         self.registry = registry ?? CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
                                                  capacity: configuration.maxPendingCalls)
     }
@@ -47,6 +54,7 @@ public final class AVRService {
             options.secret = configuration.webhookSecret
             webhooks = WebhookDispatcher(loop: loop, url: webhookURL, options: options, client: client, log: log,
                                          wallClock: WallClock.unixMilliseconds)
+            webhooks?.metrics = WebhookMetrics(server: metrics)
         }
         if let redisURL = configuration.redisURL {
             let client = RedisRegistryClient(loop: loop, url: redisURL, keyPrefix: configuration.redisKeyPrefix,
@@ -64,6 +72,7 @@ public final class AVRService {
                                           clock: { [loop] in loop.milliseconds })
             service.hook = webhooks
             service.shared = shared
+            service.metrics = (metrics, HTTPMetrics(server: metrics))
             callService = service
             var options = HTTPServer.Options()
             options.maxBodyBytes = configuration.httpMaxBodyBytes
@@ -75,6 +84,27 @@ public final class AVRService {
             }
             if announce { log.info("AVR HTTP Server listening on port \(httpServer!.port)") }
         }
+        if let metricsPort = configuration.metricsPort, announce {
+            // One loop serves it: a scrape is one request a few seconds apart.
+            var options = HTTPServer.Options()
+            options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
+            let http = HTTPMetrics(server: metrics)
+            metricsServer = try HTTPServer(loop: loop, host: host, port: metricsPort, options: options, log: log) {
+                [metrics] request, respond in
+                let route = HTTPMetrics.route(request.path)
+                let counted: (HTTPResponse) -> Void = { response in
+                    http.request(route: route, status: response.status)
+                    respond(response)
+                }
+                switch request.path {
+                case "/metrics": CallHTTPService.serveMetrics(request, metrics, respond: counted)
+                case "/health": counted(.json(200, #"{"status":"ok"}"#))
+                default: counted(.error(404, "no such endpoint on the metrics port: \(request.path) (try /metrics)"))
+                }
+            }
+            log.info("AVR metrics on port \(metricsServer!.port) (GET /metrics)")
+        }
         var ambient: AmbientNoise?
         if let path = configuration.ambientNoiseFile {
             guard let bytes = FileReader.read(path: path), bytes.count >= 2 else {
@@ -85,7 +115,7 @@ public final class AVRService {
             if announce { log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)") }
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
-                                      ambient: ambient, log: log, shared: shared)
+                                      ambient: ambient, log: log, metrics: loopMetrics, shared: shared)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort, lifecycle: lifecycle)
         guard announce else { return }
@@ -190,6 +220,7 @@ public final class AVRService {
         drainWatch = nil
         // The servers stay referenced until the loop ends: their connections close later.
         httpServer?.close()
+        metricsServer?.close()
         audioSocketServer?.close()
         sweeper?.close()
         sweeper = nil

@@ -47,6 +47,8 @@ public final class WebhookDispatcher {
     public private(set) var delivered = 0
     public private(set) var failed = 0
     public private(set) var dropped = 0
+    /// Attempts, failures and latency by event (set by the service).
+    var metrics: WebhookMetrics?
 
     public init(loop: EventLoop, url: EndpointURL, options: Options, client: HTTPClient, log: Logger,
                 wallClock: @escaping () -> Int64) {
@@ -110,8 +112,13 @@ public final class WebhookDispatcher {
         if let secret = options.secret { headers.append(("X-AVR-WEBHOOK-SECRET", secret)) }
         let request = HTTPClientRequest(method: "POST", host: url.host, port: url.port, hostHeader: url.hostHeader,
                                         target: url.requestTarget, headers: headers, body: event.body)
+        let started = loop.nanoseconds
         client.execute(request, timeout: options.timeout) { [weak self] result in
             guard let self else { return }
+            if let metrics = self.metrics {
+                let succeeded = if case .success(let response) = result { (200..<300).contains(response.status) } else { false }
+                metrics.attempt(event.type, nanoseconds: self.loop.nanoseconds &- started, succeeded: succeeded)
+            }
             let failure: String
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
@@ -130,6 +137,7 @@ public final class WebhookDispatcher {
                 self.retry(after: delay) { self.attempt(uuid, queue, event, number: number + 1) }
             } else {
                 self.failed += 1
+                self.metrics?.undelivered(event.type)
                 self.log.error("Webhook \(event.type) for \(uuid) to \(self.url) failed after \(number) attempt(s): \(failure)")
                 self.completed(uuid, queue, event, nil)
             }

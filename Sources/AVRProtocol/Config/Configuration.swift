@@ -55,6 +55,10 @@ public struct Configuration: Sendable, Equatable {
     /// first audio waits for its claim; a quarter of a second is the most a caller should wait
     /// before the route falls back to this instance's own registry.
     public var redisTimeoutMilliseconds = 250
+    /// `LOG_FORMAT`: `text` (`[LEVEL]: message`) or `json` (one object per line).
+    public var logFormat = LogFormat.text
+    /// `METRICS_PORT`: a second port serving only `GET /metrics` (and `/health`); nil = none.
+    public var metricsPort: Int?
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -146,6 +150,13 @@ public struct Configuration: Sendable, Equatable {
         if let value = try reader.integer("REDIS_TIMEOUT", in: 1...60_000, unit: "milliseconds") {
             configuration.redisTimeoutMilliseconds = value
         }
+        if let text = reader.value("LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_FORMAT", value: text, problem: .unknownLogFormat)
+            }
+            configuration.logFormat = format
+        }
+        configuration.metricsPort = try reader.port("METRICS_PORT")
         return configuration
     }
 }

@@ -15,6 +15,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case tlsNotSupported(EndpointURL.Scheme)
         case fileNotFound
         case unknownLogLevel
+        case unknownLogFormat
         /// A header value with a control character; the description does not repeat the
         /// value, which is a secret.
         case controlCharacterInHeaderValue
@@ -56,6 +57,8 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
             return "\(variable): \(quoted) does not exist"
         case .unknownLogLevel:
             return "\(variable): \(quoted) is not one of debug, info, warn, error"
+        case .unknownLogFormat:
+            return "\(variable): \(quoted) is not one of text, json"
         case .controlCharacterInHeaderValue:
             return "\(variable): the value contains a control character (not allowed in an HTTP header)"
         case .invalidRedisURL(let reason):

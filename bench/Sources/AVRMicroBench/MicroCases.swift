@@ -1,3 +1,4 @@
+import AVRCore
 import AVRProtocol
 
 /// Each case runs the per-frame operation `n` times on realistic 20 ms frames and returns a
@@ -18,7 +19,26 @@ enum MicroCases {
         ("g711_ulaw_decode", g711Decode),
         ("g711_ulaw_encode", g711Encode),
         ("playback_tick", playbackTick),
+        ("metrics_per_frame", metricsPerFrame),
     ]
+
+    /// What the metrics add to one caller frame and one playback frame: the frame tallies,
+    /// the caller's inter-arrival jitter into this loop's histogram, and the tick's flush
+    /// into the counters, here once every 4 frames (a real tick flushes once for all its calls).
+    static func metricsPerFrame(_ n: Int) -> Int {
+        let metrics = LoopMetrics(server: ServerMetrics(), loopIndex: 0)
+        var jitter = ArrivalJitter()
+        var now: UInt64 = 1_000_000
+        for index in 0..<n {
+            now &+= 20_000_000 &+ UInt64(index & 7) &* 100_000
+            metrics.framesReceived += 1
+            if let deviation = jitter.observe(at: now, duration: 20_000_000) { metrics.recordJitter(nanoseconds: deviation) }
+            metrics.framesSent += 1
+            if index & 3 == 3 { metrics.flush() }
+        }
+        metrics.flush()
+        return Int(truncatingIfNeeded: now)
+    }
 
     /// Bytes in from the socket, one 0x10 frame out of the decoder, payload read in place.
     static func audioSocketDecode(_ n: Int) -> Int {

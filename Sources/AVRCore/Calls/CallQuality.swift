@@ -1,0 +1,35 @@
+import Logging
+
+/// What a call's quality line reports when it ends (times are monotonic nanoseconds).
+struct CallQuality {
+    /// When the UUID arrived (0 until then).
+    var startedAt: UInt64 = 0
+    /// When the STS leg started connecting (nil for the built-in echo).
+    var legStartedAt: UInt64?
+    /// DNS + TCP + handshake of the STS leg.
+    var stsConnect: UInt64?
+    /// From `startedAt` to the agent's first audio.
+    var firstAudio: UInt64?
+    var codec = "none"
+    var framesIn = 0
+    var framesOut = 0
+    var largestQueueSamples = 0
+
+    /// The quality line's fields: `duration_ms`, `end_reason`, `codec`, `frames_in`,
+    /// `frames_out`, `frames_dropped`, `max_queue_ms`, and, when they happened,
+    /// `sts_connect_ms` and `first_audio_ms`.
+    func fields(duration: UInt64, reason: String, framesDropped: Int) -> Logging.Logger.Metadata {
+        var fields: Logging.Logger.Metadata = [
+            "duration_ms": .stringConvertible(Int(duration / 1_000_000)),
+            "end_reason": .string(reason),
+            "codec": .string(codec),
+            "frames_in": .stringConvertible(framesIn),
+            "frames_out": .stringConvertible(framesOut),
+            "frames_dropped": .stringConvertible(framesDropped),
+            "max_queue_ms": .stringConvertible(largestQueueSamples / 8),
+        ]
+        if let stsConnect { fields["sts_connect_ms"] = .stringConvertible(Int(stsConnect / 1_000_000)) }
+        if let firstAudio { fields["first_audio_ms"] = .stringConvertible(Int(firstAudio / 1_000_000)) }
+        return fields
+    }
+}

@@ -1,0 +1,44 @@
+/// Every metric avr-core exports: its Prometheus name, help text and (histograms) buckets.
+/// One list, read by the factory (HELP lines, buckets) and by the tests and README.
+public enum MetricCatalog {
+    public enum Kind: String, Sendable { case counter, gauge, histogram }
+
+    public struct Family: Sendable {
+        public let name: String
+        public let kind: Kind
+        public let help: String
+        /// Upper bounds in seconds (histograms only).
+        public let buckets: [Double]
+    }
+
+    /// Latencies of network set-up: 1 ms … 10 s.
+    static let setupBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    /// Timing of the 20 ms audio grid: 0.1 ms … 1 s.
+    static let pacingBuckets: [Double] = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1, 0.25, 1]
+
+    public static let families: [Family] = [
+        Family(name: "avr_calls_active", kind: .gauge, help: "Calls in progress (AudioSocket connections that sent their UUID and have not ended).", buckets: []),
+        Family(name: "avr_calls_started_total", kind: .counter, help: "Calls started (UUID received).", buckets: []),
+        Family(name: "avr_calls_ended_total", kind: .counter, help: "Calls ended, by reason.", buckets: []),
+        Family(name: "avr_call_duration_seconds", kind: .histogram, help: "Call duration, from the UUID to the end.",
+               buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]),
+        Family(name: "avr_sts_connect_seconds", kind: .histogram, help: "STS connection set-up: DNS, TCP connect and WebSocket/HTTP handshake.", buckets: setupBuckets),
+        Family(name: "avr_sts_first_audio_seconds", kind: .histogram, help: "Time from the call's start to the agent's first audio.",
+               buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30]),
+        Family(name: "avr_playback_frames_sent_total", kind: .counter, help: "20 ms frames written to Asterisk (agent audio and silence).", buckets: []),
+        Family(name: "avr_playback_silence_frames_total", kind: .counter, help: "Frames filled with silence because the playback queue was empty.", buckets: []),
+        Family(name: "avr_playback_frames_dropped_total", kind: .counter,
+               help: "Playback frames dropped: late (loop stalled, frames skipped), backpressure (Asterisk not reading), queue_limit (beyond PLAYBACK_QUEUE_LIMIT).", buckets: []),
+        Family(name: "avr_loop_lateness_seconds", kind: .histogram, help: "How late each pacing tick fired after its 20 ms deadline.", buckets: pacingBuckets),
+        Family(name: "avr_caller_frames_received_total", kind: .counter, help: "Audio frames received from Asterisk.", buckets: []),
+        Family(name: "avr_caller_jitter_seconds", kind: .histogram, help: "Inter-arrival jitter of caller frames: |gap - previous frame's duration|.", buckets: pacingBuckets),
+        Family(name: "avr_codec_detected_total", kind: .counter, help: "Caller codecs detected (a correction counts again).", buckets: []),
+        Family(name: "avr_webhook_attempts_total", kind: .counter, help: "Webhook delivery attempts, by event.", buckets: []),
+        Family(name: "avr_webhook_failures_total", kind: .counter, help: "Webhook attempts that failed (timeout, connection error, non-2xx), by event.", buckets: []),
+        Family(name: "avr_webhook_undelivered_total", kind: .counter, help: "Webhook events given up after every attempt failed, by event.", buckets: []),
+        Family(name: "avr_webhook_seconds", kind: .histogram, help: "Webhook attempt latency (request to complete response or failure), by event.", buckets: setupBuckets),
+        Family(name: "avr_http_requests_total", kind: .counter, help: "HTTP API requests answered, by route and status.", buckets: []),
+    ]
+
+    public static func family(_ name: String) -> Family? { families.first { $0.name == name } }
+}

@@ -1,0 +1,187 @@
+import AVRProtocol
+import CoreMetrics
+import Prometheus
+
+/// The process's metrics: a swift-prometheus registry fed through swift-metrics handles.
+///
+/// Call-level events (a call starts or ends, an STS connects, a webhook answers) go straight
+/// to process-wide handles: they happen a few times per call, and the Prometheus backend's
+/// counters are atomics. Per-frame events go through `LoopMetrics`, which one loop owns.
+public final class ServerMetrics: @unchecked Sendable {
+    // @unchecked: every stored property is immutable and a swift-metrics handle, which the
+    // Prometheus backend makes thread-safe (atomics, one lock per histogram).
+    public let registry: PrometheusCollectorRegistry
+    public let factory: AVRMetricsFactory
+
+    let callsActive: CoreMetrics.Meter
+    let callsStarted: CoreMetrics.Counter
+    private let callsEnded: [String: CoreMetrics.Counter]
+    let callDuration: CoreMetrics.Timer
+    let stsConnect: CoreMetrics.Timer
+    let firstAudio: CoreMetrics.Timer
+    private let codecDetected: [AudioCodec: CoreMetrics.Counter]
+
+    /// Reasons a call ends, as the `reason` label says them.
+    static let endReasons = ["caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed",
+                             "sts_failed", "shutdown"]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        let factory = AVRMetricsFactory(registry: registry)
+        self.factory = factory
+        callsActive = CoreMetrics.Meter(label: "avr_calls_active", factory: factory)
+        callsStarted = CoreMetrics.Counter(label: "avr_calls_started_total", factory: factory)
+        var ended: [String: CoreMetrics.Counter] = [:]
+        for reason in Self.endReasons {
+            ended[reason] = CoreMetrics.Counter(label: "avr_calls_ended_total", dimensions: [("reason", reason)], factory: factory)
+        }
+        callsEnded = ended
+        callDuration = CoreMetrics.Timer(label: "avr_call_duration_seconds", factory: factory)
+        stsConnect = CoreMetrics.Timer(label: "avr_sts_connect_seconds", factory: factory)
+        firstAudio = CoreMetrics.Timer(label: "avr_sts_first_audio_seconds", factory: factory)
+        var codecs: [AudioCodec: CoreMetrics.Counter] = [:]
+        for codec in AudioCodec.allCases {
+            codecs[codec] = CoreMetrics.Counter(label: "avr_codec_detected_total", dimensions: [("codec", codec.description.lowercased())],
+                                    factory: factory)
+        }
+        codecDetected = codecs
+    }
+
+    func callEnded(reason: String) { callsEnded[reason]?.increment() }
+    func codecDetected(_ codec: AudioCodec) { codecDetected[codec]?.increment() }
+
+    /// The Prometheus text exposition (format 0.0.4) of everything registered.
+    public func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 * 1024)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+}
+
+/// One loop's share of the per-frame metrics.
+///
+/// The audio path only bumps plain integers here (no lock, no atomic, no allocation); the
+/// loop's `PlaybackScheduler` hands the tallies to this loop's own swift-metrics counters
+/// once per tick (every 5 ms while calls play) and when a call ends, so a scrape sees them at
+/// most one tick old. The two per-frame histograms (loop lateness, caller jitter) are this
+/// loop's own series (`loop` label): their lock is shared with the scrape only, never with
+/// another loop.
+/// (Public for the micro-benchmark, which measures what this costs per frame.)
+public final class LoopMetrics {
+    let server: ServerMetrics
+    let loopLabel: String
+
+    public var framesSent = 0
+    public var silenceFrames = 0
+    public var droppedLate = 0
+    public var droppedBackpressure = 0
+    public var droppedQueueLimit = 0
+    public var framesReceived = 0
+
+    private let sentCounter: CoreMetrics.Counter
+    private let silenceCounter: CoreMetrics.Counter
+    private let lateCounter: CoreMetrics.Counter
+    private let backpressureCounter: CoreMetrics.Counter
+    private let queueLimitCounter: CoreMetrics.Counter
+    private let receivedCounter: CoreMetrics.Counter
+    let lateness: CoreMetrics.Timer
+    let jitter: CoreMetrics.Timer
+
+    public init(server: ServerMetrics, loopIndex: Int) {
+        self.server = server
+        loopLabel = String(loopIndex)
+        let factory = server.factory
+        let loop = [("loop", loopLabel)]
+        sentCounter = CoreMetrics.Counter(label: "avr_playback_frames_sent_total", dimensions: loop, factory: factory)
+        silenceCounter = CoreMetrics.Counter(label: "avr_playback_silence_frames_total", dimensions: loop, factory: factory)
+        lateCounter = CoreMetrics.Counter(label: "avr_playback_frames_dropped_total", dimensions: loop + [("reason", "late")], factory: factory)
+        backpressureCounter = CoreMetrics.Counter(label: "avr_playback_frames_dropped_total", dimensions: loop + [("reason", "backpressure")],
+                                      factory: factory)
+        queueLimitCounter = CoreMetrics.Counter(label: "avr_playback_frames_dropped_total", dimensions: loop + [("reason", "queue_limit")],
+                                    factory: factory)
+        receivedCounter = CoreMetrics.Counter(label: "avr_caller_frames_received_total", dimensions: loop, factory: factory)
+        lateness = CoreMetrics.Timer(label: "avr_loop_lateness_seconds", dimensions: loop, factory: factory)
+        jitter = CoreMetrics.Timer(label: "avr_caller_jitter_seconds", dimensions: loop, factory: factory)
+    }
+
+    /// One caller frame's inter-arrival jitter (this loop's histogram).
+    @inline(__always) public func recordJitter(nanoseconds: UInt64) {
+        jitter.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+    }
+
+    /// Moves the tallies into the counters (one atomic add per non-zero tally).
+    public func flush() {
+        if framesSent != 0 { sentCounter.increment(by: framesSent); framesSent = 0 }
+        if silenceFrames != 0 { silenceCounter.increment(by: silenceFrames); silenceFrames = 0 }
+        if droppedLate != 0 { lateCounter.increment(by: droppedLate); droppedLate = 0 }
+        if droppedBackpressure != 0 { backpressureCounter.increment(by: droppedBackpressure); droppedBackpressure = 0 }
+        if droppedQueueLimit != 0 { queueLimitCounter.increment(by: droppedQueueLimit); droppedQueueLimit = 0 }
+        if framesReceived != 0 { receivedCounter.increment(by: framesReceived); framesReceived = 0 }
+    }
+}
+
+/// Webhook attempts, failures and latency by event; one per dispatcher (so per loop).
+final class WebhookMetrics {
+    private struct Handles {
+        let attempts: CoreMetrics.Counter
+        let failures: CoreMetrics.Counter
+        let undelivered: CoreMetrics.Counter
+        let latency: CoreMetrics.Timer
+    }
+
+    private let factory: AVRMetricsFactory
+    private var byEvent: [String: Handles] = [:]
+
+    init(server: ServerMetrics) { factory = server.factory }
+
+    private func handles(_ event: String) -> Handles {
+        if let existing = byEvent[event] { return existing }
+        let labels = [("event", event)]
+        let created = Handles(
+            attempts: CoreMetrics.Counter(label: "avr_webhook_attempts_total", dimensions: labels, factory: factory),
+            failures: CoreMetrics.Counter(label: "avr_webhook_failures_total", dimensions: labels, factory: factory),
+            undelivered: CoreMetrics.Counter(label: "avr_webhook_undelivered_total", dimensions: labels, factory: factory),
+            latency: CoreMetrics.Timer(label: "avr_webhook_seconds", dimensions: labels, factory: factory))
+        byEvent[event] = created
+        return created
+    }
+
+    /// One attempt finished after `nanoseconds`, delivered or not.
+    func attempt(_ event: String, nanoseconds: UInt64, succeeded: Bool) {
+        let handles = handles(event)
+        handles.attempts.increment()
+        handles.latency.recordNanoseconds(Int64(nanoseconds))
+        if !succeeded { handles.failures.increment() }
+    }
+
+    /// Every attempt failed; the event is given up.
+    func undelivered(_ event: String) { handles(event).undelivered.increment() }
+}
+
+/// HTTP API requests by route and status; one per HTTP service (so per loop).
+final class HTTPMetrics {
+    private let factory: AVRMetricsFactory
+    private var counters: [String: CoreMetrics.Counter] = [:]
+
+    init(server: ServerMetrics) { factory = server.factory }
+
+    /// Known routes keep their path; anything else is `other` (no unbounded label values).
+    static func route(_ path: Substring) -> String {
+        switch path {
+        case "/call", "/health", "/metrics": String(path)
+        default: "other"
+        }
+    }
+
+    func request(route: String, status: Int) {
+        let key = "\(route) \(status)"
+        if let counter = counters[key] { return counter.increment() }
+        let counter = CoreMetrics.Counter(label: "avr_http_requests_total", dimensions: [("route", route), ("status", String(status))],
+                              factory: factory)
+        counters[key] = counter
+        counter.increment()
+    }
+}

@@ -1,0 +1,97 @@
+/// Every environment variable avr-core reads, with its meaning and default: what `--help`
+/// prints and what the README's configuration table holds (a unit test keeps them equal).
+public enum ConfigurationVariables {
+    public struct Variable: Sendable, Equatable {
+        public let name: String
+        /// Markdown as in the README (backticks); `--help` prints it without them.
+        public let meaning: String
+        public let defaultValue: String
+    }
+
+    public static let all: [Variable] = [
+        Variable(name: "PORT", meaning: "AudioSocket TCP port", defaultValue: "`5001`"),
+        Variable(name: "HTTP_PORT", meaning: "HTTP service port; unset = no HTTP service", defaultValue: "unset (`make run`: `6001`)"),
+        Variable(name: "STS_URL", meaning: "STS endpoint: `ws://` (WebSocket) or `http://` (streaming HTTP). Unset = built-in echo", defaultValue: "unset"),
+        Variable(name: "WEBHOOK_URL", meaning: "webhook receiver (`http://`); unset = no webhooks", defaultValue: "unset"),
+        Variable(name: "WEBHOOK_SECRET", meaning: "sent as header `X-AVR-WEBHOOK-SECRET`", defaultValue: "unset"),
+        Variable(name: "WEBHOOK_TIMEOUT", meaning: "per-attempt timeout (connect + send + whole response), ms", defaultValue: "`3000`"),
+        Variable(name: "WEBHOOK_RETRY", meaning: "extra attempts after a failed one (0–10)", defaultValue: "`0`"),
+        Variable(name: "AMBIENT_NOISE_FILE", meaning: "raw PCM, 8 kHz mono s16le, looped under everything sent to the caller", defaultValue: "unset"),
+        Variable(name: "AMBIENT_NOISE_LEVEL", meaning: "0.0 (mute) … 1.0", defaultValue: "`0.90`"),
+        Variable(name: "CALL_METADATA_TTL", meaning: "seconds a `POST /call` entry waits for its AudioSocket connection", defaultValue: "`60`"),
+        Variable(name: "MAX_PENDING_CALLS", meaning: "bound on registered-but-unclaimed calls; beyond it `POST /call` → 503", defaultValue: "`100000`"),
+        Variable(name: "HTTP_MAX_BODY", meaning: "request body limit, bytes (beyond → 413)", defaultValue: "`65536`"),
+        Variable(name: "HTTP_HEADER_TIMEOUT", meaning: "a request must be complete this long after its first byte, ms (else 408)", defaultValue: "`10000`"),
+        Variable(name: "HTTP_IDLE_TIMEOUT", meaning: "idle keep-alive connections are closed after this, ms", defaultValue: "`300000`"),
+        Variable(name: "STS_CONNECT_TIMEOUT", meaning: "bound on DNS + TCP connect to the STS, and again on the WebSocket handshake, ms", defaultValue: "`5000`"),
+        Variable(name: "PLAYBACK_QUEUE_LIMIT", meaning: "most agent audio a call holds ahead of playback, ms (1000–600000); beyond it the excess is dropped, logged once per call", defaultValue: "`30000`"),
+        Variable(name: "LOOPS", meaning: "event loops (threads), each with its own listeners via `SO_REUSEPORT`", defaultValue: "`1`"),
+        Variable(name: "DRAIN_TIMEOUT", meaning: "after SIGTERM, how long calls in progress may go on, seconds (0 = end them at once)", defaultValue: "`300`"),
+        Variable(name: "REDIS_URL", meaning: "`redis://[:password@]host[:port][/db]`: call registry shared by instances (see Cluster mode); unset = registry in this process", defaultValue: "unset"),
+        Variable(name: "REDIS_KEY_PREFIX", meaning: "prefix of the registry's Redis keys (`<prefix><uuid>`)", defaultValue: "`avr:call:`"),
+        Variable(name: "REDIS_TIMEOUT", meaning: "deadline of every Redis operation (connect + handshake, `SET`, `GETDEL`), ms", defaultValue: "`250`"),
+        Variable(name: "LOG_LEVEL", meaning: "`debug`, `info`, `warn`, `error`", defaultValue: "`info`"),
+        Variable(name: "LOG_FORMAT", meaning: "`text` (`[LEVEL]: message`) or `json` (one object per line, metadata such as `uuid` as fields)", defaultValue: "`text`"),
+        Variable(name: "METRICS_PORT", meaning: "a second port serving only `GET /metrics` and `/health` (for when the HTTP port stays private); `/metrics` is on `HTTP_PORT` too", defaultValue: "unset"),
+    ]
+
+    /// `--help`: usage, options, then one block per variable.
+    public static func helpText(program: String) -> String {
+        var text = """
+        Usage: \(program) [--help | --version | --check-config]
+
+        avr-core: real-time media server between Asterisk (AudioSocket) and AI speech-to-speech services.
+        Without options it starts the server. Configuration comes from environment variables.
+
+        Options:
+          --help          print this help and exit
+          --version       print the version and build (Swift, libuv, llhttp, OpenSSL) and exit
+          --check-config  validate the environment and exit: 0 if usable, 2 (with one line naming the problem) if not;
+                          opens no port
+
+        Environment variables (an empty value counts as unset):
+
+        """
+        let width = all.map(\.name.count).max() ?? 0
+        for variable in all {
+            let padding = String(repeating: " ", count: width - variable.name.count)
+            text += "  \(variable.name)\(padding)  \(plain(variable.meaning))\n"
+            text += "  \(String(repeating: " ", count: width))  default: \(plain(variable.defaultValue))\n"
+        }
+        return text
+    }
+
+    /// The README table row of `variable`.
+    public static func markdownRow(_ variable: Variable) -> String {
+        "| `\(variable.name)` | \(variable.meaning) | \(variable.defaultValue) |"
+    }
+
+    private static func plain(_ markdown: String) -> String { markdown.replacingBackticks() }
+}
+
+private extension String {
+    func replacingBackticks() -> String { String(filter { $0 != "`" }) }
+}
+
+/// What the command line asks for. Anything but the known options is an error.
+public enum CommandLineAction: Equatable, Sendable {
+    case run
+    case help
+    case version
+    case checkConfig
+    case invalid(String)
+
+    public static func parse(_ arguments: [String]) -> CommandLineAction {
+        guard let first = arguments.first else { return .run }
+        let action: CommandLineAction
+        switch first {
+        case "--help", "-h": action = .help
+        case "--version", "-V": action = .version
+        case "--check-config": action = .checkConfig
+        default:
+            return .invalid("unknown argument \"\(first)\" (try --help)")
+        }
+        if arguments.count > 1 { return .invalid("unexpected argument \"\(arguments[1])\" after \(first) (try --help)") }
+        return action
+    }
+}

@@ -4,6 +4,8 @@ import PackageDescription
 // Layout (see docs/ARCHITECTURE.md):
 //   CUV          libuv through pkg-config, plus static inline helpers (shim.h)
 //   CLLHTTP      compiles Debian's llhttp 8.1 sources from /usr/share/llhttp
+//   COpenSSL     OpenSSL 3 (libssl-dev) through pkg-config; only CTLS includes it
+//   CTLS         a TLS client on memory buffers (no sockets, no threads); opaque types only
 //   AVRProtocol  pure Swift, no I/O: parsers, encoders, codecs, state machines
 //   AVRCore      libuv wrappers (Loop/) and the services built on them
 //   AVRServer    the `avr-core` executable: configuration, logging, run
@@ -15,8 +17,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .target(name: "CLLHTTP"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CTLS", dependencies: ["COpenSSL"], linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(name: "AVRProtocol"),
-        .target(name: "AVRCore", dependencies: ["CUV", "CLLHTTP", "AVRProtocol"]),
+        .target(name: "AVRCore", dependencies: ["CUV", "CLLHTTP", "CTLS", "AVRProtocol"]),
         .executableTarget(name: "AVRServer", dependencies: ["AVRCore", "AVRProtocol"]),
         .testTarget(name: "AVRProtocolTests", dependencies: ["AVRProtocol"]),
         .testTarget(name: "AVRCoreTests", dependencies: ["AVRCore", "AVRProtocol", "CUV"]),

@@ -11,10 +11,13 @@ final class CallContext {
     let webhooks: WebhookDispatcher?
     let ambient: AmbientNoise?
     let log: Logger
+    /// For `wss://` and `https://` STS legs.
+    let tls: TLSClient?
 
     init(loop: EventLoop, configuration: Configuration, registry: CallRegistry, webhooks: WebhookDispatcher?,
-         ambient: AmbientNoise?, log: Logger) throws(UVError) {
+         ambient: AmbientNoise?, log: Logger, tls: TLSClient? = nil) throws(UVError) {
         self.loop = loop
+        self.tls = tls
         self.configuration = configuration
         self.registry = registry
         self.webhooks = webhooks

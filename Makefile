@@ -1,8 +1,8 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp pkg-config curl nodejs node-ws wrk procps util-linux
-PY_MODULES := websockets aiohttp pytest numpy
+APT_PACKAGES := libuv1-dev node-llhttp pkg-config libssl-dev ca-certificates curl nodejs node-ws wrk procps util-linux
+PY_MODULES := websockets aiohttp pytest numpy cryptography
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
@@ -19,7 +19,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import websockets, aiohttp, pytest, numpy" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
+	@python3 -c "import websockets, aiohttp, pytest, numpy, cryptography" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
 
 build: deps
 	$(SWIFT) build

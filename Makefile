@@ -60,8 +60,9 @@ clean:
 	rm -rf .build .build-asan .build-fuzz
 
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
-## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2"
-BENCH_APT := valgrind python3 procps
+## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2";
+## every N also runs avr-core with wss:// STS and https:// webhooks (haproxy terminates TLS)
+BENCH_APT := valgrind python3 procps haproxy openssl
 bench-deps: deps
 	@missing=""; for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -70,7 +71,7 @@ bench-deps: deps
 	fi
 
 bench: bench-deps
-	python3 bench/run.py --micro $(BENCH_ARGS)
+	python3 bench/run.py --micro --tls $(BENCH_ARGS)
 
 ## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
 bench-quick: bench-deps

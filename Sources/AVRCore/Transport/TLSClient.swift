@@ -58,6 +58,12 @@ public final class TLSClient {
         }
     }
 
+    /// Drops every saved session: the next connection to each origin pays a full handshake.
+    public func forgetSessions() {
+        for ticket in tickets.values { ctls_ticket_free(ticket) }
+        tickets = [:]
+    }
+
     func handshakeCompleted(resumed: Bool) {
         handshakes += 1
         if resumed { resumedHandshakes += 1 }

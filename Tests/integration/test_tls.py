@@ -388,6 +388,8 @@ def test_https_webhooks_and_override_to_wss(avr, webhook_receiver, sts_peer, cal
     hooks.wait_for_events("call_ended", timeout=5.0)
     types = [event_type_of(r) for r in hooks.events()]
     assert types == ["call_initiated", "call_started", "call_ended"], types
+    ports = {r["peer_port"] for r in hooks.events()}
+    assert len(ports) == 1, f"webhooks came over {len(ports)} TLS connections, not one kept alive: {ports}"
 
 
 def test_https_webhook_to_an_untrusted_receiver_fails_with_one_line(avr, webhook_receiver, sts_peer, calls, certs):

@@ -117,6 +117,8 @@ class WebhookReceiver(RequestLog):
         body = await request.read()
         entry = recorded_request(request.method, request.path_qs,
                                  {k: v for k, v in request.headers.items()}, body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        entry["peer_port"] = peer[1] if peer else None  # one port: one (kept-alive) connection
         with self._cond:
             plan = self._plans.get(event_type_of(entry)) or []
             reply = plan.pop(0) if plan else self.default

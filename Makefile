@@ -1,8 +1,8 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus
-PY_MODULES := websockets aiohttp pytest numpy
+APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus
+PY_MODULES := websockets aiohttp pytest numpy cryptography
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
@@ -19,7 +19,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import websockets, aiohttp, pytest, numpy" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
+	@python3 -c "import websockets, aiohttp, pytest, numpy, cryptography" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
 
 build: deps
 	$(SWIFT) build
@@ -68,8 +68,9 @@ image-check: deps
 	$(SUDO) deploy/image-check.sh
 
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
-## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2"
-BENCH_APT := valgrind python3 procps
+## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2";
+## every N also runs avr-core with wss:// STS and https:// webhooks (haproxy terminates TLS)
+BENCH_APT := valgrind python3 procps haproxy openssl
 bench-deps: deps
 	@missing=""; for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -78,7 +79,7 @@ bench-deps: deps
 	fi
 
 bench: bench-deps
-	python3 bench/run.py --micro $(BENCH_ARGS)
+	python3 bench/run.py --micro --tls $(BENCH_ARGS)
 
 ## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
 bench-quick: bench-deps

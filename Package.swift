@@ -4,6 +4,8 @@ import PackageDescription
 // Layout (see docs/ARCHITECTURE.md):
 //   CUV          libuv through pkg-config, plus static inline helpers (shim.h)
 //   CLLHTTP      compiles Debian's llhttp 8.1 sources from /usr/share/llhttp
+//   COpenSSL     OpenSSL 3 (libssl-dev) through pkg-config; only CTLS includes it
+//   CTLS         a TLS client on memory buffers (no sockets, no threads); opaque types only
 //   AVRProtocol  pure Swift, no I/O: parsers, encoders, codecs, state machines
 //   AVRCore      libuv wrappers (Loop/) and the services built on them
 //   AVRServer    the `avr-core` executable: configuration, logging, run
@@ -23,9 +25,11 @@ let package = Package(
         .target(name: "CLLHTTP"),
         // hiredis 0.14 (Debian libhiredis-dev) and its libuv adapter, behind a narrow C face.
         .target(name: "CHiredis", linkerSettings: [.linkedLibrary("hiredis")]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CTLS", dependencies: ["COpenSSL"], linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(name: "AVRProtocol"),
         .target(name: "AVRCore", dependencies: [
-            "CUV", "CLLHTTP", "CHiredis", "AVRProtocol",
+            "CUV", "CLLHTTP", "CHiredis", "CTLS", "AVRProtocol",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

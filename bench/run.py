@@ -104,8 +104,66 @@ def percentile_fields(h):
     return h["p50_ms"], h["p99_ms"], h["max_ms"]
 
 
-def run_one(args, binpath, target, calls, loops, logdir):
-    """One steady-state measurement of `target` ("avr-core" or "avr-floor") under `calls` calls."""
+def make_tls_files(logdir):
+    """A test CA and a certificate for 127.0.0.1 (openssl CLI); returns (ca.pem, cert+key.pem)."""
+    d = os.path.join(logdir, "tls")
+    os.makedirs(d, exist_ok=True)
+    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=avr bench CA")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")
+    with open(os.path.join(d, "server.pem"), "w") as f:
+        for name in ("leaf.pem", "leaf.key"):
+            f.write(open(os.path.join(d, name)).read())
+    return os.path.join(d, "ca.pem"), os.path.join(d, "server.pem")
+
+
+def tls_terminator(logdir, name, server_pem, ws_port, hook_port, max_version=None):
+    """haproxy terminating TLS in front of the bench STS (wss) and webhook receiver (https);
+    `max_version` "TLSv1.2" caps the protocol."""
+    cap = f" ssl-max-ver {max_version}" if max_version else ""
+    wss_port, https_port = free_port(), free_port()
+    cfg = os.path.join(logdir, f"{name}.cfg")
+    with open(cfg, "w") as f:
+        f.write(f"""global
+    maxconn 4000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+frontend wss
+    bind 127.0.0.1:{wss_port} ssl crt {server_pem}{cap}
+    default_backend sts
+frontend https
+    bind 127.0.0.1:{https_port} ssl crt {server_pem}{cap}
+    default_backend hooks
+backend sts
+    server s 127.0.0.1:{ws_port}
+backend hooks
+    server h 127.0.0.1:{hook_port}
+""")
+    proc = Proc(name, ["haproxy", "-db", "-f", cfg], logdir=logdir)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", wss_port), timeout=0.2).close()
+            return proc, wss_port, https_port
+        except OSError:
+            if time.time() > deadline or proc.p.poll() is not None:
+                proc.stop()
+                raise RuntimeError(f"haproxy did not start (see {logdir}/{name}.log)")
+            time.sleep(0.05)
+
+
+def run_one(args, binpath, target, calls, loops, logdir, tls=None):
+    """One steady-state measurement of `target` ("avr-core" or "avr-floor") under `calls` calls;
+    with `tls` (ca.pem, server.pem) the STS and webhooks are reached over TLS (haproxy in front)."""
     ramp = args.ramp or max(50.0, calls / 5.0)
     ramp_s = calls / ramp
     call_duration = args.duration + ramp_s
@@ -116,12 +174,18 @@ def run_one(args, binpath, target, calls, loops, logdir):
                logdir=logdir)
     server = None
     loadgen = None
+    terminator = None
     try:
         sts.wait_line(r"listening ws=(\d+)")
         env = dict(os.environ, DRAIN_TIMEOUT="0", PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level,
                    LOOPS=str(loops))
         if target == "avr-core":
             env.update(HTTP_PORT=str(http_port), WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/webhook")
+        if tls:
+            terminator, wss_port, https_port = tls_terminator(logdir, f"haproxy-{calls}-{loops}", tls[1], ws_port,
+                                                              hook_port)
+            env.update(STS_URL=f"wss://127.0.0.1:{wss_port}", WEBHOOK_URL=f"https://127.0.0.1:{https_port}/webhook",
+                       TLS_CA_FILE=tls[0])
         server = Proc(f"{target}-{calls}-{loops}", [f"{binpath}/{target}"], env=env, logdir=logdir)
         server.wait_line(r"listening on port %d" % port)
         time.sleep(0.3)
@@ -139,6 +203,8 @@ def run_one(args, binpath, target, calls, loops, logdir):
         started = time.time()
         loadgen = Proc(f"loadgen-{target}-{calls}-{loops}", lg_argv, logdir=logdir, capture=True)
         pids = {"server": server.pid, "loadgen": loadgen.pid, "sts": sts.pid}
+        if terminator:
+            pids["tls_terminator"] = terminator.pid
 
         scraper = Scraper(http_port, args.scrape) if target == "avr-core" and args.scrape > 0 else None
         time.sleep(max(0.0, started + window[0] - time.time()))
@@ -164,6 +230,8 @@ def run_one(args, binpath, target, calls, loops, logdir):
         server_status = server.stop() if server else None
         if loadgen and loadgen.p.poll() is None:
             loadgen.stop()
+        if terminator:
+            terminator.stop()
         sts.stop()
 
     cpu_ms = {k: (c1[k] - c0[k]) * 1000.0 / CLK_TCK for k in c0}
@@ -173,12 +241,12 @@ def run_one(args, binpath, target, calls, loops, logdir):
         expected_hooks = calls * 3 + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
         received_hooks = sum(sts_stats["webhooks"].values())
     return {
-        "target": target, "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
+        "target": target + ("+tls" if tls else ""), "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
         "cpu_ms_per_call_s": cpu_ms["server"] / (calls * seconds),
         "cpu_pct": cpu_ms["server"] / seconds / 10.0,
         "cpu_kernel_share": (s1 - s0) / max(1, c1["server"] - c0["server"]),
         "rss_base_kib": rss_base, "rss_mid_kib": rss_mid, "rss_kib_per_call": (rss_mid - rss_base) / calls,
-        "harness_cpu_pct": {"loadgen": cpu_ms["loadgen"] / seconds / 10.0, "sts": cpu_ms["sts"] / seconds / 10.0},
+        "harness_cpu_pct": {k: cpu_ms[k] / seconds / 10.0 for k in cpu_ms if k != "server"},
         "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
         "server_exit_status": server_status, "loadgen": result, "sts": sts_stats, "scrapes": scrapes,
     }
@@ -232,7 +300,8 @@ def print_table(rows, floors):
         floor = floors.get(row["calls"])
         f_ms = floor["cpu_ms_per_call_s"] if floor else None
         lines.append((
-            str(row["calls"]), str(row["loops"]), f"{row['cpu_ms_per_call_s']:.3f}",
+            str(row["calls"]) + (" tls" if row["target"].endswith("+tls") else ""), str(row["loops"]),
+            f"{row['cpu_ms_per_call_s']:.3f}",
             f"{f_ms:.3f}" if f_ms else "-",
             f"{row['cpu_ms_per_call_s'] / f_ms:.2f}" if f_ms else "-",
             f"{row['cpu_pct']:.1f}", f"{floor['cpu_pct']:.1f}" if floor else "-",
@@ -288,6 +357,31 @@ def microbench(binpath, logdir):
     return rows
 
 
+def handshake_bench(binpath, logdir, count=400):
+    """CPU of avr-core's client side per connection (plain TCP, full TLS handshake, resumed),
+    against haproxy terminating TLS 1.3 and then TLS 1.2."""
+    ca, pem = make_tls_files(logdir)
+    rows = {}
+    for version in ("TLSv1.3", "TLSv1.2"):
+        proc, port, _ = tls_terminator(logdir, f"haproxy-handshakes-{version}", pem, free_port(), free_port(),
+                                       max_version=None if version == "TLSv1.3" else version)
+        try:
+            out = subprocess.run([f"{binpath}/avr-microbench", "--tls-handshakes", str(port), "--ca", ca,
+                                  "--count", str(count)], capture_output=True, text=True, check=True, timeout=300)
+            rows[version] = json.loads(out.stdout.strip().splitlines()[-1])
+        finally:
+            proc.stop()
+    print()
+    print(f"TLS handshake CPU in the client (avr-core's side), us per connection, {count} sequential connections")
+    print(f"{'protocol':9} {'plain TCP':>9} {'full':>6} {'resumed':>8} {'full-TCP':>9} {'resumed-TCP':>12} {'ratio':>6}")
+    for version, r in rows.items():
+        full, resumed = r["full_us"] - r["plain_us"], r["resumed_us"] - r["plain_us"]
+        r["resumed_over_full"] = resumed / full if full > 0 else None
+        print(f"{version:9} {r['plain_us']:9} {r['full_us']:6} {r['resumed_us']:8} {full:9} {resumed:12} "
+              f"{r['resumed_over_full']:6.2f}   ({r['resumed_resumed']}/{count} resumed)")
+    return rows
+
+
 def machine():
     model = ""
     try:
@@ -338,6 +432,8 @@ def main():
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
     parser.add_argument("--scrape", type=float, default=0,
                         help="GET /metrics from avr-core every S seconds during each run (0: no scraping)")
+    parser.add_argument("--tls", action="store_true",
+                        help="also run avr-core with wss:// STS and https:// webhooks (haproxy terminates TLS)")
     parser.add_argument("--micro", action="store_true", help="also run the micro-benchmarks")
     parser.add_argument("--micro-only", action="store_true")
     parser.add_argument("--no-build", action="store_true")
@@ -372,6 +468,9 @@ def main():
         for loops in loop_values:
             log(f"avr-core  N={calls} LOOPS={loops} ...")
             rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir))
+            if args.tls:
+                log(f"avr-core+tls N={calls} LOOPS={loops} ...")
+                rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir, tls=make_tls_files(logdir)))
         if not args.no_floor:
             log(f"avr-floor N={calls} ...")
             floors[calls] = run_one(args, binpath, "avr-floor", calls, 1, logdir)
@@ -382,21 +481,33 @@ def main():
     print_table(rows, floors)
     knees = {}
     for loops in loop_values:
-        passing = [r["calls"] for r in rows if r["loops"] == loops and meets_bar(r)]
-        knees[loops] = max(passing) if passing else None
-        print(f"knee (largest N with 0 lost, 0 cross-talk, no stalls, jitter p99 <= 2 ms), LOOPS={loops}: "
-              f"{knees[loops] if knees[loops] else 'none of the N tried'}")
+        for variant in ["avr-core"] + (["avr-core+tls"] if args.tls else []):
+            passing = [r["calls"] for r in rows if r["loops"] == loops and r["target"] == variant and meets_bar(r)]
+            key = loops if variant == "avr-core" else f"{loops}+tls"
+            knees[key] = max(passing) if passing else None
+            print(f"knee (largest N with 0 lost, 0 cross-talk, no stalls, jitter p99 <= 2 ms), {variant}, LOOPS={loops}: "
+                  f"{knees[key] if knees[key] else 'none of the N tried'}")
+    if args.tls:
+        for plain in [r for r in rows if r["target"] == "avr-core"]:
+            tls_row = next((r for r in rows if r["target"] == "avr-core+tls" and r["calls"] == plain["calls"]
+                            and r["loops"] == plain["loops"]), None)
+            if tls_row:
+                print(f"TLS CPU cost N={plain['calls']} LOOPS={plain['loops']}: "
+                      f"{plain['cpu_ms_per_call_s']:.3f} -> {tls_row['cpu_ms_per_call_s']:.3f} ms/call-s "
+                      f"(+{(tls_row['cpu_ms_per_call_s'] / plain['cpu_ms_per_call_s'] - 1) * 100:.0f}%)")
     for row in rows:
         if row["server_exit_status"] not in (0, None):
             print(f"note: avr-core N={row['calls']} exited with status {row['server_exit_status']} on SIGTERM "
                   f"(see logs in {logdir})")
     micro = microbench(binpath, logdir) if args.micro else None
+    handshakes = handshake_bench(binpath, logdir) if args.tls else None
 
     os.makedirs(args.results, exist_ok=True)
     path = os.path.join(args.results, f"{stamp}.json")
     with open(path, "w") as f:
         json.dump({"timestamp": stamp, "command": " ".join(sys.argv), "machine": machine(), "options": vars(args),
-                   "runs": rows, "floor": list(floors.values()), "knee": knees, "micro": micro}, f, indent=1)
+                   "runs": rows, "floor": list(floors.values()), "knee": knees, "micro": micro,
+                   "tls_handshakes": handshakes}, f, indent=1)
     print(f"\nresults: {os.path.relpath(path, ROOT)}")
 
 

@@ -1,9 +1,11 @@
 internal import CUV
 private import CLLHTTP
+private import CTLS
 
 /// What `--version` prints: the version and what the binary was built with.
 public enum BuildInfo {
-    public static let version = "0.11.0"
+    /// Bumped with each landed issue set (0.x while the protocol surface still grows).
+    public static let version = "0.12.0"
 
     static var swiftVersion: String {
         #if compiler(>=6.4)
@@ -33,7 +35,7 @@ public enum BuildInfo {
         build: \(configuration), Swift \(swiftVersion)
         libuv: \(String(cString: uv_version_string()))
         llhttp: \(LLHTTP_VERSION_MAJOR).\(LLHTTP_VERSION_MINOR).\(LLHTTP_VERSION_PATCH)
-        OpenSSL: not linked (this build has no TLS)
+        OpenSSL: \(String(cString: ctls_library_version()))
 
         """
     }

@@ -14,11 +14,15 @@ final class CallContext {
     /// The shared registry (`REDIS_URL`), nil without it.
     let shared: RedisRegistryClient?
     let metrics: LoopMetrics
+    /// For `wss://` and `https://` STS legs.
+    let tls: TLSClient?
 
     init(loop: EventLoop, configuration: Configuration, registry: CallRegistry, webhooks: WebhookDispatcher?,
-         ambient: AmbientNoise?, log: Logger, metrics: LoopMetrics, shared: RedisRegistryClient? = nil) throws(UVError) {
+         ambient: AmbientNoise?, log: Logger, metrics: LoopMetrics, shared: RedisRegistryClient? = nil,
+         tls: TLSClient? = nil) throws(UVError) {
         self.shared = shared
         self.loop = loop
+        self.tls = tls
         self.configuration = configuration
         self.registry = registry
         self.webhooks = webhooks

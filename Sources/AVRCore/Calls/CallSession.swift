@@ -176,17 +176,15 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             do throws(EndpointURLError) { url = try EndpointURL.parse(urlText) } catch {
                 return end(.stsFailed("unusable STS URL \(urlText): \(error)"))
             }
-            switch url.scheme {
-            case .ws:
+            let timeout = UInt64(context.configuration.stsConnectTimeoutMilliseconds)
+            if url.scheme.isWebSocket {
                 log.info("Connecting to STS WebSocket: \(urlText)")
                 leg = STSWebSocketClient(loop: context.loop, url: url, uuid: uuid.description, scratch: context.scratch,
-                                         log: log, connectTimeout: UInt64(context.configuration.stsConnectTimeoutMilliseconds))
-            case .http:
+                                         log: log, connectTimeout: timeout, tls: context.tls)
+            } else {
                 log.info("Connecting to STS over HTTP: \(urlText)")
                 leg = STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,
-                                          connectTimeout: UInt64(context.configuration.stsConnectTimeoutMilliseconds))
-            case .wss, .https:
-                return end(.stsFailed("\(url.scheme.rawValue):// is not supported yet: \(urlText)"))
+                                          connectTimeout: timeout, tls: context.tls)
             }
         } else {
             leg = EchoLeg()

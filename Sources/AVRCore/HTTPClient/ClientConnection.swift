@@ -6,7 +6,8 @@ final class ClientConnection {
     private let host: String
     private let port: Int
     private let options: HTTPClient.Options
-    private var stream: TCPStream?
+    private let tls: TLSClient?
+    private var stream: ClientStream?
     private let parser: HTTPResponseParser
     private var connected = false
     private var connectStarted = false
@@ -20,8 +21,9 @@ final class ClientConnection {
     var onClosed: ((ClientConnection) -> Void)?
     var onRetry: ((Exchange) -> Void)?
 
-    init(loop: EventLoop, host: String, port: Int, options: HTTPClient.Options) {
+    init(loop: EventLoop, host: String, port: Int, tls: TLSClient?, options: HTTPClient.Options) {
         self.loop = loop
+        self.tls = tls
         self.host = host
         self.port = port
         self.options = options
@@ -47,15 +49,17 @@ final class ClientConnection {
     }
 
     private func connect() {
-        // The exchange's own deadline bounds the connect (a timeout closes this connection).
-        TCPConnector.connect(loop: loop, host: host, port: port, timeout: nil) { [self] result in
+        // The exchange's own deadline bounds the connect (a timeout closes this connection);
+        // the connector gets it too, so that a TLS handshake nobody answers ends as well.
+        Connector.connect(loop: loop, host: host, port: port, tls: tls, timeout: current?.timeoutMs) { [self] result in
             switch result {
             case .failure(let failure):
                 guard !closed else { return }
                 switch failure {
-                case .resolve(_, let error): fail(.resolve(error))
-                case .connect(_, _, let error): fail(.connect(error))
-                case .timedOut: fail(.connect(.timedOut))
+                case .tcp(.resolve(_, let error)): fail(.resolve(error))
+                case .tcp(.connect(_, _, let error)): fail(.connect(error))
+                case .tcp(.timedOut), .timedOut: fail(.connect(.timedOut))
+                case .tls(let reason): fail(.tls(reason))
                 }
             case .success(let stream):
                 guard !closed else { return stream.close() }
@@ -63,7 +67,7 @@ final class ClientConnection {
                 connected = true
                 stream.onClose = { [self] in didClose() }
                 stream.onRead = { [weak self] bytes in self?.received(bytes) }
-                stream.onEnd = { [weak self] _ in self?.peerClosed() }
+                stream.onEnd = { [weak self] failure in self?.peerClosed(failure) }
                 stream.startReading()
                 if current != nil { send() }
             }
@@ -89,8 +93,10 @@ final class ClientConnection {
         }
     }
 
-    private func peerClosed() {
+    private func peerClosed(_ failure: StreamFailure?) {
         guard let exchange = current else { return abort() }
+        // A truncated TLS stream is no end of a close-delimited body.
+        if case .tls(let reason) = failure, parser.sawBytes { return fail(.tls(reason)) }
         switch parser.finishAtEOF() {
         case .complete:
             completed(reusable: false)

@@ -10,10 +10,13 @@ public struct HTTPClientRequest: Sendable {
     public var target: String
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// Whether the connection is TLS (`https://`), verified by the client's `TLSClient`.
+    public var usesTLS: Bool
 
     public init(method: String, host: String, port: Int, hostHeader: String, target: String,
-                headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+                headers: [(name: String, value: String)] = [], body: [UInt8] = [], usesTLS: Bool = false) {
         self.method = method
+        self.usesTLS = usesTLS
         self.host = host
         self.port = port
         self.hostHeader = hostHeader
@@ -23,10 +26,12 @@ public struct HTTPClientRequest: Sendable {
     }
 
     func serialized() -> [UInt8] {
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(body.count)\r\n\r\n"
-        return Array(head.utf8) + body
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + body.count)
+        HTTPRequestHead.append(method: method, target: target, host: hostHeader,
+                               headers: headers + [("Content-Length", String(body.count))], to: &out)
+        out.append(contentsOf: body)
+        return out
     }
 }
 
@@ -39,6 +44,8 @@ public struct HTTPClientResponse: Sendable {
 public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
     case resolve(UVError)
     case connect(UVError)
+    /// The TLS handshake (or a later record) failed: OpenSSL's reason.
+    case tls(String)
     case timeout(UInt64)
     case connectionClosed(String)
     case invalidResponse(String)
@@ -49,6 +56,7 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .resolve(let error): "DNS lookup failed (\(error))"
         case .connect(let error): "connection failed (\(error))"
+        case .tls(let reason): "TLS failed: \(reason)"
         case .timeout(let ms): "no complete response within \(ms) ms"
         case .connectionClosed(let reason): reason
         case .invalidResponse(let reason): "invalid response: \(reason)"
@@ -77,22 +85,26 @@ public final class HTTPClient {
 
     let loop: EventLoop
     let options: Options
+    /// Verifies and carries `https://` requests; without it they fail.
+    let tls: TLSClient?
     private var pools: [String: OriginPool] = [:]
     private var isShutDown = false
 
-    public init(loop: EventLoop, options: Options = Options()) {
+    public init(loop: EventLoop, options: Options = Options(), tls: TLSClient? = nil) {
         self.loop = loop
         self.options = options
+        self.tls = tls
     }
 
     /// Sends `request`; `completion` runs exactly once, on the loop.
     public func execute(_ request: HTTPClientRequest, timeout: UInt64,
                         completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
         guard !isShutDown else { return completion(.failure(.shutDown)) }
-        let key = "\(request.host):\(request.port)"
+        if request.usesTLS && tls == nil { return completion(.failure(.tls("TLS is not available"))) }
+        let key = (request.usesTLS ? "https://" : "http://") + "\(request.host):\(request.port)"
         let pool: OriginPool
         if let existing = pools[key] { pool = existing } else {
-            pool = OriginPool(client: self, host: request.host, port: request.port)
+            pool = OriginPool(client: self, host: request.host, port: request.port, tls: request.usesTLS ? tls : nil)
             pools[key] = pool
         }
         let exchange = Exchange(request: request, timeoutMs: timeout, completion: completion)

@@ -3,13 +3,15 @@ final class OriginPool {
     private unowned let client: HTTPClient
     let host: String
     let port: Int
+    let tls: TLSClient?
     private(set) var connections: [ObjectIdentifier: ClientConnection] = [:]
     private var idle: [ClientConnection] = []
     private var waiting: [Exchange] = []
     private var waitingHead = 0
 
-    init(client: HTTPClient, host: String, port: Int) {
+    init(client: HTTPClient, host: String, port: Int, tls: TLSClient?) {
         self.client = client
+        self.tls = tls
         self.host = host
         self.port = port
     }
@@ -31,7 +33,7 @@ final class OriginPool {
     }
 
     private func open() -> ClientConnection {
-        let connection = ClientConnection(loop: client.loop, host: host, port: port, options: client.options)
+        let connection = ClientConnection(loop: client.loop, host: host, port: port, tls: tls, options: client.options)
         let id = ObjectIdentifier(connection)
         connections[id] = connection
         connection.onIdle = { [unowned self] connection in self.becameIdle(connection) }

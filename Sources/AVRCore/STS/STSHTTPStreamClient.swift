@@ -12,14 +12,16 @@ final class STSHTTPStreamClient: STSLeg {
     private let log: Logger
     private let connectTimeout: UInt64
     private var state = State.idle
-    private var stream: TCPStream?
+    private var stream: ClientStream?
+    private let tls: TLSClient?
     private let parser = HTTPResponseParser()
     private var preOpen = HeldAudio(capacity: 3 * 16_000)
     private var chunk: [UInt8] = []
     private var statusChecked = false
 
-    init(loop: EventLoop, url: EndpointURL, uuid: String, log: Logger, connectTimeout: UInt64) {
+    init(loop: EventLoop, url: EndpointURL, uuid: String, log: Logger, connectTimeout: UInt64, tls: TLSClient? = nil) {
         self.loop = loop
+        self.tls = tls
         self.url = url
         self.uuid = uuid
         self.log = log
@@ -29,7 +31,9 @@ final class STSHTTPStreamClient: STSLeg {
     func start() {
         guard state == .idle else { return }
         state = .connecting
-        TCPConnector.connect(loop: loop, host: url.host, port: url.port, timeout: connectTimeout) { [weak self] result in
+        if url.scheme.usesTLS && tls == nil { return finish(failure: "STS HTTP \(url): TLS is not available") }
+        Connector.connect(loop: loop, host: url.host, port: url.port, tls: url.scheme.usesTLS ? tls : nil,
+                          timeout: connectTimeout) { [weak self] result in
             guard let self, self.state == .connecting else {
                 if case .success(let stream) = result { stream.close() }
                 return
@@ -43,7 +47,7 @@ final class STSHTTPStreamClient: STSLeg {
         }
     }
 
-    private func opened(_ stream: TCPStream) {
+    private func opened(_ stream: ClientStream) {
         state = .open
         parser.onHead = { [weak self] in
             guard let self else { return }
@@ -66,13 +70,14 @@ final class STSHTTPStreamClient: STSLeg {
         }
         stream.onEnd = { [weak self] error in
             guard let self else { return }
-            if case .complete = self.parser.finishAtEOF() { return self.finish(failure: nil) }
+            // A truncated TLS stream never completes a close-delimited body.
+            if error == nil, case .complete = self.parser.finishAtEOF() { return self.finish(failure: nil) }
             self.finish(failure: error.map { "connection failed: \($0)" } ?? "STS closed the connection mid-response")
         }
         stream.startReading()
-        let head = "POST \(url.requestTarget) HTTP/1.1\r\nHost: \(url.hostHeader)\r\nUser-Agent: avr-core\r\n"
-            + "Content-Type: audio/l16\r\nTransfer-Encoding: chunked\r\nX-UUID: \(uuid)\r\n\r\n"
-        stream.write(Array(head.utf8))
+        stream.write(HTTPRequestHead.make(method: "POST", target: url.requestTarget, host: url.hostHeader, headers: [
+            ("User-Agent", "avr-core"), ("Content-Type", "audio/l16"), ("Transfer-Encoding", "chunked"), ("X-UUID", uuid),
+        ]))
         preOpen.drain { sendChunk($0) }
         delegate?.stsOpened()
     }

@@ -1,6 +1,6 @@
 import AVRProtocol
 
-/// A call's WebSocket connection to its STS service (RFC 6455 client, `ws://`).
+/// A call's WebSocket connection to its STS service (RFC 6455 client, `ws://` or `wss://`).
 ///
 /// resolving → connecting → handshaking → open → (closing →) closed. A single timer bounds
 /// resolve, connect and handshake together. Caller audio sent before `open` is held in
@@ -20,7 +20,8 @@ final class STSWebSocketClient: STSLeg {
     private let connectTimeout: UInt64
     private let maxMessageSize: Int
     private var state = State.idle
-    private var stream: TCPStream?
+    private var stream: ClientStream?
+    private let tls: TLSClient?
     private var timer: Timer?
     private var inbound = ByteBuffer()
     private var handshake: WebSocketHandshakeResponseParser?
@@ -33,8 +34,10 @@ final class STSWebSocketClient: STSLeg {
     private let closeTimeout: UInt64 = 1000
 
     init(loop: EventLoop, url: EndpointURL, uuid: String, scratch: LoopScratch, log: Logger,
-         connectTimeout: UInt64, maxMessageSize: Int = 1 << 20, preOpenCapacity: Int = 3 * 16_000) {
+         connectTimeout: UInt64, tls: TLSClient? = nil, maxMessageSize: Int = 1 << 20,
+         preOpenCapacity: Int = 3 * 16_000) {
         self.loop = loop
+        self.tls = tls
         self.url = url
         self.uuid = uuid
         self.scratch = scratch
@@ -48,7 +51,9 @@ final class STSWebSocketClient: STSLeg {
     func start() {
         guard state == .idle else { return }
         state = .connecting
-        TCPConnector.connect(loop: loop, host: url.host, port: url.port, timeout: connectTimeout) { [weak self] result in
+        if url.scheme.usesTLS && tls == nil { return fail("STS WebSocket \(url): TLS is not available") }
+        Connector.connect(loop: loop, host: url.host, port: url.port, tls: url.scheme.usesTLS ? tls : nil,
+                          timeout: connectTimeout) { [weak self] result in
             guard let self, self.state == .connecting else {
                 if case .success(let stream) = result { stream.close() }
                 return
@@ -62,7 +67,7 @@ final class STSWebSocketClient: STSLeg {
         }
     }
 
-    private func sendHandshake(on stream: TCPStream) {
+    private func sendHandshake(on stream: ClientStream) {
         state = .handshaking
         if let timer = try? Timer(loop: loop) {
             self.timer = timer

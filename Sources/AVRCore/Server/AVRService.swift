@@ -15,6 +15,8 @@ public final class AVRService {
     private(set) var audioSocketServer: AudioSocketServer?
     private var sweeper: Timer?
     private var httpClient: HTTPClient?
+    /// Trust store and TLS session cache of this loop (`wss://`, `https://`).
+    public private(set) var tls: TLSClient?
     public private(set) var webhooks: WebhookDispatcher?
     private var signals: [SignalWatcher] = []
     private var stopping = false
@@ -45,8 +47,14 @@ public final class AVRService {
     /// kernel spreads connections over them; only the one with `announce` logs start-up lines
     /// and sweeps the shared registry.
     public func start(host: String = "0.0.0.0", reusePort: Bool = false, announce: Bool = true) throws(UVError) {
+        do throws(TLSClient.SetupError) {
+            tls = try TLSClient(caFile: configuration.tlsCAFile)
+        } catch {
+            log.error("TLS: \(error)")
+            throw UVError(UV_EINVAL_VALUE)
+        }
         if let webhookURL = configuration.webhookURL {
-            let client = HTTPClient(loop: loop)
+            let client = HTTPClient(loop: loop, tls: tls)
             httpClient = client
             var options = WebhookDispatcher.Options()
             options.timeout = UInt64(configuration.webhookTimeoutMilliseconds)
@@ -115,7 +123,7 @@ public final class AVRService {
             if announce { log.info("Ambient noise: \(path), \(bytes.count / 16) ms looped at level \(configuration.ambientNoiseLevel)") }
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
-                                      ambient: ambient, log: log, metrics: loopMetrics, shared: shared)
+                                      ambient: ambient, log: log, metrics: loopMetrics, shared: shared, tls: tls)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort, lifecycle: lifecycle)
         guard announce else { return }

@@ -111,7 +111,8 @@ public final class WebhookDispatcher {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("User-Agent", "avr-core")]
         if let secret = options.secret { headers.append(("X-AVR-WEBHOOK-SECRET", secret)) }
         let request = HTTPClientRequest(method: "POST", host: url.host, port: url.port, hostHeader: url.hostHeader,
-                                        target: url.requestTarget, headers: headers, body: event.body)
+                                        target: url.requestTarget, headers: headers, body: event.body,
+                                        usesTLS: url.scheme.usesTLS)
         let started = loop.nanoseconds
         client.execute(request, timeout: options.timeout) { [weak self] result in
             guard let self else { return }
@@ -176,11 +177,7 @@ extension WebhookDispatcher: CallInitiatedHook {
                 return completion(nil)
             }
             do {
-                let parsed = try EndpointURL.parse(text)
-                if parsed.scheme.usesTLS {
-                    log.warn("Ignoring sts_url from webhook: \(parsed.scheme.rawValue):// is not supported yet: \(text)")
-                    return completion(nil)
-                }
+                _ = try EndpointURL.parse(text)
                 completion(text)
             } catch {
                 log.warn("Ignoring sts_url from webhook: \(error): \(text)")

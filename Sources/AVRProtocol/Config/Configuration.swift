@@ -6,9 +6,9 @@ public struct Configuration: Sendable, Equatable {
     public var audioSocketPort = 5001
     /// `HTTP_PORT`: nil means no HTTP service at all.
     public var httpPort: Int?
-    /// `STS_URL`: `ws://` (WebSocket) or `http://` (streaming HTTP).
+    /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
     public var stsURL: EndpointURL?
-    /// `WEBHOOK_URL`: `http://`; nil means no webhooks.
+    /// `WEBHOOK_URL`: `http://` or `https://`; nil means no webhooks.
     public var webhookURL: EndpointURL?
     /// `WEBHOOK_SECRET`: sent as `X-AVR-WEBHOOK-SECRET`.
     public var webhookSecret: String?
@@ -37,6 +37,8 @@ public struct Configuration: Sendable, Equatable {
     public var loops = 1
     /// `STS_CONNECT_TIMEOUT`: TCP connect plus WebSocket handshake.
     public var stsConnectTimeoutMilliseconds = 5000
+    /// `TLS_CA_FILE`: a PEM bundle trusted in addition to the system's CAs (a private CA).
+    public var tlsCAFile: String?
     /// `PLAYBACK_QUEUE_LIMIT`: the most agent audio a call holds ahead of playback. 30 s is
     /// longer than any single spoken answer (TTS services burst a whole answer faster than real
     /// time) and bounds a call's queue at 480 KB whatever the STS sends.
@@ -74,15 +76,13 @@ public struct Configuration: Sendable, Equatable {
         if let port = try reader.port("PORT") { configuration.audioSocketPort = port }
         configuration.httpPort = try reader.port("HTTP_PORT")
         if let url = try reader.url("STS_URL") {
-            try reader.refuseTLS(url, variable: "STS_URL")
             configuration.stsURL = url
         }
         if let url = try reader.url("WEBHOOK_URL") {
-            try reader.refuseTLS(url, variable: "WEBHOOK_URL")
-            guard url.scheme == .http else {
+            guard !url.scheme.isWebSocket else {
                 throw ConfigurationError(
                     variable: "WEBHOOK_URL", value: environment["WEBHOOK_URL"]!,
-                    problem: .unsupportedScheme(expected: "http://"))
+                    problem: .unsupportedScheme(expected: "http:// or https://"))
             }
             configuration.webhookURL = url
         }
@@ -98,6 +98,12 @@ public struct Configuration: Sendable, Equatable {
                 throw ConfigurationError(variable: "AMBIENT_NOISE_FILE", value: path, problem: .fileNotFound)
             }
             configuration.ambientNoiseFile = path
+        }
+        if let path = reader.value("TLS_CA_FILE") {
+            guard fileExists(path) else {
+                throw ConfigurationError(variable: "TLS_CA_FILE", value: path, problem: .fileNotFound)
+            }
+            configuration.tlsCAFile = path
         }
         if let level = try reader.level("AMBIENT_NOISE_LEVEL") { configuration.ambientNoiseLevel = level }
         if let value = try reader.integer("CALL_METADATA_TTL", in: 1...86_400, unit: "seconds") {
@@ -223,14 +229,6 @@ private struct EnvironmentReader {
             return try EndpointURL.parse(text)
         } catch {
             throw ConfigurationError(variable: name, value: text, problem: .invalidURL(error))
-        }
-    }
-
-    func refuseTLS(_ url: EndpointURL, variable: String) throws(ConfigurationError) {
-        if url.scheme.usesTLS {
-            throw ConfigurationError(
-                variable: variable, value: environment[variable] ?? url.description,
-                problem: .tlsNotSupported(url.scheme))
         }
     }
 

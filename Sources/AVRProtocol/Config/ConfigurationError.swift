@@ -11,8 +11,6 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case invalidURL(EndpointURLError)
         /// A valid URL with a scheme this variable does not take (`expected` lists those it does).
         case unsupportedScheme(expected: String)
-        /// A `wss://` or `https://` URL: parsed fine, but TLS is not implemented yet.
-        case tlsNotSupported(EndpointURL.Scheme)
         case fileNotFound
         case unknownLogLevel
         case unknownLogFormat
@@ -51,8 +49,6 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
             return "\(variable): \(quoted) is not a valid URL: \(reason)"
         case .unsupportedScheme(let expected):
             return "\(variable): \(quoted) has an unsupported scheme (expected \(expected))"
-        case .tlsNotSupported(let scheme):
-            return "\(variable): \(scheme.rawValue):// is not supported yet (TLS arrives in a later release): \(value)"
         case .fileNotFound:
             return "\(variable): \(quoted) does not exist"
         case .unknownLogLevel:

@@ -8,15 +8,13 @@ public enum WebSocketHandshake {
     /// scheme's default); `requestTarget` is path plus query, starting with `/`.
     public static func makeRequest(host: String, requestTarget: String, key: String) -> [UInt8] {
         precondition(requestTarget.hasPrefix("/"), "request target must be origin-form")
-        var request = "GET \(requestTarget) HTTP/1.1\r\n"
-        request += "Host: \(host)\r\n"
-        request += "Upgrade: websocket\r\n"
-        request += "Connection: Upgrade\r\n"
-        request += "Sec-WebSocket-Key: \(key)\r\n"
-        request += "Sec-WebSocket-Version: 13\r\n"
-        request += "User-Agent: avr-core\r\n"
-        request += "\r\n"
-        return Array(request.utf8)
+        return HTTPRequestHead.make(method: "GET", target: requestTarget, host: host, headers: [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Version", "13"),
+            ("User-Agent", "avr-core"),
+        ])
     }
 
     /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64 (24 characters).

@@ -75,10 +75,18 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         let names = [
             "PORT", "HTTP_PORT", "STS_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_TIMEOUT", "WEBHOOK_RETRY",
             "AMBIENT_NOISE_FILE", "AMBIENT_NOISE_LEVEL", "CALL_METADATA_TTL", "MAX_PENDING_CALLS", "LOG_LEVEL",
-            "HTTP_MAX_BODY", "HTTP_HEADER_TIMEOUT", "HTTP_IDLE_TIMEOUT", "LOOPS", "STS_CONNECT_TIMEOUT",
+            "HTTP_MAX_BODY", "HTTP_HEADER_TIMEOUT", "HTTP_IDLE_TIMEOUT", "LOOPS", "STS_CONNECT_TIMEOUT", "TLS_CA_FILE",
         ]
         let environment = Dictionary(uniqueKeysWithValues: names.map { ($0, "") })
         #expect(try parse(environment) == Configuration())
+    }
+
+    @Test func tlsURLsAreAccepted() throws {
+        let configuration = try parse(["STS_URL": "wss://sts.example.com/x", "WEBHOOK_URL": "https://hooks/x"])
+        #expect(configuration.stsURL?.scheme == .wss)
+        #expect(configuration.stsURL?.port == 443)
+        #expect(configuration.webhookURL?.scheme == .https)
+        #expect(try parse(["STS_URL": "https://sts.example.com"]).stsURL?.scheme == .https)
     }
 
     @Test func httpSTSIsAccepted() throws {
@@ -102,10 +110,8 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         (["STS_URL": "ftp://x"], #"STS_URL: "ftp://x" is not a valid URL: unknown scheme "ftp" (expected ws, wss, http or https)"#),
         (["STS_URL": "localhost:6030"], #"STS_URL: "localhost:6030" is not a valid URL: missing scheme (expected ws://, wss://, http:// or https://)"#),
         (["STS_URL": "ws://h:0"], #"STS_URL: "ws://h:0" is not a valid URL: "0" is not a port (1-65535)"#),
-        (["STS_URL": "wss://sts.example.com/x"], "STS_URL: wss:// is not supported yet (TLS arrives in a later release): wss://sts.example.com/x"),
-        (["STS_URL": "https://sts.example.com"], "STS_URL: https:// is not supported yet (TLS arrives in a later release): https://sts.example.com"),
-        (["WEBHOOK_URL": "https://hooks/x"], "WEBHOOK_URL: https:// is not supported yet (TLS arrives in a later release): https://hooks/x"),
-        (["WEBHOOK_URL": "ws://hooks"], #"WEBHOOK_URL: "ws://hooks" has an unsupported scheme (expected http://)"#),
+        (["WEBHOOK_URL": "ws://hooks"], #"WEBHOOK_URL: "ws://hooks" has an unsupported scheme (expected http:// or https://)"#),
+        (["WEBHOOK_URL": "wss://hooks"], #"WEBHOOK_URL: "wss://hooks" has an unsupported scheme (expected http:// or https://)"#),
         (["WEBHOOK_URL": "hooks:9000"], #"WEBHOOK_URL: "hooks:9000" is not a valid URL: missing scheme (expected ws://, wss://, http:// or https://)"#),
         (["WEBHOOK_TIMEOUT": "abc"], #"WEBHOOK_TIMEOUT: "abc" is not a whole number of milliseconds in 1-600000"#),
         (["WEBHOOK_TIMEOUT": "0"], #"WEBHOOK_TIMEOUT: "0" is not a whole number of milliseconds in 1-600000"#),
@@ -115,6 +121,7 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         (["WEBHOOK_RETRY": "11"], #"WEBHOOK_RETRY: "11" is not a whole number of retries in 0-10"#),
         (["WEBHOOK_RETRY": "-1"], #"WEBHOOK_RETRY: "-1" is not a whole number of retries in 0-10"#),
         (["AMBIENT_NOISE_FILE": "/nope.raw"], #"AMBIENT_NOISE_FILE: "/nope.raw" does not exist"#),
+        (["TLS_CA_FILE": "/nope.pem"], #"TLS_CA_FILE: "/nope.pem" does not exist"#),
         (["AMBIENT_NOISE_LEVEL": "1.5"], #"AMBIENT_NOISE_LEVEL: "1.5" is not a level between 0.0 and 1.0"#),
         (["CALL_METADATA_TTL": "0"], #"CALL_METADATA_TTL: "0" is not a whole number of seconds in 1-86400"#),
         (["CALL_METADATA_TTL": "86401"], #"CALL_METADATA_TTL: "86401" is not a whole number of seconds in 1-86400"#),

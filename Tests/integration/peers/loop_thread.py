@@ -55,8 +55,10 @@ class AiohttpAppThread:
     """An aiohttp app on 127.0.0.1 whose every request (any method, any path) goes to
     `handler`, served from a `LoopThread`; `port` 0 picks a free one (read it after `start`)."""
 
-    def __init__(self, what: str, handler, port: int = 0, client_max_size: int = 1024 ** 2, **runner_kw):
+    def __init__(self, what: str, handler, port: int = 0, client_max_size: int = 1024 ** 2,
+                 ssl_context=None, **runner_kw):
         self.handler = handler
+        self.ssl_context = ssl_context  # serves HTTPS when set
         self.port = port
         self.client_max_size = client_max_size
         self.runner_kw = runner_kw
@@ -70,7 +72,7 @@ class AiohttpAppThread:
             app.router.add_route("*", "/{tail:.*}", self.handler)
             self._runner = web.AppRunner(app, access_log=None, **self.runner_kw)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
             await site.start()
             self.port = site._server.sockets[0].getsockname()[1]
 

@@ -29,7 +29,9 @@ from waiting import wait_on
 
 class HttpStreamSts:
     def __init__(self, reply: bytes = b"", write_size: int = 320, status: int = 200,
-                 finish_after_reply: bool = False, path: str = "/stream", reply_after_bytes: int = 0):
+                 finish_after_reply: bool = False, path: str = "/stream", reply_after_bytes: int = 0,
+                 ssl_context=None):
+        self.scheme = "https" if ssl_context else "http"
         self.reply = reply
         self.write_size = write_size
         self.status = status
@@ -40,11 +42,12 @@ class HttpStreamSts:
         self.requests: list[dict] = []
         self._cond = threading.Condition()
         self._app = AiohttpAppThread("streaming HTTP STS", self._handle,
-                                     client_max_size=64 * 1024 * 1024, shutdown_timeout=1.0)
+                                     client_max_size=64 * 1024 * 1024, shutdown_timeout=1.0,
+                                     ssl_context=ssl_context)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.path}"
 
     # ------------------------------------------------------------------ server
     async def _handle(self, request: web.Request) -> web.StreamResponse:

@@ -11,9 +11,12 @@
 //   long_ms (3000), extra (bytes beyond long_ms, 0), chunk (bytes per audio message, 640),
 //   audio_ms (interrupt: 5000), interrupt_after_ms (300), second_after_ms (interrupt: 300,
 //   -1 = none), second_ms (200), oversize_bytes (2 MiB).
+// With STS_TLS_CERT and STS_TLS_KEY (PEM files) in the environment it serves wss:// on
+// https.createServer instead.
 'use strict';
 
 const http = require('http');
+const https = require('https');
 const fs = require('fs');
 const { WebSocketServer } = require('ws');
 
@@ -65,10 +68,13 @@ function sendJson(ws, conn, obj) {
 }
 
 let nextConn = 1;
-const server = http.createServer((req, res) => {
+const refuse = (req, res) => {
   res.writeHead(426);
   res.end();
-});
+};
+const server = process.env.STS_TLS_CERT
+  ? https.createServer({ cert: fs.readFileSync(process.env.STS_TLS_CERT), key: fs.readFileSync(process.env.STS_TLS_KEY) }, refuse)
+  : http.createServer(refuse);
 const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
 server.on('upgrade', (req, socket, head) => {
   const delay = opt('accept_delay_ms', 0);

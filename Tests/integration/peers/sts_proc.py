@@ -18,8 +18,11 @@ NODE_PATH = os.environ.get("NODE_PATH", "/usr/share/nodejs")
 
 
 class StsPeer:
-    def __init__(self, impl: str, mode: str, **opts):
+    def __init__(self, impl: str, mode: str, tls: tuple[str, str] | None = None, tls_max: str | None = None,
+                 **opts):
+        """`tls`: (certificate, key) PEM paths: the peer serves wss:// (`tls_max` "1.2": no TLS 1.3)."""
         self.impl, self.mode, self.opts = impl, mode, opts
+        self.tls, self.tls_max = tls, tls_max
         fd, self.record_path = tempfile.mkstemp(prefix=f"sts-{impl}-{mode}-", suffix=".jsonl")
         os.close(fd)
         self.proc: subprocess.Popen | None = None
@@ -35,6 +38,10 @@ class StsPeer:
         else:
             raise ValueError(self.impl)
         env = dict(os.environ, NODE_PATH=NODE_PATH)
+        if self.tls:
+            env.update(STS_TLS_CERT=self.tls[0], STS_TLS_KEY=self.tls[1])
+            if self.tls_max:
+                env["STS_TLS_MAX"] = self.tls_max
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         ready = threading.Event()
 
@@ -55,7 +62,7 @@ class StsPeer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

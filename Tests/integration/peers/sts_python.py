@@ -5,6 +5,8 @@ sts_node.js:  sts_python.py <port|0> <mode> <record.jsonl> [key=value ...]
 Modes: echo | mute | long | interrupt | close | closeframe
 Options: accept_delay_ms, close_after (5), long_ms (3000), extra (0), chunk (640),
 audio_ms (5000), interrupt_after_ms (300), second_after_ms (300, -1 none), second_ms (200).
+With STS_TLS_CERT and STS_TLS_KEY (PEM files) in the environment it serves wss:// (ssl);
+STS_TLS_MAX=1.2 caps the protocol at TLS 1.2.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ def main() -> None:
 
     async def handler(ws):
         conn = next(conn_ids)
+        tls = ws.transport.get_extra_info("ssl_object")
         record({"conn": conn, "event": "connection", "url": ws.request.path,
-                "headers": dict(ws.request.headers.raw_items())})
+                "headers": dict(ws.request.headers.raw_items()),
+                "tls": None if tls is None else {"version": tls.version(), "resumed": tls.session_reused}})
         count = 0
         init_seen = False
         tasks = []
@@ -116,8 +120,15 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
+        tls = None
+        if os.environ.get("STS_TLS_CERT"):
+            import ssl
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(os.environ["STS_TLS_CERT"], os.environ["STS_TLS_KEY"])
+            if os.environ.get("STS_TLS_MAX") == "1.2":
+                tls.maximum_version = ssl.TLSVersion.TLSv1_2
         async with serve(handler, "127.0.0.1", int(port), process_request=process_request,
-                         max_size=64 * 1024 * 1024, ping_interval=None) as server:
+                         max_size=64 * 1024 * 1024, ping_interval=None, ssl=tls) as server:
             real = server.sockets[0].getsockname()[1]
             print(f"LISTENING {real}", flush=True)
             await stop.wait()

@@ -90,18 +90,20 @@ class RequestLog:
 
 
 class WebhookReceiver(RequestLog):
-    def __init__(self, port: int = 0, record_path: str | None = None):
+    def __init__(self, port: int = 0, record_path: str | None = None, ssl_context=None):
+        """With `ssl_context` (an `ssl.SSLContext`) the receiver serves HTTPS."""
         super().__init__()
+        self.scheme = "https" if ssl_context else "http"
         self.port = port
         self.record_path = record_path
         self.default = Reply()
         self._plans: dict[str, list[Reply]] = {}
         self._app = AiohttpAppThread("webhook receiver", self._handle, port,
-                                     client_max_size=16 * 1024 * 1024)
+                                     client_max_size=16 * 1024 * 1024, ssl_context=ssl_context)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/events"
+        return f"{self.scheme}://127.0.0.1:{self.port}/events"
 
     def respond(self, event_type: str, *replies: Reply) -> None:
         """Queue replies for an event type, used in order; afterwards the default applies."""
@@ -115,6 +117,8 @@ class WebhookReceiver(RequestLog):
         body = await request.read()
         entry = recorded_request(request.method, request.path_qs,
                                  {k: v for k, v in request.headers.items()}, body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        entry["peer_port"] = peer[1] if peer else None  # one port: one (kept-alive) connection
         with self._cond:
             plan = self._plans.get(event_type_of(entry)) or []
             reply = plan.pop(0) if plan else self.default

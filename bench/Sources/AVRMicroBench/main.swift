@@ -14,7 +14,16 @@ var arguments = Arguments()
 let iterations = arguments.int("iterations", default: 200_000)
 let only = arguments.string("only")
 let jsonOutput = arguments.flag("json")
+// TLS handshake cost: connections to a TLS server on 127.0.0.1:PORT (plain TCP, full
+// handshake, resumed handshake), CPU of this process per connection.
+let tlsPort = arguments.int("tls-handshakes", default: 0)
+let tlsCA = arguments.string("ca")
+let tlsCount = arguments.int("count", default: 200)
 arguments.rejectUnknown()
+if tlsPort > 0 {
+    printLine(TLSHandshakeBench.run(port: tlsPort, caFile: tlsCA, count: tlsCount))
+    exit(0)
+}
 
 /// Keeps results alive so the optimiser cannot drop the work.
 nonisolated(unsafe) var sink = 0

@@ -1,0 +1,188 @@
+internal import CTLS
+
+/// A TLS connection over a `TCPStream`, on the same loop: ciphertext read from the socket
+/// is fed to OpenSSL through a memory buffer and the plaintext it yields is handed to
+/// `onRead`; plaintext written is encrypted into a memory buffer and written to the socket.
+/// Nothing blocks and nothing runs on another thread.
+///
+/// The peer's end of the stream is clean only after its close_notify; a TCP end without it
+/// is reported as truncation. Closing sends close_notify (when the handshake completed).
+public final class TLSStream: ClientStream {
+    private let tcp: TCPStream
+    private let client: TLSClient
+    private let session: OpaquePointer
+    private let origin: String
+    private var established = false
+    private var reading = false
+    private var closing = false
+    private var handshakeCompletion: ((String?) -> Void)?
+
+    public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    public var onEnd: ((StreamFailure?) -> Void)?
+    public var onClose: (() -> Void)?
+
+    /// Whether the handshake resumed a saved session.
+    public private(set) var resumed = false
+    public var pendingWriteBytes: Int { tcp.pendingWriteBytes }
+
+    init(tcp: TCPStream, client: TLSClient, session: OpaquePointer, origin: String) {
+        self.tcp = tcp
+        self.client = client
+        self.session = session
+        self.origin = origin
+        // Strong captures: the TCP stream holds this stream until its close callback, which
+        // drops these closures.
+        tcp.onRead = { bytes in self.received(bytes) }
+        tcp.onEnd = { error in self.transportEnded(error) }
+        tcp.onClose = { self.closed() }
+    }
+
+    /// Runs the handshake; `completion` gets nil once it is done, else OpenSSL's reason.
+    /// The caller bounds it in time by closing the stream.
+    func handshake(_ completion: @escaping (String?) -> Void) {
+        handshakeCompletion = completion
+        tcp.startReading()
+        advanceHandshake()
+    }
+
+    private func advanceHandshake() {
+        let result = ctls_handshake(session)
+        flush()
+        switch Int(result) {
+        case CTLS_OK:
+            established = true
+            resumed = ctls_resumed(session) != 0
+            client.handshakeCompleted(resumed: resumed)
+            client.saveTicket(from: session, origin: origin)
+            completeHandshake(nil)
+        case CTLS_WANT_MORE:
+            break
+        default:
+            completeHandshake(String(cString: ctls_reason(session)))
+        }
+    }
+
+    private func completeHandshake(_ failure: String?) {
+        let completion = handshakeCompletion
+        handshakeCompletion = nil
+        completion?(failure)
+    }
+
+    public func startReading() {
+        guard !reading, !closing else { return }
+        reading = true
+        // Records that arrived with the end of the handshake are decrypted now.
+        readPlaintext()
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        guard !closing else { return }
+        if ctls_feed(session, bytes.baseAddress, bytes.count) != 0 {
+            return fail("out of memory")
+        }
+        if !established {
+            advanceHandshake()
+            guard established else { return }
+        }
+        if reading { readPlaintext() }
+    }
+
+    /// Decrypts everything buffered into the loop's read buffer (the ciphertext it held
+    /// has already been copied into OpenSSL), one `onRead` per chunk.
+    private func readPlaintext() {
+        let buffer = tcp.loop.sharedReadBuffer
+        while !closing {
+            let count = ctls_read(session, buffer.baseAddress, buffer.count)
+            if count > 0 {
+                onRead?(UnsafeRawBufferPointer(start: buffer.baseAddress, count: count))
+                continue
+            }
+            flush()
+            client.saveTicket(from: session, origin: origin)
+            switch count {
+            case CTLS_WANT_MORE:
+                return
+            case CTLS_CLOSED:
+                return end(nil)
+            default:
+                return fail(String(cString: ctls_reason(session)))
+            }
+        }
+    }
+
+    private func transportEnded(_ error: UVError?) {
+        if !established {
+            return completeHandshake(error.map { "connection failed during the TLS handshake: \($0)" }
+                                     ?? "connection closed during the TLS handshake")
+        }
+        if let error { return end(.io(error)) }
+        if ctls_peer_closed(session) != 0 { return end(nil) }
+        end(.tls("connection closed without close_notify (truncated stream)"))
+    }
+
+    private func end(_ failure: StreamFailure?) {
+        let callback = onEnd
+        onEnd = nil
+        callback?(failure)
+    }
+
+    private func fail(_ reason: String) {
+        if !established { completeHandshake(reason) } else { end(.tls(reason)) }
+        abort()
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard established, !closing, bytes.count > 0 else { return }
+        guard Int(ctls_write(session, bytes.baseAddress, bytes.count)) == CTLS_OK else {
+            return fail(String(cString: ctls_reason(session)))
+        }
+        flush()
+    }
+
+    /// Moves OpenSSL's pending ciphertext to the socket.
+    private func flush() {
+        let output = client.output
+        while true {
+            let count = ctls_take_output(session, output.baseAddress, output.count)
+            if count == 0 { return }
+            tcp.write(UnsafeRawBufferPointer(start: output.baseAddress, count: count))
+        }
+    }
+
+    public func closeAfterFlush() {
+        guard !closing else { return }
+        sendCloseNotify()
+        closing = true
+        tcp.closeAfterFlush()
+    }
+
+    public func close() {
+        guard !closing else { return }
+        sendCloseNotify()
+        abort()
+    }
+
+    private func sendCloseNotify() {
+        guard established, !tcp.isClosing else { return }
+        ctls_shutdown(session)
+        flush()
+    }
+
+    private func abort() {
+        closing = true
+        tcp.close()
+    }
+
+    private func closed() {
+        ctls_session_free(session)
+        let callback = onClose
+        onRead = nil
+        onEnd = nil
+        onClose = nil
+        handshakeCompletion = nil
+        callback?()
+    }
+}
+
+@available(*, unavailable)
+extension TLSStream: Sendable {}

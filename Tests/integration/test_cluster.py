@@ -18,6 +18,7 @@ import pytest
 from cluster_peers import HAProxy, RedisServer
 from conftest import judge_exit, started_peers
 from helpers import build_request, request_once, wait_until, check_timing
+from metrics_scrape import value
 from webhook_receiver import sts_url_reply
 
 pytestmark = pytest.mark.call_path
@@ -197,6 +198,10 @@ def test_password_and_database(avr_server, redis_server, calls):
     assert redis.command("-n", "2", "DBSIZE") == "0"
     for srv in (a, b):
         assert not srv.log_matches("s3cr"), "the password is never logged"
+    # /metrics (issue 11): a stored the route, b claimed it, each in one operation.
+    assert value(a.http_port, "avr_redis_operations_total", op="set", result="ok") == 1
+    assert value(b.http_port, "avr_redis_operations_total", op="getdel", result="ok") == 1
+    assert value(b.http_port, "avr_redis_operations_total", result="failed") == 0
 
 
 def test_wrong_password_falls_back(avr_server, redis_server, calls):
@@ -241,6 +246,9 @@ def test_redis_that_never_answers(avr_server, redis_server, calls):
     finally:
         redis.resume()
     srv.wait_for_log(r"Redis .* is back", 10.0)
+    # /metrics (issue 11): the frozen claim missed its deadline; the next found Redis down.
+    assert value(srv.http_port, "avr_redis_operations_total", op="getdel", result="failed") >= 1
+    assert value(srv.http_port, "avr_redis_operations_total", op="getdel", result="unavailable") >= 1
     for call in live:
         call.stop_streaming()
     deviations = sorted(abs(iv - 0.020) for call in live for iv in call.intervals(skip=5))

@@ -24,6 +24,7 @@ from audio import is_silence, marked_frame, pattern_pcm, sine_frame
 from conftest import started_peers
 from helpers import SEED_QUERY, assert_health, call_request, free_port, request_once
 from sts_http_stream import HttpStreamSts
+from metrics_scrape import value
 from tls_certs import TestCertificates
 from webhook_receiver import event_type_of, sts_url_reply
 
@@ -111,6 +112,9 @@ def test_second_call_resumes_the_tls_session(avr, sts_peer, calls, certs):
         want_version = "TLSv1.2" if version == "1.2" else "TLSv1.3"
         assert seen == [(want_version, False), (want_version, True), (want_version, True)], \
             f"TLS {version}: (version, resumed) per call: {seen}"
+        # And /metrics says the same (issue 11).
+        handshakes = {r: value(srv.http_port, "avr_tls_handshakes_total", result=r) for r in ("full", "resumed", "failed")}
+        assert handshakes == {"full": 1, "resumed": 2, "failed": 0}, f"TLS {version}: {handshakes}"
 
 
 # --------------------------------------------------------------------------- failures
@@ -133,6 +137,8 @@ def test_bad_certificate_ends_the_call_with_one_line(avr, sts_peer, calls, webho
         srv.lines[-10:]
     assert sts.conns() == []
     assert_health(srv.http_port)
+    assert value(srv.http_port, "avr_tls_handshakes_total", result="failed") == 1
+    assert value(srv.http_port, "avr_tls_handshakes_total", result="full") == 0
 
 
 def test_host_name_is_checked_against_the_certificate(avr, calls, certs):

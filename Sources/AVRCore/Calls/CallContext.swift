@@ -43,7 +43,9 @@ final class CallContext {
     /// when Redis has no entry or cannot answer, the local registry does (a route registered
     /// here while Redis was down). Either way the local entry is taken out.
     func lookupRoute(_ uuid: CallUUID, later completion: @escaping (CallRoute?) -> Void) -> RouteLookup {
-        guard let shared, shared.isUp else { return .now(registry.claim(uuid)) }
+        // While Redis is down `claim` answers `.unavailable` at once (and counts it): the
+        // local registry decides synchronously.
+        guard let shared else { return .now(registry.claim(uuid)) }
         var synchronous: CallRoute??
         var inCall = true
         shared.claim(uuid) { [registry] outcome in

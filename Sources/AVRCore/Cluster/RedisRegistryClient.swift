@@ -52,10 +52,11 @@ final class RedisRegistryClient {
 
     /// Stores the route (fire and forget: the caller already keeps it locally).
     func store(_ uuid: CallUUID, record: RouteRecord) {
-        guard availability.usable else { return }
+        guard availability.usable else { return count("set", "unavailable") }
         let ttl = Array(String(timeToLive).utf8)
         request([Array("SET".utf8), key(uuid), record.encoded(), Array("PX".utf8), ttl]) { [weak self] reply in
             guard let self else { return }
+            self.count("set", reply)
             switch reply {
             case .status: break
             case .error(let message): self.logErrorReply("SET", message)
@@ -67,8 +68,12 @@ final class RedisRegistryClient {
     /// Takes the route out of Redis in one round trip (`GETDEL`). `completion` runs exactly
     /// once: at once with `.unavailable` while Redis is not up, else within the deadline.
     func claim(_ uuid: CallUUID, completion: @escaping (ClaimOutcome) -> Void) {
-        guard availability.usable else { return completion(.unavailable) }
+        guard availability.usable else {
+            count("getdel", "unavailable")
+            return completion(.unavailable)
+        }
         request([Array("GETDEL".utf8), key(uuid)]) { [weak self] reply in
+            self?.count("getdel", reply)
             switch reply {
             case .string(let bytes):
                 do throws(RouteRecord.DecodeError) {
@@ -208,6 +213,21 @@ final class RedisRegistryClient {
             } else {
                 self.armDeadline()
             }
+        }
+    }
+
+    /// Where operations are counted (`avr_redis_operations_total`), when the server has metrics.
+    var metrics: ServerMetrics?
+
+    private func count(_ operation: String, _ result: String) {
+        metrics?.redisOperation(operation, result)
+    }
+
+    private func count(_ operation: String, _ reply: RedisConnection.Reply) {
+        switch reply {
+        case .error: count(operation, "error")
+        case .noReply: count(operation, "failed")
+        default: count(operation, "ok")
         }
     }
 

@@ -37,6 +37,10 @@ public enum MetricCatalog {
         Family(name: "avr_webhook_failures_total", kind: .counter, help: "Webhook attempts that failed (timeout, connection error, non-2xx), by event.", buckets: []),
         Family(name: "avr_webhook_undelivered_total", kind: .counter, help: "Webhook events given up after every attempt failed, by event.", buckets: []),
         Family(name: "avr_webhook_seconds", kind: .histogram, help: "Webhook attempt latency (request to complete response or failure), by event.", buckets: setupBuckets),
+        Family(name: "avr_tls_handshakes_total", kind: .counter,
+               help: "TLS handshakes of outbound connections (STS, webhooks), by result: full, resumed (a saved session), failed.", buckets: []),
+        Family(name: "avr_redis_operations_total", kind: .counter,
+               help: "Shared-registry Redis operations, by op (set, getdel) and result: ok, error (an error reply), failed (no answer in time or connection lost), unavailable (Redis down: the local registry answered).", buckets: []),
         Family(name: "avr_http_requests_total", kind: .counter, help: "HTTP API requests answered, by route and status.", buckets: []),
     ]
 

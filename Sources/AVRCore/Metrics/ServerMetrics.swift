@@ -20,6 +20,12 @@ public final class ServerMetrics: @unchecked Sendable {
     let stsConnect: CoreMetrics.Timer
     let firstAudio: CoreMetrics.Timer
     private let codecDetected: [AudioCodec: CoreMetrics.Counter]
+    private let tlsHandshakes: [String: CoreMetrics.Counter]
+    private let redisOperations: [String: CoreMetrics.Counter]
+
+    static let tlsResults = ["full", "resumed", "failed"]
+    static let redisOperationNames = ["set", "getdel"]
+    static let redisResults = ["ok", "error", "failed", "unavailable"]
 
     /// Reasons a call ends, as the `reason` label says them.
     static let endReasons = ["caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed",
@@ -45,7 +51,25 @@ public final class ServerMetrics: @unchecked Sendable {
                                     factory: factory)
         }
         codecDetected = codecs
+        var handshakes: [String: CoreMetrics.Counter] = [:]
+        for result in Self.tlsResults {
+            handshakes[result] = CoreMetrics.Counter(label: "avr_tls_handshakes_total", dimensions: [("result", result)], factory: factory)
+        }
+        tlsHandshakes = handshakes
+        var operations: [String: CoreMetrics.Counter] = [:]
+        for operation in Self.redisOperationNames {
+            for result in Self.redisResults {
+                operations[operation + " " + result] = CoreMetrics.Counter(
+                    label: "avr_redis_operations_total", dimensions: [("op", operation), ("result", result)], factory: factory)
+            }
+        }
+        redisOperations = operations
     }
+
+    /// One outbound TLS handshake ended: `full`, `resumed` or `failed`.
+    func tlsHandshake(_ result: String) { tlsHandshakes[result]?.increment() }
+    /// One Redis operation of the shared registry ended (`op`: set, getdel).
+    func redisOperation(_ operation: String, _ result: String) { redisOperations[operation + " " + result]?.increment() }
 
     func callEnded(reason: String) { callsEnded[reason]?.increment() }
     func codecDetected(_ codec: AudioCodec) { codecDetected[codec]?.increment() }

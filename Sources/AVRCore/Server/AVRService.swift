@@ -49,6 +49,7 @@ public final class AVRService {
     public func start(host: String = "0.0.0.0", reusePort: Bool = false, announce: Bool = true) throws(UVError) {
         do throws(TLSClient.SetupError) {
             tls = try TLSClient(caFile: configuration.tlsCAFile)
+            tls?.metrics = metrics
         } catch {
             log.error("TLS: \(error)")
             throw UVError(UV_EINVAL_VALUE)
@@ -68,6 +69,7 @@ public final class AVRService {
             let client = RedisRegistryClient(loop: loop, url: redisURL, keyPrefix: configuration.redisKeyPrefix,
                                              timeout: UInt64(configuration.redisTimeoutMilliseconds),
                                              timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000, log: log)
+            client.metrics = metrics
             try client.start()
             shared = client
             if announce {

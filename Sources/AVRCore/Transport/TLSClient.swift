@@ -20,6 +20,8 @@ public final class TLSClient {
     /// Handshakes completed, and how many of them resumed a session (tests, bench).
     public private(set) var handshakes = 0
     public private(set) var resumedHandshakes = 0
+    /// Where handshakes are counted (`avr_tls_handshakes_total`), when the server has metrics.
+    var metrics: ServerMetrics?
 
     public init(caFile: String?) throws(SetupError) {
         var error = [CChar](repeating: 0, count: 256)
@@ -67,6 +69,11 @@ public final class TLSClient {
     func handshakeCompleted(resumed: Bool) {
         handshakes += 1
         if resumed { resumedHandshakes += 1 }
+        metrics?.tlsHandshake(resumed ? "resumed" : "full")
+    }
+
+    func handshakeFailed() {
+        metrics?.tlsHandshake("failed")
     }
 }
 

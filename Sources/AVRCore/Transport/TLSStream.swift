@@ -65,6 +65,7 @@ public final class TLSStream: ClientStream {
     private func completeHandshake(_ failure: String?) {
         let completion = handshakeCompletion
         handshakeCompletion = nil
+        if failure != nil && completion != nil { client.handshakeFailed() }
         completion?(failure)
     }
 

@@ -51,7 +51,7 @@ final class CallContext {
         shared.claim(uuid) { [registry] outcome in
             let local = registry.claim(uuid)
             let route: CallRoute? = switch outcome {
-            case .found(let record): CallRoute(payload: record.payload, stsURL: record.stsURL, overridden: record.overridden)
+            case .found(let record): record
             case .absent, .unavailable: local
             }
             if inCall { synchronous = .some(route) } else { completion(route) }

@@ -102,7 +102,7 @@ public final class CallHTTPService {
         if registry.register(uuid, route: route, now: clock()) == .full {
             return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
         }
-        shared?.store(uuid, record: RouteRecord(payload: payload, stsURL: url, overridden: overridden))
+        shared?.store(uuid, record: route)
         log.debug("[\(uuid)] Route registered by POST /call")
         var body = Array(#"{"sts_url":"#.utf8)
         if let url { JSONValue.appendQuoted(url, to: &body) } else { body.append(contentsOf: "null".utf8) }

@@ -1,20 +1,10 @@
 import AVRProtocol
 import Synchronization
 
-/// What `POST /call` decided for a call, waiting for its AudioSocket connection.
-public struct CallRoute: Sendable, Equatable {
-    public var payload: JSONObject
-    /// The effective STS URL (payload appended), or nil when no STS is configured.
-    public var stsURL: String?
-    /// True when the `call_initiated` webhook chose the base URL.
-    public var overridden: Bool
-
-    public init(payload: JSONObject, stsURL: String?, overridden: Bool) {
-        self.payload = payload
-        self.stsURL = stsURL
-        self.overridden = overridden
-    }
-}
+/// What `POST /call` decided for a call, waiting for its AudioSocket connection: the payload,
+/// the effective STS URL (payload appended; nil when no STS is configured) and whether the
+/// `call_initiated` webhook chose the base URL. The same value the shared registry stores.
+public typealias CallRoute = RouteRecord
 
 /// Calls registered by `POST /call`, keyed by uuid, until their AudioSocket connection
 /// claims them or their time-to-live runs out. Bounded: when `capacity` entries are

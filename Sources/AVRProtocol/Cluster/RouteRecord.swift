@@ -3,7 +3,9 @@
 /// its member order (its fields become the STS URL's query in that order).
 public struct RouteRecord: Sendable, Equatable {
     public var payload: JSONObject
+    /// The effective STS URL (payload appended), or nil when no STS is configured.
     public var stsURL: String?
+    /// True when the `call_initiated` webhook chose the base URL.
     public var overridden: Bool
 
     public init(payload: JSONObject, stsURL: String?, overridden: Bool) {

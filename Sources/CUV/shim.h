@@ -42,6 +42,9 @@ static inline int cuv_tcp_bind_reuseport(uv_tcp_t *t, const struct sockaddr *add
    accepting (and its pause when out of file descriptors) stays with the caller. */
 static inline int cuv_tcp_listen_fd(uv_tcp_t *t, int backlog, int *fd_out) {
     uv_os_fd_t fd;
+    /* uv_tcp_bind defers EADDRINUSE to the listen step (uv_listen reports it); a bare
+       listen() would instead bind the socket to a random free port. */
+    if (t->delayed_error) return t->delayed_error;
     int r = uv_fileno((uv_handle_t *)t, &fd);
     if (r != 0) return r;
     if (listen(fd, backlog) != 0) return -errno;

@@ -101,6 +101,27 @@ func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping 
         #expect(outcome?.name == "ECONNREFUSED")
     }
 
+    /// A port another socket listens on is an error at start-up (EADDRINUSE), with and
+    /// without SO_REUSEPORT on our side — never a silent listen on some other port (libuv
+    /// defers the bind error to the listen step, which this listener does itself).
+    @Test(arguments: [false, true])
+    func portInUseIsAnError(reusePort: Bool) throws {
+        var failure: UVError?
+        try withLoop { loop, done in
+            let holder = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            do throws(UVError) {
+                let second = try TCPListener(loop: loop, host: "127.0.0.1", port: holder.port, reusePort: reusePort)
+                Issue.record("listening on \(second.port) although \(holder.port) is taken")
+                second.close()
+            } catch {
+                failure = error
+            }
+            holder.close()
+            done()
+        }
+        #expect(failure?.name == "EADDRINUSE")
+    }
+
     @Test func closingBeforeConnectCompletesCancelsIt() throws {
         var outcome: UVError?
         try withLoop { loop, done in

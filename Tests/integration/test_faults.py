@@ -13,7 +13,8 @@ import time
 import pytest
 
 from asterisk_sim import AsteriskCall
-from helpers import RawHttp, wait_until
+from conftest import run_config_error
+from helpers import RawHttp, free_port, wait_until
 
 PRLIMIT = subprocess.run(["sh", "-c", "command -v prlimit"], capture_output=True).returncode == 0
 
@@ -92,3 +93,19 @@ def test_callers_resetting_mid_playback_do_not_take_the_server_down(avr_server):
     fresh.send_frame(bytes(320))
     fresh.wait_frames(1, timeout=5.0)
     fresh.hangup()
+
+
+@pytest.mark.parametrize("which", ["PORT", "HTTP_PORT"])
+def test_port_in_use_is_a_start_up_error(which):
+    """A port another process listens on (plain socket, no SO_REUSEPORT) stops start-up with
+    one line naming the error, instead of a silent listen on some random port (libuv defers
+    EADDRINUSE from bind to listen, and the AudioSocket listener calls listen itself)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen(1)
+        taken = holder.getsockname()[1]
+        env = {"PORT": str(free_port()), "HTTP_PORT": str(free_port())}
+        env[which] = str(taken)
+        code, lines = run_config_error(env)
+    assert code != 0, lines
+    assert any("Cannot start" in l and ("EADDRINUSE" in l or "address already in use" in l) for l in lines), lines

@@ -18,6 +18,7 @@ struct ctls_session {
     BIO *network_in;    // ciphertext from the peer, read by OpenSSL
     BIO *network_out;   // ciphertext written by OpenSSL, for the peer
     SSL_SESSION *ticket;
+    int capped;         // offering only TLS 1.2, to resume a TLS 1.2 session
     char reason[256];
 };
 
@@ -32,6 +33,9 @@ static void copy_error(char *error, size_t size, const char *prefix) {
 static int remember_ticket(SSL *ssl, SSL_SESSION *session) {
     ctls_session *owner = SSL_get_app_data(ssl);
     if (owner == NULL) return 0;
+    // A capped connection the server did not resume negotiated 1.2 only because we offered
+    // no more: its session is not kept, so the next connection offers TLS 1.3 again.
+    if (owner->capped && !SSL_session_reused(ssl)) return 0;
     if (owner->ticket) SSL_SESSION_free(owner->ticket);
     owner->ticket = session;   // the reference OpenSSL hands over (returning 1 keeps it)
     return 1;
@@ -113,6 +117,15 @@ ctls_session *ctls_session_new(ctls_context *context, const char *host, ctls_tic
         ok = SSL_set_tlsext_host_name(session->ssl, host) == 1 && SSL_set1_host(session->ssl, host) == 1;
     }
     if (ok && resume != NULL) ok = SSL_set_session(session->ssl, (SSL_SESSION *)resume) == 1;
+    // Resuming a TLS 1.2 session, a TLS 1.3 key share would be generated for nothing (an
+    // X25519 key pair, most of the client's CPU in such a handshake): offer 1.2 only. That
+    // session was negotiated while offering 1.3 (with the downgrade check), and a capped
+    // connection that ends in a full handshake keeps nothing (see remember_ticket).
+    if (ok && resume != NULL
+        && SSL_SESSION_get_protocol_version((SSL_SESSION *)resume) == TLS1_2_VERSION) {
+        ok = SSL_set_max_proto_version(session->ssl, TLS1_2_VERSION) == 1;
+        session->capped = 1;
+    }
     if (!ok) {
         copy_error(error, error_size, "cannot set the TLS peer name");
         ctls_session_free(session);
@@ -205,6 +218,10 @@ const char *ctls_reason(ctls_session *session) {
 
 int ctls_resumed(ctls_session *session) {
     return SSL_session_reused(session->ssl);
+}
+
+int ctls_capped(ctls_session *session) {
+    return session->capped;
 }
 
 ctls_ticket *ctls_take_ticket(ctls_session *session) {

@@ -117,6 +117,32 @@ def test_second_call_resumes_the_tls_session(avr, sts_peer, calls, certs):
         assert handshakes == {"full": 1, "resumed": 2, "failed": 0}, f"TLS {version}: {handshakes}"
 
 
+
+def test_resuming_a_tls_1_2_session_offers_1_3_again_once_the_server_refuses_it(avr, sts_peer, calls, certs):
+    """A saved TLS 1.2 session is resumed offering TLS 1.2 only (no TLS 1.3 key share to
+    pay for); when the server (here a new one on the same port, TLS 1.3 capable) does not
+    resume it, that call completes in TLS 1.2 and the next one is back on TLS 1.3."""
+    old = sts_peer("python", "echo", tls=certs.good, tls_max="1.2")
+    srv = avr(STS_URL=old.url, TLS_CA_FILE=certs.ca)
+
+    def one_call(sts, index):
+        call = calls(srv)
+        call.send_audio(marked_frame(1, 0))
+        call.wait_for(lambda: len(agent_audio(call)) >= 320, 5.0, "the echo")
+        call.hangup()
+        sts.wait_conn(index)
+
+    for index in range(2):
+        one_call(old, index)
+    old.stop()
+    new = sts_peer("python", "echo", tls=certs.good, port=old.port)
+    for index in range(3):
+        one_call(new, index)
+    seen = [[(c["tls"]["version"], c["tls"]["resumed"]) for c in sts.records() if c["event"] == "connection"]
+            for sts in (old, new)]
+    assert seen == [[("TLSv1.2", False), ("TLSv1.2", True)],
+                    [("TLSv1.2", False), ("TLSv1.3", False), ("TLSv1.3", True)]], seen
+
 # --------------------------------------------------------------------------- failures
 @pytest.mark.parametrize("which,reason", [
     ("untrusted", "certificate verify failed: unable to get local issuer certificate"),

@@ -60,6 +60,11 @@ public final class TLSClient {
         }
     }
 
+    /// Drops the origin's saved session.
+    func forgetSession(origin: String) {
+        if let ticket = tickets.removeValue(forKey: origin) { ctls_ticket_free(ticket) }
+    }
+
     /// Drops every saved session: the next connection to each origin pays a full handshake.
     public func forgetSessions() {
         for ticket in tickets.values { ctls_ticket_free(ticket) }

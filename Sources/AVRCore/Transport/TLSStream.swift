@@ -53,6 +53,11 @@ public final class TLSStream: ClientStream {
             established = true
             resumed = ctls_resumed(session) != 0
             client.handshakeCompleted(resumed: resumed)
+            if !resumed && ctls_capped(session) != 0 {
+                // Offered 1.2 only to resume, and the server did not: forget the origin's
+                // session so the next connection offers TLS 1.3 again.
+                client.forgetSession(origin: origin)
+            }
             client.saveTicket(from: session, origin: origin)
             completeHandshake(nil)
         case CTLS_WANT_MORE:

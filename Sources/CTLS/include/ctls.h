@@ -50,6 +50,8 @@ size_t ctls_take_output(ctls_session *session, void *buffer, size_t capacity);
 const char *ctls_reason(ctls_session *session);
 /// Whether the handshake resumed an earlier session.
 int ctls_resumed(ctls_session *session);
+/// Whether only TLS 1.2 was offered, to resume a saved TLS 1.2 session.
+int ctls_capped(ctls_session *session);
 /// The newest resumable session the server gave, or NULL; the caller owns it.
 ctls_ticket *ctls_take_ticket(ctls_session *session);
 void ctls_ticket_free(ctls_ticket *ticket);

@@ -19,22 +19,23 @@ NODE_PATH = os.environ.get("NODE_PATH", "/usr/share/nodejs")
 
 class StsPeer:
     def __init__(self, impl: str, mode: str, tls: tuple[str, str] | None = None, tls_max: str | None = None,
-                 **opts):
+                 port: int = 0, **opts):
         """`tls`: (certificate, key) PEM paths: the peer serves wss:// (`tls_max` "1.2": no TLS 1.3)."""
         self.impl, self.mode, self.opts = impl, mode, opts
         self.tls, self.tls_max = tls, tls_max
         fd, self.record_path = tempfile.mkstemp(prefix=f"sts-{impl}-{mode}-", suffix=".jsonl")
         os.close(fd)
         self.proc: subprocess.Popen | None = None
+        self.listen_port = port   # 0: any free port
         self.port: int | None = None
         self.output: list[str] = []
 
     def start(self, timeout: float = 10.0) -> "StsPeer":
         args = [f"{k}={v}" for k, v in self.opts.items()]
         if self.impl == "node":
-            cmd = ["node", str(PEERS / "sts_node.js"), "0", self.mode, self.record_path, *args]
+            cmd = ["node", str(PEERS / "sts_node.js"), str(self.listen_port), self.mode, self.record_path, *args]
         elif self.impl == "python":
-            cmd = [sys.executable, str(PEERS / "sts_python.py"), "0", self.mode, self.record_path, *args]
+            cmd = [sys.executable, str(PEERS / "sts_python.py"), str(self.listen_port), self.mode, self.record_path, *args]
         else:
             raise ValueError(self.impl)
         env = dict(os.environ, NODE_PATH=NODE_PATH)

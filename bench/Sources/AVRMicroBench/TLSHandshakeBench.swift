@@ -5,14 +5,14 @@ import Glibc
 
 /// CPU time of this process per outbound connection through `Connector`: plain TCP, TLS
 /// with a full handshake (saved sessions forgotten before each), TLS resumed. Connections
-/// run one after another; each stays open 20 ms (TLS 1.3 tickets arrive after the
+/// run one after another; each stays open `holdMillis` (20 ms by default: TLS 1.3 tickets arrive after the
 /// handshake) and is then closed. Prints one JSON line, microseconds per connection.
 enum TLSHandshakeBench {
-    static func run(port: Int, caFile: String?, count: Int) -> String {
+    static func run(port: Int, caFile: String?, count: Int, holdMillis: Int, modes: [String]) -> String {
         let loop = try! EventLoop()
         let tls = try! TLSClient(caFile: caFile)
         var out: [String] = []
-        for mode in ["plain", "full", "resumed"] {
+        for mode in modes {
             var done = 0
             var resumed = 0
             var failures = 0
@@ -29,7 +29,7 @@ enum TLSHandshakeBench {
                         if (stream as? TLSStream)?.resumed == true { resumed += 1 }
                         stream.startReading()
                         let timer = try! Timer(loop: loop)
-                        timer.start(timeout: 20) {
+                        timer.start(timeout: UInt64(holdMillis)) {
                             timer.close()
                             stream.close()
                             next()
@@ -37,7 +37,8 @@ enum TLSHandshakeBench {
                     }
                 }
             }
-            // "resumed" starts with the session the last "full" connection saved.
+            // "resumed" starts with the session the last "full" connection saved (or, alone,
+            // with a full handshake).
             next()
             loop.run()
             let micros = Double(cpuMicros() - before) / Double(count)

@@ -19,9 +19,14 @@ let jsonOutput = arguments.flag("json")
 let tlsPort = arguments.int("tls-handshakes", default: 0)
 let tlsCA = arguments.string("ca")
 let tlsCount = arguments.int("count", default: 200)
+// A subset of plain,full,resumed (e.g. only "resumed" when profiling it under callgrind).
+let tlsModes = arguments.string("tls-modes") ?? "plain,full,resumed"
+// How long each connection stays open (TLS 1.3 tickets arrive after the handshake; longer under valgrind).
+let tlsHold = arguments.int("tls-hold-ms", default: 20)
 arguments.rejectUnknown()
 if tlsPort > 0 {
-    printLine(TLSHandshakeBench.run(port: tlsPort, caFile: tlsCA, count: tlsCount))
+    printLine(TLSHandshakeBench.run(port: tlsPort, caFile: tlsCA, count: tlsCount, holdMillis: tlsHold,
+                                        modes: tlsModes.split(separator: ",").map(String.init)))
     exit(0)
 }
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import signal
 import time
 import uuid as uuidlib
@@ -257,6 +256,16 @@ def test_redis_that_never_answers(avr_server, redis_server, calls):
     check_timing(p99 < 0.002, f"caller-side jitter p99 {p99 * 1000:.2f} ms (bar: 2 ms)")
 
 
+def exited_and_others_carry_on(a, live, on_a) -> None:
+    """The drained instance `a` exits cleanly, and the calls that were not on it still echo."""
+    code = a.proc.wait(timeout=5)
+    a.stop()
+    assert judge_exit(a, code) is None
+    for call in live:
+        if call not in on_a:
+            echo_ok(call)
+
+
 def test_rolling_restart_drains_one_instance(avr_server, redis_server, haproxy, calls):
     redis = redis_server()
     servers = [avr_server(REDIS_URL=redis.url, DRAIN_TIMEOUT="60") for _ in range(2)]
@@ -291,12 +300,7 @@ def test_rolling_restart_drains_one_instance(avr_server, redis_server, haproxy, 
         assert call.hangup_at is None and call.eof_at is None
     for call in on_a:
         call.hangup()
-    code = a.proc.wait(timeout=5)
-    a.stop()
-    assert judge_exit(a, code) is None
-    for call in live:
-        if call not in on_a:
-            echo_ok(call)
+    exited_and_others_carry_on(a, live, on_a)
 
 
 def test_drain_timeout_behind_the_load_balancer(avr_server, haproxy, calls):
@@ -311,9 +315,4 @@ def test_drain_timeout_behind_the_load_balancer(avr_server, haproxy, calls):
     for call in on_a:
         call.wait_ended(5.0)
         assert call.hangup_at is not None, "ended cleanly with 0x00 at DRAIN_TIMEOUT"
-    code = a.proc.wait(timeout=5)
-    a.stop()
-    assert judge_exit(a, code) is None
-    for call in live:
-        if call not in on_a:
-            echo_ok(call)
+    exited_and_others_carry_on(a, live, on_a)

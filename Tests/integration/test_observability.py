@@ -14,17 +14,15 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 import uuid as uuidlib
-from pathlib import Path
 
 import pytest
 
 from audio import lin2ulaw, sine_frame, speech_like_pcm
-from conftest import AVR_CORE_BIN, REPO, base_env, stop_server
+from conftest import AVR_CORE_BIN, REPO, base_env
 from helpers import build_request, check_timing, free_port, request_once, wait_until
 from webhook_receiver import fail, slow
-from metrics_scrape import SAMPLE_RE, samples, scrape, value
+from metrics_scrape import samples, scrape, value
 
 
 

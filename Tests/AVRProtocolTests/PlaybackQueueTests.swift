@@ -135,3 +135,47 @@ import Testing
         #expect(queue.droppedSamples == dropped)
     }
 }
+
+/// Base64 decoded straight into the ring gives exactly what decoding first and appending the
+/// bytes gives: the same samples, the same odd byte carried, the same drops at the limit.
+@Suite struct PlaybackQueueBase64Tests {
+    static func drain(_ queue: inout PlaybackQueue) -> [Int16] {
+        var out: [Int16] = []
+        var frame = [Int16](repeating: 0, count: 160)
+        while frame.withUnsafeMutableBufferPointer({ queue.nextFrame(into: $0) }) { out += frame }
+        return out
+    }
+
+    @Test func matchesDecodeThenAppend() throws {
+        var random = TestRandom(seed: 42)
+        for limit in [100_000, 700] {
+            var viaBytes = PlaybackQueue(capacityLimit: limit, initialCapacity: 160)
+            var viaBase64 = PlaybackQueue(capacityLimit: limit, initialCapacity: 160)
+            for _ in 0..<40 {
+                // Odd and even lengths, so a sample is often split between two messages.
+                let bytes = (0..<random.int(in: 0...701)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                let text = Array(Base64.encodeToString(bytes).utf8)
+                bytes.withUnsafeBytes { viaBytes.append(pcmLittleEndian: $0) }
+                try text.withUnsafeBytes { try viaBase64.append(base64LittleEndianPCM: $0) }
+                #expect(viaBase64.queuedSamples == viaBytes.queuedSamples)
+                #expect(viaBase64.droppedSamples == viaBytes.droppedSamples)
+            }
+            #expect(Self.drain(&viaBase64) == Self.drain(&viaBytes), "limit \(limit)")
+        }
+    }
+
+    @Test func invalidBase64QueuesNothing() throws {
+        var queue = PlaybackQueue()
+        try Array(Base64.encodeToString([1, 2, 3]).utf8).withUnsafeBytes { try queue.append(base64LittleEndianPCM: $0) }
+        #expect(queue.queuedSamples == 1, "one sample and a carried byte")
+        for bad in ["AAA*", "AAAAA", "=AAA", "AB=C"] {
+            #expect(throws: Base64Error.self) {
+                try Array(bad.utf8).withUnsafeBytes { try queue.append(base64LittleEndianPCM: $0) }
+            }
+            #expect(queue.queuedSamples == 1, "\(bad)")
+        }
+        // The carried byte is still there: it pairs with the next message's first byte.
+        try Array(Base64.encodeToString([4]).utf8).withUnsafeBytes { try queue.append(base64LittleEndianPCM: $0) }
+        #expect(Self.drain(&queue).prefix(2) == [Int16(0x0201), Int16(0x0403)])
+    }
+}

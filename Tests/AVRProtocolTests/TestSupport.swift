@@ -92,14 +92,39 @@ enum ReceivedEvent: Equatable {
     case failed(WebSocketError)
 }
 
-func readMessages(_ chunks: [[UInt8]], maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) -> [ReceivedEvent] {
+/// The same through `WebSocketFrameReader`, each chunk read in place as a socket read would
+/// be; `leftover` is what the reader had to keep of an incomplete frame.
+func readFramesInPlace(_ chunks: [[UInt8]], maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) -> FrameDecodeOutcome {
+    var reader = WebSocketFrameReader(maxFrameSize: maxFrameSize)
+    var outcome = FrameDecodeOutcome()
+    do {
+        for chunk in chunks {
+            try chunk.withUnsafeBytes { bytes in
+                try reader.read(bytes) { frame, payload in
+                    #expect(frame.maskingKey == nil)
+                    #expect(frame.payloadLength == payload.count)
+                    outcome.frames.append(.init(fin: frame.fin, opcode: frame.opcode, payload: Array(payload)))
+                    return true
+                }
+            }
+        }
+    } catch {
+        outcome.error = error as? WebSocketError
+    }
+    outcome.leftover = outcome.error == nil ? reader.bufferedBytes : 0
+    return outcome
+}
+
+/// `inPlace`: each chunk is read where it lies (`read(_: UnsafeRawBufferPointer)`), else
+/// through a `ByteBuffer`.
+func readMessages(_ chunks: [[UInt8]], maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize,
+                  inPlace: Bool = false) -> [ReceivedEvent] {
     var reader = WebSocketMessageReader(maxMessageSize: maxMessageSize)
     var buffer = ByteBuffer()
     var events: [ReceivedEvent] = []
     do {
         for chunk in chunks {
-            buffer.append(contentsOf: chunk)
-            try reader.read(&buffer) { event in
+            let deliver: (WebSocketEvent) -> Void = { event in
                 switch event {
                 case .text(let bytes): events.append(.text(String(decoding: bytes, as: UTF8.self)))
                 case .binary(let bytes): events.append(.binary(Array(bytes)))
@@ -109,9 +134,15 @@ func readMessages(_ chunks: [[UInt8]], maxMessageSize: Int = WebSocketMessageAss
                     events.append(.close(code?.rawValue, String(decoding: reason, as: UTF8.self)))
                 }
             }
+            if inPlace {
+                try chunk.withUnsafeBytes { bytes in try reader.read(bytes, deliver: deliver) }
+            } else {
+                buffer.append(contentsOf: chunk)
+                try reader.read(&buffer, deliver: deliver)
+            }
         }
     } catch {
-        events.append(.failed(error))
+        events.append(.failed(error as! WebSocketError))
     }
     return events
 }

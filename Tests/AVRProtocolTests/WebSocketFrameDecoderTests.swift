@@ -16,6 +16,8 @@ import Testing
         for (label, chunks) in chunkings(of: bytes, splitIndices: splitIndices) {
             let outcome = decodeFrames(chunks, maxFrameSize: maxFrameSize)
             #expect(outcome == expected, "\(label)", sourceLocation: sourceLocation)
+            let inPlace = readFramesInPlace(chunks, maxFrameSize: maxFrameSize)
+            #expect(inPlace == expected, "in place, \(label)", sourceLocation: sourceLocation)
         }
     }
 
@@ -148,5 +150,63 @@ import Testing
         #expect(buffer.storage[second.payloadRange] == [7])
         #expect(try decoder.decode(&buffer) == nil)
         #expect(buffer.readableBytes == 0)
+    }
+}
+
+/// What the in-place reader copies: nothing for frames that arrive whole, only the
+/// incomplete frame otherwise.
+@Suite struct WebSocketFrameReaderTests {
+    static func textFrame(_ count: Int) -> [UInt8] {
+        let header: [UInt8] = count < 126 ? [0x81, UInt8(count)] : [0x81, 126, UInt8(count >> 8), UInt8(count & 0xFF)]
+        return header + [UInt8](repeating: 0x61, count: count)
+    }
+
+    @Test func wholeFramesAreNeverCopied() throws {
+        var reader = WebSocketFrameReader()
+        var seen = 0
+        let read = Self.textFrame(466) + Self.textFrame(466) + Self.textFrame(20)
+        for _ in 0..<50 {
+            try read.withUnsafeBytes { bytes in
+                try reader.read(bytes) { frame, payload in
+                    seen += 1
+                    #expect(payload.count == frame.payloadLength)
+                    return true
+                }
+            }
+        }
+        #expect(seen == 150)
+        #expect(reader.copiedBytes == 0)
+        #expect(reader.bufferedBytes == 0)
+    }
+
+    @Test func onlyTheIncompleteFrameIsCopied() throws {
+        var reader = WebSocketFrameReader()
+        let stream = Self.textFrame(466) + Self.textFrame(466)
+        var payloads: [[UInt8]] = []
+        // The read ends 100 bytes into the second frame.
+        for chunk in [Array(stream[..<568]), Array(stream[568...])] {
+            try chunk.withUnsafeBytes { bytes in
+                try reader.read(bytes) { _, payload in
+                    payloads.append(Array(payload))
+                    return true
+                }
+            }
+        }
+        #expect(payloads == [[UInt8](repeating: 0x61, count: 466), [UInt8](repeating: 0x61, count: 466)])
+        #expect(reader.copiedBytes == 470, "the whole second frame, once: its first 100 bytes and the other 370")
+    }
+
+    @Test func stoppingDropsTheRest() throws {
+        var reader = WebSocketFrameReader()
+        var seen = 0
+        let read = Self.textFrame(10) + Self.textFrame(10) + Self.textFrame(10)
+        try read.withUnsafeBytes { bytes in
+            try reader.read(bytes) { _, _ in
+                seen += 1
+                return false
+            }
+        }
+        #expect(seen == 1)
+        #expect(reader.bufferedBytes == 0)
     }
 }

@@ -10,6 +10,8 @@ import Testing
     ) {
         for (label, chunks) in chunkings(of: bytes) {
             #expect(readMessages(chunks, maxMessageSize: maxMessageSize) == expected, "\(label)", sourceLocation: sourceLocation)
+            #expect(readMessages(chunks, maxMessageSize: maxMessageSize, inPlace: true) == expected, "in place, \(label)",
+                    sourceLocation: sourceLocation)
         }
     }
 

@@ -279,6 +279,16 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     func speechAgentAudio(pcm: UnsafeRawBufferPointer) {
         let droppedBefore = playback.droppedSamples
         playback.append(pcmLittleEndian: pcm)
+        agentAudioQueued(droppedBefore: droppedBefore)
+    }
+
+    func speechAgentAudio(base64: UnsafeRawBufferPointer) throws(Base64Error) {
+        let droppedBefore = playback.droppedSamples
+        try playback.append(base64LittleEndianPCM: base64)
+        agentAudioQueued(droppedBefore: droppedBefore)
+    }
+
+    private func agentAudioQueued(droppedBefore: Int) {
         if quality.firstAudio == nil, quality.startedAt != 0 {
             let elapsed = context.loop.nanoseconds &- quality.startedAt
             quality.firstAudio = elapsed

@@ -65,6 +65,9 @@ protocol SpeechBackendDelegate: AnyObject {
     func speechOpened()
     /// Agent audio, 8 kHz s16le PCM, valid during the call only: queued for playback.
     func speechAgentAudio(pcm: UnsafeRawBufferPointer)
+    /// The same as base64 (an STS audio message), decoded straight into playback in one
+    /// pass. Invalid base64 queues nothing and throws.
+    func speechAgentAudio(base64: UnsafeRawBufferPointer) throws(Base64Error)
     /// The caller spoke over the agent: playback stops, the queue empties, the
     /// `interruption` webhook fires.
     func speechInterrupted()

@@ -74,6 +74,72 @@ public struct PlaybackQueue: Sendable {
         if index < bytes.count { pendingByte = bytes[index] }
     }
 
+    /// Queues s16le PCM that arrives as base64 (an STS audio message), decoded straight into
+    /// the ring in one pass: no intermediate buffer. Invalid base64 queues nothing and throws.
+    /// Like ``append(pcmLittleEndian:)``, an odd byte waits for the next append and what does
+    /// not fit under the limit is dropped.
+    public mutating func append(base64LittleEndianPCM input: UnsafeRawBufferPointer) throws(Base64Error) {
+        let length = try Base64.decodedLength(of: input)
+        guard length > 0 else { return }
+        reserve(additional: (length + 1) / 2)
+        let capacity = storage.count
+        let start = head
+        var queued = queuedSamples
+        var pending = pendingByte
+        var dropped = 0
+        var rest = input
+        // Written past the queued samples and committed only when all of it decoded.
+        let failure = storage.withUnsafeMutableBufferPointer { ring -> Base64Error? in
+            do throws(Base64Error) {
+                #if _endian(little)
+                if pending == nil, let base = ring.baseAddress {
+                    // Whole groups go straight into the ring's free run as bytes (s16le is the
+                    // ring's own layout here); only a group straddling its end, and what follows
+                    // after the wrap, take the sample-by-sample path below.
+                    var tail = start + queued
+                    if tail >= capacity { tail -= capacity }
+                    let run = min(capacity - queued, capacity - tail)
+                    let groups = min(rest.count / 4, run * 2 / 3)
+                    if groups > 0 {
+                        let region = UnsafeMutableRawBufferPointer(start: base + tail, count: run * 2)
+                        let written = try Base64.decode(UnsafeRawBufferPointer(rebasing: rest[..<(groups * 4)]), into: region)
+                        queued += written / 2
+                        if written % 2 == 1 { pending = region[written - 1] }
+                        rest = UnsafeRawBufferPointer(rebasing: rest[(groups * 4)...])
+                    }
+                }
+                #endif
+                @inline(__always) func push(_ byte: UInt8) {
+                    guard let low = pending else {
+                        pending = byte
+                        return
+                    }
+                    pending = nil
+                    guard queued < capacity else {
+                        dropped += 1
+                        return
+                    }
+                    var tail = start + queued
+                    if tail >= capacity { tail -= capacity }
+                    ring[tail] = Int16(bitPattern: UInt16(low) | UInt16(byte) << 8)
+                    queued += 1
+                }
+                try Base64.forEachGroup(rest) { group, byteCount in
+                    push(UInt8(truncatingIfNeeded: group >> 16))
+                    if byteCount > 1 { push(UInt8(truncatingIfNeeded: group >> 8)) }
+                    if byteCount > 2 { push(UInt8(truncatingIfNeeded: group)) }
+                }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+        queuedSamples = queued
+        pendingByte = pending
+        droppedSamples += dropped
+    }
+
     /// Queues one sample (for decoders that produce samples directly, e.g. from base64).
     @inline(__always)
     public mutating func appendSample(_ sample: Int16) {

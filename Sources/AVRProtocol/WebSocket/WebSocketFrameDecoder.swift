@@ -29,16 +29,31 @@ public struct WebSocketFrameDecoder: Sendable {
     public mutating func decode(_ buffer: inout ByteBuffer) throws(WebSocketError) -> WebSocketFrameHeaderAndPayloadRange? {
         consumeReturnedFrame(&buffer)
         let available = buffer.readableBytes
-        guard available >= 1 else { return nil }
+        let input = buffer
+        guard let (header, headerLength) = try Self.header(available: available, maxFrameSize: maxFrameSize,
+                                                           byte: { input.byte(at: $0) }),
+              available - headerLength >= header.payloadLength else { return nil }
+        let payloadStart = buffer.readerIndex + headerLength
+        returnedFrameLength = headerLength + header.payloadLength
+        return WebSocketFrameHeaderAndPayloadRange(
+            header: header, payloadRange: payloadStart..<(payloadStart + header.payloadLength))
+    }
 
-        let first = buffer.byte(at: 0)
+    /// Reads a server frame's header from its first `available` bytes (`byte(i)` is byte i):
+    /// the header and its length, `nil` when more bytes are needed, or the error, as soon as
+    /// the bytes show it. Lengths are checked as 64-bit values before they become `Int`.
+    @inline(__always)
+    static func header(available: Int, maxFrameSize: Int,
+                       byte: (Int) -> UInt8) throws(WebSocketError) -> (WebSocketFrame, headerLength: Int)? {
+        guard available >= 1 else { return nil }
+        let first = byte(0)
         guard first & 0x70 == 0 else { throw .reservedBitsSet }
         guard let opcode = WebSocketOpcode(rawValue: first & 0x0F) else { throw .unknownOpcode(first & 0x0F) }
         let fin = first & 0x80 != 0
         if opcode.isControl && !fin { throw .fragmentedControlFrame }
 
         guard available >= 2 else { return nil }
-        let second = buffer.byte(at: 1)
+        let second = byte(1)
         guard second & 0x80 == 0 else { throw .maskedFrameFromServer }
 
         let headerLength: Int
@@ -47,12 +62,12 @@ public struct WebSocketFrameDecoder: Sendable {
         case 126:
             headerLength = 4
             guard available >= headerLength else { return nil }
-            payloadLength = Int(buffer.byte(at: 2)) << 8 | Int(buffer.byte(at: 3))
+            payloadLength = Int(byte(2)) << 8 | Int(byte(3))
         case 127:
             headerLength = 10
             guard available >= headerLength else { return nil }
             var length: UInt64 = 0
-            for offset in 2..<10 { length = length << 8 | UInt64(buffer.byte(at: offset)) }
+            for offset in 2..<10 { length = length << 8 | UInt64(byte(offset)) }
             guard length >> 63 == 0 else { throw .invalidPayloadLength }
             // Checked on the 64-bit value, before any conversion.
             guard length <= UInt64(maxFrameSize) else {
@@ -65,13 +80,7 @@ public struct WebSocketFrameDecoder: Sendable {
         }
         if opcode.isControl && payloadLength > 125 { throw .controlFrameTooLarge }
         guard payloadLength <= maxFrameSize else { throw .messageTooLarge }
-
-        guard available - headerLength >= payloadLength else { return nil }
-        let payloadStart = buffer.readerIndex + headerLength
-        returnedFrameLength = headerLength + payloadLength
-        return WebSocketFrameHeaderAndPayloadRange(
-            header: WebSocketFrame(fin: fin, opcode: opcode, maskingKey: nil, payloadLength: payloadLength),
-            payloadRange: payloadStart..<(payloadStart + payloadLength))
+        return (WebSocketFrame(fin: fin, opcode: opcode, maskingKey: nil, payloadLength: payloadLength), headerLength)
     }
 
     /// Moves the reader index past the frame returned last, if not done yet. `decode` does

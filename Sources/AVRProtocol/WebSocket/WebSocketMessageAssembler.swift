@@ -121,16 +121,35 @@ public struct WebSocketMessageAssembler: Sendable {
 /// frame it stops; whatever follows is discarded (RFC 6455 §5.5.1: nothing comes after close).
 public struct WebSocketMessageReader: Sendable {
     public private(set) var decoder: WebSocketFrameDecoder
+    public private(set) var frames: WebSocketFrameReader
     public private(set) var assembler: WebSocketMessageAssembler
     public private(set) var receivedClose = false
 
     public init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) {
         decoder = WebSocketFrameDecoder(maxFrameSize: max(maxMessageSize, 125))
+        frames = WebSocketFrameReader(maxFrameSize: max(maxMessageSize, 125))
         assembler = WebSocketMessageAssembler(maxMessageSize: maxMessageSize)
     }
 
-    /// Consumes every complete frame in `buffer`; incomplete trailing bytes stay for the next
-    /// read. On error, fail the connection with `error.closeCode`.
+    /// Consumes every complete frame of one read, in place: a message that arrives whole is
+    /// delivered as a view into `bytes`; only an incomplete frame is copied (see
+    /// ``WebSocketFrameReader``). Nothing is read after a close frame. On error, fail the
+    /// connection with `error.closeCode`.
+    public mutating func read(_ bytes: UnsafeRawBufferPointer, deliver: (WebSocketEvent) -> Void) throws(WebSocketError) {
+        guard !receivedClose else { return }
+        try frames.read(bytes) { (frame, payload) throws(WebSocketError) -> Bool in
+            try assembler.receive(frame, payload: payload, deliver: deliver)
+            if frame.opcode == .connectionClose {
+                receivedClose = true
+                return false
+            }
+            return true
+        }
+        if receivedClose { frames.releaseStorage() }
+    }
+
+    /// The same from a ``ByteBuffer`` (tests, fuzzing): consumes every complete frame in
+    /// `buffer`; incomplete trailing bytes stay for the next read.
     public mutating func read(_ buffer: inout ByteBuffer, deliver: (WebSocketEvent) -> Void) throws(WebSocketError) {
         if receivedClose {
             buffer.clear()

@@ -16,6 +16,8 @@ enum MicroCases {
         ("audiosocket_decode", audioSocketDecode),
         ("sts_audio_encode_masked", stsAudioEncode),
         ("sts_inbound_fast_path", stsInbound),
+        ("sts_read_buffered", stsReadBuffered),
+        ("sts_read_in_place", stsReadInPlace),
         ("g711_ulaw_decode", g711Decode),
         ("g711_ulaw_encode", g711Encode),
         ("playback_tick", playbackTick),
@@ -92,6 +94,56 @@ enum MicroCases {
             }
         }
         return total
+    }
+
+    /// One read from the STS socket holding one unmasked WebSocket text frame with an audio
+    /// message (468 bytes).
+    static let stsFrame: [UInt8] = [0x81, 126, UInt8(stsJSON.count >> 8), UInt8(stsJSON.count & 0xFF)] + stsJSON
+
+    /// The STS read path as it was: the read appended to the connection's buffer, the frame
+    /// decoded from there, base64 decoded into a scratch buffer, then appended to the queue
+    /// (two copies of the frame's worth of bytes before the samples are queued).
+    static func stsReadBuffered(_ n: Int) -> Int {
+        var inbound = ByteBuffer()
+        var reader = WebSocketMessageReader()
+        var queue = PlaybackQueue()
+        var pcm: [UInt8] = []
+        var samples = [Int16](repeating: 0, count: 160)
+        var total = 0
+        stsFrame.withUnsafeBytes { read in
+            for _ in 0..<n {
+                inbound.append(read)
+                try? reader.read(&inbound) { event in
+                    guard case .text(let payload) = event, case .audio(let range) = STSInboundMessage.parse(payload) else { return }
+                    pcm.removeAll(keepingCapacity: true)
+                    try? Base64.decode(UnsafeRawBufferPointer(rebasing: payload[range]), appendingTo: &pcm)
+                    pcm.withUnsafeBytes { queue.append(pcmLittleEndian: $0) }
+                }
+                samples.withUnsafeMutableBufferPointer { _ = queue.nextFrame(into: $0) }
+                total &+= Int(samples[3])
+            }
+        }
+        return total
+    }
+
+    /// The STS read path now: the frame decoded where the read lies, the base64 decoded
+    /// straight into the queue's ring (no copy of the frame, no intermediate buffer).
+    static func stsReadInPlace(_ n: Int) -> Int {
+        var reader = WebSocketMessageReader()
+        var queue = PlaybackQueue()
+        var samples = [Int16](repeating: 0, count: 160)
+        var total = 0
+        stsFrame.withUnsafeBytes { read in
+            for _ in 0..<n {
+                try? reader.read(read) { event in
+                    guard case .text(let payload) = event, case .audio(let range) = STSInboundMessage.parse(payload) else { return }
+                    try? queue.append(base64LittleEndianPCM: UnsafeRawBufferPointer(rebasing: payload[range]))
+                }
+                samples.withUnsafeMutableBufferPointer { _ = queue.nextFrame(into: $0) }
+                total &+= Int(samples[3])
+            }
+        }
+        return total + reader.frames.copiedBytes
     }
 
     static func g711Decode(_ n: Int) -> Int {

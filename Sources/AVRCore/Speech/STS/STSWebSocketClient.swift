@@ -19,6 +19,7 @@ final class STSWebSocketClient: SpeechBackend {
     private var stream: ClientStream?
     private let tls: TLSClient?
     private var timer: Timer?
+    /// The handshake answer while it arrives.
     private var inbound = ByteBuffer()
     private var handshake: WebSocketHandshakeResponseParser?
     private var reader: WebSocketMessageReader
@@ -64,9 +65,11 @@ final class STSWebSocketClient: SpeechBackend {
         perform(machine.hangup())
     }
 
+    /// Frames are read in place from the loop's read buffer (only an incomplete frame is
+    /// copied, by the reader); only the handshake answer is gathered in `inbound`.
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        inbound.append(bytes)
         if case .handshaking = machine.state, let parser = handshake {
+            inbound.append(bytes)
             var parser = parser
             let answered: Bool
             do throws(WebSocketHandshakeError) {
@@ -78,9 +81,19 @@ final class STSWebSocketClient: SpeechBackend {
             handshake = parser
             guard answered else { return }
             perform(machine.handshakeAnswered())
+            // Frames that came with the answer.
+            let rest = inbound
+            inbound = ByteBuffer()
+            rest.withReadableBytes { readFrames($0) }
+            return
         }
+        readFrames(bytes)
+    }
+
+    private func readFrames(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
         do throws(WebSocketError) {
-            try reader.read(&inbound) { event in
+            try reader.read(bytes) { event in
                 let action = machine.received(event)
                 if case .deliver = action, case .text(let payload) = event { return interpret(payload) }
                 perform(action, event: event)
@@ -88,9 +101,6 @@ final class STSWebSocketClient: SpeechBackend {
         } catch {
             perform(machine.protocolViolated(error))
         }
-        // The reader borrows `inbound` while events are handled, so release it only here.
-        if case .closed = machine.state { inbound.releaseStorage() }
-        else if inbound.isEmpty && inbound.storage.capacity > 16 * 1024 { inbound.releaseStorage() }
     }
 
     // MARK: Actions out
@@ -202,17 +212,13 @@ final class STSWebSocketClient: SpeechBackend {
         }
     }
 
-    /// Base64 audio straight from the frame: decoded into the loop's scratch, then one bulk
-    /// append to playback (a per-sample closure writing a stored property would pay an
-    /// exclusivity check per sample).
+    /// Base64 audio straight from the frame into playback, in one pass.
     private func agentAudio(base64: UnsafeRawBufferPointer) {
-        scratch.pcm.removeAll(keepingCapacity: true)
         do throws(Base64Error) {
-            try Base64.decode(base64, appendingTo: &scratch.pcm)
+            try delegate?.speechAgentAudio(base64: base64)
         } catch {
-            return log.warn("STS audio with invalid base64 ignored: \(error)")
+            log.warn("STS audio with invalid base64 ignored: \(error)")
         }
-        scratch.pcm.withUnsafeBytes { delegate?.speechAgentAudio(pcm: $0) }
     }
 
     /// Messages the fast path declined: audio with escapes or extra keys, transcripts, errors.

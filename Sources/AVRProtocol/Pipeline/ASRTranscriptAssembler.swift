@@ -10,7 +10,8 @@
 /// A turn is cleaned before it is returned: control tokens are removed (`<` then an optional
 /// `/` or `|`, 1–24 ASCII letters or `_`, an optional `|`, then `>`: `<end>`, `<fin>`,
 /// `<eos>`, `</s>`, `<|endoftext|>`…; anything else in angle brackets, such as `<3` or
-/// `a < b > c`, stays), runs of whitespace (newlines included) become one space, and the
+/// `a < b > c`, stays), runs of whitespace and control characters (newlines included) become
+/// one space, and the
 /// ends are trimmed; an empty turn is dropped.
 ///
 /// A turn that is a JSON object with an `error` or `message` member (an error body written
@@ -122,7 +123,7 @@ public struct ASRTranscriptAssembler: Sendable {
                 spacePending = true
                 continue
             }
-            if isASCIIWhitespace(byte) {
+            if byte <= 0x20 || byte == 0x7F {  // space, whitespace and other control characters
                 spacePending = true
                 index += 1
                 continue

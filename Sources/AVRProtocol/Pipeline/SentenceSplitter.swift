@@ -24,31 +24,36 @@ public struct SentenceSplitter: Sendable {
     public init() {}
 
     public mutating func append(_ text: String) -> [String] {
-        for scalar in text.unicodeScalars { feed(scalar) }
+        withStages { tags, cleaner, sentences in
+            for scalar in text.unicodeScalars {
+                tags.process(scalar) { kept in cleaner.process(kept) { sentences.add($0) } }
+            }
+        }
         return sentences.takeOutput()
     }
 
     public mutating func finish() -> [String] {
-        var pending: [Unicode.Scalar] = []
-        tags.finish { pending.append($0) }
-        for scalar in pending { cleanAndAccumulate(scalar) }
-        cleaner.finish { sentences.add($0) }
-        sentences.finish()
+        withStages { tags, cleaner, sentences in
+            tags.finish { kept in cleaner.process(kept) { sentences.add($0) } }
+            cleaner.finish { sentences.add($0) }
+            sentences.finish()
+        }
         let output = sentences.takeOutput()
         self = SentenceSplitter()
         return output
     }
 
-    private mutating func feed(_ scalar: Unicode.Scalar) {
-        var passed: [Unicode.Scalar] = []
-        tags.process(scalar) { passed.append($0) }
-        for scalar in passed { cleanAndAccumulate(scalar) }
-    }
-
-    private mutating func cleanAndAccumulate(_ scalar: Unicode.Scalar) {
-        var cleaned: [Unicode.Scalar] = []
-        cleaner.process(scalar) { cleaned.append($0) }
-        for scalar in cleaned { sentences.add(scalar) }
+    /// Runs `body` on the three stages moved out of `self` (swapped, not copied, so their
+    /// buffers are not duplicated), then puts them back.
+    private mutating func withStages(_ body: (inout TagFilter, inout MarkdownCleaner, inout SentenceAccumulator) -> Void) {
+        var tags = TagFilter(), cleaner = MarkdownCleaner(), sentences = SentenceAccumulator()
+        swap(&tags, &self.tags)
+        swap(&cleaner, &self.cleaner)
+        swap(&sentences, &self.sentences)
+        body(&tags, &cleaner, &sentences)
+        swap(&tags, &self.tags)
+        swap(&cleaner, &self.cleaner)
+        swap(&sentences, &self.sentences)
     }
 }
 

@@ -1,25 +1,28 @@
 import AVRProtocol
 
-/// One pooled keep-alive connection; runs one exchange at a time.
+/// One pooled keep-alive connection; runs one exchange at a time. Its life is
+/// `ClientConnectionStateMachine`'s; this class turns stream, parser and timer callbacks into
+/// the machine's events and carries out its actions.
 final class ClientConnection {
     private let loop: EventLoop
     private let host: String
     private let port: Int
     private let options: HTTPClient.Options
     private let tls: TLSClient?
+    private var machine = ClientConnectionStateMachine<Exchange>()
     private var stream: ClientStream?
     private let parser: HTTPResponseParser
-    private var connected = false
-    private var connectStarted = false
-    private var closed = false
+    /// Set once the connection is closing: `onClosed` follows.
+    private var closing = false
     private var idleTimer: Timer?
-    private(set) var current: Exchange?
-    private var reused = false
     private var body: [UInt8] = []
 
     var onIdle: ((ClientConnection) -> Void)?
     var onClosed: ((ClientConnection) -> Void)?
     var onRetry: ((Exchange) -> Void)?
+
+    /// The exchange this connection carries, if any.
+    var current: Exchange? { machine.current }
 
     init(loop: EventLoop, host: String, port: Int, tls: TLSClient?, options: HTTPClient.Options) {
         self.loop = loop
@@ -36,116 +39,104 @@ final class ClientConnection {
         }
     }
 
-    func run(_ exchange: Exchange, reused: Bool) {
-        current = exchange
-        self.reused = reused
-        idleTimer?.stop()
-        if connected {
-            send()
-        } else if !connectStarted {
-            connectStarted = true
-            connect()
-        }
-    }
+    // MARK: Events in
 
-    private func connect() {
-        // The exchange's own deadline bounds the connect (a timeout closes this connection);
-        // the connector gets it too, so that a TLS handshake nobody answers ends as well.
-        Connector.connect(loop: loop, host: host, port: port, tls: tls, timeout: current?.timeoutMs) { [self] result in
-            switch result {
-            case .failure(let failure):
-                guard !closed else { return }
-                switch failure {
-                case .tcp(.resolve(_, let error)): fail(.resolve(error))
-                case .tcp(.connect(_, _, let error)): fail(.connect(error))
-                case .tcp(.timedOut), .timedOut: fail(.connect(.timedOut))
-                case .tls(let reason): fail(.tls(reason))
-                }
-            case .success(let stream):
-                guard !closed else { return stream.close() }
-                self.stream = stream
-                connected = true
-                stream.onClose = { [self] in didClose() }
-                stream.onRead = { [weak self] bytes in self?.received(bytes) }
-                stream.onEnd = { [weak self] failure in self?.peerClosed(failure) }
-                stream.startReading()
-                if current != nil { send() }
-            }
-        }
-    }
+    func run(_ exchange: Exchange) { perform(machine.run(exchange)) }
 
-    private func send() {
-        guard let exchange = current, let stream else { return }
-        parser.reset()
-        body = []
-        stream.write(exchange.request.serialized())
-    }
+    /// Closes the connection; the current exchange (if any) is left to its owner.
+    func abort() { perform(machine.abort()) }
+
+    func shutdown() { perform(machine.shutdown()) }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        guard current != nil else {
-            // Bytes nobody asked for: the connection is out of step; drop it.
-            return abort()
-        }
+        guard current != nil else { return perform(machine.unexpectedBytes()) }
         switch parser.feed(bytes) {
         case .needMore: break
-        case .complete: completed()
-        case .failure(let reason): fail(.invalidResponse(reason))
+        case .complete: perform(machine.responseReceived(keepAlive: parser.keepAlive))
+        case .failure(let reason): perform(machine.responseInvalid(reason))
         }
     }
 
-    private func peerClosed(_ failure: StreamFailure?) {
-        guard let exchange = current else { return abort() }
-        // A truncated TLS stream is no end of a close-delimited body.
-        if case .tls(let reason) = failure, parser.sawBytes { return fail(.tls(reason)) }
-        switch parser.finishAtEOF() {
-        case .complete:
-            completed(reusable: false)
-        case .failure(let reason):
-            if reused && !parser.sawBytes && !exchange.retried {
-                // The server closed an idle keep-alive connection just as we reused it.
-                exchange.retried = true
-                current = nil
-                abort()
-                onRetry?(exchange)
+    private func peerEnded(_ failure: StreamFailure?) {
+        perform(machine.peerEnded(failure, sawBytes: parser.sawBytes, atEOF: parser.finishAtEOF()))
+    }
+
+    // MARK: Actions out
+
+    private func perform(_ action: ClientConnectionStateMachine<Exchange>.Action) {
+        switch action {
+        case .none:
+            break
+        case .connect(let exchange):
+            connect(within: exchange.timeoutMs)
+        case .send(let exchange):
+            idleTimer?.stop()
+            guard let stream else { return }
+            parser.reset()
+            body = []
+            stream.write(exchange.request.serialized())
+        case .discardStream:
+            break // handled where the stream is at hand (connect)
+        case .complete(let exchange, let keepAlive):
+            let response = HTTPClientResponse(status: parser.status, headers: parser.headers, body: body)
+            body = []
+            exchange.finish(.success(response))
+            if keepAlive && !closing {
+                armIdleTimer()
+                onIdle?(self)
             } else {
-                fail(.connectionClosed(reason))
+                close()
             }
-        case .needMore:
-            fail(.connectionClosed("connection closed in the middle of the response"))
+        case .fail(let exchange, let error):
+            close()
+            exchange.finish(.failure(error))
+        case .retry(let exchange):
+            exchange.retried = true
+            let retry = onRetry
+            close()
+            retry?(exchange)
+        case .close:
+            close()
         }
     }
 
-    private func completed(reusable: Bool = true) {
-        guard let exchange = current else { return }
-        current = nil
-        let response = HTTPClientResponse(status: parser.status, headers: parser.headers, body: body)
-        body = []
-        let keep = reusable && parser.keepAlive && !closed
-        exchange.finish(.success(response))
-        if keep {
-            armIdleTimer()
-            onIdle?(self)
-        } else {
-            abort()
+    private func connect(within timeout: UInt64) {
+        // The exchange's own deadline bounds the connect (a timeout closes this connection);
+        // the connector gets it too, so that a TLS handshake nobody answers ends as well.
+        Connector.connect(loop: loop, host: host, port: port, tls: tls, timeout: timeout) { [self] result in
+            switch result {
+            case .failure(let failure):
+                let error: HTTPClientError = switch failure {
+                case .tcp(.resolve(_, let error)): .resolve(error)
+                case .tcp(.connect(_, _, let error)): .connect(error)
+                case .tcp(.timedOut), .timedOut: .connect(.timedOut)
+                case .tls(let reason): .tls(reason)
+                }
+                perform(machine.connectFailed(error))
+            case .success(let stream):
+                let action = machine.connected()
+                guard case .send = action else { return stream.close() }
+                self.stream = stream
+                stream.onClose = { [self] in didClose() }
+                stream.onRead = { [weak self] bytes in self?.received(bytes) }
+                stream.onEnd = { [weak self] failure in self?.peerEnded(failure) }
+                stream.startReading()
+                perform(action)
+            }
         }
     }
 
     private func armIdleTimer() {
         if idleTimer == nil { idleTimer = try? Timer(loop: loop) }
-        idleTimer?.start(timeout: options.idleTimeout) { [weak self] in self?.abort() }
+        idleTimer?.start(timeout: options.idleTimeout) { [weak self] in
+            guard let self else { return }
+            self.perform(self.machine.idleTimerFired())
+        }
     }
 
-    private func fail(_ error: HTTPClientError) {
-        let exchange = current
-        current = nil
-        abort()
-        exchange?.finish(.failure(error))
-    }
-
-    /// Closes the connection; the current exchange (if any) is left to its owner.
-    func abort() {
-        guard !closed else { return }
-        closed = true
+    private func close() {
+        guard !closing else { return }
+        closing = true
         idleTimer?.close()
         idleTimer = nil
         if let stream {
@@ -155,15 +146,8 @@ final class ClientConnection {
         }
     }
 
-    func shutdown() {
-        let exchange = current
-        current = nil
-        abort()
-        exchange?.finish(.failure(.shutDown))
-    }
-
     private func didClose() {
-        closed = true
+        closing = true
         idleTimer?.close()
         idleTimer = nil
         stream = nil

@@ -128,7 +128,7 @@ public final class HTTPClient {
 }
 
 /// One request in flight: finished exactly once, which releases its timer.
-final class Exchange {
+final class Exchange: PooledRequest {
     let request: HTTPClientRequest
     let timeoutMs: UInt64
     private var completion: ((Result<HTTPClientResponse, HTTPClientError>) -> Void)?

@@ -1,73 +1,49 @@
-/// The connections to one host:port and the requests waiting for one.
+/// The connections to one host:port and the requests waiting for one. The bookkeeping is
+/// `OriginPoolStateMachine`'s; this class owns the connections and carries out its actions.
 final class OriginPool {
     private unowned let client: HTTPClient
     let host: String
     let port: Int
     let tls: TLSClient?
-    private(set) var connections: [ObjectIdentifier: ClientConnection] = [:]
-    private var idle: [ClientConnection] = []
-    private var waiting: [Exchange] = []
-    private var waitingHead = 0
+    private var machine: OriginPoolStateMachine<Exchange>
+    private(set) var connections: [Int: ClientConnection] = [:]
 
     init(client: HTTPClient, host: String, port: Int, tls: TLSClient?) {
         self.client = client
         self.tls = tls
         self.host = host
         self.port = port
+        machine = OriginPoolStateMachine(maxConnections: client.options.maxConnectionsPerOrigin,
+                                         maxWaiting: client.options.maxWaitingPerOrigin)
     }
 
     func enqueue(_ exchange: Exchange) {
-        if let connection = idle.popLast() {
-            connection.run(exchange, reused: true)
-            return
-        }
-        if connections.count < client.options.maxConnectionsPerOrigin {
-            open().run(exchange, reused: false)
-            return
-        }
-        if waiting.count - waitingHead >= client.options.maxWaitingPerOrigin {
-            exchange.finish(.failure(.tooManyPending(client.options.maxWaitingPerOrigin)))
-            return
-        }
-        waiting.append(exchange)
+        perform(machine.enqueue(exchange))
     }
 
-    private func open() -> ClientConnection {
+    private func perform(_ action: OriginPoolStateMachine<Exchange>.Action) {
+        switch action {
+        case .none:
+            break
+        case .run(let exchange, let id):
+            connections[id]?.run(exchange)
+        case .open(let exchange, let id):
+            open(id).run(exchange)
+        case .reject(let exchange, let limit):
+            exchange.finish(.failure(.tooManyPending(limit)))
+        }
+    }
+
+    private func open(_ id: Int) -> ClientConnection {
         let connection = ClientConnection(loop: client.loop, host: host, port: port, tls: tls, options: client.options)
-        let id = ObjectIdentifier(connection)
         connections[id] = connection
-        connection.onIdle = { [unowned self] connection in self.becameIdle(connection) }
-        connection.onClosed = { [unowned self] connection in
+        connection.onIdle = { [unowned self] _ in self.perform(self.machine.connectionIdle(id)) }
+        connection.onClosed = { [unowned self] _ in
             self.connections[id] = nil
-            self.idle.removeAll { $0 === connection }
-            self.startWaiting()
+            for action in self.machine.connectionClosed(id) { self.perform(action) }
         }
         connection.onRetry = { [unowned self] exchange in self.enqueue(exchange) }
         return connection
-    }
-
-    private func becameIdle(_ connection: ClientConnection) {
-        if let next = nextWaiting() {
-            connection.run(next, reused: true)
-        } else {
-            idle.append(connection)
-        }
-    }
-
-    private func startWaiting() {
-        while connections.count < client.options.maxConnectionsPerOrigin, let next = nextWaiting() {
-            open().run(next, reused: false)
-        }
-    }
-
-    private func nextWaiting() -> Exchange? {
-        while waitingHead < waiting.count {
-            let exchange = waiting[waitingHead]
-            waitingHead += 1
-            if waitingHead == waiting.count { waiting = []; waitingHead = 0 }
-            if !exchange.isFinished { return exchange }
-        }
-        return nil
     }
 
     func timedOut(_ exchange: Exchange) {
@@ -80,9 +56,7 @@ final class OriginPool {
     }
 
     func shutdown() {
-        for exchange in waiting[waitingHead...] { exchange.finish(.failure(.shutDown)) }
-        waiting = []
-        waitingHead = 0
+        for exchange in machine.shutdown() { exchange.finish(.failure(.shutDown)) }
         for connection in connections.values { connection.shutdown() }
     }
 }

@@ -1,0 +1,273 @@
+import AVRProtocol
+
+/// A call's WebSocket connection to its STS service (RFC 6455 client, `ws://` or `wss://`).
+///
+/// The life of the connection is `STSWebSocketStateMachine`'s; this class is its I/O shell: it
+/// turns socket, timer and caller callbacks into the machine's events, decodes the bytes with
+/// the pure parsers, and carries out the actions. A single timer bounds resolve, connect and
+/// handshake together. When the caller hangs up, the client sends its close frame and waits
+/// (at most `closeTimeout`) for the service's close frame or its end of the connection before
+/// closing TCP itself (RFC 6455 §7.1.1: the server closes first, so the client's port does not
+/// linger in TIME_WAIT there).
+final class STSWebSocketClient: SpeechBackend {
+    weak var delegate: SpeechBackendDelegate?
+    private let loop: EventLoop
+    private let uuid: String
+    private let scratch: LoopScratch
+    private let log: Logger
+    private var machine: STSWebSocketStateMachine
+    private var stream: ClientStream?
+    private let tls: TLSClient?
+    private var timer: Timer?
+    private var inbound = ByteBuffer()
+    private var handshake: WebSocketHandshakeResponseParser?
+    private var reader: WebSocketMessageReader
+    /// Frames dropped because the service stopped reading (bounded send queue).
+    private(set) var droppedFrames = 0
+    private let maxPendingBytes = 256 * 1024
+    /// How long a hung-up call waits for the service's close frame, ms.
+    private let closeTimeout: UInt64 = 1000
+
+    private var url: EndpointURL { machine.url }
+
+    init(loop: EventLoop, url: EndpointURL, uuid: String, scratch: LoopScratch, log: Logger,
+         connectTimeout: UInt64, tls: TLSClient? = nil, maxMessageSize: Int = 1 << 20,
+         preOpenCapacity: Int = 3 * 16_000) {
+        self.loop = loop
+        self.tls = tls
+        self.uuid = uuid
+        self.scratch = scratch
+        self.log = log
+        machine = STSWebSocketStateMachine(url: url, connectTimeout: connectTimeout, preOpenCapacity: preOpenCapacity)
+        reader = WebSocketMessageReader(maxMessageSize: maxMessageSize)
+    }
+
+    // MARK: Events in
+
+    func start() {
+        perform(machine.start(tlsAvailable: tls != nil))
+    }
+
+    func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) {
+        if case .sendAudio = machine.callerAudio(pcm) { sendAudioNow(pcm) }
+    }
+
+    func sendDTMF(_ digit: UInt8) {
+        guard case .sendDTMF = machine.dtmf() else { return }
+        let text = String(decoding: [digit], as: UTF8.self)
+        sendControl { key, out in STSOutboundMessage.appendDTMFDigitFrame(text, maskingKey: key, to: &out) }
+    }
+
+    /// Caller hangup: nobody listens any more; see `STSWebSocketStateMachine.hangup()`.
+    func close() {
+        delegate = nil
+        perform(machine.hangup())
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        inbound.append(bytes)
+        if case .handshaking = machine.state, let parser = handshake {
+            var parser = parser
+            let answered: Bool
+            do throws(WebSocketHandshakeError) {
+                answered = try parser.parse(&inbound) != nil
+            } catch {
+                inbound.releaseStorage()
+                return perform(machine.handshakeRejected(error))
+            }
+            handshake = parser
+            guard answered else { return }
+            perform(machine.handshakeAnswered())
+        }
+        do throws(WebSocketError) {
+            try reader.read(&inbound) { event in
+                let action = machine.received(event)
+                if case .deliver = action, case .text(let payload) = event { return interpret(payload) }
+                perform(action, event: event)
+            }
+        } catch {
+            perform(machine.protocolViolated(error))
+        }
+        // The reader borrows `inbound` while events are handled, so release it only here.
+        if case .closed = machine.state { inbound.releaseStorage() }
+        else if inbound.isEmpty && inbound.storage.capacity > 16 * 1024 { inbound.releaseStorage() }
+    }
+
+    // MARK: Actions out
+
+    private func perform(_ action: STSWebSocketStateMachine.Action, event: WebSocketEvent? = nil) {
+        switch action {
+        case .none, .deliver, .sendAudio, .sendDTMF:
+            break
+        case .connect:
+            Connector.connect(loop: loop, host: url.host, port: url.port, tls: url.scheme.usesTLS ? tls : nil,
+                              timeout: machine.connectTimeout) { [weak self] result in
+                guard let self else {
+                    if case .success(let stream) = result { stream.close() }
+                    return
+                }
+                switch result {
+                case .failure(let failure):
+                    self.perform(self.machine.connectFailed(failure))
+                case .success(let stream):
+                    guard case .sendHandshake = self.machine.connected() else { return stream.close() }
+                    self.stream = stream
+                    self.sendHandshake(on: stream)
+                }
+            }
+        case .sendHandshake:
+            break // carried out where the connection is at hand (above)
+        case .open(let held):
+            timer?.close()
+            timer = nil
+            handshake = nil
+            sendControl { key, out in STSOutboundMessage.appendInitFrame(uuid: uuid, maskingKey: key, to: &out) }
+            var held = held
+            held.drain { pcm in sendAudioNow(pcm) }
+            if held.droppedBytes > 0 {
+                log.warn("\(held.droppedBytes) bytes of caller audio dropped while the STS connection opened")
+            }
+            delegate?.speechOpened()
+        case .ignoreBinary:
+            if case .binary(let payload) = event {
+                log.warn("Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
+            }
+        case .sendPong:
+            if case .ping(let payload) = event {
+                sendControl { key, out in WebSocketFrameEncoder.appendPong(payload: payload, maskingKey: key, to: &out) }
+            }
+        case .answerClose(let code):
+            if case .close(_, let reason) = event {
+                let text = String(decoding: reason, as: UTF8.self)
+                log.info("STS closed the WebSocket (code \(code?.rawValue ?? 1005)\(text.isEmpty ? "" : ": " + text))")
+            }
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: code, reason: "", maskingKey: key, to: &out) }
+            finish(.finished, politely: true)
+        case .startClosing:
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .normalClosure, reason: "call ended", maskingKey: key, to: &out) }
+            guard let timer = try? Timer(loop: loop) else { return perform(machine.timerFired()) }
+            self.timer = timer
+            // The timer's closure holds the client strongly: nothing else does once the call has
+            // let go of its backend, and the wait must outlive that.
+            timer.start(timeout: closeTimeout) {
+                self.log.debug("STS did not answer the close frame within \(self.closeTimeout) ms; closing the connection")
+                self.perform(self.machine.timerFired())
+            }
+        case .finish(let reason, let politely):
+            if case .finished = reason { log.info("STS closed the connection without a close frame") }
+            finish(reason, politely: politely)
+        case .failProtocol(let error):
+            log.warn("STS protocol error: \(error); closing with \(error.closeCode.rawValue)")
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: error.closeCode, reason: "", maskingKey: key, to: &out) }
+            finish(.failed(.protocolViolation(error)), politely: false)
+        }
+    }
+
+    private func sendHandshake(on stream: ClientStream) {
+        if let timer = try? Timer(loop: loop) {
+            self.timer = timer
+            timer.start(timeout: machine.connectTimeout) { [weak self] in
+                guard let self else { return }
+                self.perform(self.machine.timerFired())
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let key = WebSocketHandshake.makeKey(using: &generator)
+        handshake = WebSocketHandshakeResponseParser(key: key)
+        stream.onRead = { [weak self] bytes in self?.received(bytes) }
+        stream.onEnd = { [weak self] error in
+            guard let self else { return }
+            self.perform(self.machine.peerEnded(error))
+        }
+        stream.startReading()
+        stream.write(WebSocketHandshake.makeRequest(host: url.hostHeader, requestTarget: url.requestTarget, key: key))
+    }
+
+    // MARK: Messages
+
+    /// A text message: the fixed-shape scanner takes `audio` and `interruption`; anything
+    /// else goes through the general JSON parser.
+    private func interpret(_ payload: UnsafeRawBufferPointer) {
+        switch STSInboundMessage.parse(payload) {
+        case .audio(let range):
+            agentAudio(base64: UnsafeRawBufferPointer(rebasing: payload[range]))
+        case .interruption:
+            delegate?.speechInterrupted()
+        case .needsGeneralParse:
+            do throws(JSONError) {
+                interpret(try JSONValue.parse(payload))
+            } catch {
+                log.warn("Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
+            }
+        }
+    }
+
+    /// Base64 audio straight from the frame: decoded into the loop's scratch, then one bulk
+    /// append to playback (a per-sample closure writing a stored property would pay an
+    /// exclusivity check per sample).
+    private func agentAudio(base64: UnsafeRawBufferPointer) {
+        scratch.pcm.removeAll(keepingCapacity: true)
+        do throws(Base64Error) {
+            try Base64.decode(base64, appendingTo: &scratch.pcm)
+        } catch {
+            return log.warn("STS audio with invalid base64 ignored: \(error)")
+        }
+        scratch.pcm.withUnsafeBytes { delegate?.speechAgentAudio(pcm: $0) }
+    }
+
+    /// Messages the fast path declined: audio with escapes or extra keys, transcripts, errors.
+    private func interpret(_ message: JSONValue) {
+        let type = message["type"]?.stringValue ?? ""
+        switch type {
+        case "audio":
+            if let text = message["audio"]?.stringValue {
+                Array(text.utf8).withUnsafeBytes { agentAudio(base64: $0) }
+            }
+        case "interruption":
+            delegate?.speechInterrupted()
+        case "transcript", "transcription":
+            delegate?.speechTranscript(role: TranscriptRole(label: message["role"]?.stringValue ?? ""),
+                                       text: message["text"]?.stringValue ?? "")
+        case "error":
+            delegate?.speechError(.serviceError(message["message"]?.stringValue ?? message.serialized()))
+        default:
+            log.info("Ignoring STS message of unknown type \"\(type)\"")
+        }
+    }
+
+    private func sendAudioNow(_ pcm: UnsafeRawBufferPointer) {
+        guard let stream else { return }
+        if stream.pendingWriteBytes > maxPendingBytes {
+            droppedFrames += 1
+            if droppedFrames == 1 || droppedFrames % 500 == 0 {
+                log.warn("STS is not reading: \(droppedFrames) caller frame(s) dropped")
+            }
+            return
+        }
+        scratch.frame.removeAll(keepingCapacity: true)
+        STSAudioMessageEncoder.appendFrame(pcm: pcm, maskingKey: scratch.maskingKeys.next(), to: &scratch.frame)
+        stream.write(scratch.frame)
+    }
+
+    private func sendControl(_ build: (WebSocketMaskingKey, inout [UInt8]) -> Void) {
+        guard let stream else { return }
+        scratch.frame.removeAll(keepingCapacity: true)
+        build(scratch.maskingKeys.next(), &scratch.frame)
+        stream.write(scratch.frame)
+    }
+
+    private func finish(_ reason: SpeechCloseReason?, politely: Bool) {
+        timer?.close()
+        timer = nil
+        if let stream {
+            stream.onRead = nil
+            stream.onEnd = nil
+            if politely { stream.closeAfterFlush() } else { stream.close() }
+        }
+        stream = nil
+        handshake = nil
+        let delegate = self.delegate
+        self.delegate = nil
+        if let reason { delegate?.speechClosed(reason) }
+    }
+}

@@ -61,7 +61,8 @@ public struct ASRTranscriptAssembler: Sendable {
         errors.isEmpty ? nil : errors.removeFirst()
     }
 
-    /// When `takeTurn(at:)` will next have something to return, if anything is pending.
+    /// When `takeTurn(at:)` will next have something to return (0 when a turn is already
+    /// waiting), or nil when nothing is pending.
     public var deadline: UInt64? {
         if !turns.isEmpty { return 0 }
         guard let last = lastPieceAt, !pending.isEmpty else { return nil }

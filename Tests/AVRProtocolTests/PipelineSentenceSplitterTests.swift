@@ -117,6 +117,14 @@ func textChunkings(of text: String) -> [(label: String, pieces: [String])] {
         #expect(sentences.joined(separator: " ") == text.trimmingSpaces())
     }
 
+    @Test func textWithoutWhitespaceIsCutAtFourTimesTheLimit() {
+        let limit = 4 * SentenceSplitter.maximumSentenceScalars
+        let text = String(repeating: "x", count: limit + 10)
+        #expect(split([text]) == [String(repeating: "x", count: limit), String(repeating: "x", count: 10)])
+        // Many spaces at a line start are not all kept: same sentences.
+        verify("\n" + String(repeating: " ", count: 50) + "- item.", ["item."])
+    }
+
     @Test func deltasAsAnLLMStreamsThem() {
         let deltas = ["<th", "ink>plan", "</thi", "nk>", "**Hel", "lo**", " Dr", ". Who", "! The", " price is 3", ".", "50 ", "【1", "†src】", " today", ".\n", "- ", "Bye 👋", ""]
         #expect(split(deltas) == ["Hello Dr. Who!", "The price is 3.50 today.", "Bye"])

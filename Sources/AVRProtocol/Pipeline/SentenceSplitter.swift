@@ -12,7 +12,8 @@
 ///   followed by whitespace, except after common abbreviations (`Dr.`, `Mr.`, `e.g.`, `i.e.`,
 ///   `vs.`…), single-letter initials (`J. Smith`) and an ellipsis (`...`, `…`); inside a number
 ///   (`3.14`, `1,000.50`) no whitespace follows, so no cut. CJK `。！？` end a sentence at once.
-///   A sentence longer than `maximumSentenceScalars` is cut at the next whitespace.
+///   A sentence longer than `maximumSentenceScalars` is cut at the next whitespace, and at
+///   4 × that length even without whitespace (so memory stays bounded).
 /// - `finish()` flushes the rest. A sentence without a letter or digit is never returned.
 public struct SentenceSplitter: Sendable {
     public static let maximumSentenceScalars = 400
@@ -144,7 +145,8 @@ struct MarkdownCleaner: Sendable {
         switch marker {
         case .leading:
             if scalar == " " || scalar == "\t" {
-                held.append(scalar)
+                // Whitespace collapses later anyway: a few held are as good as many (bounded).
+                if held.count < 4 { held.append(scalar) }
             } else if scalar == "-" || scalar == "+" || scalar == "•" || scalar == "◦" || scalar == "▪" || scalar == ">" {
                 held.append(scalar)
                 marker = .bullet
@@ -269,6 +271,11 @@ struct SentenceAccumulator: Sendable {
             spacePending = false
         }
         current.append(scalar)
+        if current.count >= 4 * SentenceSplitter.maximumSentenceScalars {
+            // No whitespace for this long: cut anyway (bounded memory).
+            emit()
+            return
+        }
         switch scalar {
         case ".", "!", "?", "…":
             afterTerminator = true

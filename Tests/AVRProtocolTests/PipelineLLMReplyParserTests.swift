@@ -118,6 +118,15 @@ func mergeText(_ events: [LLMReplyEvent]) -> [LLMReplyEvent] {
                [.text("a"), .error("malformed JSON object in the reply (invalid JSON at byte 26: unpaired UTF-16 surrogate in \\u escape)")])
     }
 
+    @Test func byteOrderMarkIsSkipped() {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        verify(bom + Array(#"{"type":"text","content":"a"}"#.utf8), [.text("a")])
+        verify(bom + Array("Plain.".utf8), [.text("Plain.")], merged: true)
+        // Only a whole mark at the start; a second one is text, a broken one invalid UTF-8.
+        verify(bom + bom + Array("x".utf8), [.text("\u{FEFF}x")], merged: true)
+        verify([0xEF, 0xBB, 0x78], [.text("\u{FFFD}x")], merged: true)
+    }
+
     @Test func emptyAndWhitespaceBodies() {
         verifyText("", [])
         verifyText(" \n\t ", [])

@@ -179,6 +179,7 @@ split_variants("llm-reply", "mixed", obj("status", '"thinking"') + b"\n" + obj("
 split_variants("llm-reply", "sse", b'data: ' + obj("text", '"a"') + b'\n\ndata: [DONE]\n\n')
 split_variants("llm-reply", "plain", "**Sure!** Here it is:\n- one 😀\n- two <think>x</think> 【1†a】".encode())
 write("llm-reply", "brace-text", b"\x00{Note} Hello.")
+write("llm-reply", "bom-json", b"\x00\xef\xbb\xbf" + obj("text", '"a"'))
 write("llm-reply", "truncated", b"\x00" + obj("text", '"ab')[:-2])
 write("llm-reply", "malformed-second", b"\x00" + obj("text", '"a"') + b'{"type":"text","content":nope}' + b" junk")
 write("llm-reply", "serialised", b"\x0a\x01\x03" + "a\"b\\c\x00\n\t\x01é😀\x00\x00end".encode())

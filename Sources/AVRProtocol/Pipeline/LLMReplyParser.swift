@@ -18,7 +18,7 @@ public enum LLMReplyEvent: Equatable, Sendable {
 /// and SSE framing (`data:` prefixes, `[DONE]`, blank lines) between objects are skipped.
 ///
 /// The body is JSON when its first non-whitespace byte is `{`, or when it starts with
-/// `data:` (SSE); otherwise it is plain text (or markdown), delivered as `.text` as it
+/// `data:` (SSE), a UTF-8 byte order mark skipped; otherwise it is plain text (or markdown), delivered as `.text` as it
 /// arrives, with UTF-8 sequences cut between pieces carried over. If the very first object
 /// turns out not to be JSON (`{Note} Hello.`), the body is plain text after all, from its
 /// first byte. Text events may be cut differently for different splits of the same body;
@@ -42,6 +42,8 @@ public struct LLMReplyParser: Sendable {
     /// Non-whitespace bytes between objects not yet reported.
     private var strayBytes = 0
     private var carry = UTF8Carry()
+    /// A UTF-8 byte order mark before the first value was skipped (only one is).
+    private var bomSkipped = false
 
     public init() {}
 
@@ -98,6 +100,7 @@ public struct LLMReplyParser: Sendable {
     // MARK: - Deciding
 
     private static let ssePrefix = Array("data:".utf8)
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     /// Looks at the first non-whitespace bytes: `{` is JSON, `data:` is SSE-framed JSON,
     /// anything else is text. Returns the index to go on from.
@@ -117,6 +120,13 @@ public struct LLMReplyParser: Sendable {
             }
             object.append(byte)
             index += 1
+            if !bomSkipped, Self.byteOrderMark.starts(with: object) {
+                if object.count == Self.byteOrderMark.count {
+                    bomSkipped = true
+                    object.removeAll(keepingCapacity: true)
+                }
+                continue
+            }
             let seen = object.count
             if seen <= Self.ssePrefix.count, object[seen - 1] == Self.ssePrefix[seen - 1] {
                 if seen == Self.ssePrefix.count {

@@ -31,7 +31,8 @@ private func parseLLM(_ stream: UnsafeRawBufferPointer, _ chunks: [Range<Int>]) 
 
 /// The LLM reply parser. Flag bit 0 clear: the stream as it is, split and whole.
 /// Invariants: the same events (text merged) however the stream is cut; a valid UTF-8 body
-/// that does not start (after whitespace) with `{` or `d` is returned as exactly its text.
+/// that does not start (after whitespace) with `{`, `d` or 0xEF (a byte order mark is
+/// skipped) is returned as exactly its text.
 /// Flag bit 0 set: the stream's bytes, cut at each 0x00, become `{"type":"text","content":…}`
 /// objects serialised by `JSONValue` (so every escape the serialiser writes is exercised),
 /// with whitespace between them as flag bits 1–2 say; parsed cut as the split says, the
@@ -44,7 +45,8 @@ func fuzzLLMReplyParser(_ data: UnsafeRawBufferPointer) {
         require(split == whole, "split \(split) != whole \(whole)")
         let bytes = Array(input.stream)
         if let first = bytes.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0x0B || $0 == 0x0C) }),
-            first != UInt8(ascii: "{"), first != UInt8(ascii: "d"), UTF8Validator.isValid(input.stream)
+            first != UInt8(ascii: "{"), first != UInt8(ascii: "d"), first != 0xEF,  // 0xEF: maybe a byte order mark
+            UTF8Validator.isValid(input.stream)
         {
             let start = bytes.firstIndex(of: first)!
             require(whole == [.text(String(decoding: bytes[start...], as: UTF8.self))], "plain text altered: \(whole)")

@@ -8,7 +8,7 @@ HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-quick bench-deps soak clean fuzz fuzz-build image-check
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check
 
 all: release
 
@@ -80,6 +80,11 @@ bench-deps: deps
 
 bench: bench-deps
 	python3 bench/run.py --micro --tls $(BENCH_ARGS)
+
+## bench-pipeline: pipeline mode (ASR/LLM/TTS bench services, bench/pipeline_services.py) at N = 100,400;
+## compare with STS mode from `make bench` (same N)
+bench-pipeline: bench-deps
+	python3 bench/run.py --mode pipeline --calls 100,400 $(BENCH_ARGS)
 
 ## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
 bench-quick: bench-deps

@@ -169,16 +169,31 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
     call_duration = args.duration + ramp_s
     window = (ramp_s + 1.0, ramp_s + args.duration - 0.5)
     ws_port, hook_port, port, http_port = free_port(), free_port(), free_port(), free_port()
+    pipeline = args.mode == "pipeline"
+    # In pipeline mode the bench STS only receives the webhooks; the bench ASR/LLM/TTS services
+    # (bench/pipeline_services.py) answer the pipeline's requests.
     sts = Proc(f"sts-{target}-{calls}-{loops}", [f"{binpath}/avr-bench-sts", "--ws-port", str(ws_port),
-               "--http-port", str(hook_port), "--mode", args.mode, "--interrupt-every", str(args.interrupt_every)],
+               "--http-port", str(hook_port), "--mode", "steady" if pipeline else args.mode,
+               "--interrupt-every", str(args.interrupt_every)],
                logdir=logdir)
     server = None
     loadgen = None
     terminator = None
+    services = None
     try:
         sts.wait_line(r"listening ws=(\d+)")
         env = dict(os.environ, DRAIN_TIMEOUT="0", PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level,
                    LOOPS=str(loops))
+        if pipeline:
+            services = Proc(f"pipeline-services-{calls}-{loops}", [sys.executable, os.path.join(ROOT, "bench", "pipeline_services.py"),
+                            "--asr-every", str(args.asr_every), "--tts-speed", str(args.tts_speed)], logdir=logdir)
+            svc_port = int(services.wait_line(r"pipeline-bench listening port=(\d+)").group(1))
+            del env["STS_URL"]
+            env.update(ASR_URL=f"http://127.0.0.1:{svc_port}/speech-to-text-stream",
+                       LLM_URL=f"http://127.0.0.1:{svc_port}/prompt-stream",
+                       TTS_URL=f"http://127.0.0.1:{svc_port}/text-to-speech-stream",
+                       SYSTEM_MESSAGE="Hello, this is the bench pipeline. How can I help?",
+                       INTERRUPT_LISTENING="true" if args.interrupt_listening else "false")
         if target == "avr-core":
             env.update(HTTP_PORT=str(http_port), WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/webhook")
         if tls:
@@ -198,13 +213,15 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
             lg_argv += ["--http-port", str(http_port)]
         if args.dtmf_every:
             lg_argv += ["--dtmf-every", str(args.dtmf_every)]
-        if args.mode == "steady":
-            lg_argv += ["--no-echo"]
+        if args.mode in ("steady", "pipeline"):
+            lg_argv += ["--no-echo"]  # pipeline: what plays is TTS audio, not the caller's stamped frames
         started = time.time()
         loadgen = Proc(f"loadgen-{target}-{calls}-{loops}", lg_argv, logdir=logdir, capture=True)
         pids = {"server": server.pid, "loadgen": loadgen.pid, "sts": sts.pid}
         if terminator:
             pids["tls_terminator"] = terminator.pid
+        if services:
+            pids["services"] = services.pid
 
         scraper = Scraper(http_port, args.scrape) if target == "avr-core" and args.scrape > 0 else None
         time.sleep(max(0.0, started + window[0] - time.time()))
@@ -226,18 +243,24 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         result = json.loads(out.strip().splitlines()[-1])
         with urllib.request.urlopen(f"http://127.0.0.1:{hook_port}/stats", timeout=5) as response:
             sts_stats = json.load(response)
+        services_stats = None
+        if services:
+            with urllib.request.urlopen(f"http://127.0.0.1:{svc_port}/stats", timeout=5) as response:
+                services_stats = json.load(response)
     finally:
         server_status = server.stop() if server else None
         if loadgen and loadgen.p.poll() is None:
             loadgen.stop()
         if terminator:
             terminator.stop()
+        if services:
+            services.stop()
         sts.stop()
 
     cpu_ms = {k: (c1[k] - c0[k]) * 1000.0 / CLK_TCK for k in c0}
     expected_hooks = None
     received_hooks = None
-    if target == "avr-core":
+    if target == "avr-core" and not pipeline:
         expected_hooks = calls * 3 + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
         received_hooks = sum(sts_stats["webhooks"].values())
     return {
@@ -249,6 +272,7 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         "harness_cpu_pct": {k: cpu_ms[k] / seconds / 10.0 for k in cpu_ms if k != "server"},
         "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
         "server_exit_status": server_status, "loadgen": result, "sts": sts_stats, "scrapes": scrapes,
+        "mode": args.mode, "pipeline_services": services_stats,
     }
 
 
@@ -286,14 +310,16 @@ class Scraper:
 
 def meets_bar(row):
     lg = row["loadgen"]
-    return (lg["failed"] == 0 and lg["lost"] == 0 and lg["wrong_call"] == 0 and lg["calls_stalled"] == 0
+    # Pipeline mode: the agent's audio is TTS audio, not echoed stamps, so loss is not measurable (-1).
+    lost_ok = lg["lost"] == 0 or (row.get("mode") == "pipeline" and lg["lost"] == -1)
+    return (lg["failed"] == 0 and lost_ok and lg["wrong_call"] == 0 and lg["calls_stalled"] == 0
             and lg["jitter"]["p99_ms"] <= 2.0)
 
 
 def print_table(rows, floors):
     head = ("N", "loops", "core ms/call-s", "floor ms/call-s", "ratio", "core CPU%", "floor CPU%", "RSS KiB/call",
             "kernel share", "jitter p50/p99/max ms", "echo p50/p99/max ms", "lost", "wrong", "stalls", "webhooks rcv/exp",
-            "harness CPU% lg+sts", "floor jitter p99", "floor echo p99")
+            "harness CPU% lg+sts(+svc)", "floor jitter p99", "floor echo p99")
     lines = [head]
     for row in rows:
         lg = row["loadgen"]
@@ -310,7 +336,8 @@ def print_table(rows, floors):
             "%.1f/%.1f/%.1f" % percentile_fields(lg["latency"]),
             str(lg["lost"]), str(lg["wrong_call"]), f"{lg['stalls']} ({lg['calls_stalled']} calls)",
             f"{row['webhooks_received']}/{row['webhooks_expected']}" if row["webhooks_expected"] is not None else "-",
-            "%.1f+%.1f" % (row["harness_cpu_pct"]["loadgen"], row["harness_cpu_pct"]["sts"]),
+            "%.1f+%.1f" % (row["harness_cpu_pct"]["loadgen"], row["harness_cpu_pct"]["sts"])
+            + ("+%.1f" % row["harness_cpu_pct"]["services"] if "services" in row["harness_cpu_pct"] else ""),
             "%.2f" % floor["loadgen"]["jitter"]["p99_ms"] if floor else "-",
             "%.1f" % floor["loadgen"]["latency"]["p99_ms"] if floor else "-",
         ))
@@ -423,7 +450,13 @@ def main():
     parser.add_argument("--duration", type=float, default=20.0, help="steady-state seconds per run")
     parser.add_argument("--loops", default="1", help="comma-separated LOOPS values for avr-core")
     parser.add_argument("--ramp", type=float, default=0, help="calls started per second (default max(50, N/5))")
-    parser.add_argument("--mode", default="echo", choices=["echo", "steady", "interrupt"])
+    parser.add_argument("--mode", default="echo", choices=["echo", "steady", "interrupt", "pipeline"],
+                        help="pipeline: ASR_URL/LLM_URL/TTS_URL to bench/pipeline_services.py instead of STS_URL "
+                             "(no floor runs: the floor is an STS relay)")
+    parser.add_argument("--asr-every", type=float, default=4.0, help="pipeline: seconds of caller audio per transcript")
+    parser.add_argument("--tts-speed", type=float, default=4.0, help="pipeline: TTS audio sent this many times real time")
+    parser.add_argument("--interrupt-listening", action="store_true",
+                        help="pipeline: INTERRUPT_LISTENING=true (no barge-in; default false, the VAD runs)")
     parser.add_argument("--interrupt-every", type=float, default=2.0)
     parser.add_argument("--codec", default="slin", choices=["slin", "ulaw", "alaw"])
     parser.add_argument("--content", default="tone", choices=["tone", "loud", "noise", "sawtooth"],
@@ -461,6 +494,8 @@ def main():
         microbench(binpath, logdir)
         return
 
+    if args.mode == "pipeline":
+        args.no_floor = True
     counts = [int(x) for x in args.calls.split(",") if x]
     loop_values = [int(x) for x in args.loops.split(",") if x]
     rows, floors = [], {}
@@ -476,7 +511,7 @@ def main():
             floors[calls] = run_one(args, binpath, "avr-floor", calls, 1, logdir)
 
     print()
-    print(f"avr-core vs floor — {args.mode} STS, {args.codec} ({args.content}), {args.duration:g} s steady state per run, "
+    print(f"avr-core vs floor — {args.mode}{'' if args.mode == 'pipeline' else ' STS'}, {args.codec} ({args.content}), {args.duration:g} s steady state per run, "
           f"{machine()['cores']} cores ({machine()['cpu']})")
     print_table(rows, floors)
     knees = {}

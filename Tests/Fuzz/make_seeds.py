@@ -165,3 +165,51 @@ write("codec-detector", "odd-first", bytes([0]) + rec(b"\x7f" * 161, 20) + rec(b
 write("codec-detector", "stall", bytes([0]) + rec(b"\xd5" * 160, 0) + rec(b"\xd5" * 160, 250) + rec(b"\xd5" * 160, 20))
 random.seed(1)
 write("codec-detector", "noise", bytes([0]) + b"".join(rec(bytes(random.randrange(256) for _ in range(320)), 20) for _ in range(3)))
+
+# Pipeline (issue 12). llm-reply: flag bit 0 (control 0x08) builds serialised text objects
+# from the 0x00-separated stream; sentence-splitter: text; tts-audio: flag bit 0 puts a WAV
+# header first (bits 1-2: streamed, sized, 16 kHz, stereo); asr-transcript: flag bit 0 spaces
+# the pieces in time (bits 1-3 pick the gap).
+def obj(kind, content):
+    return ('{"type":"%s","content":%s}' % (kind, content)).encode()
+deltas = b"".join(obj("text", '"%s"' % w) for w in ["Hel", "lo", " Dr", ". Smith", "! \\\"quoted\\\"", " caf\\u00e9 \\ud83d\\ude00", " 3", ".14."])
+split_variants("llm-reply", "deltas", deltas)
+split_variants("llm-reply", "mixed", obj("status", '"thinking"') + b"\n" + obj("text", '"a } b { c"') + b' ,\r\n'
+               + obj("error", '{"code":1}') + b'{"type":"tool","x":[{"y":"}"}]}' + '{"type":"text","content":"日本 😀"}'.encode())
+split_variants("llm-reply", "sse", b'data: ' + obj("text", '"a"') + b'\n\ndata: [DONE]\n\n')
+split_variants("llm-reply", "plain", "**Sure!** Here it is:\n- one 😀\n- two <think>x</think> 【1†a】".encode())
+write("llm-reply", "brace-text", b"\x00{Note} Hello.")
+write("llm-reply", "bom-json", b"\x00\xef\xbb\xbf" + obj("text", '"a"'))
+write("llm-reply", "truncated", b"\x00" + obj("text", '"ab')[:-2])
+write("llm-reply", "malformed-second", b"\x00" + obj("text", '"a"') + b'{"type":"text","content":nope}' + b" junk")
+write("llm-reply", "serialised", b"\x0a\x01\x03" + "a\"b\\c\x00\n\t\x01é😀\x00\x00end".encode())
+write("llm-reply", "serialised-commas", b"\x38" + "x\x00y\x00".encode())
+
+for name, text in [("reply", "<think>plan. more</think>**Hello** Dr. Smith! It costs $1,000.50, i.e. 3.14 each... ok? Yes.\n- item one\n1. item two\n【3:0†src】Bye 👋🏽"),
+                   ("cjk", "你好。今天好吗？好！"), ("quotes", 'He said "Hi." (Really.) Well… J. R. R. Tolkien vs. U.S. e.g. this.'),
+                   ("unclosed", "Start <thin <think>never closed. x"), ("markdown", "## Title\n> quote\n  - a\n10) b\n```code```\n__b__ *i*")]:
+    split_variants("sentence-splitter", name, text.encode())
+
+def le16(v): return struct.pack("<H", v)
+def le32(v): return struct.pack("<I", v)
+def riff_chunk(cid, body): return cid + le32(len(body)) + body + (b"\0" if len(body) % 2 else b"")
+def fmt_chunk(tag=1, ch=1, rate=8000, bits=16): return riff_chunk(b"fmt ", le16(tag) + le16(ch) + le32(rate) + le32(rate * ch * bits // 8) + le16(ch * bits // 8) + le16(bits))
+ramp = bytes((i * 7) & 0xFF for i in range(321))
+split_variants("tts-audio", "raw-odd", ramp)
+split_variants("tts-audio", "wav-clip", b"RIFF" + le32(0) + b"WAVE" + riff_chunk(b"LIST", b"INFOISFT") + fmt_chunk() + riff_chunk(b"data", ramp[:101]) + riff_chunk(b"LIST", b"x"))
+write("tts-audio", "two-wavs", b"\x00" + (b"RIFF" + le32(0) + b"WAVE" + fmt_chunk() + riff_chunk(b"data", ramp[:40])) * 2)
+write("tts-audio", "wav-16k", b"\x00RIFF" + le32(0) + b"WAVE" + fmt_chunk(rate=16000) + riff_chunk(b"data", ramp[:10]))
+write("tts-audio", "not-wave", b"\x00RIFF" + le32(0) + b"AVI " + ramp[:20])
+write("tts-audio", "data-first", b"\x00RIFF" + le32(0) + b"WAVE" + riff_chunk(b"data", ramp[:10]))
+write("tts-audio", "header-streamed", b"\x08" + ramp[:99])
+write("tts-audio", "header-sized", b"\x98" + ramp[:33])
+write("tts-audio", "header-stereo", b"\x38" + ramp[:8])
+write("tts-audio", "riff-prefix", b"\x00RIF")
+
+for name, text in [("turn", "I would like to book a table<end>\n"), ("tokens", "<fin>yes</s> <|endoftext|> please <EOS> I <3 you"),
+                   ("error", '{"message":"Deepgram connection closed"}'), ("error-nested", '{"error":{"message":"bad key"}}'),
+                   ("utf8", "ça coûte 5 € 😀 日本語\r\n")]:
+    split_variants("asr-transcript", name, text.encode())
+write("asr-transcript", "spaced-150ms", b"\x2b\x03\x05\x04" + b"I want to book a table<end>")
+write("asr-transcript", "spaced-400ms", b"\x3a\x02\x04" + b"one two three\n")
+write("asr-transcript", "spaced-cut-char", b"\x29\x01" + "é日本".encode())

@@ -2,7 +2,7 @@ import AVRProtocol
 
 let extraTargets: [FuzzTarget] = [
     FuzzTarget(name: "codec-detector", run: fuzzCodecDetector),
-]
+] + pipelineTargets
 
 /// The codec detector fed a call's `0x10` payloads with their arrival times, as the call
 /// session feeds it. Input: records of [length high, length low, gap], then `length` payload

@@ -1,0 +1,43 @@
+/// The conversation the core keeps for a call, and the request bodies it makes from it.
+///
+/// `user` for each transcript and each DTMF digit, `assistant` for each sentence sent to TTS.
+/// The oldest messages are dropped past `maximumMessages`, so a long call's requests stay
+/// bounded.
+public struct ConversationHistory: Sendable, Equatable {
+    public struct Message: Sendable, Equatable {
+        public var role: String
+        public var content: String
+    }
+
+    public let maximumMessages: Int
+    public private(set) var messages: [Message] = []
+
+    public init(maximumMessages: Int = 200) {
+        self.maximumMessages = max(1, maximumMessages)
+    }
+
+    public mutating func addUser(_ text: String) { add(role: "user", text) }
+    public mutating func addAssistant(_ text: String) { add(role: "assistant", text) }
+
+    private mutating func add(role: String, _ text: String) {
+        messages.append(Message(role: role, content: text))
+        if messages.count > maximumMessages { messages.removeFirst(messages.count - maximumMessages) }
+    }
+
+    /// `{"uuid":…,"message":…,"messages":[{"role":…,"content":…},…]}`: add the user's
+    /// message to the history first, as the modules expect it last in `messages`.
+    public func llmRequestBody(uuid: String, message: String) -> [UInt8] {
+        let list = JSONValue.array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })
+        let body: JSONValue = .object(["uuid": .string(uuid), "message": .string(message), "messages": list])
+        var bytes: [UInt8] = []
+        body.serialize(into: &bytes)
+        return bytes
+    }
+
+    /// `{"text":…}`.
+    public static func ttsRequestBody(text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        JSONValue.object(["text": .string(text)]).serialize(into: &bytes)
+        return bytes
+    }
+}

@@ -305,6 +305,7 @@ final class ModuleRequest {
         guard state == .open, let timer, let timerCallback else { return }
         let idle = loop.milliseconds &- lastActivity
         if idle >= timeout {
+            if errorStatus != nil { return completed() }  // an error body that never ends
             return fail(headSeen ? .stalled(milliseconds: timeout) : .noResponse(milliseconds: timeout))
         }
         timer.start(timeout: timeout - idle, timerCallback)

@@ -1,22 +1,22 @@
 import AVRProtocol
 
-/// One call: an AudioSocket connection from Asterisk and its STS leg.
+/// One call: an AudioSocket connection from Asterisk and its speech backend.
 ///
 /// awaitingUUID → (UUID) → playing → ended. Playback starts with the UUID, before any caller
 /// audio: it is always 8 kHz slin `0x10` (Asterisk reads every server `0x10` as slin), so it
-/// needs no codec. Caller frames are decoded to 8 kHz PCM (the codec detected from the first
-/// frame) and handed to the leg; the leg's audio goes into `playback`, which the loop's
-/// `PlaybackScheduler` drains one 20 ms frame per tick (silence when empty, ambient noise
-/// mixed under everything). The call ends exactly once, whoever ends it, and `call_ended`
-/// is sent then (for calls that got as far as a UUID).
-final class CallSession: PacedPlayer, STSLegDelegate {
+/// needs no codec. Caller frames are decoded to 8 kHz PCM by `CallerAudioDecoder` and handed
+/// to the backend, which speaks whatever wire protocol it speaks; the backend's audio goes
+/// into `playback`, which the loop's `PlaybackScheduler` drains one 20 ms frame per tick
+/// (silence when empty, ambient noise mixed under everything). The call ends exactly once,
+/// whoever ends it, and `call_ended` is sent then (for calls that got as far as a UUID).
+final class CallSession: PacedPlayer, SpeechBackendDelegate {
     enum EndReason: CustomStringConvertible {
         case callerHungUp
         case callerClosed
         case callerError(code: [UInt8])
-        case protocolError(String)
+        case protocolError(AudioSocketConnectionStateMachine.ProtocolViolation)
         case stsClosed
-        case stsFailed(String)
+        case stsFailed(SpeechFailure)
         case shutdown
 
         /// The `reason` label of `avr_calls_ended_total` and the quality line.
@@ -37,9 +37,9 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             case .callerHungUp: "caller hung up"
             case .callerClosed: "caller closed the connection"
             case .callerError(let code): "Asterisk reported an error" + (code.isEmpty ? "" : " (code \(code.map { String($0) }.joined(separator: ",")))")
-            case .protocolError(let message): "AudioSocket protocol error: \(message)"
+            case .protocolError(let violation): "AudioSocket protocol error: \(violation)"
             case .stsClosed: "STS closed the connection"
-            case .stsFailed(let message): "STS failed: \(message)"
+            case .stsFailed(let failure): "STS failed: \(failure)"
             case .shutdown: "server shutting down"
             }
         }
@@ -60,11 +60,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
     private var decoder = AudioSocketDecoder()
     private var machine = AudioSocketConnectionStateMachine()
     private(set) var uuid: CallUUID?
-    private var leg: STSLeg?
-    private var detector = CodecDetector()
-    private var resampler: Resampler?
-    /// The first `0x10` frame, when it alone could not tell μ-law from A-law.
-    private var undecided = HeldAudio(capacity: AudioSocketDecoder.defaultMaximumPayloadLength)
+    private var backend: SpeechBackend?
+    private var audioDecoder = CallerAudioDecoder(maximumFrameBytes: AudioSocketDecoder.defaultMaximumPayloadLength)
     private var playback: PlaybackQueue
     private var playbackOverflowLogged = false
     private var ambient: AmbientNoise?
@@ -125,7 +122,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
             audio.withPayload(in: inbound) { payload in callerAudio(kind: audio.kind, payload: payload) }
         case .forwardDTMF(let digit):
             log.info("DTMF digit: \(digit)")
-            leg?.sendDTMF(digit.ascii)
+            backend?.sendDTMF(digit.ascii)
             if let uuid {
                 context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
             }
@@ -151,8 +148,8 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         case .later:
             // The claim is in flight (shared registry): the caller's audio is held exactly
             // as while an STS connects, and the line plays from now on.
-            let holding = HoldingLeg()
-            leg = holding
+            let holding = HoldingBackend()
+            backend = holding
             context.scheduler.add(self)
             claimStarted = context.loop.nanoseconds
         }
@@ -162,81 +159,37 @@ final class CallSession: PacedPlayer, STSLegDelegate {
 
     private func routeKnown(_ route: CallRoute?) {
         guard !ended, let uuid else { return }
-        let holding = leg as? HoldingLeg
-        leg = nil
+        let holding = backend as? HoldingBackend
+        backend = nil
         if let started = claimStarted {
             log.debug("Route claimed in \((context.loop.nanoseconds - started) / 1000) µs")
         }
-        let base = context.configuration.stsURL?.description
-        let urlText = route?.stsURL ?? base
         log.info("Call started from \(stream.peerAddress?.description ?? "?")" + (route == nil ? " (no prior POST /call)" : ""))
-        let leg: STSLeg
-        if let urlText {
-            let url: EndpointURL
-            do throws(EndpointURLError) { url = try EndpointURL.parse(urlText) } catch {
-                return end(.stsFailed("unusable STS URL \(urlText): \(error)"))
-            }
-            let timeout = UInt64(context.configuration.stsConnectTimeoutMilliseconds)
-            if url.scheme.isWebSocket {
-                log.info("Connecting to STS WebSocket: \(urlText)")
-                leg = STSWebSocketClient(loop: context.loop, url: url, uuid: uuid.description, scratch: context.scratch,
-                                         log: log, connectTimeout: timeout, tls: context.tls)
-            } else {
-                log.info("Connecting to STS over HTTP: \(urlText)")
-                leg = STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,
-                                          connectTimeout: timeout, tls: context.tls)
-            }
-        } else {
-            leg = EchoLeg()
+        let backend: SpeechBackend
+        switch SpeechBackendFactory.make(route: route, uuid: uuid, context: context, log: log) {
+        case .failure(let failure): return end(.stsFailed(failure))
+        case .success(let made): backend = made
         }
-        self.leg = leg
-        leg.delegate = self
-        if !(leg is EchoLeg) { quality.legStartedAt = context.loop.nanoseconds }
+        self.backend = backend
+        backend.delegate = self
+        if !(backend is EchoBackend) { quality.legStartedAt = context.loop.nanoseconds }
         // The line never goes dead, and a caller who says nothing still hears the greeting.
         context.scheduler.add(self)
-        leg.start()
-        holding?.release(into: leg)
+        backend.start()
+        holding?.release(into: backend)
     }
 
     private func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {
         let arrival = context.loop.nanoseconds
         context.metrics.framesReceived += 1
         quality.framesIn += 1
-        if kind != .audio8kHz {
-            recordJitter(arrival, ArrivalJitter.linearDuration(bytes: payload.count, sampleRate: kind.sampleRate ?? 8000))
-            // Higher-rate signed linear: resample to 8 kHz; playback goes back as 8 kHz slin.
-            if resampler?.inputRate != kind.sampleRate {
-                resampler = Resampler(inputRate: kind.sampleRate!)
-                quality.codec = "SLIN\(kind.sampleRate! / 1000)"
-                context.metrics.server.codecDetected(.slin)
-                log.info("Audio codec detected: SLIN")
-                log.debug("Caller audio at \(kind.sampleRate!) Hz, resampled to 8000 Hz")
-            }
-            context.scratch.pcm.removeAll(keepingCapacity: true)
-            resampler?.process(payload, appendingLittleEndianTo: &context.scratch.pcm)
-            context.scratch.pcm.withUnsafeBytes { leg?.sendAudio($0) }
-            return
-        }
+        let backend = self.backend
         // Loop time (milliseconds, cached per iteration) is precise enough for a byte rate
-        // measured over a second.
-        let step = detector.observe(payload, at: context.loop.milliseconds &* 1_000_000)
-        if let event = detector.takeEvent() { logCodec(event) }
-        if case .use(.slin) = step {
-            recordJitter(arrival, ArrivalJitter.linearDuration(bytes: payload.count, sampleRate: 8000))
-        } else {
-            recordJitter(arrival, ArrivalJitter.g711Duration(bytes: payload.count))
-        }
-        switch step {
-        case .hold:
-            undecided.append(payload)
-        case .use(let codec):
-            if !undecided.frameLengths.isEmpty {
-                var held = undecided
-                undecided = HeldAudio(capacity: 0)
-                held.drain { forward($0, codec: codec) }
-            }
-            forward(payload, codec: codec)
-        }
+        // measured over a second. Playback goes back as 8 kHz slin whatever the caller sends.
+        let duration = audioDecoder.decode(kind: kind, payload: payload, at: context.loop.milliseconds &* 1_000_000,
+                                           scratch: &context.scratch.pcm) { backend?.sendCallerAudio($0) }
+        if let event = audioDecoder.takeEvent() { logCodec(event) }
+        recordJitter(arrival, duration)
     }
 
     @inline(__always) private func recordJitter(_ arrival: UInt64, _ duration: UInt64) {
@@ -245,17 +198,18 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         }
     }
 
-    private func forward(_ payload: UnsafeRawBufferPointer, codec: AudioCodec) {
-        if codec == .slin {
-            leg?.sendAudio(payload)
+    private func logCodec(_ change: CallerAudioDecoder.Event) {
+        let event: CodecDetector.Event
+        switch change {
+        case .resampling(let rate):
+            quality.codec = "SLIN\(rate / 1000)"
+            context.metrics.server.codecDetected(.slin)
+            log.info("Audio codec detected: SLIN")
+            log.debug("Caller audio at \(rate) Hz, resampled to 8000 Hz")
             return
+        case .codec(let decided):
+            event = decided
         }
-        context.scratch.pcm.removeAll(keepingCapacity: true)
-        codec.appendLittleEndian(decoding: payload, to: &context.scratch.pcm)
-        context.scratch.pcm.withUnsafeBytes { leg?.sendAudio($0) }
-    }
-
-    private func logCodec(_ event: CodecDetector.Event) {
         quality.codec = event.codec.description
         context.metrics.server.codecDetected(event.codec)
         let evidence = switch event.evidence {
@@ -290,6 +244,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
                 silent += 1
             }
             ambient?.mix(into: scratch.samples)
+            backend?.agentFramePlayed(UnsafeBufferPointer(scratch.samples))
             // Asterisk not reading: drop rather than queue without bound.
             if stream.pendingWriteBytes > 16 * 1024 {
                 droppedPlaybackFrames += 1
@@ -310,10 +265,10 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         if playedOut { end(.stsClosed) }
     }
 
-    // MARK: From the STS leg
+    // MARK: From the speech backend
 
-    func stsOpened() {
-        log.debug("STS leg open")
+    func speechOpened() {
+        log.debug("Speech backend open")
         if let started = quality.legStartedAt, quality.stsConnect == nil {
             let elapsed = context.loop.nanoseconds &- started
             quality.stsConnect = elapsed
@@ -321,25 +276,7 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         }
     }
 
-    func stsAudio(base64: UnsafeRawBufferPointer) {
-        // Decode into the loop's scratch, then one bulk append: a per-sample closure writing
-        // a stored property would pay an exclusivity check per sample (callgrind: a third
-        // of all user-space instructions).
-        let scratch = context.scratch
-        scratch.pcm.removeAll(keepingCapacity: true)
-        do throws(Base64Error) {
-            try Base64.decode(base64, appendingTo: &scratch.pcm)
-        } catch {
-            return log.warn("STS audio with invalid base64 ignored: \(error)")
-        }
-        scratch.pcm.withUnsafeBytes { queueAgentAudio($0) }
-    }
-
-    func stsPCM(_ pcm: UnsafeRawBufferPointer) {
-        queueAgentAudio(pcm)
-    }
-
-    private func queueAgentAudio(_ pcm: UnsafeRawBufferPointer) {
+    func speechAgentAudio(pcm: UnsafeRawBufferPointer) {
         let droppedBefore = playback.droppedSamples
         playback.append(pcmLittleEndian: pcm)
         if quality.firstAudio == nil, quality.startedAt != 0 {
@@ -355,50 +292,41 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         if playback.droppedSamples != droppedBefore && !playbackOverflowLogged {
             playbackOverflowLogged = true
             log.warn("Playback queue full (\(playback.capacityLimit / 8) ms ahead of the caller): "
-                + "the STS sends faster than real time; audio beyond the limit is dropped (PLAYBACK_QUEUE_LIMIT)")
+                + "the speech service sends faster than real time; audio beyond the limit is dropped (PLAYBACK_QUEUE_LIMIT)")
         }
     }
 
-    func stsInterruption() {
+    var agentQueuedSamples: Int { playback.queuedSamples }
+
+    func speechInterrupted() {
         playback.clear()
         log.info("Interruption: playback queue cleared")
         if let uuid { context.webhooks?.send(WebhookEnvelope.interruption, uuid: uuid, payload: .object([:])) }
     }
 
-    func stsMessage(_ message: JSONValue) {
-        let type = message["type"]?.stringValue ?? ""
-        switch type {
-        case "audio":
-            // Only audio messages the fast path declined (escapes, extra keys) come here.
-            if let text = message["audio"]?.stringValue {
-                Array(text.utf8).withUnsafeBytes { stsAudio(base64: $0) }
-            }
-        case "interruption":
-            stsInterruption()
-        case "transcript", "transcription":
-            let role = message["role"]?.stringValue ?? ""
-            let text = message["text"]?.stringValue ?? ""
-            log.info("Transcript (\(role)): \(text)")
-            if let uuid {
-                context.webhooks?.send(WebhookEnvelope.transcription, uuid: uuid,
-                                       payload: .object(["role": .string(role), "text": .string(text)]))
-            }
-        case "error":
-            log.error("STS error: \(message["message"]?.stringValue ?? message.serialized())")
-        default:
-            log.info("Ignoring STS message of unknown type \"\(type)\"")
+    func speechTranscript(role: TranscriptRole, text: String) {
+        log.info("Transcript (\(role)): \(text)")
+        if let uuid {
+            context.webhooks?.send(WebhookEnvelope.transcription, uuid: uuid,
+                                   payload: .object(["role": .string(role.label), "text": .string(text)]))
         }
     }
 
-    func stsClosed(failure: String?) {
-        leg = nil
-        if let failure {
+    func speechError(_ error: SpeechFailure) {
+        log.error("\(error)")
+    }
+
+    func speechClosed(_ reason: SpeechCloseReason) {
+        backend = nil
+        switch reason {
+        case .failed(let failure):
             log.error("STS connection failed: \(failure)")
-            return end(.stsFailed(failure))
+            end(.stsFailed(failure))
+        case .finished:
+            // Play out what is queued, then hang up (see playFrames).
+            stsEnded = true
+            if playback.isEmpty { end(.stsClosed) }
         }
-        // Play out what is queued, then hang up (see playFrames).
-        stsEnded = true
-        if playback.isEmpty { return end(.stsClosed) }
     }
 
     // MARK: Ending
@@ -409,14 +337,14 @@ final class CallSession: PacedPlayer, STSLegDelegate {
         guard !ended else { return }
         ended = true
         _ = machine.hangupRequested()
-        if uuid == nil, case .protocolError(let message) = reason {
-            log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(message); closing")
+        if uuid == nil, case .protocolError(let violation) = reason {
+            log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(violation); closing")
         }
         context.scheduler.remove(self)
-        let leg = self.leg
-        self.leg = nil
-        leg?.delegate = nil
-        leg?.close()
+        let backend = self.backend
+        self.backend = nil
+        backend?.delegate = nil
+        backend?.close()
         if reason.sendsHangup && !stream.isClosing {
             var hangup: [UInt8] = []
             AudioSocketEncoder.appendHangup(to: &hangup)
@@ -451,7 +379,7 @@ extension CallSession.EndReason {
         case .peerHangup: self = .callerHungUp
         case .peerClosed: self = .callerClosed
         case .peerError(let code): self = .callerError(code: code)
-        case .protocolViolation(let violation): self = .protocolError("\(violation)")
+        case .protocolViolation(let violation): self = .protocolError(violation)
         case .local: self = .shutdown
         }
     }

@@ -1,31 +1,121 @@
-// STAND-IN (backend branch): the contract's declarations, until the lead's speech seam lands
-// on main (take main's version at merge).
 import AVRProtocol
 
-enum SpeechFailure: Error {
+/// Why a speech backend stopped, or why one request of it failed. Typed all the way to the
+/// call; text is made only where a log line is written.
+enum SpeechFailure: Error, CustomStringConvertible {
+    /// The route's `sts_url` (or `STS_URL`) could not be parsed.
+    case unusableURL(String, EndpointURLError)
+    /// A `wss://` or `https://` URL, and no TLS context could be made at start-up.
+    case tlsUnavailable(EndpointURL)
+    /// Resolve, connect or TLS handshake failed or timed out.
+    case unreachable(EndpointURL, Connector.Failure)
+    /// Connected, but no WebSocket handshake answer in time.
+    case handshakeTimeout(EndpointURL, milliseconds: UInt64)
+    /// The WebSocket handshake answer was refused or malformed.
+    case handshakeRejected(EndpointURL, WebSocketHandshakeError)
+    /// The service broke RFC 6455 after the handshake.
+    case protocolViolation(WebSocketError)
+    /// The connection failed (reset, TLS truncation) while open.
+    case connectionFailed(StreamFailure)
+    /// A streaming-HTTP service answered with a status other than 2xx.
+    case httpStatus(EndpointURL, Int)
+    /// A streaming-HTTP service sent bytes that are no HTTP response (llhttp's reason).
+    case invalidResponse(String)
+    /// The service closed the connection before its WebSocket handshake answer.
+    case closedWithoutCloseFrame
+    /// A streaming-HTTP service closed before the end of its response.
+    case endedMidResponse
+    /// The STS reported an error in its own protocol (its words).
+    case serviceError(String)
+    /// A request of the ASR → LLM → TTS pipeline failed (which module, why).
     case pipeline(PipelineFailure)
+
+    var description: String {
+        switch self {
+        case .unusableURL(let text, let error): "unusable STS URL \(text): \(error)"
+        case .tlsUnavailable(let url): "\(Self.name(url)) \(url): TLS is not available"
+        case .unreachable(let url, let failure): "\(Self.name(url)) \(url): \(failure)"
+        case .handshakeTimeout(let url, let ms): "no WebSocket handshake answer from \(url) within \(ms) ms"
+        case .handshakeRejected(let url, let error): "STS WebSocket \(url): \(error)"
+        case .protocolViolation(let error): "STS protocol error: \(error)"
+        case .connectionFailed(let failure): "connection failed: \(failure)"
+        case .httpStatus(let url, let status): "\(Self.name(url)) \(url) answered HTTP \(status)"
+        case .invalidResponse(let failure): "invalid HTTP response: \(failure)"
+        case .closedWithoutCloseFrame: "STS closed the connection without a close frame"
+        case .endedMidResponse: "STS closed the connection mid-response"
+        case .serviceError(let message): "STS error: \(message)"
+        case .pipeline(let failure): "\(failure)"
+        }
+    }
+
+    private static func name(_ url: EndpointURL) -> String {
+        url.scheme.isWebSocket ? "STS WebSocket" : "STS HTTP"
+    }
 }
 
+/// How a speech backend ended.
 enum SpeechCloseReason {
+    /// The service ended the conversation in good order: queued audio plays out, then the
+    /// call hangs up.
     case finished
+    /// The service could not be reached or failed: the call ends now.
     case failed(SpeechFailure)
 }
 
+/// What a call hears from its speech backend. All calls come on the call's loop.
 protocol SpeechBackendDelegate: AnyObject {
+    /// The backend is ready; caller audio is flowing to it.
     func speechOpened()
+    /// Agent audio, 8 kHz s16le PCM, valid during the call only: queued for playback.
     func speechAgentAudio(pcm: UnsafeRawBufferPointer)
+    /// The caller spoke over the agent: playback stops, the queue empties, the
+    /// `interruption` webhook fires.
     func speechInterrupted()
+    /// Words heard or spoken: logged and sent as the `transcription` webhook.
     func speechTranscript(role: TranscriptRole, text: String)
+    /// Something failed that ends nothing (one request, one message): logged.
     func speechError(_ error: SpeechFailure)
+    /// The backend is done; no calls follow.
     func speechClosed(_ reason: SpeechCloseReason)
+    /// Samples of agent audio still queued for playback.
     var agentQueuedSamples: Int { get }
 }
 
+/// One call's speech service: an STS over WebSocket or streaming HTTP, the built-in echo, or
+/// the ASR → LLM → TTS pipeline. `SpeechBackendFactory` picks one per call.
 protocol SpeechBackend: AnyObject {
     var delegate: SpeechBackendDelegate? { get set }
     func start()
+    /// One caller frame of 8 kHz s16le PCM; kept (bounded) while the backend is still opening.
     func sendCallerAudio(_ pcm: UnsafeRawBufferPointer)
     func sendDTMF(_ digit: UInt8)
+    /// Each 20 ms frame as it goes out to the caller (the echo reference for barge-in).
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>)
+    /// The caller hung up: close politely and release everything; no delegate calls follow.
     func close()
+}
+
+extension SpeechBackend {
+    func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {}
+}
+
+/// The backend of a call whose route is still being claimed from the shared registry: caller
+/// audio and DTMF are held (3 s, as before an STS connection opens) and handed to the real
+/// backend once the route is known.
+final class HoldingBackend: SpeechBackend {
+    weak var delegate: SpeechBackendDelegate?
+    private(set) var held = HeldAudio(capacity: 3 * 16_000)
+    private(set) var digits: [UInt8] = []
+
+    func start() {}
+    func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) { held.append(pcm) }
+    func sendDTMF(_ digit: UInt8) { digits.append(digit) }
+    func close() { delegate = nil }
+
+    /// Hands what was held to `backend`, in order.
+    func release(into backend: SpeechBackend) {
+        held.drain { backend.sendCallerAudio($0) }
+        for digit in digits { backend.sendDTMF(digit) }
+        digits = []
+    }
 }

@@ -2,10 +2,10 @@ import AVRProtocol
 
 /// STS over streaming HTTP (SPEC section 7): one chunked `POST` per call whose request
 /// body is the caller's live audio and whose response body is the agent's audio.
-final class STSHTTPStreamClient: STSLeg {
+final class STSHTTPStreamClient: SpeechBackend {
     private enum State { case idle, connecting, open, closed }
 
-    weak var delegate: STSLegDelegate?
+    weak var delegate: SpeechBackendDelegate?
     private let loop: EventLoop
     private let url: EndpointURL
     private let uuid: String
@@ -31,7 +31,7 @@ final class STSHTTPStreamClient: STSLeg {
     func start() {
         guard state == .idle else { return }
         state = .connecting
-        if url.scheme.usesTLS && tls == nil { return finish(failure: "STS HTTP \(url): TLS is not available") }
+        if url.scheme.usesTLS && tls == nil { return finish(.failed(.tlsUnavailable(url))) }
         Connector.connect(loop: loop, host: url.host, port: url.port, tls: url.scheme.usesTLS ? tls : nil,
                           timeout: connectTimeout) { [weak self] result in
             guard let self, self.state == .connecting else {
@@ -39,7 +39,7 @@ final class STSHTTPStreamClient: STSLeg {
                 return
             }
             switch result {
-            case .failure(let failure): self.finish(failure: "STS HTTP \(self.url): \(failure)")
+            case .failure(let failure): self.finish(.failed(.unreachable(self.url, failure)))
             case .success(let stream):
                 self.stream = stream
                 self.opened(stream)
@@ -52,37 +52,37 @@ final class STSHTTPStreamClient: STSLeg {
         parser.onHead = { [weak self] in
             guard let self else { return }
             if !(200..<300).contains(self.parser.status) {
-                self.finish(failure: "STS answered HTTP \(self.parser.status)")
+                self.finish(.failed(.httpStatus(self.url, self.parser.status)))
             }
         }
         parser.onBody = { [weak self] bytes in
             guard let self else { return false }
-            self.delegate?.stsPCM(bytes)
+            self.delegate?.speechAgentAudio(pcm: bytes)
             return true
         }
         stream.onRead = { [weak self] bytes in
             guard let self else { return }
             switch self.parser.feed(bytes) {
             case .needMore: break
-            case .complete: self.finish(failure: nil)
-            case .failure(let reason): self.finish(failure: "invalid HTTP response: \(reason)")
+            case .complete: self.finish(.finished)
+            case .failure(let reason): self.finish(.failed(.invalidResponse(reason)))
             }
         }
         stream.onEnd = { [weak self] error in
             guard let self else { return }
             // A truncated TLS stream never completes a close-delimited body.
-            if error == nil, case .complete = self.parser.finishAtEOF() { return self.finish(failure: nil) }
-            self.finish(failure: error.map { "connection failed: \($0)" } ?? "STS closed the connection mid-response")
+            if error == nil, case .complete = self.parser.finishAtEOF() { return self.finish(.finished) }
+            self.finish(.failed(error.map { .connectionFailed($0) } ?? .endedMidResponse))
         }
         stream.startReading()
         stream.write(HTTPRequestHead.make(method: "POST", target: url.requestTarget, host: url.hostHeader, headers: [
             ("User-Agent", "avr-core"), ("Content-Type", "audio/l16"), ("Transfer-Encoding", "chunked"), ("X-UUID", uuid),
         ]))
         preOpen.drain { sendChunk($0) }
-        delegate?.stsOpened()
+        delegate?.speechOpened()
     }
 
-    func sendAudio(_ pcm: UnsafeRawBufferPointer) {
+    func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) {
         switch state {
         case .open: sendChunk(pcm)
         case .idle, .connecting: preOpen.append(pcm)
@@ -106,10 +106,10 @@ final class STSHTTPStreamClient: STSLeg {
     func close() {
         delegate = nil
         if state == .open, let stream { stream.write(Array("0\r\n\r\n".utf8)) }
-        finish(failure: nil)
+        finish(.finished)
     }
 
-    private func finish(failure: String?) {
+    private func finish(_ reason: SpeechCloseReason) {
         guard state != .closed else { return }
         state = .closed
         if let stream {
@@ -122,6 +122,6 @@ final class STSHTTPStreamClient: STSLeg {
         parser.onHead = nil
         let delegate = self.delegate
         self.delegate = nil
-        delegate?.stsClosed(failure: failure)
+        delegate?.speechClosed(reason)
     }
 }

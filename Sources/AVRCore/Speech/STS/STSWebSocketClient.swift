@@ -8,10 +8,10 @@ import AVRProtocol
 /// client sends its close frame and waits (at most `closeTimeout`) for the service's close
 /// frame or its end of the connection before closing TCP itself (RFC 6455 §7.1.1: the server
 /// closes first, so the client's port does not linger in TIME_WAIT there).
-final class STSWebSocketClient: STSLeg {
+final class STSWebSocketClient: SpeechBackend {
     private enum State { case idle, connecting, handshaking, open, closing, closed }
 
-    weak var delegate: STSLegDelegate?
+    weak var delegate: SpeechBackendDelegate?
     private let loop: EventLoop
     private let url: EndpointURL
     private let uuid: String
@@ -51,7 +51,7 @@ final class STSWebSocketClient: STSLeg {
     func start() {
         guard state == .idle else { return }
         state = .connecting
-        if url.scheme.usesTLS && tls == nil { return fail("STS WebSocket \(url): TLS is not available") }
+        if url.scheme.usesTLS && tls == nil { return fail(.tlsUnavailable(url)) }
         Connector.connect(loop: loop, host: url.host, port: url.port, tls: url.scheme.usesTLS ? tls : nil,
                           timeout: connectTimeout) { [weak self] result in
             guard let self, self.state == .connecting else {
@@ -59,7 +59,7 @@ final class STSWebSocketClient: STSLeg {
                 return
             }
             switch result {
-            case .failure(let failure): self.fail("STS WebSocket \(self.url): \(failure)")
+            case .failure(let failure): self.fail(.unreachable(self.url, failure))
             case .success(let stream):
                 self.stream = stream
                 self.sendHandshake(on: stream)
@@ -73,7 +73,7 @@ final class STSWebSocketClient: STSLeg {
             self.timer = timer
             timer.start(timeout: connectTimeout) { [weak self] in
                 guard let self else { return }
-                self.fail("no WebSocket handshake answer from \(self.url) within \(self.connectTimeout) ms")
+                self.fail(.handshakeTimeout(self.url, milliseconds: self.connectTimeout))
             }
         }
         var generator = SystemRandomNumberGenerator()
@@ -82,8 +82,12 @@ final class STSWebSocketClient: STSLeg {
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
         stream.onEnd = { [weak self] error in
             guard let self else { return }
-            self.fail(error.map { "STS connection failed: \($0)" } ?? "STS closed the connection without a close frame",
-                      orderly: error == nil && self.state == .open)
+            if let error { return self.fail(.connectionFailed(error)) }
+            if self.state == .open {
+                self.log.info("STS closed the connection without a close frame")
+                return self.finish(.finished, politely: false)
+            }
+            self.fail(.closedWithoutCloseFrame)
         }
         stream.startReading()
         stream.write(WebSocketHandshake.makeRequest(host: url.hostHeader, requestTarget: url.requestTarget, key: key))
@@ -95,7 +99,7 @@ final class STSWebSocketClient: STSLeg {
             do throws(WebSocketHandshakeError) {
                 guard try handshake!.parse(&inbound) != nil else { return }
             } catch {
-                fail("STS WebSocket \(error)")
+                fail(.handshakeRejected(url, error))
                 inbound.releaseStorage()
                 return
             }
@@ -107,7 +111,7 @@ final class STSWebSocketClient: STSLeg {
         } catch {
             log.warn("STS protocol error: \(error); closing with \(error.closeCode.rawValue)")
             sendControl { key, out in WebSocketFrameEncoder.appendClose(code: error.closeCode, reason: "", maskingKey: key, to: &out) }
-            return fail("STS protocol error: \(error)")
+            return fail(.protocolViolation(error))
         }
         // The reader borrows `inbound` while events are handled, so release it only here.
         if state == .closed || (inbound.isEmpty && inbound.storage.capacity > 16 * 1024) { inbound.releaseStorage() }
@@ -125,7 +129,7 @@ final class STSWebSocketClient: STSLeg {
         if preOpen.droppedBytes > 0 {
             log.warn("\(preOpen.droppedBytes) bytes of caller audio dropped while the STS connection opened")
         }
-        delegate?.stsOpened()
+        delegate?.speechOpened()
     }
 
     private func handle(_ event: WebSocketEvent) {
@@ -133,12 +137,12 @@ final class STSWebSocketClient: STSLeg {
         case .text(let payload):
             switch STSInboundMessage.parse(payload) {
             case .audio(let range):
-                delegate?.stsAudio(base64: UnsafeRawBufferPointer(rebasing: payload[range]))
+                agentAudio(base64: UnsafeRawBufferPointer(rebasing: payload[range]))
             case .interruption:
-                delegate?.stsInterruption()
+                delegate?.speechInterrupted()
             case .needsGeneralParse:
                 do throws(JSONError) {
-                    delegate?.stsMessage(try JSONValue.parse(payload))
+                    interpret(try JSONValue.parse(payload))
                 } catch {
                     log.warn("Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
                 }
@@ -152,16 +156,49 @@ final class STSWebSocketClient: STSLeg {
             break
         case .close where state == .closing:
             // The answer to our close frame: the handshake is complete.
-            finish(failure: nil, politely: true)
+            finish(.finished, politely: true)
         case .close(let code, let reason):
             let text = String(decoding: reason, as: UTF8.self)
             log.info("STS closed the WebSocket (code \(code?.rawValue ?? 1005)\(text.isEmpty ? "" : ": " + text))")
             sendControl { key, out in WebSocketFrameEncoder.appendClose(code: code, reason: "", maskingKey: key, to: &out) }
-            finish(failure: nil, politely: true)
+            finish(.finished, politely: true)
         }
     }
 
-    func sendAudio(_ pcm: UnsafeRawBufferPointer) {
+    /// Base64 audio straight from the frame: decoded into the loop's scratch, then one bulk
+    /// append to playback (a per-sample closure writing a stored property would pay an
+    /// exclusivity check per sample).
+    private func agentAudio(base64: UnsafeRawBufferPointer) {
+        scratch.pcm.removeAll(keepingCapacity: true)
+        do throws(Base64Error) {
+            try Base64.decode(base64, appendingTo: &scratch.pcm)
+        } catch {
+            return log.warn("STS audio with invalid base64 ignored: \(error)")
+        }
+        scratch.pcm.withUnsafeBytes { delegate?.speechAgentAudio(pcm: $0) }
+    }
+
+    /// Messages the fast path declined: audio with escapes or extra keys, transcripts, errors.
+    private func interpret(_ message: JSONValue) {
+        let type = message["type"]?.stringValue ?? ""
+        switch type {
+        case "audio":
+            if let text = message["audio"]?.stringValue {
+                Array(text.utf8).withUnsafeBytes { agentAudio(base64: $0) }
+            }
+        case "interruption":
+            delegate?.speechInterrupted()
+        case "transcript", "transcription":
+            delegate?.speechTranscript(role: TranscriptRole(label: message["role"]?.stringValue ?? ""),
+                                       text: message["text"]?.stringValue ?? "")
+        case "error":
+            delegate?.speechError(.serviceError(message["message"]?.stringValue ?? message.serialized()))
+        default:
+            log.info("Ignoring STS message of unknown type \"\(type)\"")
+        }
+    }
+
+    func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) {
         switch state {
         case .open: sendAudioNow(pcm)
         case .idle, .connecting, .handshaking: preOpen.append(pcm)
@@ -202,7 +239,7 @@ final class STSWebSocketClient: STSLeg {
     func close() {
         delegate = nil
         guard state == .open, let stream, let timer = try? Timer(loop: loop) else {
-            return finish(failure: nil, politely: true)
+            return finish(.finished, politely: true)
         }
         sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .normalClosure, reason: "call ended", maskingKey: key, to: &out) }
         state = .closing
@@ -211,17 +248,16 @@ final class STSWebSocketClient: STSLeg {
         // let go of its leg, and the wait must outlive that.
         timer.start(timeout: closeTimeout) {
             self.log.debug("STS did not answer the close frame within \(self.closeTimeout) ms; closing the connection")
-            self.finish(failure: nil, politely: false)
+            self.finish(.finished, politely: false)
         }
-        stream.onEnd = { [weak self] _ in self?.finish(failure: nil, politely: false) }
+        stream.onEnd = { [weak self] _ in self?.finish(.finished, politely: false) }
     }
 
-    private func fail(_ reason: String, orderly: Bool = false) {
-        finish(failure: orderly ? nil : reason, politely: false)
-        if orderly { log.info(reason) }
+    private func fail(_ failure: SpeechFailure) {
+        finish(.failed(failure), politely: false)
     }
 
-    private func finish(failure: String?, politely: Bool) {
+    private func finish(_ reason: SpeechCloseReason, politely: Bool) {
         guard state != .closed else { return }
         state = .closed
         timer?.close()
@@ -235,6 +271,6 @@ final class STSWebSocketClient: STSLeg {
         handshake = nil
         let delegate = self.delegate
         self.delegate = nil
-        delegate?.stsClosed(failure: failure)
+        delegate?.speechClosed(reason)
     }
 }

@@ -1,0 +1,10 @@
+/// The built-in backend used when no speech service is configured: the caller hears
+/// themselves, so an operator can test the PBX integration before any AI service exists.
+final class EchoBackend: SpeechBackend {
+    weak var delegate: SpeechBackendDelegate?
+
+    func start() { delegate?.speechOpened() }
+    func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) { delegate?.speechAgentAudio(pcm: pcm) }
+    func sendDTMF(_ digit: UInt8) {}
+    func close() { delegate = nil }
+}

@@ -110,4 +110,62 @@ private func settings(asr: String, llm: String = "http://127.0.0.1:9/llm", tts: 
         }
         #expect(delegate.closed.count == 1)
     }
+
+    /// An ASR answer becomes one LLM request after the debounce; an ASR response that ends
+    /// does not end the call: the stream is reopened.
+    @Test func transcriptGoesToTheLLMAndAnEndedASRStreamIsReopened() throws {
+        var keep: [AnyObject] = []
+        let delegate = RecordingDelegate()
+        var asrConnections = 0
+        var llmRequest = ""
+        try withLoop(deadlineMs: 10_000) { loop, done in
+            let asr = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            let llm = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            var finished = false
+            func finish() {
+                guard !finished, asrConnections >= 2, !llmRequest.isEmpty else { return }
+                finished = true
+                (keep.first as? PipelineBackend)?.close()
+                asr.close()
+                llm.close()
+                done()
+            }
+            asr.onConnection = { stream in
+                asrConnections += 1
+                keep.append(stream)
+                stream.onRead = { _ in }
+                stream.onEnd = { _ in stream.close() }
+                stream.startReading()
+                if asrConnections == 1 {
+                    stream.write(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nB\r\nHello <end>\n\r\n0\r\n\r\n".utf8))
+                }
+                finish()
+            }
+            llm.onConnection = { stream in
+                keep.append(stream)
+                var received: [UInt8] = []
+                stream.onRead = { bytes in
+                    received.append(contentsOf: bytes)
+                    llmRequest = String(decoding: received, as: UTF8.self)
+                    guard llmRequest.hasSuffix("}") else { return }
+                    stream.close()
+                    finish()
+                }
+                stream.onEnd = { _ in stream.close() }
+                stream.startReading()
+            }
+            let backend = PipelineBackend(loop: loop,
+                                          settings: try settings(asr: "http://127.0.0.1:\(asr.port)/asr",
+                                                                 llm: "http://127.0.0.1:\(llm.port)/llm"),
+                                          uuid: "u-3", log: Logger(level: .error), tls: nil)
+            keep.insert(backend, at: 0)
+            backend.delegate = delegate
+            backend.start()
+        }
+        #expect(asrConnections >= 2)
+        #expect(llmRequest.contains("\r\nX-UUID: u-3\r\n"))
+        #expect(llmRequest.contains("\"message\":\"Hello\""))
+        #expect(delegate.transcripts.map { "\($0.0):\($0.1)" } == ["user:Hello"])
+        #expect(delegate.closed.isEmpty)
+    }
 }

@@ -330,7 +330,11 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         backend = nil
         switch reason {
         case .failed(let failure):
-            log.error("STS connection failed: \(failure)")
+            if case .pipeline = failure {
+                log.error("Speech pipeline failed: \(failure)")
+            } else {
+                log.error("STS connection failed: \(failure)")
+            }
             end(.stsFailed(failure))
         case .finished:
             // Play out what is queued, then hang up (see playFrames).

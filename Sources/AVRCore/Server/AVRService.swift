@@ -131,7 +131,9 @@ public final class AVRService {
         guard announce else { return }
         log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
         if configuration.loops > 1 { log.info("Running \(configuration.loops) event loops") }
-        if configuration.stsURL == nil {
+        if let pipeline = configuration.pipeline {
+            log.info("Pipeline mode: ASR \(pipeline.asr), LLM \(pipeline.llm), TTS \(pipeline.tts)")
+        } else if configuration.stsURL == nil {
             log.warn("STS_URL is not set: calls are answered by the built-in echo (callers hear themselves)")
         }
         let sweeper = try Timer(loop: loop)

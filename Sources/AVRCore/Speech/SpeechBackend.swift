@@ -27,6 +27,8 @@ enum SpeechFailure: Error, CustomStringConvertible {
     case endedMidResponse
     /// The STS reported an error in its own protocol (its words).
     case serviceError(String)
+    /// A request of the ASR → LLM → TTS pipeline failed (which module, why).
+    case pipeline(PipelineFailure)
 
     var description: String {
         switch self {
@@ -42,6 +44,7 @@ enum SpeechFailure: Error, CustomStringConvertible {
         case .closedWithoutCloseFrame: "STS closed the connection without a close frame"
         case .endedMidResponse: "STS closed the connection mid-response"
         case .serviceError(let message): "STS error: \(message)"
+        case .pipeline(let failure): "\(failure)"
         }
     }
 

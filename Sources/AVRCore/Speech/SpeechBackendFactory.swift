@@ -2,10 +2,17 @@ import AVRProtocol
 
 /// Picks each call's speech backend: the route's `sts_url` or `STS_URL` selects an STS over
 /// WebSocket (`ws://`, `wss://`) or streaming HTTP (`http://`, `https://`); with neither, the
-/// built-in echo answers. Adding a backend touches its own folder and this switch.
+/// ASR → LLM → TTS pipeline when `ASR_URL`, `LLM_URL` and `TTS_URL` are set (a webhook's
+/// `sts_url` still gives that call an STS); with none of these, the built-in echo answers.
+/// Adding a backend touches its own folder and this switch.
 enum SpeechBackendFactory {
     static func make(route: CallRoute?, uuid: CallUUID, context: CallContext, log: Logger) -> Result<SpeechBackend, SpeechFailure> {
         guard let urlText = route?.stsURL ?? context.configuration.stsURL?.description else {
+            if let urls = context.configuration.pipeline {
+                return .success(PipelineBackend(loop: context.loop,
+                                                settings: .init(urls: urls, configuration: context.configuration),
+                                                uuid: uuid.description, log: log, tls: context.tls))
+            }
             return .success(EchoBackend())
         }
         let url: EndpointURL

@@ -61,6 +61,32 @@ public struct Configuration: Sendable, Equatable {
     public var logFormat = LogFormat.text
     /// `METRICS_PORT`: a second port serving only `GET /metrics` (and `/health`); nil = none.
     public var metricsPort: Int?
+    /// `ASR_URL`, `LLM_URL`, `TTS_URL`: all three set (and `STS_URL` unset) selects the
+    /// pipeline; nil otherwise.
+    public var pipeline: PipelineURLs?
+    /// `SYSTEM_MESSAGE`: in pipeline mode, the greeting spoken via TTS as a call starts.
+    public var systemMessage: String?
+    /// `INTERRUPT_LISTENING`: true = caller audio is not sent to ASR while the agent speaks
+    /// (and no barge-in); false = ASR always listens and the caller can barge in.
+    public var interruptListening = false
+    /// `PIPELINE_REQUEST_TIMEOUT`: bounds connect, time to the response head, and each idle
+    /// gap in the response body of LLM and TTS requests (the ASR stream: the connect only).
+    public var pipelineRequestTimeoutMilliseconds = 10_000
+    /// `ASR_DEBOUNCE_MS`: ASR chunks closer together than this make one user turn.
+    public var asrDebounceMilliseconds = 300
+
+    /// The three module endpoints of the ASR → LLM → TTS pipeline.
+    public struct PipelineURLs: Sendable, Equatable {
+        public var asr: EndpointURL
+        public var llm: EndpointURL
+        public var tts: EndpointURL
+
+        public init(asr: EndpointURL, llm: EndpointURL, tts: EndpointURL) {
+            self.asr = asr
+            self.llm = llm
+            self.tts = tts
+        }
+    }
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -163,7 +189,51 @@ public struct Configuration: Sendable, Equatable {
             configuration.logFormat = format
         }
         configuration.metricsPort = try reader.port("METRICS_PORT")
+        try parsePipeline(reader, into: &configuration)
         return configuration
+    }
+
+    /// The pipeline variables, and the mode rule: `STS_URL` alone → STS; `ASR_URL`, `LLM_URL`
+    /// and `TTS_URL` all set without `STS_URL` → pipeline; none → echo; any other mix is an
+    /// error, because a half-configured deployment would silently run the wrong mode.
+    private static func parsePipeline(_ reader: EnvironmentReader,
+                                      into configuration: inout Configuration) throws(ConfigurationError) {
+        let names = ["ASR_URL", "LLM_URL", "TTS_URL"]
+        var urls: [EndpointURL] = []
+        for name in names {
+            guard let url = try reader.url(name) else { continue }
+            guard !url.scheme.isWebSocket else {
+                throw ConfigurationError(variable: name, value: reader.value(name)!,
+                                         problem: .unsupportedScheme(expected: "http:// or https://"))
+            }
+            urls.append(url)
+        }
+        let set = names.filter { reader.value($0) != nil }
+        if let sts = reader.value("STS_URL"), !set.isEmpty {
+            throw ConfigurationError(variable: "STS_URL", value: sts, problem: .conflictsWithPipeline(set))
+        }
+        if !set.isEmpty && set.count < names.count {
+            let missing = names.first { !set.contains($0) }!
+            throw ConfigurationError(variable: missing, value: "", problem: .missingForPipeline(set))
+        }
+        if urls.count == 3 {
+            configuration.pipeline = PipelineURLs(asr: urls[0], llm: urls[1], tts: urls[2])
+        }
+        configuration.systemMessage = reader.value("SYSTEM_MESSAGE")
+        if let text = reader.value("INTERRUPT_LISTENING") {
+            switch text.lowercased() {
+            case "true": configuration.interruptListening = true
+            case "false": configuration.interruptListening = false
+            default:
+                throw ConfigurationError(variable: "INTERRUPT_LISTENING", value: text, problem: .notABoolean)
+            }
+        }
+        if let value = try reader.integer("PIPELINE_REQUEST_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.pipelineRequestTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("ASR_DEBOUNCE_MS", in: 0...10_000, unit: "milliseconds") {
+            configuration.asrDebounceMilliseconds = value
+        }
     }
 }
 

@@ -21,6 +21,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case invalidRedisURL(String)
         /// Empty, longer than 128 bytes, or with spaces or control characters.
         case badKeyPrefix
+        /// Not `true` or `false`.
+        case notABoolean
+        /// `STS_URL` together with pipeline URLs (`set` names them).
+        case conflictsWithPipeline([String])
+        /// This pipeline URL is unset while the others (`set`) are.
+        case missingForPipeline([String])
     }
 
     /// The environment variable's name, e.g. `PORT`.
@@ -61,6 +67,14 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
             return "\(variable): not a usable redis://[:password@]host[:port][/db] URL: \(reason)"
         case .badKeyPrefix:
             return "\(variable): \(quoted) must be 1-128 bytes without spaces or control characters"
+        case .notABoolean:
+            return "\(variable): \(quoted) is not one of true, false"
+        case .conflictsWithPipeline(let set):
+            return "\(variable): \(quoted) cannot be combined with \(set.joined(separator: ", ")): "
+                + "set STS_URL alone (speech-to-speech) or ASR_URL, LLM_URL and TTS_URL without it (pipeline)"
+        case .missingForPipeline(let set):
+            return "\(variable): unset, but \(set.joined(separator: " and ")) \(set.count == 1 ? "is" : "are") set: "
+                + "the pipeline needs ASR_URL, LLM_URL and TTS_URL"
         }
     }
 }

@@ -248,8 +248,7 @@ class AsrService(_Service):
 
     async def _serve(self, request: web.Request, entry: dict) -> web.StreamResponse:
         entry["emitted"] = []
-        if self.status != 200:
-            await self._read_all(request, entry)
+        if self.status != 200:   # at once, as a module whose engine is down does
             resp = web.json_response({"message": self.error_message}, status=self.status)
             self._set(entry, status=self.status, t_done=time.monotonic())
             return resp

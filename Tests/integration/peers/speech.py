@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +28,7 @@ FRAME_BYTES = 320  # 20 ms at 8 kHz s16le
 _cache: dict[tuple, bytes] = {}
 _lock = threading.Lock()
 _dir: Path | None = None
+_serial = itertools.count()
 
 
 def _cache_dir() -> Path:
@@ -66,7 +68,9 @@ def render(text: str, voice: str = "en-us", wpm: int = 175, pitch: int = 50) -> 
     with _lock:
         if key in _cache:
             return _cache[key]
-    name = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+    # A name of its own per rendering: two threads may render the same text at once (a test
+    # computing the clip it expects while the TTS service synthesises it).
+    name = f"{hashlib.sha1(repr(key).encode()).hexdigest()[:16]}-{threading.get_ident()}-{next(_serial)}"
     wav = _cache_dir() / f"{name}.wav"
     raw = _cache_dir() / f"{name}.raw"
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-p", str(pitch), "-w", str(wav), text],

@@ -331,6 +331,27 @@ def test_module_errors_leave_the_call_up_and_silent(avr, asr_service, llm_servic
     assert types_of(of_call(hooks.events(), call.uuid)).count("call_ended") == 1
 
 
+def test_tts_that_never_answers_times_out_and_the_next_sentence_plays(avr, asr_service, llm_service,
+                                                                      tts_service, calls):
+    """PIPELINE_REQUEST_TIMEOUT: a TTS request with no answer is closed by avr-core after the
+    timeout; the next sentence is requested and heard, and the call goes on."""
+    asr = asr_service(turns=[AsrTurn(["Go on.<end>\n"], after_bytes=3200)])
+    llm = llm_service(replies=[llm_whole("This one hangs. This one plays.")])
+    tts = tts_service(replies=[TtsReply("hang"), TtsReply("raw")])
+    srv = pipeline(avr, asr, llm, tts, PIPELINE_REQUEST_TIMEOUT="800")
+    call = calls(srv)
+    CallerLine(call).start()
+    first = tts.wait_request(0, timeout=5.0)
+    closed = tts.wait_closed(first, timeout=4.0)
+    assert closed != "done"
+    waited = closed - first["t"]
+    assert waited >= 0.7, f"closed {waited * 1000:.0f} ms after the request began: before the 800 ms timeout"
+    check_timing(waited <= 2.0, f"the hanging TTS request was closed only {waited * 1000:.0f} ms after it began")
+    wait_heard(call, [("second", tts.clip_for("This one plays."))], 8.0)
+    assert [words(t) for t in tts.texts()] == ["This one hangs.", "This one plays."]
+    assert not call.ended() and srv.alive()
+
+
 def test_asr_that_cannot_be_reached_ends_the_call(avr, llm_service, tts_service, calls, webhook_receiver):
     hooks = webhook_receiver()
     llm, tts = llm_service(), tts_service()
@@ -435,8 +456,8 @@ def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_
     heard whole, no request cancelled."""
     hooks = webhook_receiver()
     asr = asr_service(threshold=1e9)   # turns only when the test says so
-    greeting = "Welcome to the test line. Please tell me how I can help."
-    answer = ["Sure, I can help with that.", "The weather today is sunny and warm."]
+    greeting = "Welcome to the test line. How can I help?"
+    answer = ["Sure, I can help.", "It is sunny today."]
     llm = llm_service(replies=[llm_whole(" ".join(answer))])
     tts = tts_service(replies=[TtsReply("raw", chunk=333, speed=2.0)])
     srv = pipeline(avr, asr, llm, tts, SYSTEM_MESSAGE=greeting, WEBHOOK_URL=hooks.url)
@@ -502,7 +523,9 @@ def test_interrupt_listening_true_mutes_asr_while_the_agent_speaks(avr, asr_serv
     ({"LLM_URL": "http://127.0.0.1:9/llm", "TTS_URL": "http://127.0.0.1:9/tts"}, ["ASR_URL"]),
     ({"ASR_URL": "ftp://127.0.0.1/asr", "LLM_URL": "http://127.0.0.1:9/llm", "TTS_URL": "http://127.0.0.1:9/tts"},
      ["ASR_URL"]),
-], ids=["sts_and_asr", "no_tts", "no_asr", "bad_scheme"])
+    ({"ASR_URL": "http://127.0.0.1:9/asr", "LLM_URL": "http://127.0.0.1:9/llm", "TTS_URL": "http://127.0.0.1:9/tts",
+      "INTERRUPT_LISTENING": "maybe"}, ["INTERRUPT_LISTENING"]),
+], ids=["sts_and_asr", "no_tts", "no_asr", "bad_scheme", "bad_boolean"])
 def test_pipeline_configuration_errors_stop_start_up(env, names):
     full = {"PORT": str(free_port()), **env}
     code, lines = run_config_error(full, timeout=4.0)

@@ -31,7 +31,8 @@ TTS (`POST /text-to-speech-stream`): the audio of `{"text"}` is `clip_for(text)`
 8 kHz s16le, the same bytes a test computes); each request takes the next `TtsReply`
 (the last repeats): mode "raw" (streamed in `chunk`-byte writes at `speed` × real time),
 "wav" (a RIFF/WAVE container with a LIST chunk before `data`, its header split across
-writes), "whole" (the clip in one write after `delay`), or an error status with a JSON body.
+writes), "whole" (the clip in one write after `delay`), "error" (a status with a JSON body),
+or "hang" (the request is read, nothing is ever answered).
 
 Also runnable alone, for manual calls:
     pipeline_services.py [--asr-text "Hello<end>"] [--llm-reply "Hi. How are you?"] [--tts-mode raw]
@@ -432,7 +433,7 @@ class LlmService(_Service):
 # ----------------------------------------------------------------------------- TTS
 @dataclass
 class TtsReply:
-    mode: str = "raw"            # "raw" | "wav" | "whole" | "error"
+    mode: str = "raw"            # "raw" | "wav" | "whole" | "error" | "hang" (no answer at all)
     chunk: int = 333             # raw/wav: bytes per write
     speed: float = 4.0           # raw/wav: × real time (8 kHz s16le = 16000 bytes/s)
     delay: float = 0.3           # whole: synthesis time before the one write
@@ -480,6 +481,9 @@ class TtsService(_Service):
             body = reply.error_body if reply.mode == "error" else {"error": "text is required"}
             self._set(entry, status=status, t_done=time.monotonic())
             return web.json_response(body, status=status)
+        if reply.mode == "hang":
+            self._set(entry, holding=time.monotonic())
+            await asyncio.sleep(3600)
         pcm = await asyncio.get_running_loop().run_in_executor(None, self.clip_for, text)
         if reply.mode == "whole":
             await asyncio.sleep(reply.delay)

@@ -143,3 +143,18 @@ def common_prefix(a: bytes, b: bytes) -> int:
 
 def non_silent_frames(frames: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
     return [(t, p) for t, p in frames if any(p)]
+
+
+def playback_stop(frames: list[tuple[float, bytes]], clip: bytes) -> tuple[float | None, int]:
+    """Where the caller stopped hearing `clip`: (arrival time of the first frame that is not
+    the clip's continuation, or None if the clip played whole or is still playing at the end
+    of `frames`; bytes of the clip heard). The clip's start must have been heard."""
+    heard = b"".join(p for _, p in frames)
+    start = heard.find(clip[:FRAME_BYTES * 5])
+    if start < 0:
+        raise AssertionError("the start of the clip was never heard")
+    played = common_prefix(heard[start:], clip)
+    index = (start + played) // FRAME_BYTES
+    if played >= len(clip) or index >= len(frames) - 1:
+        return None, played
+    return frames[index][0], played

@@ -158,12 +158,21 @@ class _Service:
                        lambda: f"{self.what}: timed out after {timeout}s waiting for {what}; "
                                f"requests: {self.summary()}")
 
+    # LLM and TTS requests are small JSON bodies: a request is "there" once its body is in.
+    # The ASR request streams for the whole call: it is there from its head.
+    whole_body = True
+
+    def _arrived(self, entry: dict) -> bool:
+        return not self.whole_body or entry["body_end"] is not None
+
     def wait_request(self, index: int = 0, timeout: float = 5.0) -> dict:
-        return self.wait(lambda: self.requests[index] if len(self.requests) > index else None,
+        return self.wait(lambda: self.requests[index] if len(self.requests) > index
+                         and self._arrived(self.requests[index]) else None,
                          timeout, f"request #{index + 1}")
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict]:
-        self.wait(lambda: len(self.requests) >= count, timeout, f"{count} requests")
+        self.wait(lambda: len(self.requests) >= count and all(self._arrived(r) for r in self.requests[:count]),
+                  timeout, f"{count} requests")
         with self._cond:
             return list(self.requests)
 
@@ -237,6 +246,7 @@ class UtteranceEnds:
 class AsrService(_Service):
     what = "ASR service"
     path = "/speech-to-text-stream"
+    whole_body = False
 
     def __init__(self, turns: list[AsrTurn] | None = None, status: int = 200,
                  error_message: str = "ASR engine unavailable", threshold: float = 800.0):
@@ -510,9 +520,10 @@ class TtsService(_Service):
         self._set(entry, t_done=time.monotonic())
         return resp
 
-    def texts(self) -> list[str]:
+    def texts(self) -> list[str | None]:
+        """The `text` of each request so far (None while a body is still arriving, or if absent)."""
         with self._cond:
-            return [r.get("text") for r in self.requests]
+            return [r["json"].get("text") if isinstance(r["json"], dict) else None for r in self.requests]
 
 
 # ----------------------------------------------------------------------------- script

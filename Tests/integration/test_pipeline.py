@@ -270,8 +270,9 @@ def test_module_variants_end_to_end(variant, avr, asr_service, llm_service, tts_
     call = calls(srv)
     CallerLine(call).start()
     llm.wait_request(0, timeout=5.0)
+    tts.wait_requests(len(sentences), timeout=8.0)
+    assert [words(t or "") for t in tts.texts()] == sentences
     wait_heard(call, [(s, tts.clip_for(s)) for s in sentences], 10.0)
-    assert [words(t) for t in tts.texts()] == sentences
     assert len(llm.requests) == 1
     assert not call.ended()
 
@@ -405,8 +406,9 @@ def test_barge_in_stops_playback_and_cancels_requests(avr, asr_service, llm_serv
                                                       webhook_receiver):
     hooks = webhook_receiver()
     asr = asr_service(turns=[AsrTurn(["Tell me a story.<end>\n"], after_bytes=4800)])
-    # The LLM sends the first sentence, then keeps the stream open (more to come, in 20 s).
-    llm = llm_service(replies=[LlmReply([text_object(LONG)], hold=20.0), llm_whole(LATER)])
+    # The LLM sends the first sentence and the start of the next (a splitter may wait for what
+    # follows a full stop), then keeps the stream open: it is still generating.
+    llm = llm_service(replies=[LlmReply([text_object(LONG + " And then")], hold=20.0), llm_whole(LATER)])
     # The TTS streams at 1.25 × real time: its response is still in flight during playback.
     tts = tts_service(replies=[TtsReply("raw", chunk=320, speed=1.25)])
     srv = pipeline(avr, asr, llm, tts, WEBHOOK_URL=hooks.url)
@@ -552,7 +554,7 @@ def test_barge_in_over_speech_and_noise_mixes(request, avr, asr_service, llm_ser
         pytest.skip("measurement: run with -m bargein_mix")
     hooks = webhook_receiver()
     asr = asr_service(turns=[AsrTurn(["Tell me a story.<end>\n"], after_bytes=3200)])
-    llm = llm_service(replies=[LlmReply([text_object(LONG)], hold=30.0)])
+    llm = llm_service(replies=[LlmReply([text_object(LONG + " And then")], hold=30.0)])
     tts = tts_service(replies=[TtsReply("raw", chunk=320, speed=1.25)])
     srv = pipeline(avr, asr, llm, tts, WEBHOOK_URL=hooks.url)
     clip = tts.clip_for(LONG)

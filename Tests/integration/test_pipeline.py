@@ -566,32 +566,42 @@ def test_barge_in_over_speech_and_noise_mixes(request, avr, asr_service, llm_ser
     for n, e in MIX_QUIET_LINES:
         call = calls(srv)
         lines.append(("quiet", (n, e), call, CallerLine(call, noise_dbfs=n, echo_db=e).start()))
+    def interruptions(call) -> int:
+        return types_of(of_call(hooks.events(), call.uuid)).count("interruption")
+
+    early = set()
     for kind, mix, call, line in lines:
-        call.wait_for(lambda: heard_clip(call, clip[:16000]), 15.0, "a second of the story")
         if kind == "barge":
+            call.wait_for(lambda: heard_clip(call, clip[:16000]) or interruptions(call), 15.0, "a second of the story")
+            if interruptions(call):
+                early.add(call.uuid)   # a false trigger before the caller spoke
+                continue
             line.play(caller_says("Wait, stop, I have a question.", level_dbfs=mix[0]), "barge")
     results = []
     for kind, mix, call, line in lines:
-        if kind == "barge":
+        if call.uuid in early:
+            results.append((kind, mix, "false trigger before the caller spoke"))
+        elif kind == "barge":
             onset = speech_onset(line, "barge")
             line.wait_said("barge")
             call.wait_frames(len(call.audio_frames()) + 10)
             stopped_at, _ = playback_stop(call.audio_frames(), clip)
             results.append((kind, mix, None if stopped_at is None else stopped_at - onset))
         else:
-            call.wait_for(lambda: heard_clip(call, clip) or call.ended(), 15.0, "the whole story")
-            n = types_of(of_call(hooks.events(), call.uuid)).count("interruption")
-            results.append((kind, mix, n))
+            call.wait_for(lambda: heard_clip(call, clip) or interruptions(call), 15.0, "the whole story")
+            results.append((kind, mix, interruptions(call)))
     print("\nbarge-in over mixes (echo of the agent at -20 dB on every line):")
     for kind, mix, value in results:
-        if kind == "barge":
+        if isinstance(value, str):
+            print(f"  {kind} {mix}: {value}")
+        elif kind == "barge":
             what = "missed" if value is None else f"{value * 1000:.0f} ms"
             print(f"  speech {mix[0]:.0f} dBFS, noise {'none' if mix[1] is None else f'{mix[1]:.0f} dBFS'}: {what}")
         else:
-            print(f"  no speech, noise {mix[0]:.0f} dBFS, echo {mix[1]:.0f} dB: {value} false trigger(s) "
+            print(f"  no speech, noise {mix[0]:.0f} dBFS, echo {mix[1]:.0f} dB: {value} interruption(s) "
                   f"in {len(clip) / 16000:.1f} s of agent speech")
     for kind, mix, value in results:
-        if kind == "barge" and mix[0] >= -25.0:
+        if kind == "barge" and mix[0] >= -25.0 and (mix[1] or -99) <= -40.0:
             assert value is not None and value > 0, f"speech at {mix[0]} dBFS, noise {mix[1]}: {value}"
             check_timing(value <= 0.300, f"speech at {mix[0]} dBFS, noise {mix[1]}: {value * 1000:.0f} ms")
         if kind == "quiet" and mix[0] <= -40.0 and mix[1] <= -20.0:

@@ -249,13 +249,16 @@ VARIANTS = {
     "llm_markdown-tts_whole": (lambda: llm_plain("**Of course.** Here is *one* idea.\n"),
                                TtsReply("whole", delay=0.3),
                                ["Of course.", "Here is one idea."]),
-    # status, unknown and error objects around the text; TTS raw labelled octet-stream, odd writes
+    # status, unknown and error objects around the text; TTS raw labelled octet-stream, odd writes,
+    # the first one (half a frame and a byte) alone for 100 ms: a partial frame must wait for
+    # the rest of its samples, not be played padded with silence (a gap inside the sentence)
     "llm_objects-tts_octets": (lambda: llm_objects({"type": "status", "content": "Thinking about it."},
                                                    {"type": "text", "content": "Let me check."},
                                                    {"type": "tool_call", "content": "Transfer the call."},
                                                    {"type": "text", "content": " All good here."},
                                                    {"type": "error", "content": "Rate limit is near."}),
-                               TtsReply("raw", chunk=161, speed=2.0, content_type="application/octet-stream"),
+                               TtsReply("raw", chunk=161, speed=2.0, content_type="application/octet-stream",
+                                        first_pause=0.1),
                                ["Let me check.", "All good here."]),
 }
 

@@ -450,6 +450,7 @@ class TtsReply:
     status: int = 200            # error: the status...
     error_body: dict = field(default_factory=lambda: {"error": "voice not found"})
     content_type: str = "audio/l16"
+    first_pause: float = 0.0     # raw/wav: a pause after the first audio write (synthesis catching up)
 
 
 def wav_header(nbytes: int, rate: int = 8000) -> bytes:
@@ -510,6 +511,9 @@ class TtsService(_Service):
                 await asyncio.sleep(0.01)
         t0 = time.monotonic()
         for off in range(0, len(pcm), reply.chunk):
+            if off and off == reply.chunk and reply.first_pause:
+                await asyncio.sleep(reply.first_pause)
+                t0 += reply.first_pause
             due = t0 + off / (16000 * reply.speed)
             if due > time.monotonic():
                 await asyncio.sleep(due - time.monotonic())

@@ -237,8 +237,9 @@ def test_ulaw_caller_reaches_asr_as_slin_and_hears_slin(avr, asr_service, llm_se
 
 # --------------------------------------------------------------------------- (b) parser variants
 VARIANTS = {
-    # LLM objects split mid-string and mid-UTF-8 character, several per write; TTS raw in 333-byte writes
-    "llm_split-tts_raw333": (lambda: llm_split("Sure, the café is open. It closes at nine tonight!"),
+    # LLM objects split mid-string, mid-escape (the \n) and mid-UTF-8 character, several per
+    # write; TTS raw in 333-byte writes
+    "llm_split-tts_raw333": (lambda: llm_split("Sure, the café is open.\nIt closes at nine tonight!"),
                              TtsReply("raw", chunk=333, speed=4.0),
                              ["Sure, the café is open.", "It closes at nine tonight!"]),
     # one object per token; TTS a WAV container (LIST chunk before data, header split across writes)

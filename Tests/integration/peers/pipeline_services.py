@@ -363,17 +363,21 @@ def llm_deltas(text: str, gap: float = 0.01, **kw) -> LlmReply:
 
 def llm_split(text: str, pieces: tuple[int, ...] = (7, 3, 50, 1, 26), gap: float = 0.02, **kw) -> LlmReply:
     """One object per word, without ASCII escaping (multi-byte UTF-8 on the wire), the byte
-    stream cut into writes of `pieces` bytes (cycled): objects split mid-string, mid-escape and
-    mid-character, and several coalesced into one write."""
+    stream cut into writes of `pieces` bytes (cycled), and also right after every backslash
+    and every UTF-8 lead byte: objects split mid-string, mid-escape and mid-character, and
+    several coalesced into one write."""
     words = text.split(" ")
     stream = b"".join(text_object(w if i == 0 else " " + w, ascii_only=False) for i, w in enumerate(words))
-    writes: list = []
+    cuts = {i + 1 for i, b in enumerate(stream) if b == 0x5C or b >= 0xC0}
     off = k = 0
     while off < len(stream):
-        n = pieces[k % len(pieces)]
-        writes += [stream[off:off + n], gap]
-        off += n
+        off += pieces[k % len(pieces)]
+        cuts.add(off)
         k += 1
+    bounds = [0] + sorted(c for c in cuts if 0 < c < len(stream)) + [len(stream)]
+    writes: list = []
+    for a, b in zip(bounds, bounds[1:]):
+        writes += [stream[a:b], gap]
     return LlmReply(writes, **kw)
 
 

@@ -22,7 +22,7 @@ from pipeline_services import (AsrService, AsrTurn, LlmReply, LlmService, TtsRep
                                header_values, llm_deltas, llm_error, llm_objects, llm_plain,
                                llm_split, llm_whole, text_object)
 from waiting import wait_on
-from webhook_helpers import of_call, types_of
+from webhook_helpers import assert_paced, of_call, types_of
 
 pytestmark = pytest.mark.call_path
 
@@ -95,6 +95,15 @@ def wait_spoken(call, tts, text: str, timeout: float = 10.0) -> list[str]:
             return None
         return texts
     return call.wait_for(done, timeout, f"{text!r} spoken and heard; TTS texts {tts.texts()}")
+
+
+def check_serialised(tts) -> None:
+    """Each TTS request began only after the previous response had ended (PIPELINE.md §3)."""
+    rs = tts.requests
+    for a, b in zip(rs, rs[1:]):
+        end = a["t_done"] or a["closed_at"]
+        assert end is not None and b["t"] >= end, \
+            f"TTS request for {b['json']} began before the answer to {a['json']} had ended"
 
 
 def transcriptions(hooks, uuid: str) -> list[tuple[str, str]]:
@@ -184,6 +193,10 @@ def test_conversation_greeting_turns_dtmf_and_webhooks(avr, asr_service, llm_ser
     wait_heard(call, [(s, tts.clip_for(s)) for s in [GREETING] + ANSWER + [DTMF_ANSWER]])
     assert [words(t) for t in tts.texts()] == [GREETING] + ANSWER + [DTMF_ANSWER]
     assert all(r["closed_at"] is None for r in llm.requests + tts.requests), "a request was cancelled"
+    check_serialised(tts)
+    # The TTS services answer 4× faster than real time; the caller hears 20 ms frames, paced.
+    st = assert_paced(call.wire_times()[5:], "pipeline playback")
+    print(f"pipeline call pacing: {st}")
 
     # Everything the caller said reached ASR byte-exact, and the request ends with the call.
     line.stop()
@@ -277,6 +290,7 @@ def test_module_variants_end_to_end(variant, avr, asr_service, llm_service, tts_
     tts.wait_requests(len(sentences), timeout=8.0)
     assert [words(t or "") for t in tts.texts()] == sentences
     wait_heard(call, [(s, tts.clip_for(s)) for s in sentences], 10.0)
+    check_serialised(tts)
     assert len(llm.requests) == 1
     assert not call.ended()
 
@@ -424,7 +438,8 @@ def test_barge_in_stops_playback_and_cancels_requests(avr, asr_service, llm_serv
     call.wait_for(lambda: heard_clip(call, clip[:16000]), 10.0, "a second of the story")
     llm_req, tts_req = llm.requests[0], tts.requests[0]
     assert llm_req["closed_at"] is None and llm_req["t_done"] is None, "LLM request not in flight"
-    assert tts_req["t_done"] is None, "TTS response already complete: not in flight"
+    assert tts_req["t_done"] is None, \
+        "a second of the story was heard only once the TTS response had ended: not played as it streamed in"
     line.play(caller_says("Wait, stop, I have a question."), "barge")
     onset = speech_onset(line, "barge")
 

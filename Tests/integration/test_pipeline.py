@@ -136,8 +136,15 @@ def check_llm_request(req: dict, uuid: str, message: str, messages: list[tuple[s
         [(r, words(c)) for r, c in messages], f"history {got}"
 
 
-def first_diff(a: bytes, b: bytes) -> int:
-    return common_prefix(a, b)
+def check_asr_got(asr, req: dict, want: bytes, what: str) -> None:
+    """ASR received exactly `want` (waiting up to 3 s for all of it)."""
+    try:
+        asr.wait_body(req, len(want), timeout=3.0)
+    except AssertionError:
+        pass  # judged below, with a better message
+    got = bytes(req["body"])
+    assert got == want, f"ASR received {len(got)} bytes, not {what} ({len(want)} bytes): first difference at " \
+        f"byte {common_prefix(got, want)} (frame {common_prefix(got, want) // FRAME})"
 
 
 def speech_onset(line: CallerLine, tag: str, timeout: float = 3.0) -> float:
@@ -201,9 +208,7 @@ def test_conversation_greeting_turns_dtmf_and_webhooks(avr, asr_service, llm_ser
     # Everything the caller said reached ASR byte-exact, and the request ends with the call.
     line.stop()
     sent = line.slin()
-    got = asr.wait_body(req, len(sent), timeout=3.0)
-    assert got == sent, f"caller audio at ASR: {len(got)} bytes vs {len(sent)} sent, first difference at byte " \
-        f"{first_diff(got, sent)}"
+    check_asr_got(asr, req, sent, "the caller's audio (slin)")
     assert req["body_end"] is None, f"ASR request ended during the call: {req['body_end']}"
     call.hangup()
     assert asr.wait_body_end(req, timeout=3.0) == "eof", req["body_end"]
@@ -242,9 +247,7 @@ def test_ulaw_caller_reaches_asr_as_slin_and_hears_slin(avr, asr_service, llm_se
     assert {len(p) for _, p in call.audio_frames()} == {FRAME}, "playback is 320-byte slin frames"
     line.stop()
     want = ulaw2lin(line.wire())
-    got = asr.wait_body(req, len(want), timeout=3.0)
-    assert got == want, f"ASR got {len(got)} bytes, want the decoded μ-law ({len(want)}); first difference " \
-        f"at {first_diff(got, want)}"
+    check_asr_got(asr, req, want, "the caller's μ-law audio decoded to slin")
     assert words(llm.requests[0]["json"]["message"]) == "Hello there"
 
 

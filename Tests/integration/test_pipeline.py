@@ -374,6 +374,30 @@ def test_tts_that_never_answers_times_out_and_the_next_sentence_plays(avr, asr_s
     assert not call.ended() and srv.alive()
 
 
+def test_asr_response_ending_does_not_end_the_call(avr, asr_service, llm_service, tts_service, calls,
+                                                   webhook_receiver):
+    """An ASR module that ends its response after a turn (restarting): the call goes on, a new
+    ASR stream is opened for it (same X-UUID), and its turns are answered."""
+    hooks = webhook_receiver()
+    asr = asr_service(streams=[[AsrTurn(["First turn.<end>\n"], after_bytes=3200)],
+                               [AsrTurn(["Second turn.<end>\n"], after_bytes=6400)]],
+                      end_after_turns=True)
+    llm = llm_service(replies=[llm_whole("One."), llm_whole("Two.")])
+    tts = tts_service()
+    srv = pipeline(avr, asr, llm, tts, WEBHOOK_URL=hooks.url)
+    call = calls(srv)
+    CallerLine(call).start()
+    first = asr.wait_request(0)
+    asr.wait_done(first, timeout=5.0)
+    second = asr.wait_request(1, timeout=5.0)
+    check_asr_request(second, call.uuid)
+    llm.wait_request(1, timeout=6.0)
+    assert [words(m["message"]) for m in llm.messages()] == ["First turn.", "Second turn."]
+    wait_heard(call, [("one", tts.clip_for("One.")), ("two", tts.clip_for("Two."))], 8.0)
+    assert not call.ended()
+    assert "call_ended" not in types_of(of_call(hooks.events(), call.uuid))
+
+
 def test_asr_that_cannot_be_reached_ends_the_call(avr, llm_service, tts_service, calls, webhook_receiver):
     hooks = webhook_receiver()
     llm, tts = llm_service(), tts_service()

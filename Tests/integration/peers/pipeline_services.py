@@ -249,9 +249,15 @@ class AsrService(_Service):
     whole_body = False
 
     def __init__(self, turns: list[AsrTurn] | None = None, status: int = 200,
-                 error_message: str = "ASR engine unavailable", threshold: float = 800.0):
+                 error_message: str = "ASR engine unavailable", threshold: float = 800.0,
+                 streams: list[list[AsrTurn]] | None = None, end_after_turns: bool = False):
+        """`turns` for every request, or `streams[k]` for request k (the last repeats);
+        `end_after_turns`: the response ends once its turns are written (the module
+        restarting), while avr-core may still be sending audio."""
         super().__init__()
         self.turns = list(turns or [])
+        self.streams = streams
+        self.end_after_turns = end_after_turns
         self.status = status
         self.error_message = error_message
         self.threshold = threshold
@@ -270,7 +276,7 @@ class AsrService(_Service):
         out: asyncio.Queue = asyncio.Queue()
         index = len(self.requests) - 1
         self._outputs[index] = out
-        turns = list(self.turns)
+        turns = list(self.streams[min(index, len(self.streams) - 1)] if self.streams else self.turns)
         ends = UtteranceEnds(self.threshold)
 
         async def writer():
@@ -303,7 +309,10 @@ class AsrService(_Service):
                     if turns[0].after_bytes is None:
                         finished -= 1
                     queue_turn(turns.pop(0))
-            self._set(entry, body_end="eof", t_body_end=time.monotonic())
+                if self.end_after_turns and not turns:
+                    break
+            else:
+                self._set(entry, body_end="eof", t_body_end=time.monotonic())
         except asyncio.CancelledError:
             write_task.cancel()
             raise

@@ -118,9 +118,13 @@ def clips_in_order(heard: bytes, clips: list[tuple[str, bytes]]) -> list[int]:
                     lo = mid
                 else:
                     hi = mid - 1
+            at = heard.find(clip[:lo], pos) if lo else -1
+            gap = ""
+            if lo and at >= 0 and (at + lo) % 320 and not any(heard[at + lo:(at + lo) // 320 * 320 + 320]):
+                gap = " (then silence to the end of that frame: a partial frame played padded?)"
             raise AssertionError(
                 f"clip {name!r} ({len(clip)} bytes) not heard whole after byte {pos}: longest prefix heard "
-                f"{lo} bytes; found elsewhere: {anywhere}; heard {len(heard)} bytes, "
+                f"{lo} bytes{gap}; found elsewhere: {anywhere}; heard {len(heard)} bytes, "
                 f"{sum(1 for i in range(0, len(heard), 320) if any(heard[i:i + 320]))} non-silent frames")
         offsets.append(at)
         pos = at + len(clip)

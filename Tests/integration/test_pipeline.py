@@ -517,7 +517,11 @@ def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_
     asr.emit([QUESTION + "<end>\n"])
     llm.wait_request(0, timeout=5.0)
     texts = greeting_texts + answer
-    wait_heard(call, [(t, tts.clip_for(t)) for t in texts], 12.0)
+    try:
+        wait_heard(call, [(t, tts.clip_for(t)) for t in texts], 12.0)
+    except AssertionError as exc:
+        kinds = types_of(of_call(hooks.events(), call.uuid))
+        raise AssertionError(f"{exc}; interruption webhooks: {kinds.count('interruption')}") from None
     call.wait_frames(len(call.audio_frames()) + 15)
     assert [words(t) for t in tts.texts()] == [words(t) for t in texts]
     kinds = types_of(of_call(hooks.events(), call.uuid))

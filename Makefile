@@ -1,7 +1,7 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus
+APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus espeak-ng sox
 PY_MODULES := websockets aiohttp pytest numpy cryptography
 PORT ?= 5001
 HTTP_PORT ?= 6001

@@ -47,11 +47,13 @@ _CONFIG_VARS = {
     "REDIS_TIMEOUT", "LOOPS", "PLAYBACK_QUEUE_LIMIT",
     "LOG_FORMAT", "METRICS_PORT",
     "TLS_CA_FILE",
+    "ASR_URL", "LLM_URL", "TTS_URL", "SYSTEM_MESSAGE", "INTERRUPT_LISTENING",
+    "PIPELINE_REQUEST_TIMEOUT", "ASR_DEBOUNCE_MS",
 }
 
 
 def base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _CONFIG_VARS}
+    return {k: v for k, v in os.environ.items() if k not in _CONFIG_VARS and not k.startswith("VAD_")}
 
 
 class StartFailed(Exception):

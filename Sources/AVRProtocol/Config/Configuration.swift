@@ -61,6 +61,8 @@ public struct Configuration: Sendable, Equatable {
     public var logFormat = LogFormat.text
     /// `METRICS_PORT`: a second port serving only `GET /metrics` (and `/health`); nil = none.
     public var metricsPort: Int?
+    /// `VAD_*`: the caller-side voice-activity detector of the pipeline's barge-in.
+    public var vad = VADConfiguration()
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -163,6 +165,7 @@ public struct Configuration: Sendable, Equatable {
             configuration.logFormat = format
         }
         configuration.metricsPort = try reader.port("METRICS_PORT")
+        configuration.vad = try reader.vad()
         return configuration
     }
 }
@@ -221,6 +224,39 @@ private struct EnvironmentReader {
             throw error
         }
         return level
+    }
+
+    /// The `VAD_*` variables over the detector's defaults.
+    func vad() throws(ConfigurationError) -> VADConfiguration {
+        var vad = VADConfiguration()
+        if let value = try level("VAD_POSITIVE_SPEECH_THRESHOLD") {
+            guard value > 0 else {
+                throw ConfigurationError(variable: "VAD_POSITIVE_SPEECH_THRESHOLD",
+                                         value: environment["VAD_POSITIVE_SPEECH_THRESHOLD"]!, problem: .zeroSpeechThreshold)
+            }
+            vad.positiveSpeechThreshold = Float(value)
+        }
+        if let value = try level("VAD_NEGATIVE_SPEECH_THRESHOLD") {
+            vad.negativeSpeechThreshold = Float(value)
+        }
+        if vad.negativeSpeechThreshold > vad.positiveSpeechThreshold {
+            throw ConfigurationError(
+                variable: "VAD_NEGATIVE_SPEECH_THRESHOLD", value: environment["VAD_NEGATIVE_SPEECH_THRESHOLD"] ?? "",
+                problem: .negativeAbovePositiveThreshold(positive: Double(vad.positiveSpeechThreshold)))
+        }
+        if let value = try integer("VAD_MIN_SPEECH_FRAMES", in: 1...100, unit: "frames") { vad.minSpeechFrames = value }
+        if let value = try integer("VAD_PRE_SPEECH_PAD_FRAMES", in: 0...100, unit: "frames") { vad.preSpeechPadFrames = value }
+        if let value = try integer("VAD_REDEMPTION_FRAMES", in: 1...500, unit: "frames") { vad.redemptionFrames = value }
+        if let value = try integer("VAD_FRAME_SAMPLES", in: VADConfiguration.frameSampleRange, unit: "samples") {
+            vad.frameSamples = value
+        }
+        if let text = value("VAD_MODEL") {
+            guard let model = VADConfiguration.Model(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "VAD_MODEL", value: text, problem: .unknownVADModel)
+            }
+            vad.model = model
+        }
+        return vad
     }
 
     func url(_ name: String) throws(ConfigurationError) -> EndpointURL? {

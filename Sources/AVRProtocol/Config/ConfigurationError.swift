@@ -21,6 +21,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case invalidRedisURL(String)
         /// Empty, longer than 128 bytes, or with spaces or control characters.
         case badKeyPrefix
+        /// `VAD_POSITIVE_SPEECH_THRESHOLD` of 0 would make every frame speech.
+        case zeroSpeechThreshold
+        /// `VAD_NEGATIVE_SPEECH_THRESHOLD` above the positive one (given, or its default).
+        case negativeAbovePositiveThreshold(positive: Double)
+        /// `VAD_MODEL` other than the built-in detector.
+        case unknownVADModel
     }
 
     /// The environment variable's name, e.g. `PORT`.
@@ -61,6 +67,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
             return "\(variable): not a usable redis://[:password@]host[:port][/db] URL: \(reason)"
         case .badKeyPrefix:
             return "\(variable): \(quoted) must be 1-128 bytes without spaces or control characters"
+        case .zeroSpeechThreshold:
+            return "\(variable): \(quoted) must be above 0 (at 0 every frame is speech)"
+        case .negativeAbovePositiveThreshold(let positive):
+            return "\(variable): \(quoted) must not be above VAD_POSITIVE_SPEECH_THRESHOLD (\(positive))"
+        case .unknownVADModel:
+            return "\(variable): \(quoted) is not a built-in detector (only sohn, the statistical VAD; Silero's ONNX models are not shipped, see docs/VAD.md)"
         }
     }
 }

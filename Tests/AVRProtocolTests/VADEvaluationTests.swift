@@ -50,7 +50,35 @@ import Testing
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["VAD_EVAL_DIR"] != nil))
     func evaluation() throws {
-        let mixes = try Self.load(ProcessInfo.processInfo.environment["VAD_EVAL_DIR"]!)
+        try Self.evaluate(directory: ProcessInfo.processInfo.environment["VAD_EVAL_DIR"]!)
+    }
+
+    static func executable(_ name: String) -> Bool {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").contains {
+            FileManager.default.isExecutableFile(atPath: "\($0)/\(name)")
+        }
+    }
+
+    /// Without `VAD_EVAL_DIR`: the quick set (one echo delay, -40 dBFS white and pink noise,
+    /// 20 s of echo-only and noise-only), generated now when espeak-ng and sox are installed
+    /// (`make deps` installs them; CI has them).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VAD_EVAL_DIR"] == nil && executable("espeak-ng") && executable("sox")))
+    func quickEvaluationWithEspeak() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("avr-vad-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("vad/make_mixes.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, directory, "--quick"]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        try Self.evaluate(directory: directory)
+    }
+
+    static func evaluate(directory: String) throws {
+        let mixes = try Self.load(directory)
         #expect(!mixes.isEmpty)
         // Speech mixes, grouped over the voices: latency (ms from onset to speechStarted).
         var groups: [String: (latencies: [Int], misses: Int, early: Int)] = [:]
@@ -63,7 +91,7 @@ import Testing
                 let group = String(mix.name[..<mix.name.range(of: "_v", options: .backwards)!.lowerBound])
                 if groups[group] == nil { groups[group] = ([], 0, 0); order.append(group) }
                 // A start before the onset is a false trigger on echo + noise.
-                let earlyFrames = outcome.starts.filter { ($0 + 1) * 160 <= mix.onsetSample }; let early = earlyFrames.count; if early > 0 { print("VAD-EVAL early \(mix.name) \(earlyFrames)") }
+                let early = outcome.starts.filter { ($0 + 1) * 160 <= mix.onsetSample }.count
                 groups[group]!.early += early
                 if let hit = outcome.starts.first(where: { ($0 + 1) * 160 > mix.onsetSample }) {
                     groups[group]!.latencies.append(((hit + 1) * 160 - mix.onsetSample) / 8)
@@ -75,7 +103,7 @@ import Testing
                 if falseTriggers[key] == nil { falseTriggers[key] = (0, 0); falseOrder.append(key) }
                 falseTriggers[key]!.triggers += outcome.starts.count
                 falseTriggers[key]!.minutes += Double(mix.caller.count) / 8000 / 60
-                print("VAD-EVAL false \(mix.name): \(outcome.starts.count) triggers \(outcome.starts), \(outcome.echoFrames) of \(outcome.frames) frames gated as echo")
+                print("VAD-EVAL false \(mix.name): \(outcome.starts.count) triggers at frames \(outcome.starts), \(outcome.echoFrames) of \(outcome.frames) frames gated as echo")
             }
         }
         print("VAD-EVAL | mix (caller dBFS, echo delay, line noise) | latency ms, per voice | misses | early triggers |")
@@ -86,7 +114,7 @@ import Testing
         }
         for key in falseOrder {
             let f = falseTriggers[key]!
-            print("VAD-EVAL false triggers, \(key): \(f.triggers) in \(String(format: "%.0f", f.minutes)) min = \(String(format: "%.2f", Double(f.triggers) / f.minutes))/min")
+            print("VAD-EVAL false triggers, \(key): \(f.triggers) in \(String(format: "%.1f", f.minutes)) min = \(String(format: "%.2f", Double(f.triggers) / f.minutes))/min")
         }
         // The bars of issue 12: speech at -10/-20 dBFS is caught within 300 ms; echo and line noise never trigger.
         for group in order where !group.hasPrefix("speech-30") {

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Builds the barge-in evaluation set for the VAD (docs/VAD.md) from espeak-ng speech.
 
-Usage: python3 Tests/vad/make_mixes.py OUT_DIR [--quick]
+Usage: python3 Tests/vad/make_mixes.py OUT_DIR [--quick] [--agent-dbfs LEVEL]
+
+--quick: one echo delay (60 ms), white and pink noise at -40 dBFS only, 20 s instead of 60 s of
+echo-only and noise-only audio (what the unit tests run when espeak-ng is installed).
+--agent-dbfs: the agent's speech level (default -20 dBFS); its echo is 20 dB below that.
 
 Writes, for each mix, OUT_DIR/<name>.caller.raw (what the caller leg hears: caller speech +
 agent echo + line noise) and OUT_DIR/<name>.agent.raw (what the agent played, the echo
@@ -79,8 +83,11 @@ def write(path, x):
 
 
 def main():
+    global AGENT_DBFS
     out = sys.argv[1]
     quick = "--quick" in sys.argv
+    if "--agent-dbfs" in sys.argv:
+        AGENT_DBFS = float(sys.argv[sys.argv.index("--agent-dbfs") + 1])
     os.makedirs(out, exist_ok=True)
     agent = scale_to(speak(AGENT_VOICE, AGENT_TEXT), AGENT_DBFS)
     callers = [(voice, speak(voice, text)) for voice, text in CALLERS]
@@ -118,7 +125,7 @@ def main():
                     write(f"{out}/{name}.agent.raw", played)
                     lines.append(f"{name}\tspeech\t{int(ONSET_S * RATE)}\t{count}")
     # The agent's echo and line noise only, 60 s each; and line noise only, 60 s.
-    minute = 60 * RATE
+    minute = (20 if quick else 60) * RATE
     for delay in delays:
         for kind, noise_dbfs in noises:
             seed += 1

@@ -125,3 +125,65 @@ import Testing
         for group in order { #expect(groups[group]!.early == 0, "\(group) triggered before the onset") }
     }
 }
+
+extension VADEvaluationTests {
+    /// `VAD_EVAL_SWEEP=1` with `VAD_EVAL_DIR`: the defaults' derivation. For a few settings,
+    /// false triggers (all echo/noise audio and before each onset), misses, and the median /
+    /// worst latency per caller level; and the per-frame rate of raw probabilities at or above
+    /// the positive threshold on echo + noise and on noise.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VAD_EVAL_DIR"] != nil
+                   && ProcessInfo.processInfo.environment["VAD_EVAL_SWEEP"] != nil))
+    func sweep() throws {
+        let mixes = try Self.load(ProcessInfo.processInfo.environment["VAD_EVAL_DIR"]!)
+        var settings: [(String, VADConfiguration)] = []
+        for (positive, negative) in [(Float(0.3), Float(0.15)), (0.5, 0.25), (0.7, 0.35), (0.9, 0.45)] {
+            for minimum in [1, 3] {
+                var configuration = VADConfiguration()
+                configuration.positiveSpeechThreshold = positive
+                configuration.negativeSpeechThreshold = negative
+                configuration.minSpeechFrames = minimum
+                settings.append(("pos \(positive) neg \(negative) min \(minimum)", configuration))
+            }
+        }
+        for margin in [Float(6), 10, 18] {
+            var configuration = VADConfiguration()
+            configuration.echoMarginDecibels = margin
+            settings.append(("echo margin \(margin) dB", configuration))
+        }
+        print("VAD-SWEEP | setting | false triggers | misses | latency ms -10 (median/max) | -20 | -30 |")
+        for (label, configuration) in settings {
+            var falseTriggers = 0, misses = 0
+            var latencies: [String: [Int]] = [:]
+            for mix in mixes {
+                let outcome = Self.run(mix, configuration: configuration)
+                if mix.kind != "speech" { falseTriggers += outcome.starts.count; continue }
+                falseTriggers += outcome.starts.filter { ($0 + 1) * 160 <= mix.onsetSample }.count
+                let level = String(mix.name.dropFirst(6).prefix(3))
+                if let hit = outcome.starts.first(where: { ($0 + 1) * 160 > mix.onsetSample }) {
+                    latencies[level, default: []].append(((hit + 1) * 160 - mix.onsetSample) / 8)
+                } else {
+                    misses += 1
+                }
+            }
+            let cells = ["-10", "-20", "-30"].map { level -> String in
+                let sorted = (latencies[level] ?? []).sorted()
+                return sorted.isEmpty ? "-" : "\(sorted[sorted.count / 2]) / \(sorted.last!)"
+            }
+            print("VAD-SWEEP | \(label) | \(falseTriggers) | \(misses) | \(cells.joined(separator: " | ")) |")
+        }
+        for threshold in [Float(0.3), 0.5, 0.7, 0.9] {
+            var echoHits = 0, echoFrames = 0, noiseHits = 0, noiseFrames = 0
+            for mix in mixes where mix.kind != "speech" {
+                var detector = BargeInDetector(configuration: VADConfiguration())
+                for frame in 0..<(mix.caller.count / 160) {
+                    let range = frame * 160..<(frame + 1) * 160
+                    mix.agent[range].withUnsafeBufferPointer { detector.agentPlayed($0) }
+                    _ = mix.caller[range].withUnsafeBufferPointer { detector.callerFrame($0) }
+                    let hit = detector.lastRawProbability >= threshold ? 1 : 0
+                    if mix.kind == "echo" { echoHits += hit; echoFrames += 1 } else { noiseHits += hit; noiseFrames += 1 }
+                }
+            }
+            print("VAD-SWEEP raw p >= \(threshold): echo+noise frames \(String(format: "%.2f", 100 * Double(echoHits) / Double(echoFrames)))%, noise frames \(String(format: "%.3f", 100 * Double(noiseHits) / Double(noiseFrames)))%")
+        }
+    }
+}

@@ -99,6 +99,20 @@ private let second = 8000
         }
     }
 
+    /// Clicks (5 ms bursts, every 500 ms) fill at most two 32 ms analysis windows: the default
+    /// `VAD_MIN_SPEECH_FRAMES` (3) ignores them, a minimum of 1 would barge in on each.
+    @Test func clicksAreNotSpeech() {
+        var clicks = TestSignal.noise(rmsDBFS: -50, count: 6 * second)
+        let burst = TestSignal.noise(rmsDBFS: -6, count: 40, seed: 21)
+        for start in stride(from: second, to: 6 * second, by: second / 2) {
+            for index in 0..<40 { clicks[start + index] = burst[index] }
+        }
+        #expect(VADRun(caller: clicks).starts.isEmpty)
+        var eager = VADConfiguration()
+        eager.minSpeechFrames = 1
+        #expect(VADRun(caller: clicks, configuration: eager).starts.count >= 5)
+    }
+
     @Test func dcOffsetIsNotSpeechButSpeechOnItIs() {
         let offset = [Int16](repeating: 8000, count: 6 * second)
         let quiet = VADRun(caller: mix(offset, TestSignal.noise(rmsDBFS: -50, count: 6 * second)))

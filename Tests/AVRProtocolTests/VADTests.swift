@@ -275,3 +275,55 @@ private let second = 8000
         #expect(message(["VAD_MODEL": "silero"])?.hasPrefix("VAD_MODEL: \"silero\" is not a built-in detector (only sohn") == true)
     }
 }
+
+@Suite struct VADMathTests {
+    /// The real FFT (128-point complex + split) against a direct DFT of the windowed samples,
+    /// with the window's start anywhere in the ring.
+    @Test func realTransformMatchesDirectDFT() {
+        var random = TestRandom(seed: 5)
+        let ring = (0..<256).map { _ in Float(random.int(in: -20000...20000)) }
+        var re = [Float](repeating: 0, count: 128), im = [Float](repeating: 0, count: 128)
+        for start in [0, 1, 97, 255] {
+            ring.withUnsafeBufferPointer { ring in
+            VADMath.hann.withUnsafeBufferPointer { hann in
+            VADMath.bitReversed.withUnsafeBufferPointer { reversed in
+            VADMath.twiddleCos.withUnsafeBufferPointer { cos in
+            VADMath.twiddleSin.withUnsafeBufferPointer { sin in
+            re.withUnsafeMutableBufferPointer { re in
+            im.withUnsafeMutableBufferPointer { im in
+                VADMath.transform(ring: ring.baseAddress!, start: start, re: re.baseAddress!, im: im.baseAddress!,
+                                  hann: hann.baseAddress!, reversed: reversed.baseAddress!,
+                                  cos: cos.baseAddress!, sin: sin.baseAddress!)
+                for k in [1, 6, 50, 64, 109, 127] {
+                    var xRe = 0.0, xIm = 0.0
+                    for n in 0..<256 {
+                        let x = Double(hann[n]) * Double(ring[(start + n) & 255])
+                        let angle = -2 * Double.pi * Double(k * n) / 256
+                        xRe += x * Foundation_cos(angle)
+                        xIm += x * Foundation_sin(angle)
+                    }
+                    let expected = xRe * xRe + xIm * xIm
+                    let power = Double(VADMath.power(bin: k, re: re.baseAddress!, im: im.baseAddress!,
+                                                     cos: cos.baseAddress!, sin: sin.baseAddress!))
+                    #expect(abs(power - expected) <= 1e-4 * max(expected, 1e6), "bin \(k) start \(start): \(power) vs \(expected)")
+                }
+            }}}}}}}
+        }
+    }
+
+    @Test func logAndExp() {
+        for x: Float in [1e-30, 1e-6, 0.003, 0.5, 1, 1.5, 2, 10, 12345, 1e30] {
+            #expect(abs(Double(VADMath.ln(x)) - log(Double(x))) <= 2e-6 * max(1, abs(log(Double(x)))))
+        }
+        #expect(VADMath.ln(0) == 0 && VADMath.ln(-1) == 0 && VADMath.ln(.nan) == 0 && VADMath.ln(.infinity) == 0)
+        for x: Float in [-80, -20, -1, -0.1, 0, 0.3, 1, 5, 40] {
+            let expected = Foundation_exp(Double(x))
+            #expect(abs(Double(VADMath.exp(x)) - expected) <= 1e-5 * expected)
+        }
+        #expect(VADMath.exp(1000) == VADMath.exp(80) && VADMath.exp(-1000) == VADMath.exp(-80))
+    }
+}
+
+private func Foundation_cos(_ x: Double) -> Double { cos(x) }
+private func Foundation_sin(_ x: Double) -> Double { sin(x) }
+private func Foundation_exp(_ x: Double) -> Double { exp(x) }

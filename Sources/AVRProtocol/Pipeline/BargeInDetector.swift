@@ -1,6 +1,6 @@
 /// Caller-side voice activity with echo rejection, for barge-in: fed every 20 ms caller frame
 /// (160 samples, 8 kHz) and every frame the agent played. Pure, no allocation per frame: all
-/// state is allocated once in `init` (about 6 KB).
+/// state is allocated once in `init` (about 5 KB).
 ///
 /// A caller frame counts as speech when
 /// 1. the statistical detector (`SohnSpeechEstimator`) gives it a speech probability at or

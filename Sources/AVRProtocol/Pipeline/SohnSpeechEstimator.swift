@@ -1,7 +1,7 @@
 /// Speech probability of each analysis frame, after Sohn, Kim & Sung, "A statistical
 /// model-based voice activity detection", IEEE Signal Processing Letters 6(1), 1999:
 ///
-/// - 256-point FFT of the last 256 samples (Hann window), bins 6…109 (187–3406 Hz: the
+/// - 256-point real FFT of the last 256 samples (Hann window), bins 6…109 (187–3406 Hz: the
 ///   telephone band, clear of DC and mains hum);
 /// - noise power per bin λ_N(k) by minimum statistics (Martin, IEEE TSAP 2001, simplified):
 ///   the minimum of the recursively smoothed periodogram over ~1.3 s, times a bias factor,
@@ -14,7 +14,7 @@
 ///   that a few strong bins (a tone) cannot outvote the band;
 /// - the probability p = 1/(1 + e^(−s·(L−η))): 0.5 exactly at Sohn's decision threshold η.
 ///
-/// State is one array allocated at `init` (~6 KB); `analyse` allocates nothing.
+/// State is one array allocated at `init` (~5 KB); `analyse` allocates nothing.
 struct SohnSpeechEstimator: Sendable {
     static let lowBin = 6
     static let highBin = 109
@@ -41,8 +41,8 @@ struct SohnSpeechEstimator: Sendable {
 
     private static let ringOffset = 0
     private static let reOffset = 256
-    private static let imOffset = 512
-    private static let smoothedOffset = 768
+    private static let imOffset = 384
+    private static let smoothedOffset = 512
     private static let currentMinOffset = smoothedOffset + binCount
     private static let cleanOffset = currentMinOffset + binCount
     private static let subMinOffset = cleanOffset + binCount
@@ -105,12 +105,8 @@ struct SohnSpeechEstimator: Sendable {
             let base = buffer.baseAddress!
             let ring = base + Self.ringOffset
             let re = base + Self.reOffset, im = base + Self.imOffset
-            for n in 0..<VADMath.fftSize {
-                let target = Int(reversed[n])
-                re[target] = hann[n] * ring[(ringStart + n) & (VADMath.fftSize - 1)]
-                im[target] = 0
-            }
-            VADMath.fft(re: re, im: im, cos: cos.baseAddress!, sin: sin.baseAddress!)
+            VADMath.transform(ring: ring, start: ringStart, re: re, im: im, hann: hann.baseAddress!,
+                              reversed: reversed.baseAddress!, cos: cos.baseAddress!, sin: sin.baseAddress!)
             let smoothed = base + Self.smoothedOffset
             let currentMin = base + Self.currentMinOffset
             let clean = base + Self.cleanOffset
@@ -118,7 +114,7 @@ struct SohnSpeechEstimator: Sendable {
             let a = Self.powerSmoothing
             for bin in 0..<Self.binCount {
                 let k = Self.lowBin + bin
-                let power = re[k] * re[k] + im[k] * im[k]
+                let power = VADMath.power(bin: k, re: re, im: im, cos: cos.baseAddress!, sin: sin.baseAddress!)
                 bandSum += power
                 // Minimum statistics.
                 if warmingUp {

@@ -57,30 +57,43 @@ enum VADMath {
     static let twiddleCos: [Float] = (0..<fftSize / 2).map { Float(sinCos(twoPi * Double($0) / Double(fftSize)).cos) }
     static let twiddleSin: [Float] = (0..<fftSize / 2).map { Float(sinCos(twoPi * Double($0) / Double(fftSize)).sin) }
 
-    /// Bit-reversed index of each input position.
-    static let bitReversed: [UInt8] = (0..<fftSize).map { index in
+    /// The real 256-point transform runs as a 128-point complex one (even samples real, odd
+    /// imaginary) plus a split step: half the work of a 256-point complex FFT.
+    static let halfSize = fftSize / 2
+    static let halfLog2 = fftLog2 - 1
+
+    /// Bit-reversed index (7 bits) of each position of the half-size transform.
+    static let bitReversed: [UInt8] = (0..<halfSize).map { index in
         var reversed = 0
-        for bit in 0..<fftLog2 where index & (1 << bit) != 0 { reversed |= 1 << (fftLog2 - 1 - bit) }
+        for bit in 0..<halfLog2 where index & (1 << bit) != 0 { reversed |= 1 << (halfLog2 - 1 - bit) }
         return UInt8(reversed)
     }
 
     /// Sum of the squared window: the mean |X_k|^2 of unit-variance white noise.
     static let windowPower: Float = hann.reduce(0) { $0 + $1 * $1 }
 
-    /// In-place radix-2 decimation-in-time FFT of `fftSize` points; the input must already be
-    /// in bit-reversed order.
+    /// Windows the 256 samples of `ring` (oldest at `start`, wrapping) and transforms them:
+    /// afterwards `re`/`im` (128 each) hold the half-size transform that `power(bin:)` splits.
     @inline(__always)
-    static func fft(re: UnsafeMutablePointer<Float>, im: UnsafeMutablePointer<Float>,
-                    cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+    static func transform(ring: UnsafePointer<Float>, start: Int, re: UnsafeMutablePointer<Float>,
+                          im: UnsafeMutablePointer<Float>, hann: UnsafePointer<Float>, reversed: UnsafePointer<UInt8>,
+                          cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        let mask = fftSize - 1
+        for n in 0..<halfSize {
+            let target = Int(reversed[n])
+            re[target] = hann[2 * n] * ring[(start + 2 * n) & mask]
+            im[target] = hann[2 * n + 1] * ring[(start + 2 * n + 1) & mask]
+        }
+        // Radix-2 decimation in time over 128 points; W_L^k = table[k · 256/L].
         var length = 2
-        while length <= fftSize {
+        while length <= halfSize {
             let half = length / 2
             let step = fftSize / length
-            var start = 0
-            while start < fftSize {
+            var base = 0
+            while base < halfSize {
                 for k in 0..<half {
                     let wr = cos[k * step], wi = -sin[k * step]
-                    let a = start + k, b = a + half
+                    let a = base + k, b = a + half
                     let tr = wr * re[b] - wi * im[b]
                     let ti = wr * im[b] + wi * re[b]
                     re[b] = re[a] - tr
@@ -88,9 +101,23 @@ enum VADMath {
                     re[a] += tr
                     im[a] += ti
                 }
-                start += length
+                base += length
             }
             length *= 2
         }
+    }
+
+    /// |X_k|² of the real 256-point transform, for 1 ≤ k ≤ 127, from the half-size one Z:
+    /// X_k = E_k + W^k·O_k with E_k = (Z_k + Z*_{128−k})/2, O_k = (Z_k − Z*_{128−k})/2i.
+    @inline(__always)
+    static func power(bin k: Int, re: UnsafePointer<Float>, im: UnsafePointer<Float>,
+                      cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) -> Float {
+        let aRe = re[k], aIm = im[k], bRe = re[halfSize - k], bIm = im[halfSize - k]
+        let evenRe = (aRe + bRe) * 0.5, evenIm = (aIm - bIm) * 0.5
+        let oddRe = (aIm + bIm) * 0.5, oddIm = (bRe - aRe) * 0.5
+        let c = cos[k], s = sin[k]
+        let xRe = evenRe + c * oddRe + s * oddIm
+        let xIm = evenIm + c * oddIm - s * oddRe
+        return xRe * xRe + xIm * xIm
     }
 }

@@ -257,6 +257,8 @@ private let second = 8000
         #expect(vad.positiveSpeechThreshold == 0.7 && vad.negativeSpeechThreshold == 0.7)
         #expect(vad.minSpeechFrames == 5 && vad.preSpeechPadFrames == 0 && vad.redemptionFrames == 40)
         #expect(vad.frameSamples == 240 && vad.model == .sohn)
+        // Unset, the negative threshold is half the positive one.
+        #expect(try parse(["VAD_POSITIVE_SPEECH_THRESHOLD": "0.2"]).negativeSpeechThreshold == 0.1)
         // Empty counts as unset.
         #expect(try parse(["VAD_MODEL": "", "VAD_FRAME_SAMPLES": ""]) == VADConfiguration())
     }
@@ -267,7 +269,8 @@ private let second = 8000
         #expect(message(["VAD_POSITIVE_SPEECH_THRESHOLD": "0"]) == "VAD_POSITIVE_SPEECH_THRESHOLD: \"0\" must be above 0 (at 0 every frame is speech)")
         #expect(message(["VAD_NEGATIVE_SPEECH_THRESHOLD": "nan"]) == "VAD_NEGATIVE_SPEECH_THRESHOLD: \"nan\" is not a level between 0.0 and 1.0")
         #expect(message(["VAD_NEGATIVE_SPEECH_THRESHOLD": "0.6"]) == "VAD_NEGATIVE_SPEECH_THRESHOLD: \"0.6\" must not be above VAD_POSITIVE_SPEECH_THRESHOLD (0.5)")
-        #expect(message(["VAD_POSITIVE_SPEECH_THRESHOLD": "0.2"]) == "VAD_NEGATIVE_SPEECH_THRESHOLD: \"\" must not be above VAD_POSITIVE_SPEECH_THRESHOLD (0.20000000298023224)")
+        #expect(message(["VAD_POSITIVE_SPEECH_THRESHOLD": "0.2", "VAD_NEGATIVE_SPEECH_THRESHOLD": "0.25"])
+                == "VAD_NEGATIVE_SPEECH_THRESHOLD: \"0.25\" must not be above VAD_POSITIVE_SPEECH_THRESHOLD (0.2)")
         #expect(message(["VAD_MIN_SPEECH_FRAMES": "0"]) == "VAD_MIN_SPEECH_FRAMES: \"0\" is not a whole number of frames in 1-100")
         #expect(message(["VAD_PRE_SPEECH_PAD_FRAMES": "101"]) == "VAD_PRE_SPEECH_PAD_FRAMES: \"101\" is not a whole number of frames in 0-100")
         #expect(message(["VAD_REDEMPTION_FRAMES": "8.5"]) == "VAD_REDEMPTION_FRAMES: \"8.5\" is not a whole number of frames in 1-500")

@@ -236,13 +236,15 @@ private struct EnvironmentReader {
             }
             vad.positiveSpeechThreshold = Float(value)
         }
+        // Unset, the negative threshold is half the positive one (as the defaults are).
+        vad.negativeSpeechThreshold = vad.positiveSpeechThreshold / 2
         if let value = try level("VAD_NEGATIVE_SPEECH_THRESHOLD") {
+            guard Float(value) <= vad.positiveSpeechThreshold else {
+                throw ConfigurationError(
+                    variable: "VAD_NEGATIVE_SPEECH_THRESHOLD", value: environment["VAD_NEGATIVE_SPEECH_THRESHOLD"]!,
+                    problem: .negativeAbovePositiveThreshold(positive: environment["VAD_POSITIVE_SPEECH_THRESHOLD"] ?? "0.5"))
+            }
             vad.negativeSpeechThreshold = Float(value)
-        }
-        if vad.negativeSpeechThreshold > vad.positiveSpeechThreshold {
-            throw ConfigurationError(
-                variable: "VAD_NEGATIVE_SPEECH_THRESHOLD", value: environment["VAD_NEGATIVE_SPEECH_THRESHOLD"] ?? "",
-                problem: .negativeAbovePositiveThreshold(positive: Double(vad.positiveSpeechThreshold)))
         }
         if let value = try integer("VAD_MIN_SPEECH_FRAMES", in: 1...100, unit: "frames") { vad.minSpeechFrames = value }
         if let value = try integer("VAD_PRE_SPEECH_PAD_FRAMES", in: 0...100, unit: "frames") { vad.preSpeechPadFrames = value }

@@ -24,7 +24,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         /// `VAD_POSITIVE_SPEECH_THRESHOLD` of 0 would make every frame speech.
         case zeroSpeechThreshold
         /// `VAD_NEGATIVE_SPEECH_THRESHOLD` above the positive one (given, or its default).
-        case negativeAbovePositiveThreshold(positive: Double)
+        case negativeAbovePositiveThreshold(positive: String)
         /// `VAD_MODEL` other than the built-in detector.
         case unknownVADModel
     }
@@ -70,7 +70,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case .zeroSpeechThreshold:
             return "\(variable): \(quoted) must be above 0 (at 0 every frame is speech)"
         case .negativeAbovePositiveThreshold(let positive):
-            return "\(variable): \(quoted) must not be above VAD_POSITIVE_SPEECH_THRESHOLD (\(positive))"
+            return "\(variable): \(quoted) must not be above VAD_POSITIVE_SPEECH_THRESHOLD (\(JSONValue.escapedString(positive)))"
         case .unknownVADModel:
             return "\(variable): \(quoted) is not a built-in detector (only sohn, the statistical VAD; Silero's ONNX models are not shipped, see docs/VAD.md)"
         }

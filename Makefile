@@ -8,7 +8,7 @@ HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check
+.PHONY: all deps build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval
 
 all: release
 
@@ -55,6 +55,15 @@ asan-integration: deps
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp AVR_SANITIZED=1 \
 	  AVR_CORE_BIN=$(CURDIR)/.build-asan/debug/avr-core python3 -m pytest -q -p no:cacheprovider \
 	  -k "not memory_stays_flat" Tests/integration
+
+## vad-eval: the barge-in detector over the full set of espeak-ng mixes (docs/VAD.md): detection
+## latency per mix, false triggers per minute on echo + noise and on noise alone.
+## VAD_AGENT_DBFS sets the agent's level (its echo is 20 dB below it).
+VAD_EVAL_DIR ?= /tmp/avr-vad-eval
+VAD_AGENT_DBFS ?= -20
+vad-eval: deps
+	python3 Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
+	set -o pipefail; VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter VADEvaluationTests 2>&1 | grep -E 'VAD-EVAL|passed|failed|error'
 
 clean:
 	rm -rf .build .build-asan .build-fuzz .build-static .build-image

@@ -213,3 +213,15 @@ for name, text in [("turn", "I would like to book a table<end>\n"), ("tokens", "
 write("asr-transcript", "spaced-150ms", b"\x2b\x03\x05\x04" + b"I want to book a table<end>")
 write("asr-transcript", "spaced-400ms", b"\x3a\x02\x04" + b"one two three\n")
 write("asr-transcript", "spaced-cut-char", b"\x29\x01" + "é日本".encode())
+# vad: [config, thresholds] + records [op, n] + n samples (op bit 0 agent, bits 1-2 gain, bits 3-7 repeats-1)
+def vad_rec(samples, agent=False, gain=0, repeats=1):
+    return bytes([(1 if agent else 0) | gain << 1 | (repeats - 1) << 3, len(samples)]) + slin16(samples)
+def vad_noise(n, amp): return [random.randint(-amp, amp) for _ in range(n)]
+write("vad", "silence", bytes([0x54, 0x40]) + vad_rec([0] * 160, repeats=32))
+write("vad", "noise-then-tone", bytes([0x54, 0x40]) + vad_rec(vad_noise(160, 30), repeats=32) + vad_rec(tone(160, 8000, f=1000), repeats=20))
+write("vad", "speechlike", bytes([0x14, 0x40]) + vad_rec(vad_noise(160, 30), repeats=16)
+      + b"".join(vad_rec(tone(160, 6000 * (k % 3), off=160 * k, f=150 + 40 * k)) for k in range(30)))
+write("vad", "echo", bytes([0x24, 0x40]) + b"".join(vad_rec(tone(160, 9000, off=160 * k, f=300 + 25 * k), agent=True)
+      + vad_rec(tone(160, 900, off=160 * k, f=300 + 25 * k)) for k in range(40)))
+write("vad", "frames-80-odd", bytes([0x01, 0xC0]) + b"".join(vad_rec(vad_noise(n, 2000), gain=1) for n in (1, 79, 80, 81, 255, 0, 17)))
+write("vad", "clipped", bytes([0x13, 0x20]) + vad_rec(vad_noise(160, 20), repeats=10) + vad_rec(tone(160, 30000), gain=3, repeats=8))

@@ -87,6 +87,8 @@ public struct Configuration: Sendable, Equatable {
             self.tts = tts
         }
     }
+    /// `VAD_*`: the caller-side voice-activity detector of the pipeline's barge-in.
+    public var vad = VADConfiguration()
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -190,6 +192,7 @@ public struct Configuration: Sendable, Equatable {
         }
         configuration.metricsPort = try reader.port("METRICS_PORT")
         try parsePipeline(reader, into: &configuration)
+        configuration.vad = try reader.vad()
         return configuration
     }
 
@@ -291,6 +294,41 @@ private struct EnvironmentReader {
             throw error
         }
         return level
+    }
+
+    /// The `VAD_*` variables over the detector's defaults.
+    func vad() throws(ConfigurationError) -> VADConfiguration {
+        var vad = VADConfiguration()
+        if let value = try level("VAD_POSITIVE_SPEECH_THRESHOLD") {
+            guard value > 0 else {
+                throw ConfigurationError(variable: "VAD_POSITIVE_SPEECH_THRESHOLD",
+                                         value: environment["VAD_POSITIVE_SPEECH_THRESHOLD"]!, problem: .zeroSpeechThreshold)
+            }
+            vad.positiveSpeechThreshold = Float(value)
+        }
+        // Unset, the negative threshold is half the positive one (as the defaults are).
+        vad.negativeSpeechThreshold = vad.positiveSpeechThreshold / 2
+        if let value = try level("VAD_NEGATIVE_SPEECH_THRESHOLD") {
+            guard Float(value) <= vad.positiveSpeechThreshold else {
+                throw ConfigurationError(
+                    variable: "VAD_NEGATIVE_SPEECH_THRESHOLD", value: environment["VAD_NEGATIVE_SPEECH_THRESHOLD"]!,
+                    problem: .negativeAbovePositiveThreshold(positive: environment["VAD_POSITIVE_SPEECH_THRESHOLD"] ?? "0.5"))
+            }
+            vad.negativeSpeechThreshold = Float(value)
+        }
+        if let value = try integer("VAD_MIN_SPEECH_FRAMES", in: 1...100, unit: "frames") { vad.minSpeechFrames = value }
+        if let value = try integer("VAD_PRE_SPEECH_PAD_FRAMES", in: 0...100, unit: "frames") { vad.preSpeechPadFrames = value }
+        if let value = try integer("VAD_REDEMPTION_FRAMES", in: 1...500, unit: "frames") { vad.redemptionFrames = value }
+        if let value = try integer("VAD_FRAME_SAMPLES", in: VADConfiguration.frameSampleRange, unit: "samples") {
+            vad.frameSamples = value
+        }
+        if let text = value("VAD_MODEL") {
+            guard let model = VADConfiguration.Model(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "VAD_MODEL", value: text, problem: .unknownVADModel)
+            }
+            vad.model = model
+        }
+        return vad
     }
 
     func url(_ name: String) throws(ConfigurationError) -> EndpointURL? {

@@ -27,6 +27,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case conflictsWithPipeline([String])
         /// This pipeline URL is unset while the others (`set`) are.
         case missingForPipeline([String])
+        /// `VAD_POSITIVE_SPEECH_THRESHOLD` of 0 would make every frame speech.
+        case zeroSpeechThreshold
+        /// `VAD_NEGATIVE_SPEECH_THRESHOLD` above the positive one (given, or its default).
+        case negativeAbovePositiveThreshold(positive: String)
+        /// `VAD_MODEL` other than the built-in detector.
+        case unknownVADModel
     }
 
     /// The environment variable's name, e.g. `PORT`.
@@ -75,6 +81,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         case .missingForPipeline(let set):
             return "\(variable): unset, but \(set.joined(separator: " and ")) \(set.count == 1 ? "is" : "are") set: "
                 + "the pipeline needs ASR_URL, LLM_URL and TTS_URL"
+        case .zeroSpeechThreshold:
+            return "\(variable): \(quoted) must be above 0 (at 0 every frame is speech)"
+        case .negativeAbovePositiveThreshold(let positive):
+            return "\(variable): \(quoted) must not be above VAD_POSITIVE_SPEECH_THRESHOLD (\(JSONValue.escapedString(positive)))"
+        case .unknownVADModel:
+            return "\(variable): \(quoted) is not a built-in detector (only sohn, the statistical VAD; Silero's ONNX models are not shipped, see docs/VAD.md)"
         }
     }
 }

@@ -41,6 +41,13 @@ public enum ConfigurationVariables {
         Variable(name: "LOG_LEVEL", meaning: "`debug`, `info`, `warn`, `error`", defaultValue: "`info`"),
         Variable(name: "LOG_FORMAT", meaning: "`text` (`[LEVEL]: message`) or `json` (one object per line, metadata such as `uuid` as fields)", defaultValue: "`text`"),
         Variable(name: "METRICS_PORT", meaning: "a second port serving only `GET /metrics` and `/health` (for when the HTTP port stays private); `/metrics` is on `HTTP_PORT` too", defaultValue: "unset"),
+        Variable(name: "VAD_POSITIVE_SPEECH_THRESHOLD", meaning: "pipeline barge-in: speech probability (0.0–1.0, above 0) at or above which a caller frame is speech; see docs/VAD.md", defaultValue: "`0.5`"),
+        Variable(name: "VAD_NEGATIVE_SPEECH_THRESHOLD", meaning: "probability below which a frame counts towards the end of speech; not above the positive threshold", defaultValue: "half the positive threshold (`0.25`)"),
+        Variable(name: "VAD_MIN_SPEECH_FRAMES", meaning: "speech frames before the caller counts as speaking, i.e. before barge-in (1–100)", defaultValue: "`3`"),
+        Variable(name: "VAD_PRE_SPEECH_PAD_FRAMES", meaning: "frames before the first speech frame taken as part of the utterance (0–100); does not delay barge-in", defaultValue: "`5`"),
+        Variable(name: "VAD_REDEMPTION_FRAMES", meaning: "consecutive non-speech frames that end speech (1–500)", defaultValue: "`20`"),
+        Variable(name: "VAD_FRAME_SAMPLES", meaning: "samples (8 kHz) per VAD frame, 80–256; the frame counts above are in these frames", defaultValue: "`160` (20 ms)"),
+        Variable(name: "VAD_MODEL", meaning: "the detector: `sohn` (statistical, built in) is the only one; anything else is an error", defaultValue: "`sohn`"),
     ]
 
     /// `--help`: usage, options, then one block per variable.

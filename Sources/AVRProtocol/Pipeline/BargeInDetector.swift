@@ -1,50 +1,110 @@
-// STAND-IN (backend branch): the real detector comes from the "vad" branch at merge.
-// The contract's API over a trivial energy threshold.
-
-public struct VADConfiguration: Sendable, Equatable {
-    /// Mean-square level (of s16 samples) above which a frame counts as speech.
-    public var energyThreshold: Int64 = 1_000_000
-    /// Consecutive speech frames before `speechStarted`.
-    public var minSpeechFrames = 3
-    /// Consecutive quiet frames before `speechEnded`.
-    public var redemptionFrames = 10
-
-    public init() {}
-}
-
-public enum VoiceActivity: Equatable, Sendable { case speechStarted, speechEnded }
-
-/// Caller-side voice activity: fed every 20 ms caller frame and every frame the agent played.
+/// Caller-side voice activity with echo rejection, for barge-in: fed every 20 ms caller frame
+/// (160 samples, 8 kHz) and every frame the agent played. Pure, no allocation per frame: all
+/// state is allocated once in `init` (about 5 KB).
+///
+/// A caller frame counts as speech when
+/// 1. the statistical detector (`SohnSpeechEstimator`) gives it a speech probability at or
+///    above `VAD_POSITIVE_SPEECH_THRESHOLD`, and
+/// 2. it passes the echo gate, an energy form of the Geigel double-talk detector (Duttweiler
+///    1978): its band power exceeds the loudest agent frame played in the last 250 ms minus
+///    `echoMarginDecibels`. The agent's own voice reflected by the line (about 20 dB down,
+///    0–200 ms late) stays below that, the caller talking over it does not.
+/// The `SpeechHangover` turns those frames into `speechStarted` / `speechEnded`.
 public struct BargeInDetector: Sendable {
-    private let configuration: VADConfiguration
-    private var loudFrames = 0
-    private var quietFrames = 0
-    public private(set) var speaking = false
+    public let configuration: VADConfiguration
+    private var estimator: SohnSpeechEstimator
+    private var hangover: SpeechHangover
+    /// Loudest agent frame power (mean square) per caller-frame slot, a ring of
+    /// `echoWindowFrames` slots; `echoSlot` is the current one.
+    private var echoPowers: [Float]
+    private var echoSlot = 0
+    private let echoGain: Float
+    private var pendingSamples = 0
 
-    public init(configuration: VADConfiguration) { self.configuration = configuration }
+    /// Speech probability of the last analysed frame (0 when it was gated as echo or silence).
+    public private(set) var lastProbability: Float = 0
+    /// The statistical detector's probability of the last frame, before the echo gate.
+    public private(set) var lastRawProbability: Float = 0
+    /// The last analysed frame was rejected as the agent's echo.
+    public private(set) var lastFrameWasEcho = false
+    /// Analysed frames so far.
+    public private(set) var analysedFrames = 0
 
-    public mutating func agentPlayed(_ samples: UnsafeBufferPointer<Int16>) {}
+    public init(configuration: VADConfiguration) {
+        self.configuration = configuration
+        estimator = SohnSpeechEstimator(frameSamples: configuration.frameSamples)
+        hangover = SpeechHangover(configuration: configuration)
+        echoPowers = [Float](repeating: 0, count: max(1, configuration.echoWindowFrames))
+        echoGain = VADMath.exp(-configuration.echoMarginDecibels / 10 * 2.302_585)
+    }
 
+    /// The caller is speaking (a confirmed segment is open).
+    public var speaking: Bool { hangover.confirmed }
+
+    /// While speaking: analysis frames since the utterance began, the pre-speech pad included
+    /// (`VAD_PRE_SPEECH_PAD_FRAMES`); 0 otherwise.
+    public var onsetFramesAgo: Int {
+        hangover.confirmed ? hangover.framesSinceOnset + configuration.preSpeechPadFrames : 0
+    }
+
+    /// One frame the agent played to the caller (the echo reference).
+    public mutating func agentPlayed(_ samples: UnsafeBufferPointer<Int16>) {
+        guard !samples.isEmpty else { return }
+        let power = Self.meanSquare(samples)
+        let slot = echoSlot
+        echoPowers.withUnsafeMutableBufferPointer { powers in
+            powers[slot] = max(powers[slot], power)
+        }
+    }
+
+    /// One caller frame. Returns a change of `speaking`, if this frame made one (when a frame
+    /// holds several analysis frames, only the net change is reported).
     public mutating func callerFrame(_ samples: UnsafeBufferPointer<Int16>) -> VoiceActivity? {
-        guard !samples.isEmpty else { return nil }
-        var sum: Int64 = 0
-        for sample in samples { sum += Int64(sample) * Int64(sample) }
-        let loud = sum / Int64(samples.count) > configuration.energyThreshold
-        if loud {
-            loudFrames += 1
-            quietFrames = 0
-            if !speaking && loudFrames >= configuration.minSpeechFrames {
-                speaking = true
-                return .speechStarted
-            }
-        } else {
-            quietFrames += 1
-            loudFrames = 0
-            if speaking && quietFrames >= configuration.redemptionFrames {
-                speaking = false
-                return .speechEnded
+        let wasSpeaking = hangover.confirmed
+        var echoReference: Float = 0
+        echoPowers.withUnsafeBufferPointer { powers in
+            for power in powers { echoReference = max(echoReference, power) }
+        }
+        let frameSamples = configuration.frameSamples
+        for sample in samples {
+            estimator.push(sample)
+            pendingSamples += 1
+            if pendingSamples >= frameSamples {
+                pendingSamples = 0
+                analyse(echoReference: echoReference)
             }
         }
-        return nil
+        // The echo window advances with the caller's clock: one slot per caller frame.
+        echoSlot = (echoSlot + 1) % echoPowers.count
+        let next = echoSlot
+        echoPowers.withUnsafeMutableBufferPointer { $0[next] = 0 }
+        switch (wasSpeaking, hangover.confirmed) {
+        case (false, true): return .speechStarted
+        case (true, false): return .speechEnded
+        default: return nil
+        }
+    }
+
+    private mutating func analyse(echoReference: Float) {
+        analysedFrames &+= 1
+        let raw = estimator.analyse()
+        lastRawProbability = raw
+        lastFrameWasEcho = raw > 0 && estimator.bandPower <= echoReference * echoGain
+        lastProbability = lastFrameWasEcho ? 0 : raw
+        _ = hangover.step(probability: lastProbability)
+    }
+
+    /// Mean square with the frame's DC removed.
+    @inline(__always)
+    static func meanSquare(_ samples: UnsafeBufferPointer<Int16>) -> Float {
+        var sum: Float = 0, sumSquares: Float = 0
+        for sample in samples {
+            let value = Float(sample)
+            sum += value
+            sumSquares += value * value
+        }
+        let count = Float(samples.count)
+        let mean = sum / count
+        return max(sumSquares / count - mean * mean, 0)
     }
 }

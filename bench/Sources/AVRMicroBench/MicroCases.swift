@@ -22,7 +22,51 @@ enum MicroCases {
         ("g711_ulaw_encode", g711Encode),
         ("playback_tick", playbackTick),
         ("metrics_per_frame", metricsPerFrame),
+        ("vad_caller_frame", vadCallerFrame),
+        ("vad_frame_with_echo", vadFrameWithEcho),
     ]
+
+    /// 50 frames (1 s) of a varying test signal: harmonics of a moving pitch under a syllable
+    /// envelope, plus noise, so the detector takes its speech and non-speech paths.
+    static let vadFrames: [Int16] = (0..<8000).map { index in
+        let t = Float(index) / 8000
+        let envelope: Float = index % 4000 < 2400 ? 1 : 0.02
+        var value: Float = 0
+        for harmonic in 1...12 {
+            let phase = Float(harmonic) * (130 + 20 * t) * t
+            value += 2000 / Float(harmonic) * (phase - phase.rounded(.down) < 0.5 ? 1 : -1)
+        }
+        let noise = Float(Int((index &* 1_103_515_245 &+ 12345) >> 16 & 0xFF) - 128)
+        return Int16(clamping: Int(value * envelope + noise))
+    }
+
+    /// One 20 ms caller frame through the barge-in detector (FFT, noise tracking, likelihood
+    /// ratio, hangover) with no agent audio.
+    static func vadCallerFrame(_ n: Int) -> Int {
+        var detector = BargeInDetector(configuration: VADConfiguration())
+        var total = 0
+        vadFrames.withUnsafeBufferPointer { all in
+            for index in 0..<n {
+                let start = (index % 50) * 160
+                if detector.callerFrame(UnsafeBufferPointer(rebasing: all[start..<start + 160])) != nil { total &+= 1 }
+            }
+        }
+        return total &+ detector.analysedFrames
+    }
+
+    /// A call while the agent speaks: the played frame (echo reference) and the caller frame.
+    static func vadFrameWithEcho(_ n: Int) -> Int {
+        var detector = BargeInDetector(configuration: VADConfiguration())
+        var total = 0
+        vadFrames.withUnsafeBufferPointer { all in
+            for index in 0..<n {
+                let start = (index % 50) * 160, agent = ((index + 17) % 50) * 160
+                detector.agentPlayed(UnsafeBufferPointer(rebasing: all[agent..<agent + 160]))
+                if detector.callerFrame(UnsafeBufferPointer(rebasing: all[start..<start + 160])) != nil { total &+= 1 }
+            }
+        }
+        return total &+ detector.analysedFrames
+    }
 
     /// What the metrics add to one caller frame and one playback frame: the frame tallies,
     /// the caller's inter-arrival jitter into this loop's histogram, and the tick's flush

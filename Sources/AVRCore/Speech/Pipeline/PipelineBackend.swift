@@ -28,7 +28,7 @@ final class PipelineBackend: SpeechBackend {
             interruptListening = configuration.interruptListening
             requestTimeoutMilliseconds = UInt64(configuration.pipelineRequestTimeoutMilliseconds)
             debounceNanoseconds = UInt64(configuration.asrDebounceMilliseconds) * 1_000_000
-            vad = VADConfiguration()
+            vad = configuration.vad
         }
     }
 

@@ -19,6 +19,9 @@ private final class RecordingDelegate: SpeechBackendDelegate {
 
     func speechOpened() { opened += 1; onOpened?() }
     func speechAgentAudio(pcm: UnsafeRawBufferPointer) { agentAudio.append(contentsOf: pcm) }
+    func speechAgentAudio(base64: UnsafeRawBufferPointer) throws(Base64Error) {
+        try Base64.decode(base64, appendingTo: &agentAudio)
+    }
     func speechInterrupted() { interrupted += 1 }
     func speechTranscript(role: TranscriptRole, text: String) { transcripts.append((role, text)) }
     func speechError(_ error: SpeechFailure) { errors.append(error) }

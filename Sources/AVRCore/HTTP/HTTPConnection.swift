@@ -37,6 +37,7 @@ final class HTTPConnection {
     }
 
     func start() {
+        server.loop.assertOnLoop()
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
         stream.onEnd = { [weak self] _ in
             guard let self else { return }
@@ -55,6 +56,7 @@ final class HTTPConnection {
 
     /// Server shutdown: idle and lingering connections close now, busy ones after their response.
     func shutdown() {
+        server.loop.assertOnLoop()
         if linger != nil || (!awaitingResponse && !parser.inMessage) { close() } else { closing = true }
     }
 

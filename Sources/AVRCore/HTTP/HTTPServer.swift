@@ -51,6 +51,7 @@ public final class HTTPServer {
 
     /// Stops accepting; open connections finish their current request and close.
     public func close() {
+        loop.assertOnLoop()
         listener?.close()
         listener = nil
         for connection in connections.values { connection.shutdown() }

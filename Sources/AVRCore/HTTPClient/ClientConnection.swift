@@ -37,6 +37,7 @@ final class ClientConnection {
     }
 
     func run(_ exchange: Exchange, reused: Bool) {
+        loop.assertOnLoop()
         current = exchange
         self.reused = reused
         idleTimer?.stop()
@@ -144,6 +145,7 @@ final class ClientConnection {
 
     /// Closes the connection; the current exchange (if any) is left to its owner.
     func abort() {
+        loop.assertOnLoop()
         guard !closed else { return }
         closed = true
         idleTimer?.close()
@@ -156,6 +158,7 @@ final class ClientConnection {
     }
 
     func shutdown() {
+        loop.assertOnLoop()
         let exchange = current
         current = nil
         abort()

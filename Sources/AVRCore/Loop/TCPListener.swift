@@ -165,6 +165,7 @@ public final class TCPListener {
     }
 
     public func close() {
+        loop.assertOnLoop()
         guard !isClosing else { return }
         isClosing = true
         retry?.close()

@@ -67,6 +67,7 @@ public final class WebhookDispatcher {
     /// Shutdown after the grace period: pending retries are cancelled, queued events
     /// dropped (counted and logged by the caller); nothing new is sent.
     public func abandon() {
+        loop.assertOnLoop()
         abandoned = true
         for timer in retryTimers.values { timer.close() }
         retryTimers = [:]
@@ -79,6 +80,7 @@ public final class WebhookDispatcher {
     /// response, or nil once every attempt failed or the event was dropped.
     public func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
+        loop.assertOnLoop()
         guard !abandoned else { return completion?(nil) ?? () }
         let body = WebhookEnvelope.encode(uuid: uuid.description, type: type, timestampMs: wallClock(), payload: payload)
         let queue: CallQueue

@@ -30,8 +30,7 @@ final class HTTPConnection {
     init(server: HTTPServer, stream: TCPStream) {
         self.server = server
         self.stream = stream
-        parser = HTTPRequestParser(settings: server.settings,
-                                   limits: .init(maxHeaderBytes: server.options.maxHeaderBytes,
+        parser = HTTPRequestParser(limits: .init(maxHeaderBytes: server.options.maxHeaderBytes,
                                                  maxBodyBytes: server.options.maxBodyBytes))
         timer = try? Timer(loop: server.loop)
     }

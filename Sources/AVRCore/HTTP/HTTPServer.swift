@@ -18,7 +18,6 @@ public final class HTTPServer {
 
     let loop: EventLoop
     let options: Options
-    let settings = HTTPParserSettings()
     let handler: Handler
     private var listener: TCPListener?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]

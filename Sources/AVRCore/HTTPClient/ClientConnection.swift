@@ -109,7 +109,7 @@ final class ClientConnection {
                 abort()
                 onRetry?(exchange)
             } else {
-                fail(.connectionClosed(reason))
+                fail(.connectionClosed(reason.description))
             }
         case .needMore:
             fail(.connectionClosed("connection closed in the middle of the response"))

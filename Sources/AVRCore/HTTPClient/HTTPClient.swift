@@ -48,7 +48,7 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
     case tls(String)
     case timeout(UInt64)
     case connectionClosed(String)
-    case invalidResponse(String)
+    case invalidResponse(HTTPResponseFailure)
     case tooManyPending(Int)
     case shutDown
 

@@ -42,7 +42,7 @@ final class HTTPConnection {
     private var now: UInt64 { server.loop.milliseconds }
 
     func start() {
-        server.loop.assertOnLoop()
+        assertOnLoop(server.loop)
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
         stream.onEnd = { [weak self] _ in
             guard let self else { return }
@@ -61,7 +61,7 @@ final class HTTPConnection {
 
     /// Server shutdown: idle and lingering connections close now, busy ones after their response.
     func shutdown() {
-        server.loop.assertOnLoop()
+        assertOnLoop(server.loop)
         perform(machine.serverStopping())
     }
 

@@ -50,7 +50,7 @@ public final class HTTPServer {
 
     /// Stops accepting; open connections finish their current request and close.
     public func close() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         listener?.close()
         listener = nil
         for connection in connections.values { connection.shutdown() }

@@ -37,7 +37,7 @@ final class ClientConnection {
     }
 
     func run(_ exchange: Exchange, reused: Bool) {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         current = exchange
         self.reused = reused
         idleTimer?.stop()
@@ -145,7 +145,7 @@ final class ClientConnection {
 
     /// Closes the connection; the current exchange (if any) is left to its owner.
     func abort() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !closed else { return }
         closed = true
         idleTimer?.close()
@@ -158,7 +158,7 @@ final class ClientConnection {
     }
 
     func shutdown() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         let exchange = current
         current = nil
         abort()

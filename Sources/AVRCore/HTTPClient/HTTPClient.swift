@@ -99,7 +99,7 @@ public final class HTTPClient {
     /// Sends `request`; `completion` runs exactly once, on the loop.
     public func execute(_ request: HTTPClientRequest, timeout: UInt64,
                         completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !isShutDown else { return completion(.failure(.shutDown)) }
         if request.usesTLS && tls == nil { return completion(.failure(.tls("TLS is not available"))) }
         let key = (request.usesTLS ? "https://" : "http://") + "\(request.host):\(request.port)"
@@ -122,7 +122,7 @@ public final class HTTPClient {
 
     /// Closes every connection; requests in progress fail with `.shutDown`.
     public func shutdown() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         isShutDown = true
         // The pools stay: their connections report their close to them later.
         for pool in pools.values { pool.shutdown() }

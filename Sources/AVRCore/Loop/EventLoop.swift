@@ -123,3 +123,13 @@ public final class EventLoop {
 
 @available(*, unavailable)
 extension EventLoop: Sendable {}
+
+/// The form the loop-confined classes call at their entry points: `loop` is not even
+/// evaluated in release builds (an `unowned` reference costs a retain and a release to load,
+/// which a per-frame `write` should not pay for a check that is compiled away).
+@inline(__always)
+func assertOnLoop(_ loop: @autoclosure () -> EventLoop, file: StaticString = #fileID, line: UInt = #line) {
+    #if DEBUG
+    loop().assertOnLoop(file: file, line: line)
+    #endif
+}

@@ -165,7 +165,7 @@ public final class TCPListener {
     }
 
     public func close() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !isClosing else { return }
         isClosing = true
         retry?.close()

@@ -87,7 +87,7 @@ public final class TCPStream {
     // MARK: Reading
 
     public func startReading() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !reading, !isClosing else { return }
         reading = true
         let status = uv_read_start(stream, { handle, _, buf in
@@ -111,7 +111,7 @@ public final class TCPStream {
     }
 
     public func stopReading() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard reading else { return }
         reading = false
         uv_read_stop(stream)
@@ -127,7 +127,7 @@ public final class TCPStream {
 
     /// Sends `bytes`; copies only the part the kernel could not take right away.
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !isClosing, !isWriteShutDown, !writeFailed, bytes.count > 0 else { return }
         var rest = bytes
         if !writing {
@@ -225,7 +225,7 @@ public final class TCPStream {
     /// `close`. Later writes are ignored. `completion` runs once, on the loop: nil when the
     /// FIN is queued, else the error (`ECANCELED` when the stream closes first).
     public func shutdown(_ completion: @escaping (UVError?) -> Void) {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !isClosing, !isWriteShutDown else { return }
         isWriteShutDown = true
         shutdownCompletion = completion
@@ -260,13 +260,13 @@ public final class TCPStream {
 
     /// Closes once every byte already written has reached the kernel.
     public func closeAfterFlush() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         if writing { closeWhenFlushed = true } else { close() }
     }
 
     /// Closes now; unsent bytes are dropped. Safe to call more than once.
     public func close() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         guard !isClosing else { return }
         isClosing = true
         stopReading()
@@ -299,7 +299,7 @@ public final class TCPStream {
     /// Connects to `address`; `completion` runs exactly once. Closing the stream before the
     /// connection completes cancels it (`UV_ECANCELED`), which is how timeouts are enforced.
     public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         request.pointee.data = Unmanaged.passRetained(ConnectContext(completion)).toOpaque()
         let status = address.withSockaddr { uv_tcp_connect(request, handle, $0) { request, status in

@@ -42,7 +42,7 @@ public final class TLSStream: ClientStream {
     /// Runs the handshake; `completion` gets nil once it is done, else OpenSSL's reason.
     /// The caller bounds it in time by closing the stream.
     func handshake(_ completion: @escaping (String?) -> Void) {
-        tcp.loop.assertOnLoop()
+        assertOnLoop(tcp.loop)
         handshakeCompletion = completion
         tcp.startReading()
         advanceHandshake()
@@ -78,7 +78,7 @@ public final class TLSStream: ClientStream {
     }
 
     public func startReading() {
-        tcp.loop.assertOnLoop()
+        assertOnLoop(tcp.loop)
         guard !reading, !closing else { return }
         reading = true
         // Records that arrived with the end of the handshake are decrypted now.
@@ -144,7 +144,7 @@ public final class TLSStream: ClientStream {
     /// Like `TCPStream.write`, a failure never calls back inside `write`: it is reported
     /// on a later loop turn, and later writes are ignored meanwhile.
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        tcp.loop.assertOnLoop()
+        assertOnLoop(tcp.loop)
         guard established, !closing, !writeFailed, bytes.count > 0 else { return }
         guard Int(ctls_write(session, bytes.baseAddress, bytes.count)) == CTLS_OK else {
             writeFailed = true
@@ -166,7 +166,7 @@ public final class TLSStream: ClientStream {
     }
 
     public func closeAfterFlush() {
-        tcp.loop.assertOnLoop()
+        assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()
         closing = true
@@ -174,7 +174,7 @@ public final class TLSStream: ClientStream {
     }
 
     public func close() {
-        tcp.loop.assertOnLoop()
+        assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()
         abort()

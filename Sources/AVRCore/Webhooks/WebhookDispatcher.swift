@@ -64,7 +64,7 @@ public final class WebhookDispatcher {
     /// Shutdown after the grace period: pending retries are cancelled, queued events
     /// dropped (counted and logged by the caller); nothing new is sent.
     public func abandon() {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         perform(machine.abandon())
     }
 
@@ -72,7 +72,7 @@ public final class WebhookDispatcher {
     /// response, or nil once every attempt failed or the event was dropped.
     public func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
-        loop.assertOnLoop()
+        assertOnLoop(loop)
         if machine.isAbandoned { return completion?(nil) ?? () }
         let body = WebhookEnvelope.encode(uuid: uuid.description, type: type, timestampMs: wallClock(), payload: payload)
         perform(machine.enqueue(Event(type: type, body: body, completion: completion), for: uuid))

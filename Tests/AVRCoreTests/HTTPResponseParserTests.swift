@@ -128,6 +128,7 @@ import Testing
         #expect(outcome == .complete(consumed: ok.utf8.count))
         #expect(parser.status == 200)
         #expect(String(decoding: body, as: UTF8.self) == "{\"a\":\"bcd\"}")
+        parser.onHead = nil  // the closure captures the parser
     }
 
     /// A `reset()` from `onHead` (the user abandons this response) takes effect when llhttp
@@ -155,6 +156,7 @@ import Testing
         #expect(Array(ok.utf8).withUnsafeBytes { parser.feed($0) } == .complete(consumed: ok.utf8.count))
         #expect(parser.status == 200 && heads == 2)
         #expect(String(decoding: body, as: UTF8.self) == "{\"a\":\"bcd\"}")
+        parser.onHead = nil  // the closure captures the parser
     }
 }
 

@@ -37,7 +37,7 @@ final class NamedRequest: PooledRequest, CustomStringConvertible {
         ].map(Self.label)
         #expect(transcript == ["connect(a)", "send(a)", "complete(a, keepAlive: true)",
                                "send(b)", "complete(b, keepAlive: true)", "close"])
-        #expect(Self.label(machine.run(NamedRequest("c"))) == "fail(c, connection closed)")
+        #expect(Self.label(machine.run(NamedRequest("c"))) == "fail(c, connection closed before the request was sent)")
     }
 
     @Test func connectionCloseResponseClosesAfterIt() {
@@ -64,7 +64,7 @@ final class NamedRequest: PooledRequest, CustomStringConvertible {
         _ = machine.responseReceived(keepAlive: true)
         _ = machine.run(request)
         // The server had closed it: EOF before any byte of the response.
-        #expect(Self.label(machine.peerEnded(nil, sawBytes: false, atEOF: .failure("connection closed before any response")))
+        #expect(Self.label(machine.peerEnded(nil, sawBytes: false, atEOF: .failure(.closedBeforeResponse)))
             == "retry(a)")
 
         // The same request, already retried, fails rather than looping.
@@ -74,7 +74,7 @@ final class NamedRequest: PooledRequest, CustomStringConvertible {
         _ = again.connected()
         _ = again.responseReceived(keepAlive: true)
         _ = again.run(request)
-        #expect(Self.label(again.peerEnded(nil, sawBytes: false, atEOF: .failure("connection closed before any response")))
+        #expect(Self.label(again.peerEnded(nil, sawBytes: false, atEOF: .failure(.closedBeforeResponse)))
             == "fail(a, connection closed before any response)")
     }
 
@@ -82,7 +82,7 @@ final class NamedRequest: PooledRequest, CustomStringConvertible {
         var machine = Machine()
         _ = machine.run(NamedRequest("a"))
         _ = machine.connected()
-        #expect(Self.label(machine.peerEnded(nil, sawBytes: false, atEOF: .failure("connection closed before any response")))
+        #expect(Self.label(machine.peerEnded(nil, sawBytes: false, atEOF: .failure(.closedBeforeResponse)))
             == "fail(a, connection closed before any response)")
     }
 
@@ -117,7 +117,7 @@ final class NamedRequest: PooledRequest, CustomStringConvertible {
         var bad = Machine()
         _ = bad.run(NamedRequest("b"))
         _ = bad.connected()
-        #expect(Self.label(bad.responseInvalid("HPE_INVALID_CONSTANT")) == "fail(b, invalid response: HPE_INVALID_CONSTANT)")
+        #expect(Self.label(bad.responseInvalid(.malformed(code: 4, reason: "Invalid constant"))) == "fail(b, invalid response: Invalid constant)")
     }
 
     @Test func abortLeavesTheRequestShutdownFailsIt() {

@@ -3,12 +3,11 @@ import Testing
 
 /// llhttp behind `HTTPRequestParser`, fed literal bytes whole and split at every index.
 @Suite struct HTTPRequestParserTests {
-    let settings = HTTPParserSettings()
 
     /// Feeds `bytes` in pieces of the given boundaries; returns the requests and the failure.
     func run(_ text: String, splitAt cuts: [Int] = [], limits: HTTPRequestParser.Limits = .init())
         -> (requests: [HTTPRequest], failure: HTTPRequestParser.Failure?, sawContinue: Bool) {
-        let parser = HTTPRequestParser(settings: settings, limits: limits)
+        let parser = HTTPRequestParser(limits: limits)
         let bytes = Array(text.utf8)
         var requests: [HTTPRequest] = []
         var sawContinue = false
@@ -54,6 +53,15 @@ import Testing
         let result = run(text)
         #expect(result.requests.map(\.target) == ["/call", "/health", "/a?b=c"])
         #expect(result.requests.map(\.keepAlive) == [true, true, false])
+    }
+
+    @Test func pipelinedRequestsSplitAtEveryIndexParseTheSame() {
+        let text = post + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        for cut in 0...text.utf8.count {
+            let result = run(text, splitAt: [cut])
+            #expect(result.failure == nil)
+            #expect(result.requests.map(\.target) == ["/call", "/health"], "cut at \(cut)")
+        }
     }
 
     @Test func chunkedBodiesAreReassembled() {

@@ -48,6 +48,44 @@ enum AudioSocketDecoderVerifier {
         return outcome
     }
 
+    /// The same, through `AudioSocketFrameReader` (decoding in place from each read). Also
+    /// checks that the reader never keeps more than one incomplete message.
+    static func read(chunks: [ArraySlice<UInt8>], maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) -> DecodeOutcome {
+        var reader = AudioSocketFrameReader(maximumPayloadLength: maximumPayloadLength)
+        var outcome = DecodeOutcome()
+        for chunk in chunks {
+            let failure: AudioSocketError? = Array(chunk).withUnsafeBytes { bytes in
+                do throws(AudioSocketError) {
+                    try reader.read(bytes) { frame, payload in
+                        outcome.messages.append(copy(frame, payload: payload))
+                        return true
+                    }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let failure {
+                outcome.error = failure
+                return outcome
+            }
+            #expect(reader.bufferedBytes < 3 + maximumPayloadLength, "more than one incomplete message kept")
+        }
+        return outcome
+    }
+
+    static func copy(_ frame: AudioSocketFrame, payload: UnsafeRawBufferPointer) -> DecodedMessage {
+        switch frame {
+        case .hangup: .hangup
+        case .uuid(let uuid): .uuid(uuid)
+        case .dtmf(let digit): .dtmf(digit.character)
+        case .invalidDTMF(let byte): .invalidDTMF(byte)
+        case .error(let code): .error(code)
+        case .audio(let audio):
+            .audio(audio.kind, payload.count == audio.payloadLength ? Array(payload) : [])
+        }
+    }
+
     static func copy(_ frame: AudioSocketFrame, from buffer: ByteBuffer) -> DecodedMessage {
         switch frame {
         case .hangup: .hangup
@@ -73,6 +111,16 @@ enum AudioSocketDecoderVerifier {
         for split in 0...bytes.count {
             let outcome = decode(chunks: [bytes[..<split], bytes[split...]], maximumPayloadLength: maximumPayloadLength)
             #expect(outcome == expected, "split at \(split)", sourceLocation: sourceLocation)
+            if outcome != expected { return }
+        }
+        // The in-place reader gives the same, whole, byte by byte and split at every index.
+        #expect(read(chunks: [bytes[...]], maximumPayloadLength: maximumPayloadLength) == expected,
+                "reader, whole", sourceLocation: sourceLocation)
+        #expect(read(chunks: bytes.indices.map { bytes[$0...$0] }, maximumPayloadLength: maximumPayloadLength) == expected,
+                "reader, byte by byte", sourceLocation: sourceLocation)
+        for split in 0...bytes.count {
+            let outcome = read(chunks: [bytes[..<split], bytes[split...]], maximumPayloadLength: maximumPayloadLength)
+            #expect(outcome == expected, "reader, split at \(split)", sourceLocation: sourceLocation)
             if outcome != expected { return }
         }
     }

@@ -56,8 +56,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     private let context: CallContext
     private let stream: TCPStream
     private var log: Logger
-    private var inbound = ByteBuffer()
-    private var decoder = AudioSocketDecoder()
+    /// Decodes frames in place from each read; keeps only an incomplete one.
+    private var reader = AudioSocketFrameReader()
     private var machine = AudioSocketConnectionStateMachine()
     private(set) var uuid: CallUUID?
     private var backend: SpeechBackend?
@@ -103,23 +103,24 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     // MARK: From Asterisk
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        inbound.append(bytes)
         do throws(AudioSocketError) {
-            while !ended, let frame = try decoder.decode(&inbound) {
-                perform(machine.receivedFrame(frame))
+            try reader.read(bytes) { frame, payload in
+                guard !ended else { return false }
+                perform(machine.receivedFrame(frame), payload: payload)
+                return !ended
             }
         } catch {
             perform(machine.receivedMalformedBytes(error))
         }
-        if ended || (inbound.isEmpty && inbound.storage.capacity > 8 * 1024) { inbound.releaseStorage() }
+        if ended { reader.releaseStorage() }
     }
 
-    private func perform(_ action: AudioSocketConnectionStateMachine.Action) {
+    private func perform(_ action: AudioSocketConnectionStateMachine.Action, payload: UnsafeRawBufferPointer? = nil) {
         switch action {
         case .startCall(let uuid):
             callStarted(uuid)
         case .forwardAudio(let audio):
-            audio.withPayload(in: inbound) { payload in callerAudio(kind: audio.kind, payload: payload) }
+            if let payload { callerAudio(kind: audio.kind, payload: payload) }
         case .forwardDTMF(let digit):
             log.info("DTMF digit: \(digit)")
             backend?.sendDTMF(digit.ascii)

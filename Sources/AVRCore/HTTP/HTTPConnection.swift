@@ -9,234 +9,203 @@ import AVRProtocol
 /// that ends the connection (an early error, or `Connection: close`) the write side is shut
 /// down and input is read and discarded, bounded (`LingeringClose`), so a client still
 /// sending its body gets to read the response instead of a reset.
+///
+/// The decisions are `HTTPConnectionStateMachine`'s; this shell turns stream, parser, timer
+/// and handler callbacks into its events and its actions into calls. What stays here is
+/// byte plumbing: the parked pipelined bytes and the loop that parses them.
 final class HTTPConnection {
     private unowned let server: HTTPServer
     private let stream: TCPStream
     private let parser: HTTPRequestParser
     private let timer: Timer?
+    private var machine: HTTPConnectionStateMachine
     /// Received bytes not yet parsed: the tail after a complete request (pipelining).
     private var pending = ByteBuffer()
-    private var awaitingResponse = false
-    private var draining = false
-    private var closing = false
-    private var timerIsForRequest = false
-    /// Set once the last response is written: nothing more is parsed.
-    private var ended = false
-    /// Set while the connection drains input before it closes.
-    private var linger: LingeringClose?
+    /// The request the parser completed last, until `.dispatch` hands it over.
+    private var parsedRequest: HTTPRequest?
+    /// Re-entrancy guard of the parse loop (a handler may answer inside `dispatch`).
+    private var inParseLoop = false
     /// Called once the connection is fully closed.
     var onClosed: (() -> Void)?
 
     init(server: HTTPServer, stream: TCPStream) {
         self.server = server
         self.stream = stream
-        parser = HTTPRequestParser(settings: server.settings,
-                                   limits: .init(maxHeaderBytes: server.options.maxHeaderBytes,
+        parser = HTTPRequestParser(limits: .init(maxHeaderBytes: server.options.maxHeaderBytes,
                                                  maxBodyBytes: server.options.maxBodyBytes))
         timer = try? Timer(loop: server.loop)
+        machine = HTTPConnectionStateMachine(configuration: .init(
+            requestTimeout: server.options.requestTimeout, idleTimeout: server.options.idleTimeout,
+            linger: server.options.linger))
     }
 
+    private var now: UInt64 { server.loop.milliseconds }
+
     func start() {
+        assertOnLoop(server.loop)
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
         stream.onEnd = { [weak self] _ in
             guard let self else { return }
-            if self.linger != nil { self.endLingering(.peerClosed) } else { self.close() }
+            self.perform(self.machine.peerClosed())
         }
         stream.onClose = { [weak self] in
             guard let self else { return }
+            self.machine.streamClosed()
             self.timer?.close()
             let callback = self.onClosed
             self.onClosed = nil
             callback?()
         }
-        armIdleTimer()
-        stream.startReading()
+        perform(machine.started())
     }
 
     /// Server shutdown: idle and lingering connections close now, busy ones after their response.
     func shutdown() {
-        if linger != nil || (!awaitingResponse && !parser.inMessage) { close() } else { closing = true }
+        assertOnLoop(server.loop)
+        perform(machine.serverStopping())
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        if ended {
-            discard(bytes.count)
+        if machine.hasEnded {
+            perform(machine.discarded(bytes.count, now: now))
             return
         }
-        if awaitingResponse || !pending.isEmpty {
+        if !machine.acceptsRequests || !pending.isEmpty {
             pending.append(bytes)
             // Bound what a pipelining client can park here while we answer.
             if pending.readableBytes > server.options.maxHeaderBytes + server.options.maxBodyBytes {
                 stream.stopReading()
             }
-            drain()
+            parsePending()
             return
         }
         // Common case: parse straight from the loop's read buffer, copying nothing.
-        draining = true
+        inParseLoop = true
         let consumed = parse(bytes)
-        draining = false
+        inParseLoop = false
         if consumed < bytes.count {
-            if ended {
-                discard(bytes.count - consumed)
+            if machine.hasEnded {
+                perform(machine.discarded(bytes.count - consumed, now: now))
             } else {
                 pending.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
             }
         }
-        drain()
+        parsePending()
     }
 
-    /// Parses buffered bytes until a request is outstanding or they run out.
-    private func drain() {
-        guard !draining else { return }
-        draining = true
-        defer { draining = false }
-        while !ended && !awaitingResponse && !pending.isEmpty && !stream.isClosing {
+    /// Parses parked bytes until a request is outstanding or they run out; releases them
+    /// once the connection has ended.
+    private func parsePending() {
+        guard !inParseLoop else { return }
+        inParseLoop = true
+        defer { inParseLoop = false }
+        while machine.acceptsRequests && !pending.isEmpty && !stream.isClosing {
             let consumed = pending.withReadableBytes { parse($0) }
             pending.moveReaderIndex(forwardBy: consumed)
         }
         // Ended: what is left unparsed belongs to a request that will not be answered.
-        if pending.isEmpty || ended { pending.releaseStorage() }
-        if !ended && !awaitingResponse && !stream.isClosing { stream.startReading() }
+        if pending.isEmpty || machine.hasEnded { pending.releaseStorage() }
+        if machine.acceptsRequests && !stream.isClosing { stream.startReading() }
     }
 
-    /// Feeds `bytes` to the parser and acts on the outcome; returns the bytes consumed.
+    /// Feeds `bytes` to the parser and hands the outcome to the machine; returns the bytes consumed.
     private func parse(_ bytes: UnsafeRawBufferPointer) -> Int {
-        if !timerIsForRequest { armRequestTimer() }
+        let consumed: Int
+        let result: HTTPConnectionStateMachine.ParseResult
         switch parser.feed(bytes) {
         case .needMore:
-            if parser.expectsContinue {
-                parser.continueSent()
-                stream.write(HTTPResponseHead.serialize(status: 100, contentType: nil, body: [], keepAlive: true))
-            }
-            if !parser.inMessage { armIdleTimer() }
-            return bytes.count
-        case .request(let request, let consumed):
-            dispatch(request)
-            return consumed
+            consumed = bytes.count
+            result = .needMore(inMessage: parser.inMessage, expectsContinue: parser.expectsContinue)
+        case .request(let request, let used):
+            consumed = used
+            parsedRequest = request
+            result = .request(keepAlive: request.keepAlive)
         case .failure(let failure):
-            respondToFailure(failure)
-            return bytes.count
+            consumed = bytes.count
+            server.log.debug("HTTP \(HTTPConnectionStateMachine.status(for: failure)) to "
+                + "\(stream.peerAddress?.description ?? "?"): \(failure)")
+            result = .failure(failure)
         }
+        perform(machine.parsed(result, now: now), failure: result)
+        return consumed
     }
 
-    private func dispatch(_ request: HTTPRequest) {
-        awaitingResponse = true
-        timer?.stop()
-        timerIsForRequest = false
+    private func dispatch() {
+        guard let request = parsedRequest else { return }
+        parsedRequest = nil
         var answered = false
         server.handler(request) { [weak self] response in
             guard let self, !answered else { return }
             answered = true
-            self.send(response, keepAlive: request.keepAlive && !response.closesConnection)
+            guard !self.stream.isClosing else { return }
+            let keepAlive = request.keepAlive && !response.closesConnection
+            self.answer = response
+            self.perform(self.machine.responded(keepAlive: keepAlive, now: self.now))
         }
     }
 
-    private func send(_ response: HTTPResponse, keepAlive: Bool) {
-        awaitingResponse = false
-        guard !stream.isClosing else { return }
-        let keep = keepAlive && !closing
-        stream.write(response.serialized(keepAlive: keep))
-        if !keep {
-            // Bytes the client pipelined after this request are never parsed now; lingering
-            // keeps them from turning the close into a reset that could destroy the response.
-            closeLingering()
-            drain()  // releases what was parked (at once, or after the parse this runs in)
-            return
-        }
-        armIdleTimer()
-        drain()
-    }
+    /// The handler's response, until `.writeResponse` writes it.
+    private var answer: HTTPResponse?
 
-    private func respondToFailure(_ failure: HTTPRequestParser.Failure) {
-        let response: HTTPResponse
-        switch failure {
-        case .malformed(let reason): response = .error(400, "malformed HTTP request: \(reason)")
-        case .headersTooLarge: response = .error(431, "request headers exceed \(server.options.maxHeaderBytes) bytes")
-        case .bodyTooLarge: response = .error(413, "request body exceeds \(server.options.maxBodyBytes) bytes")
-        }
-        server.log.debug("HTTP \(response.status) to \(stream.peerAddress?.description ?? "?"): \(failure)")
-        // Runs while `pending` may be the bytes being parsed: `drain` releases it afterwards.
-        stream.write(response.serialized(keepAlive: false))
-        closeLingering()
-    }
+    // MARK: Actions
 
-    // MARK: Lingering close
-
-    /// The response is written: half-close once it is flushed, then discard input until the
-    /// client's EOF (`onEnd`), the byte budget, or the idle/total time bound. A stopping
-    /// server closes after the flush instead: it must not wait for clients.
-    private func closeLingering() {
-        guard !ended else { return }
-        ended = true
-        if closing {
-            stream.stopReading()
-            closeAfterFlush()
-            return
-        }
-        let state = LingeringClose(bounds: server.options.linger, now: server.loop.milliseconds)
-        linger = state
-        timerIsForRequest = false
-        stream.shutdown { [weak self] error in
-            // The peer is gone (or the stream closed first): nothing left to wait for.
-            if error != nil { self?.endLingering(.peerClosed) }
-        }
-        stream.startReading()
-        armLingerTimer(state)
-    }
-
-    private func discard(_ count: Int) {
-        guard var state = linger else { return }
-        let ending = state.discarded(count, now: server.loop.milliseconds)
-        linger = state
-        if let ending { endLingering(ending) }
-    }
-
-    private func armLingerTimer(_ state: LingeringClose) {
-        timer?.start(timeout: state.timeout(now: server.loop.milliseconds)) { [weak self] in
-            guard let self, let state = self.linger else { return }
-            if let ending = state.check(now: self.server.loop.milliseconds) {
-                self.endLingering(ending)
-            } else {
-                self.armLingerTimer(state)
+    private func perform(_ actions: [HTTPConnectionStateMachine.Action],
+                         failure: HTTPConnectionStateMachine.ParseResult? = nil) {
+        for action in actions {
+            switch action {
+            case .armTimer(let milliseconds):
+                timer?.start(timeout: milliseconds) { [weak self] in
+                    guard let self else { return }
+                    self.perform(self.machine.timerFired(now: self.now))
+                }
+            case .stopTimer:
+                timer?.stop()
+            case .sendContinue:
+                parser.continueSent()
+                stream.write(HTTPResponseHead.serialize(status: 100, contentType: nil, body: [], keepAlive: true))
+            case .dispatch:
+                dispatch()
+            case .writeResponse(let keepAlive):
+                if let answer { stream.write(answer.serialized(keepAlive: keepAlive)) }
+                answer = nil
+            case .writeError(let status):
+                stream.write(errorResponse(status, failure).serialized(keepAlive: false))
+            case .shutdownWrite:
+                stream.shutdown { [weak self] error in
+                    // The peer is gone (or the stream closed first): nothing left to wait for.
+                    guard let self, error != nil else { return }
+                    self.perform(self.machine.shutdownFailed())
+                }
+            case .startReading:
+                stream.startReading()
+            case .stopReading:
+                stream.stopReading()
+            case .releasePending, .resumeParsing:
+                // Inside the parse loop this waits for the loop's end, which does it.
+                parsePending()
+            case .closeAfterFlush:
+                stream.closeAfterFlush()
+            case .close:
+                stream.close()
+            case .endLingering(let drain, let why):
+                guard !stream.isClosing else { break }
+                server.log.debug("HTTP lingering close of \(stream.peerAddress?.description ?? "?") ended (\(why.rawValue)) "
+                    + "after \(now - drain.startedAt) ms, \(drain.discardedBytes) bytes discarded")
+                stream.close()
             }
         }
     }
 
-    private func endLingering(_ ending: LingeringClose.Ending) {
-        guard let state = linger, !stream.isClosing else { return }
-        server.log.debug("HTTP lingering close of \(stream.peerAddress?.description ?? "?") ended (\(ending.rawValue)) "
-            + "after \(server.loop.milliseconds - state.startedAt) ms, \(state.discardedBytes) bytes discarded")
-        close()
-    }
-
-    // MARK: Timers
-
-    private func armRequestTimer() {
-        timerIsForRequest = true
-        timer?.start(timeout: server.options.requestTimeout) { [weak self] in
-            guard let self else { return }
-            self.server.log.debug("HTTP request timeout from \(self.stream.peerAddress?.description ?? "?")")
-            self.pending.releaseStorage()
-            self.stream.write(HTTPResponse.error(408, "request not completed within \(self.server.options.requestTimeout) ms")
-                .serialized(keepAlive: false))
-            self.closeLingering()
+    private func errorResponse(_ status: Int, _ result: HTTPConnectionStateMachine.ParseResult?) -> HTTPResponse {
+        if status == 408 {
+            server.log.debug("HTTP request timeout from \(stream.peerAddress?.description ?? "?")")
+            return .error(408, "request not completed within \(server.options.requestTimeout) ms")
         }
-    }
-
-    private func armIdleTimer() {
-        timerIsForRequest = false
-        timer?.start(timeout: server.options.idleTimeout) { [weak self] in self?.close() }
-    }
-
-    /// Closes once the response is flushed, without lingering (the server is stopping).
-    private func closeAfterFlush() {
-        timer?.stop()
-        stream.closeAfterFlush()
-    }
-
-    private func close() {
-        timer?.stop()
-        stream.close()
+        guard case .failure(let failure)? = result else { return .error(status, "bad request") }
+        switch failure {
+        case .malformed(let reason): return .error(400, "malformed HTTP request: \(reason)")
+        case .headersTooLarge: return .error(431, "request headers exceed \(server.options.maxHeaderBytes) bytes")
+        case .bodyTooLarge: return .error(413, "request body exceeds \(server.options.maxBodyBytes) bytes")
+        }
     }
 }

@@ -18,7 +18,6 @@ public final class HTTPServer {
 
     let loop: EventLoop
     let options: Options
-    let settings = HTTPParserSettings()
     let handler: Handler
     private var listener: TCPListener?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
@@ -51,6 +50,7 @@ public final class HTTPServer {
 
     /// Stops accepting; open connections finish their current request and close.
     public func close() {
+        assertOnLoop(loop)
         listener?.close()
         listener = nil
         for connection in connections.values { connection.shutdown() }

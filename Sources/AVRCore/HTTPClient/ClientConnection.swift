@@ -41,12 +41,21 @@ final class ClientConnection {
 
     // MARK: Events in
 
-    func run(_ exchange: Exchange) { perform(machine.run(exchange)) }
+    func run(_ exchange: Exchange) {
+        assertOnLoop(loop)
+        perform(machine.run(exchange))
+    }
 
     /// Closes the connection; the current exchange (if any) is left to its owner.
-    func abort() { perform(machine.abort()) }
+    func abort() {
+        assertOnLoop(loop)
+        perform(machine.abort())
+    }
 
-    func shutdown() { perform(machine.shutdown()) }
+    func shutdown() {
+        assertOnLoop(loop)
+        perform(machine.shutdown())
+    }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
         guard current != nil else { return perform(machine.unexpectedBytes()) }

@@ -65,10 +65,10 @@ struct ClientConnectionStateMachine<Request: PooledRequest> {
             state = .busy(request, reused: true)
             return .send(request)
         case .closed:
-            return .fail(request, .connectionClosed("connection closed"))
+            return .fail(request, .connectionUnusable)
         case .connecting, .busy:
             assertionFailure("a pooled connection runs one exchange at a time")
-            return .fail(request, .connectionClosed("connection busy"))
+            return .fail(request, .connectionUnusable)
         }
     }
 
@@ -95,7 +95,7 @@ struct ClientConnectionStateMachine<Request: PooledRequest> {
         return .complete(request, keepAlive: keepAlive)
     }
 
-    mutating func responseInvalid(_ reason: String) -> Action {
+    mutating func responseInvalid(_ reason: HTTPResponseFailure) -> Action {
         guard case .busy(let request, _) = state else { return .none }
         state = .closed
         return .fail(request, .invalidResponse(reason))
@@ -116,7 +116,7 @@ struct ClientConnectionStateMachine<Request: PooledRequest> {
             if case .closed = state { return .none }
             let request = current
             state = .closed
-            if let request { return .fail(request, .connectionClosed("connection closed before any response")) }
+            if let request { return .fail(request, .connectionClosed(.closedBeforeResponse)) }
             return .close
         }
         state = .closed
@@ -130,7 +130,7 @@ struct ClientConnectionStateMachine<Request: PooledRequest> {
             if reused && !sawBytes && !request.retried { return .retry(request) }
             return .fail(request, .connectionClosed(reason))
         case .needMore:
-            return .fail(request, .connectionClosed("connection closed in the middle of the response"))
+            return .fail(request, .connectionClosed(.closedMidResponse))
         }
     }
 

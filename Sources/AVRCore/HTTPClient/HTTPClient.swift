@@ -47,8 +47,13 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
     /// The TLS handshake (or a later record) failed: OpenSSL's reason.
     case tls(String)
     case timeout(UInt64)
-    case connectionClosed(String)
-    case invalidResponse(String)
+    /// The server closed the connection before the response was complete.
+    case connectionClosed(HTTPResponseFailure)
+    /// The pooled connection was already closed when the request came to it.
+    case connectionUnusable
+    /// No timer could be made for the request's deadline.
+    case noTimer
+    case invalidResponse(HTTPResponseFailure)
     case tooManyPending(Int)
     case shutDown
 
@@ -58,7 +63,9 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
         case .connect(let error): "connection failed (\(error))"
         case .tls(let reason): "TLS failed: \(reason)"
         case .timeout(let ms): "no complete response within \(ms) ms"
-        case .connectionClosed(let reason): reason
+        case .connectionClosed(let reason): "\(reason)"
+        case .connectionUnusable: "connection closed before the request was sent"
+        case .noTimer: "out of timer handles"
         case .invalidResponse(let reason): "invalid response: \(reason)"
         case .tooManyPending(let limit): "more than \(limit) requests waiting for a connection"
         case .shutDown: "client shut down"
@@ -99,6 +106,7 @@ public final class HTTPClient {
     /// Sends `request`; `completion` runs exactly once, on the loop.
     public func execute(_ request: HTTPClientRequest, timeout: UInt64,
                         completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
+        assertOnLoop(loop)
         guard !isShutDown else { return completion(.failure(.shutDown)) }
         if request.usesTLS && tls == nil { return completion(.failure(.tls("TLS is not available"))) }
         let key = (request.usesTLS ? "https://" : "http://") + "\(request.host):\(request.port)"
@@ -109,7 +117,7 @@ public final class HTTPClient {
         }
         let exchange = Exchange(request: request, timeoutMs: timeout, completion: completion)
         guard let timer = try? Timer(loop: loop) else {
-            return completion(.failure(.connectionClosed("out of timer handles")))
+            return completion(.failure(.noTimer))
         }
         exchange.timer = timer
         timer.start(timeout: timeout) { [weak pool] in
@@ -121,6 +129,7 @@ public final class HTTPClient {
 
     /// Closes every connection; requests in progress fail with `.shutDown`.
     public func shutdown() {
+        assertOnLoop(loop)
         isShutDown = true
         // The pools stay: their connections report their close to them later.
         for pool in pools.values { pool.shutdown() }

@@ -1,23 +1,51 @@
-private import CLLHTTP
+/// Why a response could not be parsed; text is made only where it is logged (`description`).
+public enum HTTPResponseFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// llhttp rejected the bytes (its error code and reason).
+    case malformed(code: Int32, reason: String)
+    case headersTooLarge(limit: Int)
+    /// The body sink (`onBody`) refused a chunk.
+    case bodyTooLarge
+    /// The peer closed before sending any byte of a response.
+    case closedBeforeResponse
+    /// The peer closed in the middle of a response.
+    case closedMidResponse
+    /// `feed` or `finishAtEOF` was called from the parser's own callback (`onHead`/`onBody`).
+    case reentered
 
-/// Incremental HTTP/1.1 response parsing on llhttp. The body is streamed to `onBody`
-/// (the pooled client accumulates it with a bound; the streaming STS client plays it).
+    public var description: String {
+        switch self {
+        case .malformed(_, let reason): reason
+        case .headersTooLarge(let limit): "response headers exceed \(limit) bytes"
+        case .bodyTooLarge: "response body too large"
+        case .closedBeforeResponse: "connection closed before any response"
+        case .closedMidResponse: "connection closed in the middle of the response"
+        case .reentered: "response parser re-entered from its own callback"
+        }
+    }
+}
+
+/// Incremental HTTP/1.1 response parsing on llhttp (through `LLHTTPParser`). The body is
+/// streamed to `onBody` (the pooled client accumulates it with a bound; the streaming STS
+/// client plays it).
+///
+/// `onHead` and `onBody` run inside `feed`: they may call `reset()` (it takes effect when
+/// `feed` returns, which then reports `.needMore`: the rest of that input is dropped), but
+/// a `feed` or `finishAtEOF` from them is refused with `.reentered`.
 final class HTTPResponseParser {
     enum Outcome: Equatable {
         case needMore
         /// The response is complete; `consumed` bytes were used.
         case complete(consumed: Int)
-        case failure(String)
+        case failure(HTTPResponseFailure)
     }
 
-    private let parser: UnsafeMutablePointer<llhttp_t>
-    private let settings: UnsafeMutablePointer<llhttp_settings_t>
+    private var parser: LLHTTPParser!
     private let maxHeaderBytes: Int
     private var headerBytes = 0
     private var field: [UInt8] = []
     private var value: [UInt8] = []
     private var inValue = false
-    private var limitError: String?
+    private var limitFailure: HTTPResponseFailure?
     private var completed = false
 
     private(set) var status = 0
@@ -32,35 +60,19 @@ final class HTTPResponseParser {
 
     init(maxHeaderBytes: Int = 16 * 1024) {
         self.maxHeaderBytes = maxHeaderBytes
-        parser = .allocate(capacity: 1)
-        settings = .allocate(capacity: 1)
-        llhttp_settings_init(settings)
-        settings.pointee.on_header_field = { HTTPResponseParser.from($0).headerData(UnsafeRawBufferPointer(start: $1, count: $2), isValue: false) }
-        settings.pointee.on_header_value = { HTTPResponseParser.from($0).headerData(UnsafeRawBufferPointer(start: $1, count: $2), isValue: true) }
-        settings.pointee.on_status = { HTTPResponseParser.from($0).countHeader($2) ? 0 : -1 }
-        settings.pointee.on_headers_complete = { HTTPResponseParser.from($0).headersCompleted() }
-        settings.pointee.on_body = { HTTPResponseParser.from($0).bodyData(UnsafeRawBufferPointer(start: $1, count: $2)) }
-        settings.pointee.on_message_complete = { HTTPResponseParser.from($0).messageCompleted() }
-        llhttp_init(parser, HTTP_RESPONSE, settings)
-        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-    }
-
-    deinit {
-        parser.deallocate()
-        settings.deallocate()
+        parser = LLHTTPParser(.response, handler: self)
     }
 
     /// Prepares for the next response on a kept-alive connection.
     func reset() {
-        llhttp_init(parser, HTTP_RESPONSE, settings)
-        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        parser.reset()
         status = 0
         headers = []
         headerBytes = 0
         field = []
         value = []
         inValue = false
-        limitError = nil
+        limitFailure = nil
         completed = false
         sawBytes = false
         keepAlive = false
@@ -68,47 +80,42 @@ final class HTTPResponseParser {
 
     func feed(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         guard bytes.count > 0 else { return .needMore }
+        guard !parser.isExecuting else { return .failure(.reentered) }
         sawBytes = true
-        let base = bytes.baseAddress!.assumingMemoryBound(to: CChar.self)
-        let result = llhttp_execute(parser, base, bytes.count)
-        switch result {
-        case HPE_OK:
+        switch parser.execute(bytes) {
+        case .ok, .resetDuringExecute:
             return .needMore
-        case HPE_PAUSED:
-            let consumed = llhttp_get_error_pos(parser)! - base
+        case .paused(let consumed):
             return .complete(consumed: consumed)
-        default:
-            return .failure(limitError ?? llhttp_get_error_reason(parser).map { String(cString: $0) } ?? "invalid HTTP response")
+        case .failed(let error):
+            return .failure(limitFailure ?? .malformed(code: error.code, reason: error.reason))
+        case .reentered:
+            return .failure(.reentered)
         }
     }
 
     /// The peer closed: completes a close-delimited body, or reports a truncated response.
     func finishAtEOF() -> Outcome {
+        guard !parser.isExecuting else { return .failure(.reentered) }
         if completed { return .complete(consumed: 0) }
-        let result = llhttp_finish(parser)
-        if result == HPE_OK && completed { return .complete(consumed: 0) }
-        if result == HPE_PAUSED { return .complete(consumed: 0) }
-        return .failure(sawBytes ? "connection closed in the middle of the response" : "connection closed before any response")
+        let result = parser.finish()
+        if result == .ok && completed { return .complete(consumed: 0) }
+        if case .paused = result { return .complete(consumed: 0) }
+        return .failure(sawBytes ? .closedMidResponse : .closedBeforeResponse)
     }
 
-    fileprivate static func from(_ parser: UnsafeMutablePointer<llhttp_t>?) -> HTTPResponseParser {
-        Unmanaged<HTTPResponseParser>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+    func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name.lowercased() == lower }?.value
     }
 
-    fileprivate func countHeader(_ count: Int) -> Bool {
+    private func countHeader(_ count: Int) -> Bool {
         headerBytes += count
         if headerBytes > maxHeaderBytes {
-            limitError = "response headers exceed \(maxHeaderBytes) bytes"
+            limitFailure = .headersTooLarge(limit: maxHeaderBytes)
             return false
         }
         return true
-    }
-
-    fileprivate func headerData(_ data: UnsafeRawBufferPointer, isValue: Bool) -> Int32 {
-        guard countHeader(data.count) else { return -1 }
-        if !isValue && inValue { flushHeader() }
-        if isValue { inValue = true; value.append(contentsOf: data) } else { field.append(contentsOf: data) }
-        return 0
     }
 
     private func flushHeader() {
@@ -117,30 +124,49 @@ final class HTTPResponseParser {
         value = []
         inValue = false
     }
+}
 
-    fileprivate func headersCompleted() -> Int32 {
+extension HTTPResponseParser: LLHTTPHandler {
+    func messageBegan(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict { .proceed }
+
+    func url(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict { .proceed }
+
+    func status(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
+        countHeader(data.count) ? .proceed : .stop
+    }
+
+    func headerField(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
+        guard countHeader(data.count) else { return .stop }
+        if inValue { flushHeader() }
+        field.append(contentsOf: data)
+        return .proceed
+    }
+
+    func headerValue(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
+        guard countHeader(data.count) else { return .stop }
+        inValue = true
+        value.append(contentsOf: data)
+        return .proceed
+    }
+
+    func headersCompleted(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
         if inValue || !field.isEmpty { flushHeader() }
-        status = Int(parser.pointee.status_code)
+        status = parser.statusCode
         onHead?()
-        return 0
+        return .proceed
     }
 
-    fileprivate func bodyData(_ data: UnsafeRawBufferPointer) -> Int32 {
+    func body(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
         if let onBody, !onBody(data) {
-            limitError = "response body too large"
-            return -1
+            limitFailure = .bodyTooLarge
+            return .stop
         }
-        return 0
+        return .proceed
     }
 
-    fileprivate func messageCompleted() -> Int32 {
-        keepAlive = llhttp_should_keep_alive(parser) != 0
+    func messageCompleted(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
+        keepAlive = parser.shouldKeepAlive
         completed = true
-        return Int32(HPE_PAUSED.rawValue)
-    }
-
-    func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.name.lowercased() == lower }?.value
+        return .pause
     }
 }

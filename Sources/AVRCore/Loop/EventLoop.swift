@@ -2,6 +2,9 @@ internal import CUV
 #if canImport(Glibc)
 import Glibc
 #endif
+#if DEBUG
+import Synchronization
+#endif
 
 /// One libuv loop and the resources its handles share.
 ///
@@ -17,9 +20,15 @@ import Glibc
 ///   self-reference. A wrapper that is never closed is a leak, and tests check for it by
 ///   requiring `uv_loop_close` to succeed.
 ///
-/// Everything here is confined to the loop's thread; the types are not Sendable.
+/// Everything here is confined to the loop's thread; the types are not Sendable. Debug builds
+/// check it: the entry points of the loop-confined classes call `assertOnLoop()`, which fails
+/// when another thread touches them while the loop runs (release builds compile it away).
 public final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
+    #if DEBUG
+    /// The thread inside `run()`, 0 while the loop is not running (debug builds only).
+    private let runningThread = Atomic<UInt>(0)
+    #endif
     /// One read buffer for every stream on this loop: libuv fills it, the stream's reader
     /// consumes it synchronously, and only an incomplete message tail is copied out.
     let sharedReadBuffer: UnsafeMutableRawBufferPointer
@@ -48,7 +57,32 @@ public final class EventLoop {
 
     /// Runs until no active handle is left or `stop()` is called.
     public func run() {
+        #if DEBUG
+        runningThread.store(UInt(pthread_self()), ordering: .releasing)
+        defer { runningThread.store(0, ordering: .releasing) }
+        #endif
         uv_run(raw, UV_RUN_DEFAULT)
+    }
+
+    /// Whether the calling thread may touch this loop and its handles: while the loop runs,
+    /// only the thread inside `run()` may; before and after (set-up, tear-down), its owner
+    /// may. Always true in release builds, which do not track the thread.
+    public var isOnLoopThread: Bool {
+        #if DEBUG
+        let running = runningThread.load(ordering: .acquiring)
+        return running == 0 || running == UInt(pthread_self())
+        #else
+        return true
+        #endif
+    }
+
+    /// Debug builds: traps when called off the loop's thread while the loop runs (as NIO's
+    /// `preconditionInEventLoop`). Release builds: nothing.
+    @inline(__always)
+    func assertOnLoop(file: StaticString = #fileID, line: UInt = #line) {
+        #if DEBUG
+        assert(isOnLoopThread, "touched off its event loop's thread", file: file, line: line)
+        #endif
     }
 
     public func stop() { uv_stop(raw) }
@@ -89,3 +123,13 @@ public final class EventLoop {
 
 @available(*, unavailable)
 extension EventLoop: Sendable {}
+
+/// The form the loop-confined classes call at their entry points: `loop` is not even
+/// evaluated in release builds (an `unowned` reference costs a retain and a release to load,
+/// which a per-frame `write` should not pay for a check that is compiled away).
+@inline(__always)
+func assertOnLoop(_ loop: @autoclosure () -> EventLoop, file: StaticString = #fileID, line: UInt = #line) {
+    #if DEBUG
+    loop().assertOnLoop(file: file, line: line)
+    #endif
+}

@@ -165,6 +165,7 @@ public final class TCPListener {
     }
 
     public func close() {
+        assertOnLoop(loop)
         guard !isClosing else { return }
         isClosing = true
         retry?.close()

@@ -11,6 +11,11 @@ internal import CUV
 /// their order and their memory stays put until libuv's write callback.
 ///
 /// `shutdown` half-closes: the FIN goes out after the last queued byte, reading goes on.
+///
+/// A write that fails never calls back inside `write`: the failure (`onEnd`, then `close`)
+/// runs on a later loop turn, from a zero timer the stream owns (h2o does the same: a
+/// failed write links the socket to the loop's pending list). So a caller's stack never
+/// unwinds through a whole connection's teardown; meanwhile later writes are ignored.
 public final class TCPStream {
     public unowned let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
@@ -26,6 +31,13 @@ public final class TCPStream {
     /// Set once `uv_shutdown` has been issued (after the queued writes).
     private var shutdownIssued = false
     private var shutdownCompletion: ((UVError?) -> Void)?
+    /// Set once a write has failed; the failure is reported on a later loop turn.
+    private var writeFailed = false
+    /// Whether a write has failed (its failure is reported, or about to be).
+    var hasFailedWrite: Bool { writeFailed }
+    /// Work deferred to a later loop turn (`runSoon`); created on first use.
+    private var soon: Timer?
+    private var soonWork: [() -> Void] = []
 
     /// Bytes accepted by `write` but not yet taken by the kernel: the backpressure signal.
     public var pendingWriteBytes: Int { inFlight.count + queued.count }
@@ -75,6 +87,7 @@ public final class TCPStream {
     // MARK: Reading
 
     public func startReading() {
+        assertOnLoop(loop)
         guard !reading, !isClosing else { return }
         reading = true
         let status = uv_read_start(stream, { handle, _, buf in
@@ -98,6 +111,7 @@ public final class TCPStream {
     }
 
     public func stopReading() {
+        assertOnLoop(loop)
         guard reading else { return }
         reading = false
         uv_read_stop(stream)
@@ -113,7 +127,8 @@ public final class TCPStream {
 
     /// Sends `bytes`; copies only the part the kernel could not take right away.
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard !isClosing, !isWriteShutDown, bytes.count > 0 else { return }
+        assertOnLoop(loop)
+        guard !isClosing, !isWriteShutDown, !writeFailed, bytes.count > 0 else { return }
         var rest = bytes
         if !writing {
             var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
@@ -123,7 +138,7 @@ public final class TCPStream {
             if written > 0 {
                 rest = UnsafeRawBufferPointer(rebasing: bytes[Int(written)...])
             } else if written != cuv_errno_eagain() {
-                fail(UVError(written))
+                failSoon(UVError(written))
                 return
             }
         }
@@ -147,7 +162,7 @@ public final class TCPStream {
         }
         if status < 0 {
             writing = false
-            fail(UVError(status))
+            failSoon(UVError(status))
         }
     }
 
@@ -174,6 +189,35 @@ public final class TCPStream {
         close()
     }
 
+    /// A failure found inside `write`: later writes are ignored now, and the failure is
+    /// reported on a later loop turn (unless the stream is closed before).
+    private func failSoon(_ error: UVError) {
+        guard !writeFailed else { return }
+        writeFailed = true
+        runSoon { [unowned self] in self.fail(error) }
+    }
+
+    /// Runs `work` on a later loop turn, never inside the caller's stack; dropped if the
+    /// stream closes first. The zero timer is the stream's own and closes with it.
+    func runSoon(_ work: @escaping () -> Void) {
+        guard !isClosing else { return }
+        if soon == nil {
+            guard let timer = try? Timer(loop: loop) else {
+                // uv_timer_init cannot fail on an initialised loop; if it ever did, closing
+                // now (without the callback) still never re-enters the caller.
+                return close()
+            }
+            soon = timer
+        }
+        soonWork.append(work)
+        guard let soon, !soon.isActive else { return }
+        soon.start(timeout: 0) { [unowned self] in
+            let batch = self.soonWork
+            self.soonWork = []
+            for work in batch where !self.isClosing { work() }
+        }
+    }
+
     // MARK: Half-closing
 
     /// Half-closes the connection: once every byte already written has reached the kernel,
@@ -181,6 +225,7 @@ public final class TCPStream {
     /// `close`. Later writes are ignored. `completion` runs once, on the loop: nil when the
     /// FIN is queued, else the error (`ECANCELED` when the stream closes first).
     public func shutdown(_ completion: @escaping (UVError?) -> Void) {
+        assertOnLoop(loop)
         guard !isClosing, !isWriteShutDown else { return }
         isWriteShutDown = true
         shutdownCompletion = completion
@@ -215,14 +260,19 @@ public final class TCPStream {
 
     /// Closes once every byte already written has reached the kernel.
     public func closeAfterFlush() {
+        assertOnLoop(loop)
         if writing { closeWhenFlushed = true } else { close() }
     }
 
     /// Closes now; unsent bytes are dropped. Safe to call more than once.
     public func close() {
+        assertOnLoop(loop)
         guard !isClosing else { return }
         isClosing = true
         stopReading()
+        soon?.close()
+        soon = nil
+        soonWork = []
         uv_close(cuv_tcp_as_handle(handle)) { raw in
             let unmanaged = Unmanaged<TCPStream>.fromOpaque(raw!.pointee.data)
             unmanaged.takeUnretainedValue().closed()
@@ -249,6 +299,7 @@ public final class TCPStream {
     /// Connects to `address`; `completion` runs exactly once. Closing the stream before the
     /// connection completes cancels it (`UV_ECANCELED`), which is how timeouts are enforced.
     public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) {
+        assertOnLoop(loop)
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         request.pointee.data = Unmanaged.passRetained(ConnectContext(completion)).toOpaque()
         let status = address.withSockaddr { uv_tcp_connect(request, handle, $0) { request, status in

@@ -4,10 +4,18 @@ internal import CUV
 /// caller compares against `EventLoop.nanoseconds` and re-arms.
 public final class Timer {
     let handle: UnsafeMutablePointer<uv_timer_t>
+    #if DEBUG
+    /// For the confinement check only (debug builds).
+    private unowned let loop: EventLoop
+    #endif
     private var callback: (() -> Void)?
     private var isClosing = false
 
     public init(loop: EventLoop) throws(UVError) {
+        assertOnLoop(loop)
+        #if DEBUG
+        self.loop = loop
+        #endif
         handle = .allocate(capacity: 1)
         let status = uv_timer_init(loop.raw, handle)
         if status < 0 {
@@ -19,6 +27,9 @@ public final class Timer {
 
     /// (Re)starts the timer: `callback` after `timeout` ms, then every `repeat` ms if non-zero.
     public func start(timeout: UInt64, repeat: UInt64 = 0, _ callback: @escaping () -> Void) {
+        #if DEBUG
+        assertOnLoop(loop)
+        #endif
         guard !isClosing else { return }
         self.callback = callback
         uv_timer_start(handle, { timer in
@@ -28,6 +39,9 @@ public final class Timer {
     }
 
     public func stop() {
+        #if DEBUG
+        assertOnLoop(loop)
+        #endif
         guard !isClosing else { return }
         uv_timer_stop(handle)
     }
@@ -38,6 +52,9 @@ public final class Timer {
     public var isActive: Bool { !isClosing && uv_is_active(cuv_timer_as_handle(handle)) != 0 }
 
     public func close() {
+        #if DEBUG
+        assertOnLoop(loop)
+        #endif
         guard !isClosing else { return }
         isClosing = true
         uv_close(cuv_timer_as_handle(handle)) { raw in

@@ -19,8 +19,8 @@ enum SpeechFailure: Error, CustomStringConvertible {
     case connectionFailed(StreamFailure)
     /// A streaming-HTTP service answered with a status other than 2xx.
     case httpStatus(EndpointURL, Int)
-    /// A streaming-HTTP service sent bytes that are no HTTP response (llhttp's reason).
-    case invalidResponse(String)
+    /// A streaming-HTTP service sent bytes that are no HTTP response.
+    case invalidResponse(HTTPResponseFailure)
     /// The service closed the connection before its WebSocket handshake answer.
     case closedWithoutCloseFrame
     /// A streaming-HTTP service closed before the end of its response.

@@ -16,6 +16,8 @@ public final class TLSStream: ClientStream {
     private var reading = false
     private var closing = false
     private var handshakeCompletion: ((String?) -> Void)?
+    /// Set once a write has failed; the failure is reported on a later loop turn.
+    private var writeFailed = false
 
     public var onRead: ((UnsafeRawBufferPointer) -> Void)?
     public var onEnd: ((StreamFailure?) -> Void)?
@@ -40,6 +42,7 @@ public final class TLSStream: ClientStream {
     /// Runs the handshake; `completion` gets nil once it is done, else OpenSSL's reason.
     /// The caller bounds it in time by closing the stream.
     func handshake(_ completion: @escaping (String?) -> Void) {
+        assertOnLoop(tcp.loop)
         handshakeCompletion = completion
         tcp.startReading()
         advanceHandshake()
@@ -75,6 +78,7 @@ public final class TLSStream: ClientStream {
     }
 
     public func startReading() {
+        assertOnLoop(tcp.loop)
         guard !reading, !closing else { return }
         reading = true
         // Records that arrived with the end of the handshake are decrypted now.
@@ -137,10 +141,16 @@ public final class TLSStream: ClientStream {
         abort()
     }
 
+    /// Like `TCPStream.write`, a failure never calls back inside `write`: it is reported
+    /// on a later loop turn, and later writes are ignored meanwhile.
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard established, !closing, bytes.count > 0 else { return }
+        assertOnLoop(tcp.loop)
+        guard established, !closing, !writeFailed, bytes.count > 0 else { return }
         guard Int(ctls_write(session, bytes.baseAddress, bytes.count)) == CTLS_OK else {
-            return fail(String(cString: ctls_reason(session)))
+            writeFailed = true
+            let reason = String(cString: ctls_reason(session))
+            tcp.runSoon { self.fail(reason) }
+            return
         }
         flush()
     }
@@ -156,6 +166,7 @@ public final class TLSStream: ClientStream {
     }
 
     public func closeAfterFlush() {
+        assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()
         closing = true
@@ -163,6 +174,7 @@ public final class TLSStream: ClientStream {
     }
 
     public func close() {
+        assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()
         abort()

@@ -27,12 +27,7 @@ public final class WebhookDispatcher {
         let completion: ((HTTPClientResponse?) -> Void)?
     }
 
-    private final class CallQueue {
-        var events: [Event] = []
-        var head = 0
-        var busy = false
-        var pending: Int { events.count - head }
-    }
+    private typealias Machine = WebhookDeliveryStateMachine<CallUUID, Event>
 
     private let loop: EventLoop
     private let url: EndpointURL
@@ -40,9 +35,9 @@ public final class WebhookDispatcher {
     private let client: HTTPClient
     private let log: Logger
     private let wallClock: () -> Int64
-    private var queues: [CallUUID: CallQueue] = [:]
-    private var queuedTotal = 0
-    private var retryTimers: [ObjectIdentifier: Timer] = [:]
+    /// The retry policy and the per-call queues; this class only sends, times and answers.
+    private var machine: Machine
+    private var retryTimers: [CallUUID: Timer] = [:]
     /// Counters for tests and metrics.
     public private(set) var delivered = 0
     public private(set) var failed = 0
@@ -58,56 +53,76 @@ public final class WebhookDispatcher {
         self.client = client
         self.log = log
         self.wallClock = wallClock
+        machine = Machine(policy: .init(retries: options.retries, backoffBase: options.backoffBase,
+                                        backoffCap: options.backoffCap, maxQueuedPerCall: options.maxQueuedPerCall,
+                                        maxQueuedTotal: options.maxQueuedTotal))
     }
 
     /// Events queued or in flight.
-    public var backlog: Int { queuedTotal }
-    private var abandoned = false
+    public var backlog: Int { machine.backlog }
 
     /// Shutdown after the grace period: pending retries are cancelled, queued events
     /// dropped (counted and logged by the caller); nothing new is sent.
     public func abandon() {
-        abandoned = true
-        for timer in retryTimers.values { timer.close() }
-        retryTimers = [:]
-        dropped += queuedTotal
-        queues = [:]
-        queuedTotal = 0
+        assertOnLoop(loop)
+        perform(machine.abandon())
     }
 
     /// Queues `type` for `uuid`, timestamped now. `completion` (if any) gets the successful
     /// response, or nil once every attempt failed or the event was dropped.
     public func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
-        guard !abandoned else { return completion?(nil) ?? () }
+        assertOnLoop(loop)
+        if machine.isAbandoned { return completion?(nil) ?? () }
         let body = WebhookEnvelope.encode(uuid: uuid.description, type: type, timestampMs: wallClock(), payload: payload)
-        let queue: CallQueue
-        if let existing = queues[uuid] { queue = existing } else {
-            queue = CallQueue()
-            queues[uuid] = queue
-        }
-        if queue.pending >= options.maxQueuedPerCall || queuedTotal >= options.maxQueuedTotal {
-            dropped += 1
-            log.error("Webhook \(type) for \(uuid) dropped: queue full (\(queue.pending) for this call, \(queuedTotal) in all)")
-            if queue.pending == 0 { queues[uuid] = nil }
-            completion?(nil)
-            return
-        }
-        queue.events.append(Event(type: type, body: body, completion: completion))
-        queuedTotal += 1
-        if !queue.busy { deliverNext(uuid, queue) }
+        perform(machine.enqueue(Event(type: type, body: body, completion: completion), for: uuid))
     }
 
-    private func deliverNext(_ uuid: CallUUID, _ queue: CallQueue) {
-        guard queue.head < queue.events.count else {
-            queues[uuid] = nil
-            return
+    /// Why an attempt failed; made text only in the log line.
+    enum AttemptFailure: CustomStringConvertible {
+        case status(Int)
+        case client(HTTPClientError)
+
+        var description: String {
+            switch self {
+            case .status(let status): "HTTP \(status)"
+            case .client(let error): "\(error)"
+            }
         }
-        queue.busy = true
-        attempt(uuid, queue, queue.events[queue.head], number: 1)
     }
 
-    private func attempt(_ uuid: CallUUID, _ queue: CallQueue, _ event: Event, number: Int) {
+    /// Does what the machine says; `response` / `failure`: how the attempt that led here ended.
+    private func perform(_ actions: [Machine.Action], response: HTTPClientResponse? = nil,
+                         failure: AttemptFailure? = nil) {
+        for action in actions {
+            switch action {
+            case .attempt(let uuid, let event, let number):
+                attempt(uuid, event, number: number)
+            case .scheduleRetry(let uuid, let event, let delay, let number):
+                if let failure {
+                    log.debug("Webhook \(event.type) for \(uuid) attempt \(number) failed (\(failure)); retrying in \(delay) ms")
+                }
+                retry(uuid, after: delay)
+            case .gaveUp(let uuid, let event, let attempts):
+                failed += 1
+                metrics?.undelivered(event.type)
+                log.error("Webhook \(event.type) for \(uuid) to \(url) failed after \(attempts) attempt(s): "
+                    + (failure.map { "\($0)" } ?? "unknown"))
+            case .finish(let event, let wasDelivered):
+                if wasDelivered { delivered += 1 }
+                event.completion?(wasDelivered ? response : nil)
+            case .dropped(let uuid, let event, let forCall, let total):
+                dropped += 1
+                log.error("Webhook \(event.type) for \(uuid) dropped: queue full (\(forCall) for this call, \(total) in all)")
+            case .abandoned(let count):
+                dropped += count
+                for timer in retryTimers.values { timer.close() }
+                retryTimers = [:]
+            }
+        }
+    }
+
+    private func attempt(_ uuid: CallUUID, _ event: Event, number: Int) {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("User-Agent", "avr-core")]
         if let secret = options.secret { headers.append(("X-AVR-WEBHOOK-SECRET", secret)) }
         let request = HTTPClientRequest(method: "POST", host: url.host, port: url.port, hostHeader: url.hostHeader,
@@ -116,52 +131,31 @@ public final class WebhookDispatcher {
         let started = loop.nanoseconds
         client.execute(request, timeout: options.timeout) { [weak self] result in
             guard let self else { return }
-            if let metrics = self.metrics {
-                let succeeded = if case .success(let response) = result { (200..<300).contains(response.status) } else { false }
-                metrics.attempt(event.type, nanoseconds: self.loop.nanoseconds &- started, succeeded: succeeded)
-            }
-            let failure: String
+            var response: HTTPClientResponse?
+            var failure: AttemptFailure?
             switch result {
-            case .success(let response) where (200..<300).contains(response.status):
-                self.delivered += 1
-                if self.abandoned { return event.completion?(response) ?? () }
-                return self.completed(uuid, queue, event, response)
-            case .success(let response):
-                failure = "HTTP \(response.status)"
-            case .failure(let error):
-                failure = "\(error)"
+            case .success(let answer) where (200..<300).contains(answer.status): response = answer
+            case .success(let answer): failure = .status(answer.status)
+            case .failure(let error): failure = .client(error)
             }
-            if self.abandoned { return event.completion?(nil) ?? () }
-            if number <= self.options.retries {
-                let delay = min(self.options.backoffCap, self.options.backoffBase << UInt64(number - 1))
-                self.log.debug("Webhook \(event.type) for \(uuid) attempt \(number) failed (\(failure)); retrying in \(delay) ms")
-                self.retry(after: delay) { self.attempt(uuid, queue, event, number: number + 1) }
-            } else {
-                self.failed += 1
-                self.metrics?.undelivered(event.type)
-                self.log.error("Webhook \(event.type) for \(uuid) to \(self.url) failed after \(number) attempt(s): \(failure)")
-                self.completed(uuid, queue, event, nil)
-            }
+            self.metrics?.attempt(event.type, nanoseconds: self.loop.nanoseconds &- started, succeeded: response != nil)
+            let actions = self.machine.attemptFinished(for: uuid, delivered: response != nil, now: self.loop.milliseconds)
+            self.perform(actions, response: response, failure: failure)
         }
     }
 
-    private func retry(after delay: UInt64, _ action: @escaping () -> Void) {
-        guard let timer = try? Timer(loop: loop) else { return action() }
-        let id = ObjectIdentifier(timer)
-        retryTimers[id] = timer
+    private func retry(_ uuid: CallUUID, after delay: UInt64) {
+        guard let timer = try? Timer(loop: loop) else {
+            return perform(machine.retryDue(for: uuid, now: UInt64.max))
+        }
+        retryTimers[uuid]?.close()
+        retryTimers[uuid] = timer
         timer.start(timeout: delay) { [weak self] in
             timer.close()
-            self?.retryTimers[id] = nil
-            action()
+            guard let self else { return }
+            self.retryTimers[uuid] = nil
+            self.perform(self.machine.retryDue(for: uuid, now: self.loop.milliseconds))
         }
-    }
-
-    private func completed(_ uuid: CallUUID, _ queue: CallQueue, _ event: Event, _ response: HTTPClientResponse?) {
-        queue.head += 1
-        queuedTotal -= 1
-        queue.busy = false
-        event.completion?(response)
-        deliverNext(uuid, queue)
     }
 }
 

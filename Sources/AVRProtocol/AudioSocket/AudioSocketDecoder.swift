@@ -34,47 +34,63 @@ public struct AudioSocketDecoder: Sendable {
             buffer.moveReaderIndex(forwardBy: pendingAudioBytes)
             pendingAudioBytes = 0
         }
-        let available = buffer.readableBytes
+        guard let (kind, length) = try Self.header(available: buffer.readableBytes, maximumPayloadLength: maximumPayloadLength,
+                                                   byte: { buffer.byte(at: $0) }),
+              buffer.readableBytes >= 3 + length else { return nil }
+        if kind.isAudio {
+            buffer.moveReaderIndex(forwardBy: 3)
+            pendingAudioBytes = length
+            return .audio(AudioSocketAudio(kind: kind, payloadLength: length))
+        }
+        let frame = Self.controlFrame(kind: kind, length: length, byte: { buffer.byte(at: $0) },
+                                      bytes: { Array(buffer.bytes(at: $0, count: $1)) })
+        buffer.moveReaderIndex(forwardBy: 3 + length)
+        return frame
+    }
+
+    /// The kind and payload length of the message whose first `available` bytes `byte`
+    /// reads, or nil while the 3-byte header is incomplete. Checks happen as early as the
+    /// bytes allow: the kind on the first byte, the length on the third.
+    @inline(__always)
+    static func header(available: Int, maximumPayloadLength: Int,
+                       byte: (Int) -> UInt8) throws(AudioSocketError) -> (AudioSocketKind, Int)? {
         guard available >= 1 else { return nil }
-        let kindByte = buffer.byte(at: 0)
+        let kindByte = byte(0)
         guard let kind = AudioSocketKind(rawValue: kindByte) else {
             throw .unknownKind(kindByte)
         }
         guard available >= 3 else { return nil }
         // Big-endian on the wire, whatever the payload's own byte order (slin is LE).
-        let length = Int(buffer.byte(at: 1)) << 8 | Int(buffer.byte(at: 2))
-        try validate(kind: kind, length: length)
-        guard available >= 3 + length else { return nil }
+        let length = Int(byte(1)) << 8 | Int(byte(2))
+        try validate(kind: kind, length: length, maximumPayloadLength: maximumPayloadLength)
+        return (kind, length)
+    }
 
-        let frame: AudioSocketFrame
+    /// A complete non-audio message; `byte(i)` / `bytes(i, n)` read from its first byte.
+    static func controlFrame(kind: AudioSocketKind, length: Int, byte: (Int) -> UInt8,
+                             bytes: (Int, Int) -> [UInt8]) -> AudioSocketFrame {
         switch kind {
-        case .hangup:
-            // Any payload is ignored: a hangup is a hangup, and refusing it would end the
-            // call all the same, only with a less accurate reason.
-            frame = .hangup
         case .uuid:
             var high: UInt64 = 0
             var low: UInt64 = 0
             for offset in 0..<8 {
-                high = high << 8 | UInt64(buffer.byte(at: 3 + offset))
-                low = low << 8 | UInt64(buffer.byte(at: 11 + offset))
+                high = high << 8 | UInt64(byte(3 + offset))
+                low = low << 8 | UInt64(byte(11 + offset))
             }
-            frame = .uuid(CallUUID(high: high, low: low))
+            return .uuid(CallUUID(high: high, low: low))
         case .dtmf:
-            let byte = buffer.byte(at: 3)
-            frame = DTMFDigit(ascii: byte).map(AudioSocketFrame.dtmf) ?? .invalidDTMF(byte)
+            let digit = byte(3)
+            return DTMFDigit(ascii: digit).map(AudioSocketFrame.dtmf) ?? .invalidDTMF(digit)
         case .error:
-            frame = .error(code: Array(buffer.bytes(at: 3, count: length)))
+            return .error(code: bytes(3, length))
         default:
-            buffer.moveReaderIndex(forwardBy: 3)
-            pendingAudioBytes = length
-            return .audio(AudioSocketAudio(kind: kind, payloadLength: length))
+            // A hangup's payload is ignored: a hangup is a hangup, and refusing it would end
+            // the call all the same, only with a less accurate reason.
+            return .hangup
         }
-        buffer.moveReaderIndex(forwardBy: 3 + length)
-        return frame
     }
 
-    private func validate(kind: AudioSocketKind, length: Int) throws(AudioSocketError) {
+    private static func validate(kind: AudioSocketKind, length: Int, maximumPayloadLength: Int) throws(AudioSocketError) {
         guard length <= maximumPayloadLength else {
             throw .payloadTooLarge(kind: kind, length: length)
         }

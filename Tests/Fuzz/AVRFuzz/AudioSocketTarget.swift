@@ -18,6 +18,28 @@ func fuzzAudioSocket(_ data: UnsafeRawBufferPointer) {
     let split = run(input, chunks: input.chunks, limit: limit)
     let whole = run(input, chunks: input.whole, limit: limit)
     require(split == whole, "split delivery \(split.count) events differs from whole \(whole.count)")
+    // The in-place reader the call path uses gives the same as the decoder, split or whole.
+    require(read(input, chunks: input.chunks, limit: limit) == split, "the frame reader differs from the decoder (split)")
+    require(read(input, chunks: input.whole, limit: limit) == split, "the frame reader differs from the decoder (whole)")
+}
+
+/// `AudioSocketFrameReader` on the same reads; it never keeps more than one incomplete message.
+private func read(_ input: SplitInput, chunks: [Range<Int>], limit: Int) -> [AudioSocketEvent] {
+    var reader = AudioSocketFrameReader(maximumPayloadLength: limit)
+    var events: [AudioSocketEvent] = []
+    for range in chunks {
+        do throws(AudioSocketError) {
+            try reader.read(input.chunk(range)) { frame, payload in
+                events.append(.frame(frame, payload: Array(payload)))
+                return true
+            }
+        } catch {
+            events.append(.error(error))
+            return events
+        }
+        require(reader.bufferedBytes < 3 + limit, "the reader kept more than one incomplete message")
+    }
+    return events
 }
 
 private func run(_ input: SplitInput, chunks: [Range<Int>], limit: Int) -> [AudioSocketEvent] {

@@ -26,7 +26,6 @@ private enum RequestEvent: Equatable {
     case failure
 }
 
-nonisolated(unsafe) private let requestSettings = HTTPParserSettings()
 
 /// The server's request parser, fed as `HTTPConnection` feeds it: after a complete request
 /// the unconsumed rest of the read is fed again (pipelining). Invariants: `consumed` is
@@ -45,7 +44,7 @@ func fuzzHTTPRequestParser(_ data: UnsafeRawBufferPointer) {
 }
 
 private func parseRequests(_ input: SplitInput, chunks: [Range<Int>], limits: HTTPRequestParser.Limits) -> [RequestEvent] {
-    let parser = HTTPRequestParser(settings: requestSettings, limits: limits)
+    let parser = HTTPRequestParser(limits: limits)
     var events: [RequestEvent] = []
     var offset = 0 // stream bytes consumed so far
     for range in chunks {

@@ -14,6 +14,9 @@ enum MicroCases {
 
     static let all: [(String, @Sendable (Int) -> Int)] = [
         ("audiosocket_decode", audioSocketDecode),
+        ("audiosocket_read", audioSocketRead),
+        ("audiosocket_decode_split", audioSocketDecodeSplit),
+        ("audiosocket_read_split", audioSocketReadSplit),
         ("sts_audio_encode_masked", stsAudioEncode),
         ("sts_inbound_fast_path", stsInbound),
         ("sts_read_buffered", stsReadBuffered),
@@ -99,6 +102,81 @@ enum MicroCases {
                 }
             }
         }
+        copiedPerFrame["audiosocket_decode"] = Double(audioSocketMessage.count)
+        return total
+    }
+
+    /// Bytes copied out of the loop's read buffer per frame, by case (printed next to the time).
+    nonisolated(unsafe) static var copiedPerFrame: [String: Double] = [:]
+
+    /// The receive path as `CallSession` runs it (issue 13): each read decoded in place by
+    /// `AudioSocketFrameReader`, one whole 0x10 frame per read as Asterisk sends them.
+    static func audioSocketRead(_ n: Int) -> Int {
+        var reader = AudioSocketFrameReader()
+        var total = 0
+        audioSocketMessage.withUnsafeBytes { message in
+            for _ in 0..<n {
+                try? reader.read(message) { frame, payload in
+                    if case .audio = frame { total &+= Int(payload[7]) }
+                    return true
+                }
+            }
+        }
+        copiedPerFrame["audiosocket_read"] = Double(reader.copiedBytes) / Double(n)
+        return total
+    }
+
+    /// 16 frames back to back, read in 500-byte pieces (frames straddle reads).
+    static let splitStream: [UInt8] = Array((0..<16).map { _ in audioSocketMessage }.joined())
+    static let splitReads: [Range<Int>] = stride(from: 0, to: splitStream.count, by: 500).map {
+        $0..<min(splitStream.count, $0 + 500)
+    }
+
+    /// The previous receive path on reads that split frames: every read appended to the
+    /// connection's buffer, then decoded (copies counted: the appended bytes).
+    static func audioSocketDecodeSplit(_ n: Int) -> Int {
+        var buffer = ByteBuffer(capacity: 4096)
+        var decoder = AudioSocketDecoder()
+        var total = 0
+        var frames = 0
+        var appended = 0
+        splitStream.withUnsafeBytes { stream in
+            while frames < n {
+                for range in splitReads {
+                    buffer.append(UnsafeRawBufferPointer(rebasing: stream[range]))
+                    appended &+= range.count
+                    while let frame = try? decoder.decode(&buffer) {
+                        if case .audio(let audio) = frame {
+                            frames += 1
+                            total &+= audio.withPayload(in: buffer) { Int($0[7]) }
+                        }
+                    }
+                }
+            }
+        }
+        copiedPerFrame["audiosocket_decode_split"] = Double(appended) / Double(frames)
+        return total
+    }
+
+    /// The new receive path on the same split reads: only frames that straddle reads are copied.
+    static func audioSocketReadSplit(_ n: Int) -> Int {
+        var reader = AudioSocketFrameReader()
+        var total = 0
+        var frames = 0
+        splitStream.withUnsafeBytes { stream in
+            while frames < n {
+                for range in splitReads {
+                    try? reader.read(UnsafeRawBufferPointer(rebasing: stream[range])) { frame, payload in
+                        if case .audio = frame {
+                            frames += 1
+                            total &+= Int(payload[7])
+                        }
+                        return true
+                    }
+                }
+            }
+        }
+        copiedPerFrame["audiosocket_read_split"] = Double(reader.copiedBytes) / Double(frames)
         return total
     }
 

@@ -45,7 +45,8 @@ for (name, body) in cases where only == nil || only == name {
     results.add(name, perFrame)
     if !jsonOutput {
         let text = String(Int(perFrame * 10)) // one decimal
-        printLine(name.padding(28) + " " + String(text.dropLast()) + "." + String(text.last!) + " ns/frame")
+        let copied = MicroCases.copiedPerFrame[name].map { "   " + String(Int($0.rounded())) + " B copied/frame" } ?? ""
+        printLine(name.padding(28) + " " + String(text.dropLast()) + "." + String(text.last!) + " ns/frame" + copied)
     }
 }
 if jsonOutput { printLine(results.result) }

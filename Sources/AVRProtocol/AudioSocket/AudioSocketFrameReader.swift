@@ -1,0 +1,92 @@
+/// Decodes AudioSocket messages straight from each read (the event loop's read buffer) and
+/// copies only an incomplete tail: a message that arrives whole is handed over in place,
+/// its payload a view into the read; the bytes of a message split across reads wait in
+/// `tail`, which never holds more than one incomplete message.
+///
+/// The same checks as ``AudioSocketDecoder`` (which decodes from a ``ByteBuffer``), as early
+/// as the bytes allow: an unknown kind fails on its first byte, a bad length on the third.
+/// After an error the connection must be closed.
+public struct AudioSocketFrameReader: Sendable {
+    public let maximumPayloadLength: Int
+    /// The beginning of a message whose end has not arrived yet.
+    private var tail: [UInt8] = []
+    /// Bytes copied into the tail so far (the benchmark's "bytes copied").
+    public private(set) var copiedBytes = 0
+
+    public init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
+        precondition(maximumPayloadLength >= 16 && maximumPayloadLength <= 0xFFFF)
+        self.maximumPayloadLength = maximumPayloadLength
+    }
+
+    /// Bytes of an incomplete message waiting for the next read.
+    public var bufferedBytes: Int { tail.count }
+
+    /// Calls `body` with every message completed by `bytes`, in order: the frame, and for
+    /// audio its payload (a view valid only during the call; empty for other kinds).
+    /// `body` returns false to stop: the rest of `bytes` is dropped. Whatever is left of an
+    /// incomplete message is copied into the tail.
+    public mutating func read(_ bytes: UnsafeRawBufferPointer,
+                              _ body: (AudioSocketFrame, UnsafeRawBufferPointer) -> Bool) throws(AudioSocketError) {
+        var input = bytes
+        if !tail.isEmpty {
+            guard try completeTail(&input, body) else { return }
+        }
+        while !input.isEmpty {
+            guard let (kind, length) = try AudioSocketDecoder.header(
+                available: input.count, maximumPayloadLength: maximumPayloadLength, byte: { input[$0] }),
+                  input.count >= 3 + length else {
+                keep(input)
+                return
+            }
+            let message = UnsafeRawBufferPointer(rebasing: input[..<(3 + length)])
+            input = UnsafeRawBufferPointer(rebasing: input[(3 + length)...])
+            guard Self.deliver(message, kind: kind, length: length, body) else { return }
+        }
+    }
+
+    /// Drops the tail and its allocation (the connection ended).
+    public mutating func releaseStorage() {
+        tail = []
+    }
+
+    /// Moves bytes from `input` into the tail until its message is complete, then hands
+    /// it over. False: no more messages now (the read ran out, or `body` said stop).
+    private mutating func completeTail(_ input: inout UnsafeRawBufferPointer,
+                                       _ body: (AudioSocketFrame, UnsafeRawBufferPointer) -> Bool) throws(AudioSocketError) -> Bool {
+        if tail.count < 3 {
+            take(min(3 - tail.count, input.count), from: &input)
+        }
+        guard let (kind, length) = try AudioSocketDecoder.header(
+            available: tail.count, maximumPayloadLength: maximumPayloadLength, byte: { tail[$0] }) else { return false }
+        take(min(3 + length - tail.count, input.count), from: &input)
+        guard tail.count == 3 + length else { return false }
+        let goOn = tail.withUnsafeBytes { Self.deliver($0, kind: kind, length: length, body) }
+        tail.removeAll(keepingCapacity: true)
+        return goOn
+    }
+
+    private mutating func take(_ count: Int, from input: inout UnsafeRawBufferPointer) {
+        guard count > 0 else { return }
+        tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[..<count]))
+        copiedBytes &+= count
+        input = UnsafeRawBufferPointer(rebasing: input[count...])
+    }
+
+    private mutating func keep(_ rest: UnsafeRawBufferPointer) {
+        tail.append(contentsOf: rest)
+        copiedBytes &+= rest.count
+    }
+
+    /// Hands over one complete message (`message` starts at its kind byte).
+    @inline(__always)
+    private static func deliver(_ message: UnsafeRawBufferPointer, kind: AudioSocketKind, length: Int,
+                                _ body: (AudioSocketFrame, UnsafeRawBufferPointer) -> Bool) -> Bool {
+        if kind.isAudio {
+            return body(.audio(AudioSocketAudio(kind: kind, payloadLength: length)),
+                        UnsafeRawBufferPointer(rebasing: message[3...]))
+        }
+        let frame = AudioSocketDecoder.controlFrame(kind: kind, length: length, byte: { message[$0] },
+                                                    bytes: { Array(message[$0..<($0 + $1)]) })
+        return body(frame, UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+}

@@ -1,0 +1,181 @@
+/// The webhook retry policy (SPEC section 6), without I/O: events of one call (`Key`) are
+/// delivered one at a time in the order they were queued; an attempt that fails is retried
+/// up to `retries` times after `backoffBase × 2^(n-1)` ms (capped at `backoffCap`); then
+/// the event is given up and the call's next one goes. Queues are bounded. Each method is
+/// one event and returns what the dispatcher must do; the clock (ms) is passed in.
+///
+/// `Event` is whatever the dispatcher needs to send and answer an event; the machine only
+/// moves it around.
+public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
+    public struct Policy: Equatable, Sendable {
+        public var retries: Int
+        public var backoffBase: UInt64
+        public var backoffCap: UInt64
+        public var maxQueuedPerCall: Int
+        public var maxQueuedTotal: Int
+
+        public init(retries: Int, backoffBase: UInt64, backoffCap: UInt64, maxQueuedPerCall: Int, maxQueuedTotal: Int) {
+            self.retries = retries
+            self.backoffBase = backoffBase
+            self.backoffCap = backoffCap
+            self.maxQueuedPerCall = maxQueuedPerCall
+            self.maxQueuedTotal = maxQueuedTotal
+        }
+
+        /// The wait after failed attempt `number` (1-based).
+        public func backoff(afterAttempt number: Int) -> UInt64 {
+            min(backoffCap, backoffBase << UInt64(number - 1))
+        }
+    }
+
+    public enum Action {
+        /// Send `event` (attempt `number`, from 1).
+        case attempt(Key, Event, number: Int)
+        /// Call `retryDue(key, now:)` after `milliseconds` (attempt `failedAttempt` failed).
+        case scheduleRetry(Key, Event, milliseconds: UInt64, failedAttempt: Int)
+        /// Every attempt failed (`attempts` of them): log it; `.finish` follows.
+        case gaveUp(Key, Event, attempts: Int)
+        /// The event is done: answered (`delivered`) or not. Its completion runs now.
+        case finish(Event, delivered: Bool)
+        /// The queue was full: the event is not queued (`.finish` follows).
+        case dropped(Key, Event, queuedForCall: Int, queuedTotal: Int)
+        /// Shutdown: cancel every scheduled retry; `count` queued or in-flight events are
+        /// dropped.
+        case abandoned(count: Int)
+    }
+
+    /// One call's queue: the event under way, in its phase, and the ones behind it.
+    struct CallQueue {
+        enum Phase {
+            case attempting(number: Int)
+            case backingOff(failedAttempt: Int, due: UInt64)
+        }
+        var current: Event
+        var phase: Phase
+        var waiting: [Event] = []
+        var count: Int { 1 + waiting.count }
+    }
+
+    enum State {
+        case running([Key: CallQueue])
+        /// After `abandon`: only attempts already in flight still finish.
+        case abandoned(inFlight: [Key: Event])
+    }
+
+    public let policy: Policy
+    private(set) var state: State = .running([:])
+    /// Events queued or in flight.
+    public private(set) var backlog = 0
+
+    public init(policy: Policy) {
+        self.policy = policy
+    }
+
+    /// Whether `abandon()` was called.
+    public var isAbandoned: Bool {
+        if case .abandoned = state { true } else { false }
+    }
+
+    /// Events queued for `key`, the one under way included.
+    public func queued(for key: Key) -> Int {
+        guard case .running(let queues) = state else { return 0 }
+        return queues[key]?.count ?? 0
+    }
+
+    // MARK: Events
+
+    /// A new event for `key`.
+    public mutating func enqueue(_ event: Event, for key: Key) -> [Action] {
+        guard case .running(var queues) = state else { return [.finish(event, delivered: false)] }
+        let forCall = queues[key]?.count ?? 0
+        if forCall >= policy.maxQueuedPerCall || backlog >= policy.maxQueuedTotal {
+            return [.dropped(key, event, queuedForCall: forCall, queuedTotal: backlog), .finish(event, delivered: false)]
+        }
+        backlog += 1
+        if queues[key] != nil {
+            queues[key]!.waiting.append(event)
+            state = .running(queues)
+            return []
+        }
+        queues[key] = CallQueue(current: event, phase: .attempting(number: 1))
+        state = .running(queues)
+        return [.attempt(key, event, number: 1)]
+    }
+
+    /// The attempt under way for `key` ended: `delivered` (a 2xx answer) or not.
+    public mutating func attemptFinished(for key: Key, delivered: Bool, now: UInt64) -> [Action] {
+        switch state {
+        case .abandoned(var inFlight):
+            guard let event = inFlight.removeValue(forKey: key) else { return [] }
+            state = .abandoned(inFlight: inFlight)
+            return [.finish(event, delivered: delivered)]
+        case .running(var queues):
+            guard var queue = queues[key], case .attempting(let number) = queue.phase else { return [] }
+            if delivered {
+                return next(after: queue, key: key, queues: &queues, [.finish(queue.current, delivered: true)])
+            }
+            if number <= policy.retries {
+                let delay = policy.backoff(afterAttempt: number)
+                queue.phase = .backingOff(failedAttempt: number, due: now + delay)
+                queues[key] = queue
+                state = .running(queues)
+                return [.scheduleRetry(key, queue.current, milliseconds: delay, failedAttempt: number)]
+            }
+            return next(after: queue, key: key, queues: &queues,
+                        [.gaveUp(key, queue.current, attempts: number), .finish(queue.current, delivered: false)])
+        }
+    }
+
+    /// The retry timer for `key` fired.
+    public mutating func retryDue(for key: Key, now: UInt64) -> [Action] {
+        guard case .running(var queues) = state, var queue = queues[key],
+              case .backingOff(let failed, let due) = queue.phase else { return [] }
+        if now < due {
+            return [.scheduleRetry(key, queue.current, milliseconds: due - now, failedAttempt: failed)]
+        }
+        queue.phase = .attempting(number: failed + 1)
+        queues[key] = queue
+        state = .running(queues)
+        return [.attempt(key, queue.current, number: failed + 1)]
+    }
+
+    /// Shutdown after the grace period: nothing new is sent, scheduled retries are
+    /// cancelled, everything queued is dropped; attempts in flight still report.
+    public mutating func abandon() -> [Action] {
+        guard case .running(let queues) = state else { return [] }
+        var inFlight: [Key: Event] = [:]
+        for (key, queue) in queues {
+            if case .attempting = queue.phase { inFlight[key] = queue.current }
+        }
+        let count = backlog
+        backlog = 0
+        state = .abandoned(inFlight: inFlight)
+        return [.abandoned(count: count)]
+    }
+
+    // MARK: Helpers
+
+    /// `queue`'s current event is done: its actions, then the call's next event, if any.
+    private mutating func next(after queue: CallQueue, key: Key, queues: inout [Key: CallQueue],
+                               _ done: [Action]) -> [Action] {
+        backlog -= 1
+        var actions = done
+        if queue.waiting.isEmpty {
+            queues[key] = nil
+        } else {
+            var rest = queue.waiting
+            let event = rest.removeFirst()
+            queues[key] = CallQueue(current: event, phase: .attempting(number: 1), waiting: rest)
+            actions.append(.attempt(key, event, number: 1))
+        }
+        state = .running(queues)
+        return actions
+    }
+}
+
+extension WebhookDeliveryStateMachine: Sendable where Key: Sendable, Event: Sendable {}
+extension WebhookDeliveryStateMachine.CallQueue: Sendable where Key: Sendable, Event: Sendable {}
+extension WebhookDeliveryStateMachine.CallQueue.Phase: Sendable where Key: Sendable, Event: Sendable {}
+extension WebhookDeliveryStateMachine.State: Sendable where Key: Sendable, Event: Sendable {}
+extension WebhookDeliveryStateMachine.Action: Sendable where Key: Sendable, Event: Sendable {}
+extension WebhookDeliveryStateMachine.Action: Equatable where Key: Equatable, Event: Equatable {}

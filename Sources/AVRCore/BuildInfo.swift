@@ -3,9 +3,9 @@ private import CLLHTTP
 private import CTLS
 
 /// What `--version` prints: the version and what the binary was built with.
-public enum BuildInfo {
+package enum BuildInfo {
     /// Bumped with each landed issue set (0.x while the protocol surface still grows).
-    public static let version = "0.12.0"
+    package static let version = "0.12.0"
 
     static var swiftVersion: String {
         #if compiler(>=6.4)
@@ -29,7 +29,7 @@ public enum BuildInfo {
         #endif
     }
 
-    public static var text: String {
+    package static var text: String {
         """
         avr-core \(version)
         build: \(configuration), Swift \(swiftVersion)

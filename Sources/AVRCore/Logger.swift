@@ -7,10 +7,10 @@ import Logging
 /// what a line is about (a call's uuid, a loop) travels as swift-log metadata, which
 /// `AVRLogHandler` prints as today's `[LEVEL]: [uuid] message` lines or, with
 /// `LOG_FORMAT=json`, as one JSON object per line with every metadata key as a field.
-public struct Logger: Sendable {
-    public enum Level: Int, Sendable, Comparable {
+package struct Logger: Sendable {
+    package enum Level: Int, Sendable, Comparable {
         case trace, debug, info, warn, error
-        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+        package static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
 
         var swiftLogLevel: Logging.Logger.Level {
             switch self {
@@ -23,17 +23,17 @@ public struct Logger: Sendable {
         }
     }
 
-    public var level: Level
+    package var level: Level
     /// The swift-log logger every line goes through (its metadata is the line's context).
-    public private(set) var backend: Logging.Logger
+    package private(set) var backend: Logging.Logger
 
     /// Lines on standard output in `format`.
-    public init(level: Level, format: LogFormat = .text) {
+    package init(level: Level, format: LogFormat = .text) {
         self.init(level: level, backend: Logging.Logger(label: "avr-core") { _ in AVRLogHandler(format: format) })
     }
 
     /// Lines through any swift-log logger (tests collect them; `LoggingSystem` users plug in theirs).
-    public init(level: Level, backend: Logging.Logger) {
+    package init(level: Level, backend: Logging.Logger) {
         self.level = level
         var backend = backend
         backend.logLevel = level.swiftLogLevel
@@ -41,7 +41,7 @@ public struct Logger: Sendable {
     }
 
     /// The same destination and level, with `key` set to `value` on every line.
-    public func with(_ key: String, _ value: String) -> Logger {
+    package func with(_ key: String, _ value: String) -> Logger {
         var copy = self
         copy.backend[metadataKey: key] = .string(value)
         return copy
@@ -49,29 +49,29 @@ public struct Logger: Sendable {
 
     /// Kept for call sites written before metadata (other branches): `prefix` is prepended to
     /// each message. Prefer `with(_:_:)`, which a log pipeline can filter on.
-    public func with(prefix: String) -> Logger {
+    package func with(prefix: String) -> Logger {
         var copy = self
         copy.prefix += prefix
         return copy
     }
 
     /// Prepended to every message (empty unless `with(prefix:)` was used).
-    public private(set) var prefix = ""
+    package private(set) var prefix = ""
 
     /// A call's logger: its uuid on every line.
-    public func with(uuid: CallUUID) -> Logger { with("uuid", uuid.description) }
+    package func with(uuid: CallUUID) -> Logger { with("uuid", uuid.description) }
 
-    @inline(__always) public func isEnabled(_ level: Level) -> Bool { level >= self.level }
+    @inline(__always) package func isEnabled(_ level: Level) -> Bool { level >= self.level }
 
-    public func trace(_ message: @autoclosure () -> String) { if isEnabled(.trace) { emit(.trace, message()) } }
-    public func debug(_ message: @autoclosure () -> String) { if isEnabled(.debug) { emit(.debug, message()) } }
-    public func info(_ message: @autoclosure () -> String) { if isEnabled(.info) { emit(.info, message()) } }
-    public func warn(_ message: @autoclosure () -> String) { if isEnabled(.warn) { emit(.warn, message()) } }
-    public func error(_ message: @autoclosure () -> String) { if isEnabled(.error) { emit(.error, message()) } }
+    package func trace(_ message: @autoclosure () -> String) { if isEnabled(.trace) { emit(.trace, message()) } }
+    package func debug(_ message: @autoclosure () -> String) { if isEnabled(.debug) { emit(.debug, message()) } }
+    package func info(_ message: @autoclosure () -> String) { if isEnabled(.info) { emit(.info, message()) } }
+    package func warn(_ message: @autoclosure () -> String) { if isEnabled(.warn) { emit(.warn, message()) } }
+    package func error(_ message: @autoclosure () -> String) { if isEnabled(.error) { emit(.error, message()) } }
 
     /// A line with extra fields of its own (the per-call quality line): in JSON they are
     /// fields of the object, in text they follow the message as `key=value`.
-    public func info(_ message: String, fields: Logging.Logger.Metadata) {
+    package func info(_ message: String, fields: Logging.Logger.Metadata) {
         guard isEnabled(.info) else { return }
         backend.log(level: .info, Logging.Logger.Message(stringLiteral: prefix + message), metadata: fields)
     }
@@ -82,7 +82,7 @@ public struct Logger: Sendable {
 }
 
 extension Logger.Level {
-    public init(_ level: LogLevel) {
+    package init(_ level: LogLevel) {
         switch level {
         case .debug: self = .debug
         case .info: self = .info
@@ -97,15 +97,15 @@ extension Logger.Level {
 /// Text: `[LEVEL]: [uuid] message`, the AVR convention (only `uuid` of the logger's metadata
 /// is shown, as the prefix lines always had; a line's own fields follow as `key=value`).
 /// JSON: `{"time":"…Z","level":"info","message":"…","uuid":"…",…}`, every metadata key a field.
-public struct AVRLogHandler: LogHandler {
-    public var format: LogFormat
-    public var logLevel: Logging.Logger.Level = .info
-    public var metadata: Logging.Logger.Metadata = [:]
-    public var metadataProvider: Logging.Logger.MetadataProvider?
+package struct AVRLogHandler: LogHandler {
+    package var format: LogFormat
+    package var logLevel: Logging.Logger.Level = .info
+    package var metadata: Logging.Logger.Metadata = [:]
+    package var metadataProvider: Logging.Logger.MetadataProvider?
     /// Where a finished line goes (standard output unless a test collects them).
     var sink: @Sendable ([UInt8]) -> Void
 
-    public init(format: LogFormat) {
+    package init(format: LogFormat) {
         self.format = format
         sink = AVRLogHandler.writeToStandardOutput
     }
@@ -115,12 +115,12 @@ public struct AVRLogHandler: LogHandler {
         self.sink = sink
     }
 
-    public subscript(metadataKey key: String) -> Logging.Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logging.Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         let own = event.metadata ?? [:]

@@ -1,5 +1,5 @@
 /// Why base64 failed to decode. Offsets count from the start of the encoded input.
-public enum Base64Error: Error, Equatable, Sendable {
+package enum Base64Error: Error, Equatable, Sendable {
     /// The encoded length is not a multiple of 4 (padding is required).
     case invalidLength(Int)
     /// A byte outside the standard alphabet, or `=` where padding may not be.
@@ -15,7 +15,7 @@ public enum Base64Error: Error, Equatable, Sendable {
 /// Decoding is strict: the length must be a multiple of 4, `=` may only end the input, the
 /// bits hidden under padding must be zero, and whitespace is not skipped. A peer that sends
 /// anything else gets an error rather than a guess.
-public enum Base64 {
+package enum Base64 {
     @usableFromInline
     static let encodeTable: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
@@ -34,19 +34,19 @@ public enum Base64 {
 
     /// The number of characters `byteCount` bytes encode to, padding included.
     @inlinable
-    public static func encodedLength(of byteCount: Int) -> Int {
+    package static func encodedLength(of byteCount: Int) -> Int {
         ((byteCount + 2) / 3) * 4
     }
 
     /// Encodes `input` into the start of `output`, which must hold at least
     /// `encodedLength(of: input.count)` bytes; returns the number of bytes written.
     @discardableResult
-    public static func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
+    package static func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
         encode(input, into: output, xorMask: 0)
     }
 
     /// Appends the encoding of `input` to `output` (one growth of the array, no other buffer).
-    public static func encode(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) {
+    package static func encode(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) {
         let start = output.count
         let length = encodedLength(of: input.count)
         output.append(contentsOf: repeatElement(0, count: length))
@@ -56,7 +56,7 @@ public enum Base64 {
     }
 
     /// Convenience for small, cold data (handshake keys, tests).
-    public static func encodeToString<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+    package static func encodeToString<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
         var output: [UInt8] = []
         Array(bytes).withUnsafeBytes { encode($0, appendingTo: &output) }
         return String(decoding: output, as: UTF8.self)
@@ -114,7 +114,7 @@ public enum Base64 {
     /// The exact number of bytes `input` decodes to, from its length and trailing padding.
     /// Throws when the length is not a multiple of 4. The characters themselves are checked
     /// while decoding.
-    public static func decodedLength(of input: UnsafeRawBufferPointer) throws(Base64Error) -> Int {
+    package static func decodedLength(of input: UnsafeRawBufferPointer) throws(Base64Error) -> Int {
         let count = input.count
         guard count % 4 == 0 else { throw .invalidLength(count) }
         guard count > 0 else { return 0 }
@@ -127,7 +127,7 @@ public enum Base64 {
     /// Decodes `input` into the start of `output`, which must hold at least
     /// `decodedLength(of: input)` bytes; returns the number of bytes written.
     @discardableResult
-    public static func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(Base64Error) -> Int {
+    package static func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(Base64Error) -> Int {
         let length = try decodedLength(of: input)
         precondition(output.count >= length, "base64 output buffer too small")
         var written = 0
@@ -141,7 +141,7 @@ public enum Base64 {
     }
 
     /// Appends the decoding of `input` to `output`. On error `output` keeps its old contents.
-    public static func decode(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws(Base64Error) {
+    package static func decode(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws(Base64Error) {
         let start = output.count
         let length = try decodedLength(of: input)
         output.append(contentsOf: repeatElement(0, count: length))
@@ -161,7 +161,7 @@ public enum Base64 {
     }
 
     /// Convenience for small, cold data (handshake, tests).
-    public static func decode(_ string: String) throws(Base64Error) -> [UInt8] {
+    package static func decode(_ string: String) throws(Base64Error) -> [UInt8] {
         var output: [UInt8] = []
         let bytes = Array(string.utf8)
         let failure = bytes.withUnsafeBytes { (raw) -> Base64Error? in

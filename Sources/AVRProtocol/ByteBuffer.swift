@@ -2,26 +2,26 @@
 /// consumed from the front. Decoders read from it and move the reader index; the
 /// storage is compacted only when the consumed prefix is worth reclaiming, so a
 /// connection that reads and decodes message by message reuses one allocation.
-public struct ByteBuffer: Sendable, Equatable {
+package struct ByteBuffer: Sendable, Equatable {
     /// All bytes, consumed and unconsumed; `storage[readerIndex...]` is readable.
-    public private(set) var storage: [UInt8]
-    public private(set) var readerIndex: Int = 0
+    package private(set) var storage: [UInt8]
+    package private(set) var readerIndex: Int = 0
 
-    public init(capacity: Int = 0) {
+    package init(capacity: Int = 0) {
         storage = []
         storage.reserveCapacity(capacity)
     }
 
-    public init<S: Sequence>(bytes: S) where S.Element == UInt8 {
+    package init<S: Sequence>(bytes: S) where S.Element == UInt8 {
         storage = Array(bytes)
     }
 
-    public var readableBytes: Int { storage.count - readerIndex }
-    public var isEmpty: Bool { readerIndex == storage.count }
+    package var readableBytes: Int { storage.count - readerIndex }
+    package var isEmpty: Bool { readerIndex == storage.count }
 
     /// The unconsumed bytes, as a copy-free view valid for the duration of `body`.
     @inlinable
-    public func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let start = readerIndex
         return try storage.withUnsafeBytes { raw in
             try body(UnsafeRawBufferPointer(rebasing: raw[start...]))
@@ -30,28 +30,28 @@ public struct ByteBuffer: Sendable, Equatable {
 
     /// The readable byte at `offset` from the reader index.
     @inlinable
-    public func byte(at offset: Int) -> UInt8 { storage[readerIndex + offset] }
+    package func byte(at offset: Int) -> UInt8 { storage[readerIndex + offset] }
 
     /// A copy of `count` readable bytes starting `offset` bytes after the reader index.
-    public func bytes(at offset: Int, count: Int) -> ArraySlice<UInt8> {
+    package func bytes(at offset: Int, count: Int) -> ArraySlice<UInt8> {
         storage[(readerIndex + offset)..<(readerIndex + offset + count)]
     }
 
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compactIfWorthwhile()
         storage.append(contentsOf: bytes)
     }
 
-    public mutating func append<S: Sequence>(contentsOf bytes: S) where S.Element == UInt8 {
+    package mutating func append<S: Sequence>(contentsOf bytes: S) where S.Element == UInt8 {
         compactIfWorthwhile()
         storage.append(contentsOf: bytes)
     }
 
-    public mutating func append(_ byte: UInt8) {
+    package mutating func append(_ byte: UInt8) {
         storage.append(byte)
     }
 
-    public mutating func moveReaderIndex(forwardBy count: Int) {
+    package mutating func moveReaderIndex(forwardBy count: Int) {
         precondition(count >= 0 && count <= readableBytes, "reader index past the end")
         readerIndex += count
         if readerIndex == storage.count {
@@ -62,13 +62,13 @@ public struct ByteBuffer: Sendable, Equatable {
     }
 
     /// Drops every byte, keeping the capacity.
-    public mutating func clear() {
+    package mutating func clear() {
         storage.removeAll(keepingCapacity: true)
         readerIndex = 0
     }
 
     /// Drops every byte and the allocation behind it (for idle connections).
-    public mutating func releaseStorage() {
+    package mutating func releaseStorage() {
         storage = []
         readerIndex = 0
     }

@@ -1,24 +1,24 @@
 /// SHA-1 (FIPS 180-4), here only because the WebSocket handshake defines
 /// `Sec-WebSocket-Accept` with it (RFC 6455 §4.2.2). It is not used for anything that needs
 /// collision resistance, and it is not on a hot path: clarity over speed.
-public struct SHA1: Sendable {
+package struct SHA1: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
     private var block: [UInt8] = []
     private var messageLength: UInt64 = 0
 
-    public init() {
+    package init() {
         block.reserveCapacity(64)
     }
 
     /// The 20-byte digest of `bytes`.
-    public static func hash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> [UInt8] {
+    package static func hash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> [UInt8] {
         var hasher = SHA1()
         hasher.update(bytes)
         return hasher.finalize()
     }
 
-    public mutating func update<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+    package mutating func update<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
         for byte in bytes {
             block.append(byte)
             messageLength &+= 1
@@ -30,7 +30,7 @@ public struct SHA1: Sendable {
     }
 
     /// Pads, processes the last block(s) and returns the digest. The hasher is spent after this.
-    public mutating func finalize() -> [UInt8] {
+    package mutating func finalize() -> [UInt8] {
         let bitLength = messageLength &* 8
         block.append(0x80)
         if block.count > 56 {

@@ -35,9 +35,12 @@ private final class FakeModule {
 
     func respond(_ text: String) { connection?.write(Array(text.utf8)) }
 
+    /// Closes everything and drops the callbacks (tests set them capturing the module).
     func close() {
         connection?.close()
         listener.close()
+        onRequest = nil
+        onPeerClosed = nil
     }
 }
 

@@ -2,34 +2,34 @@ import AVRProtocol
 
 /// Sends the `call_initiated` webhook and reports the base STS URL its answer chose
 /// (nil: no usable `sts_url`, receiver down, timeout...). Implemented by the webhook client.
-public protocol CallInitiatedHook: AnyObject {
+package protocol CallInitiatedHook: AnyObject {
     func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (_ overrideBase: String?) -> Void)
 }
 
 /// The HTTP API of SPEC section 3: `GET /health` and `POST /call`.
-public final class CallHTTPService {
+package final class CallHTTPService {
     private let registry: CallRegistry
     private let stsURL: String?
     private let log: Logger
     private let clock: () -> UInt64
-    public var hook: CallInitiatedHook?
+    package var hook: CallInitiatedHook?
     /// Set on SIGTERM: `/ready` answers 503 and `/call` is refused, so a load balancer
     /// moves new calls elsewhere while the calls in progress finish.
-    public var draining = false
+    package var draining = false
     /// The shared registry (`REDIS_URL`): routes are stored there too.
     var shared: RedisRegistryClient?
     /// `GET /metrics` serves this registry's exposition; requests are counted in it too.
     var metrics: (server: ServerMetrics, http: HTTPMetrics)?
 
     /// `clock` gives milliseconds on the registry's time base.
-    public init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
+    package init(registry: CallRegistry, stsURL: String?, log: Logger, clock: @escaping () -> UInt64) {
         self.registry = registry
         self.stsURL = stsURL
         self.log = log
         self.clock = clock
     }
 
-    public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+    package func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
         guard let metrics else { return route(request, respond: respond) }
         let route = HTTPMetrics.route(request.path)
         self.route(request) { response in

@@ -4,7 +4,7 @@ import Synchronization
 /// What `POST /call` decided for a call, waiting for its AudioSocket connection: the payload,
 /// the effective STS URL (payload appended; nil when no STS is configured) and whether the
 /// `call_initiated` webhook chose the base URL. The same value the shared registry stores.
-public typealias CallRoute = RouteRecord
+package typealias CallRoute = RouteRecord
 
 /// Calls registered by `POST /call`, keyed by uuid, until their AudioSocket connection
 /// claims them or their time-to-live runs out. Bounded: when `capacity` entries are
@@ -12,7 +12,7 @@ public typealias CallRoute = RouteRecord
 ///
 /// Thread-safe (a `Mutex`), so loops on several threads can share one registry; a
 /// registry shared across instances would implement the same operations over the network.
-public final class CallRegistry: Sendable {
+package final class CallRegistry: Sendable {
     private struct Entry {
         var route: CallRoute
         var generation: UInt64
@@ -27,22 +27,22 @@ public final class CallRegistry: Sendable {
         var nextGeneration: UInt64 = 0
     }
 
-    public enum RegisterResult: Equatable, Sendable { case registered, replaced, full }
+    package enum RegisterResult: Equatable, Sendable { case registered, replaced, full }
 
     private let state = Mutex(State())
-    public let timeToLive: UInt64
-    public let capacity: Int
+    package let timeToLive: UInt64
+    package let capacity: Int
 
     /// `timeToLive` in the same unit as the `now` values passed in (milliseconds here).
-    public init(timeToLive: UInt64, capacity: Int) {
+    package init(timeToLive: UInt64, capacity: Int) {
         self.timeToLive = timeToLive
         self.capacity = capacity
     }
 
-    public var count: Int { state.withLock { $0.entries.count } }
+    package var count: Int { state.withLock { $0.entries.count } }
 
     /// Stores (or replaces) the route for `uuid`.
-    public func register(_ uuid: CallUUID, route: CallRoute, now: UInt64) -> RegisterResult {
+    package func register(_ uuid: CallUUID, route: CallRoute, now: UInt64) -> RegisterResult {
         state.withLock { state in
             let exists = state.entries[uuid] != nil
             if !exists && state.entries.count >= capacity { return .full }
@@ -54,18 +54,18 @@ public final class CallRegistry: Sendable {
     }
 
     /// True when a new uuid could be registered now (a hint: another may take the slot).
-    public func hasRoom(for uuid: CallUUID) -> Bool {
+    package func hasRoom(for uuid: CallUUID) -> Bool {
         state.withLock { $0.entries[uuid] != nil || $0.entries.count < capacity }
     }
 
     /// Removes and returns the route for `uuid` (the AudioSocket connection arrived).
-    public func claim(_ uuid: CallUUID) -> CallRoute? {
+    package func claim(_ uuid: CallUUID) -> CallRoute? {
         state.withLock { $0.entries.removeValue(forKey: uuid)?.route }
     }
 
     /// Drops entries whose time-to-live has passed; returns how many.
     @discardableResult
-    public func expire(now: UInt64) -> Int {
+    package func expire(now: UInt64) -> Int {
         state.withLock { state in
             var removed = 0
             while state.head < state.expiries.count, state.expiries[state.head].deadline <= now {

@@ -1,32 +1,32 @@
 import AVRProtocol
 
 /// A complete HTTP request as the service sees it.
-public struct HTTPRequest: Sendable {
-    public var method: String
-    public var target: String
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
-    public var keepAlive: Bool
+package struct HTTPRequest: Sendable {
+    package var method: String
+    package var target: String
+    package var headers: [(name: String, value: String)]
+    package var body: [UInt8]
+    package var keepAlive: Bool
 
     /// The path part of the target (before `?`).
-    public var path: Substring { target.prefix { $0 != "?" } }
+    package var path: Substring { target.prefix { $0 != "?" } }
 
     /// The first header with this name (case-insensitive).
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 }
 
 /// A response; `Content-Length` and `Connection` are added when it is serialised.
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var contentType: String?
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var contentType: String?
+    package var headers: [(name: String, value: String)]
+    package var body: [UInt8]
     /// Close the connection after this response even if the client wants to keep it.
-    public var closesConnection: Bool
+    package var closesConnection: Bool
 
-    public init(status: Int, contentType: String? = "application/json", headers: [(name: String, value: String)] = [],
+    package init(status: Int, contentType: String? = "application/json", headers: [(name: String, value: String)] = [],
                 body: [UInt8], closesConnection: Bool = false) {
         self.status = status
         self.contentType = contentType
@@ -35,12 +35,12 @@ public struct HTTPResponse: Sendable {
         self.closesConnection = closesConnection
     }
 
-    public static func json(_ status: Int, _ text: String) -> HTTPResponse {
+    package static func json(_ status: Int, _ text: String) -> HTTPResponse {
         HTTPResponse(status: status, body: Array(text.utf8))
     }
 
     /// `{"error":"<message>"}` with the message escaped as a JSON string.
-    public static func error(_ status: Int, _ message: String, closesConnection: Bool = false,
+    package static func error(_ status: Int, _ message: String, closesConnection: Bool = false,
                              headers: [(name: String, value: String)] = []) -> HTTPResponse {
         HTTPResponse(status: status, headers: headers, body: JSONErrorBody.make(message), closesConnection: closesConnection)
     }

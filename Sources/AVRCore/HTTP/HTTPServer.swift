@@ -1,20 +1,20 @@
 /// An HTTP/1.1 server on one loop: keep-alive, pipelining (answered in order), chunked and
 /// Content-Length bodies, `Expect: 100-continue`, size limits and timeouts.
-public final class HTTPServer {
-    public struct Options: Sendable {
-        public var maxHeaderBytes = 16 * 1024
-        public var maxBodyBytes = 64 * 1024
+package final class HTTPServer {
+    package struct Options: Sendable {
+        package var maxHeaderBytes = 16 * 1024
+        package var maxBodyBytes = 64 * 1024
         /// A request must be complete this long after its first byte (ms).
-        public var requestTimeout: UInt64 = 10_000
+        package var requestTimeout: UInt64 = 10_000
         /// An idle keep-alive connection is closed after this long (ms).
-        public var idleTimeout: UInt64 = 300_000
+        package var idleTimeout: UInt64 = 300_000
         /// Bounds of the drain after a response that ends the connection (see `LingeringClose`).
         var linger = LingeringClose.Bounds()
-        public init() {}
+        package init() {}
     }
 
     /// Answers one request; `respond` must be called exactly once, on the loop.
-    public typealias Handler = (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void
+    package typealias Handler = (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void
 
     let loop: EventLoop
     let options: Options
@@ -23,7 +23,7 @@ public final class HTTPServer {
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     let log: Logger
 
-    public init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger,
+    package init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger,
                 reusePort: Bool = false, handler: @escaping Handler) throws(UVError) {
         self.loop = loop
         self.options = options
@@ -38,7 +38,7 @@ public final class HTTPServer {
         }
     }
 
-    public var port: Int { listener?.port ?? 0 }
+    package var port: Int { listener?.port ?? 0 }
 
     private func accept(_ stream: TCPStream) {
         let connection = HTTPConnection(server: self, stream: stream)
@@ -49,7 +49,7 @@ public final class HTTPServer {
     }
 
     /// Stops accepting; open connections finish their current request and close.
-    public func close() {
+    package func close() {
         assertOnLoop(loop)
         listener?.close()
         listener = nil

@@ -1,19 +1,19 @@
 import AVRProtocol
 
 /// An outgoing HTTP/1.1 request.
-public struct HTTPClientRequest: Sendable {
-    public var method: String
-    public var host: String
-    public var port: Int
+package struct HTTPClientRequest: Sendable {
+    package var method: String
+    package var host: String
+    package var port: Int
     /// The `Host` header value (host, plus the port when it is not the default).
-    public var hostHeader: String
-    public var target: String
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
+    package var hostHeader: String
+    package var target: String
+    package var headers: [(name: String, value: String)]
+    package var body: [UInt8]
     /// Whether the connection is TLS (`https://`), verified by the client's `TLSClient`.
-    public var usesTLS: Bool
+    package var usesTLS: Bool
 
-    public init(method: String, host: String, port: Int, hostHeader: String, target: String,
+    package init(method: String, host: String, port: Int, hostHeader: String, target: String,
                 headers: [(name: String, value: String)] = [], body: [UInt8] = [], usesTLS: Bool = false) {
         self.method = method
         self.usesTLS = usesTLS
@@ -35,13 +35,13 @@ public struct HTTPClientRequest: Sendable {
     }
 }
 
-public struct HTTPClientResponse: Sendable {
-    public var status: Int
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
+package struct HTTPClientResponse: Sendable {
+    package var status: Int
+    package var headers: [(name: String, value: String)]
+    package var body: [UInt8]
 }
 
-public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
+package enum HTTPClientError: Error, CustomStringConvertible, Sendable {
     case resolve(UVError)
     case connect(UVError)
     /// The TLS handshake (or a later record) failed: OpenSSL's reason.
@@ -57,7 +57,7 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
     case tooManyPending(Int)
     case shutDown
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .resolve(let error): "DNS lookup failed (\(error))"
         case .connect(let error): "connection failed (\(error))"
@@ -80,14 +80,14 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
 /// reused. A reused connection that the server had already closed (the request failed
 /// before any response byte) is retried once on a new connection. Redirects are returned,
 /// not followed. Response bodies are bounded.
-public final class HTTPClient {
-    public struct Options: Sendable {
-        public var maxConnectionsPerOrigin = 256
-        public var maxWaitingPerOrigin = 4096
-        public var maxResponseBodyBytes = 64 * 1024
+package final class HTTPClient {
+    package struct Options: Sendable {
+        package var maxConnectionsPerOrigin = 256
+        package var maxWaitingPerOrigin = 4096
+        package var maxResponseBodyBytes = 64 * 1024
         /// Idle pooled connections are closed after this long (ms).
-        public var idleTimeout: UInt64 = 30_000
-        public init() {}
+        package var idleTimeout: UInt64 = 30_000
+        package init() {}
     }
 
     let loop: EventLoop
@@ -97,14 +97,14 @@ public final class HTTPClient {
     private var pools: [String: OriginPool] = [:]
     private var isShutDown = false
 
-    public init(loop: EventLoop, options: Options = Options(), tls: TLSClient? = nil) {
+    package init(loop: EventLoop, options: Options = Options(), tls: TLSClient? = nil) {
         self.loop = loop
         self.options = options
         self.tls = tls
     }
 
     /// Sends `request`; `completion` runs exactly once, on the loop.
-    public func execute(_ request: HTTPClientRequest, timeout: UInt64,
+    package func execute(_ request: HTTPClientRequest, timeout: UInt64,
                         completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
         assertOnLoop(loop)
         guard !isShutDown else { return completion(.failure(.shutDown)) }
@@ -128,7 +128,7 @@ public final class HTTPClient {
 
 
     /// Closes every connection; requests in progress fail with `.shutDown`.
-    public func shutdown() {
+    package func shutdown() {
         assertOnLoop(loop)
         isShutDown = true
         // The pools stay: their connections report their close to them later.

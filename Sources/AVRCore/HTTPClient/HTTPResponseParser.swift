@@ -1,5 +1,5 @@
 /// Why a response could not be parsed; text is made only where it is logged (`description`).
-public enum HTTPResponseFailure: Error, Equatable, Sendable, CustomStringConvertible {
+package enum HTTPResponseFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// llhttp rejected the bytes (its error code and reason).
     case malformed(code: Int32, reason: String)
     case headersTooLarge(limit: Int)
@@ -12,7 +12,7 @@ public enum HTTPResponseFailure: Error, Equatable, Sendable, CustomStringConvert
     /// `feed` or `finishAtEOF` was called from the parser's own callback (`onHead`/`onBody`).
     case reentered
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .malformed(_, let reason): reason
         case .headersTooLarge(let limit): "response headers exceed \(limit) bytes"

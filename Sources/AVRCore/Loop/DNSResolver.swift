@@ -1,9 +1,9 @@
 internal import CUV
 
 /// Name resolution through `uv_getaddrinfo` (libuv's thread pool), results on the loop.
-public enum DNSResolver {
+package enum DNSResolver {
     /// Resolves `host` for a TCP connection to `port`. A literal IP skips the resolver.
-    public static func resolve(loop: EventLoop, host: String, port: Int,
+    package static func resolve(loop: EventLoop, host: String, port: Int,
                                completion: @escaping (Result<[SocketAddress], UVError>) -> Void) {
         if let literal = SocketAddress(numericHost: host, port: port) {
             completion(.success([literal]))

@@ -23,7 +23,7 @@ import Synchronization
 /// Everything here is confined to the loop's thread; the types are not Sendable. Debug builds
 /// check it: the entry points of the loop-confined classes call `assertOnLoop()`, which fails
 /// when another thread touches them while the loop runs (release builds compile it away).
-public final class EventLoop {
+package final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
     #if DEBUG
     /// The thread inside `run()`, 0 while the loop is not running (debug builds only).
@@ -34,7 +34,7 @@ public final class EventLoop {
     let sharedReadBuffer: UnsafeMutableRawBufferPointer
     private var isClosed = false
 
-    public init() throws(UVError) {
+    package init() throws(UVError) {
         _ = Self.ignoreBrokenPipes
         raw = .allocate(capacity: 1)
         let status = uv_loop_init(raw)
@@ -56,7 +56,7 @@ public final class EventLoop {
     }()
 
     /// Runs until no active handle is left or `stop()` is called.
-    public func run() {
+    package func run() {
         #if DEBUG
         runningThread.store(UInt(pthread_self()), ordering: .releasing)
         defer { runningThread.store(0, ordering: .releasing) }
@@ -67,7 +67,7 @@ public final class EventLoop {
     /// Whether the calling thread may touch this loop and its handles: while the loop runs,
     /// only the thread inside `run()` may; before and after (set-up, tear-down), its owner
     /// may. Always true in release builds, which do not track the thread.
-    public var isOnLoopThread: Bool {
+    package var isOnLoopThread: Bool {
         #if DEBUG
         let running = runningThread.load(ordering: .acquiring)
         return running == 0 || running == UInt(pthread_self())
@@ -85,16 +85,16 @@ public final class EventLoop {
         #endif
     }
 
-    public func stop() { uv_stop(raw) }
+    package func stop() { uv_stop(raw) }
 
     /// Monotonic clock in nanoseconds (not cached per iteration, unlike `uv_now`).
-    public var nanoseconds: UInt64 { uv_hrtime() }
+    package var nanoseconds: UInt64 { uv_hrtime() }
 
     /// Loop time in milliseconds, cached at the start of the iteration.
-    public var milliseconds: UInt64 { uv_now(raw) }
+    package var milliseconds: UInt64 { uv_now(raw) }
 
     /// Number of handles libuv still knows (closing ones included).
-    public var aliveHandleCount: Int {
+    package var aliveHandleCount: Int {
         var count = 0
         withUnsafeMutablePointer(to: &count) { counter in
             uv_walk(raw, { _, arg in arg!.assumingMemoryBound(to: Int.self).pointee += 1 }, counter)
@@ -103,7 +103,7 @@ public final class EventLoop {
     }
 
     /// Closes the loop; fails with `EBUSY` while any handle is still open.
-    public func close() throws(UVError) {
+    package func close() throws(UVError) {
         try UVError.check(uv_loop_close(raw))
         isClosed = true
         raw.deallocate()

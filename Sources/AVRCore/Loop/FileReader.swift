@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Reads a whole (small) file at start-up, e.g. the ambient noise loop.
-public enum FileReader {
-    public static func read(path: String, limit: Int = 64 * 1024 * 1024) -> [UInt8]? {
+package enum FileReader {
+    package static func read(path: String, limit: Int = 64 * 1024 * 1024) -> [UInt8]? {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -1,7 +1,7 @@
 internal import CUV
 
 /// Runs a body on a new OS thread (`uv_thread_create`); `join()` waits for it.
-public final class LoopThread {
+package final class LoopThread {
     private var thread = uv_thread_t()
     private var joined = false
 
@@ -10,7 +10,7 @@ public final class LoopThread {
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
-    public init(_ body: @escaping @Sendable () -> Void) throws(UVError) {
+    package init(_ body: @escaping @Sendable () -> Void) throws(UVError) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         let status = uv_thread_create(&thread, { argument in
             let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
@@ -22,7 +22,7 @@ public final class LoopThread {
         }
     }
 
-    public func join() {
+    package func join() {
         guard !joined else { return }
         joined = true
         uv_thread_join(&thread)

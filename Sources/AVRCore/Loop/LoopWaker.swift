@@ -5,12 +5,12 @@ internal import CUV
 /// `wake()` may be called from any thread — it only calls `uv_async_send`, the one libuv
 /// function documented as thread-safe — which is why this type alone is `@unchecked
 /// Sendable`. `close()` must run on the loop's own thread (e.g. in the callback).
-public final class LoopWaker: @unchecked Sendable {
+package final class LoopWaker: @unchecked Sendable {
     let handle: UnsafeMutablePointer<uv_async_t>
     private var callback: (() -> Void)?
     private var isClosing = false
 
-    public init(loop: EventLoop, _ callback: @escaping () -> Void) throws(UVError) {
+    package init(loop: EventLoop, _ callback: @escaping () -> Void) throws(UVError) {
         handle = .allocate(capacity: 1)
         let status = uv_async_init(loop.raw, handle) { raw in
             Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?()
@@ -24,12 +24,12 @@ public final class LoopWaker: @unchecked Sendable {
     }
 
     /// Any thread. Several wakes before the loop runs may coalesce into one callback.
-    public func wake() {
+    package func wake() {
         uv_async_send(handle)
     }
 
     /// Loop thread only.
-    public func close() {
+    package func close() {
         guard !isClosing else { return }
         isClosing = true
         uv_close(cuv_async_as_handle(handle)) { raw in

@@ -1,12 +1,12 @@
 internal import CUV
 
 /// Delivers a POSIX signal (SIGINT, SIGTERM) on the loop thread.
-public final class SignalWatcher {
+package final class SignalWatcher {
     let handle: UnsafeMutablePointer<uv_signal_t>
     private var callback: ((Int32) -> Void)?
     private var isClosing = false
 
-    public init(loop: EventLoop, signal: Int32, _ callback: @escaping (Int32) -> Void) throws(UVError) {
+    package init(loop: EventLoop, signal: Int32, _ callback: @escaping (Int32) -> Void) throws(UVError) {
         handle = .allocate(capacity: 1)
         let status = uv_signal_init(loop.raw, handle)
         if status < 0 {
@@ -25,9 +25,9 @@ public final class SignalWatcher {
     }
 
     /// A signal watcher must not keep a finished server's loop running.
-    public func unref() { uv_unref(cuv_signal_as_handle(handle)) }
+    package func unref() { uv_unref(cuv_signal_as_handle(handle)) }
 
-    public func close() {
+    package func close() {
         guard !isClosing else { return }
         isClosing = true
         uv_close(cuv_signal_as_handle(handle)) { raw in

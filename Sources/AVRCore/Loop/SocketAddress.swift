@@ -1,7 +1,7 @@
 internal import CUV
 
 /// An IPv4 or IPv6 socket address.
-public struct SocketAddress: CustomStringConvertible, Sendable {
+package struct SocketAddress: CustomStringConvertible, Sendable {
     var storage = sockaddr_storage()
 
     init(copying address: UnsafePointer<sockaddr>) {
@@ -12,7 +12,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     }
 
     /// A numeric address ("127.0.0.1", "::1"); nil when `host` is not a literal IP.
-    public init?(numericHost host: String, port: Int) {
+    package init?(numericHost host: String, port: Int) {
         var v4 = sockaddr_in()
         if uv_ip4_addr(host, Int32(port), &v4) == 0 {
             withUnsafeMutableBytes(of: &storage) { dest in
@@ -32,7 +32,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         return nil
     }
 
-    public var port: Int {
+    package var port: Int {
         get { withSockaddr { Int(cuv_addr_port($0)) } }
         set {
             withUnsafeMutableBytes(of: &storage) { raw in
@@ -45,7 +45,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         withUnsafeBytes(of: storage) { raw in body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self)) }
     }
 
-    public var description: String {
+    package var description: String {
         Int32(storage.ss_family) == AF_INET6 ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)"
     }
 

@@ -1,11 +1,11 @@
 /// Resolves a host and connects to it within one deadline covering both steps.
-public enum TCPConnector {
-    public enum Failure: Error, CustomStringConvertible {
+package enum TCPConnector {
+    package enum Failure: Error, CustomStringConvertible {
         case resolve(host: String, UVError)
         case connect(host: String, port: Int, UVError)
         case timedOut(milliseconds: UInt64)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .resolve(let host, let error): "cannot resolve \(host): \(error)"
             case .connect(let host, let port, let error): "cannot connect to \(host):\(port): \(error)"
@@ -16,7 +16,7 @@ public enum TCPConnector {
 
     /// Calls `completion` exactly once, on the loop, with a connected stream (Nagle off)
     /// or the reason there is none. Without a `timeout` the kernel's connect timeout applies.
-    public static func connect(loop: EventLoop, host: String, port: Int, timeout: UInt64?,
+    package static func connect(loop: EventLoop, host: String, port: Int, timeout: UInt64?,
                                completion: @escaping (Result<TCPStream, Failure>) -> Void) {
         let attempt = Attempt(completion)
         if let timeout, let timer = try? Timer(loop: loop) {

@@ -11,8 +11,8 @@ internal import CUV
 /// accepting (reported once through `onAcceptError`); connections wait in the kernel's
 /// backlog; accepting is retried after 50 ms, doubling up to 1 s, and `onAcceptResumed`
 /// reports when it works again.
-public final class TCPListener {
-    public unowned let loop: EventLoop
+package final class TCPListener {
+    package unowned let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
     private let poll: UnsafeMutablePointer<uv_poll_t>
     private var pollInitialised = false
@@ -23,17 +23,17 @@ public final class TCPListener {
     private var retryDelay: UInt64 = 0
     private var pausedAt: UInt64 = 0
     private var failedAttempts = 0
-    public var onConnection: ((TCPStream) -> Void)?
+    package var onConnection: ((TCPStream) -> Void)?
     /// Accept failures (e.g. out of file descriptors): once per pause for those that pause
     /// accepting, every time for others; the listener keeps listening.
-    public var onAcceptError: ((UVError) -> Void)?
+    package var onAcceptError: ((UVError) -> Void)?
     /// Accepting works again after a pause: how long it lasted (ms) and how many attempts failed.
-    public var onAcceptResumed: ((_ pausedMilliseconds: UInt64, _ failedAttempts: Int) -> Void)?
+    package var onAcceptResumed: ((_ pausedMilliseconds: UInt64, _ failedAttempts: Int) -> Void)?
     /// Connections accepted per readiness callback at most (the rest wait for the next turn).
     private static let acceptBurst = 64
 
     /// Binds and listens on `host:port` (`port` 0 picks a free port; see `port`).
-    public init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
+    package init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
         self.loop = loop
         handle = .allocate(capacity: 1)
         poll = .allocate(capacity: 1)
@@ -84,7 +84,7 @@ public final class TCPListener {
     }
 
     /// The port actually bound.
-    public var port: Int {
+    package var port: Int {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         return withUnsafeMutablePointer(to: &storage) { pointer in
@@ -164,7 +164,7 @@ public final class TCPListener {
         onAcceptResumed?(milliseconds, attempts)
     }
 
-    public func close() {
+    package func close() {
         assertOnLoop(loop)
         guard !isClosing else { return }
         isClosing = true

@@ -16,8 +16,8 @@ internal import CUV
 /// runs on a later loop turn, from a zero timer the stream owns (h2o does the same: a
 /// failed write links the socket to the loop's pending list). So a caller's stack never
 /// unwinds through a whole connection's teardown; meanwhile later writes are ignored.
-public final class TCPStream {
-    public unowned let loop: EventLoop
+package final class TCPStream {
+    package unowned let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
     private let writeRequest: UnsafeMutablePointer<uv_write_t>
     private var inFlight = OutboundBuffer()
@@ -25,9 +25,9 @@ public final class TCPStream {
     private var writing = false
     private var closeWhenFlushed = false
     private var reading = false
-    private(set) public var isClosing = false
+    private(set) package var isClosing = false
     /// Set by `shutdown`: no more writes are accepted.
-    private(set) public var isWriteShutDown = false
+    private(set) package var isWriteShutDown = false
     /// Set once `uv_shutdown` has been issued (after the queued writes).
     private var shutdownIssued = false
     private var shutdownCompletion: ((UVError?) -> Void)?
@@ -40,18 +40,18 @@ public final class TCPStream {
     private var soonWork: [() -> Void] = []
 
     /// Bytes accepted by `write` but not yet taken by the kernel: the backpressure signal.
-    public var pendingWriteBytes: Int { inFlight.count + queued.count }
+    package var pendingWriteBytes: Int { inFlight.count + queued.count }
 
     /// Called with each chunk of received bytes.
-    public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    package var onRead: ((UnsafeRawBufferPointer) -> Void)?
     /// Called once when the peer closes (EOF: nil error) or the connection fails.
-    public var onEnd: ((UVError?) -> Void)?
+    package var onEnd: ((UVError?) -> Void)?
     /// Called once the handle is fully closed and its memory freed.
-    public var onClose: (() -> Void)?
+    package var onClose: (() -> Void)?
     /// Called when every pending write has reached the kernel.
-    public var onDrain: (() -> Void)?
+    package var onDrain: (() -> Void)?
 
-    public init(loop: EventLoop) throws(UVError) {
+    package init(loop: EventLoop) throws(UVError) {
         self.loop = loop
         handle = .allocate(capacity: 1)
         writeRequest = .allocate(capacity: 1)
@@ -70,11 +70,11 @@ public final class TCPStream {
 
     var stream: UnsafeMutablePointer<uv_stream_t> { cuv_tcp_as_stream(handle) }
 
-    public func setNoDelay(_ enabled: Bool = true) {
+    package func setNoDelay(_ enabled: Bool = true) {
         _ = uv_tcp_nodelay(handle, enabled ? 1 : 0)
     }
 
-    public var peerAddress: SocketAddress? {
+    package var peerAddress: SocketAddress? {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         let status = withUnsafeMutablePointer(to: &storage) { pointer in
@@ -86,7 +86,7 @@ public final class TCPStream {
 
     // MARK: Reading
 
-    public func startReading() {
+    package func startReading() {
         assertOnLoop(loop)
         guard !reading, !isClosing else { return }
         reading = true
@@ -110,7 +110,7 @@ public final class TCPStream {
         }
     }
 
-    public func stopReading() {
+    package func stopReading() {
         assertOnLoop(loop)
         guard reading else { return }
         reading = false
@@ -126,7 +126,7 @@ public final class TCPStream {
     // MARK: Writing
 
     /// Sends `bytes`; copies only the part the kernel could not take right away.
-    public func write(_ bytes: UnsafeRawBufferPointer) {
+    package func write(_ bytes: UnsafeRawBufferPointer) {
         assertOnLoop(loop)
         guard !isClosing, !isWriteShutDown, !writeFailed, bytes.count > 0 else { return }
         var rest = bytes
@@ -146,7 +146,7 @@ public final class TCPStream {
         if !writing { startWrite() }
     }
 
-    public func write(_ bytes: [UInt8]) {
+    package func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write($0) }
     }
 
@@ -224,7 +224,7 @@ public final class TCPStream {
     /// the write side is shut down (`uv_shutdown`, the peer reads EOF); reading goes on until
     /// `close`. Later writes are ignored. `completion` runs once, on the loop: nil when the
     /// FIN is queued, else the error (`ECANCELED` when the stream closes first).
-    public func shutdown(_ completion: @escaping (UVError?) -> Void) {
+    package func shutdown(_ completion: @escaping (UVError?) -> Void) {
         assertOnLoop(loop)
         guard !isClosing, !isWriteShutDown else { return }
         isWriteShutDown = true
@@ -259,13 +259,13 @@ public final class TCPStream {
     // MARK: Closing
 
     /// Closes once every byte already written has reached the kernel.
-    public func closeAfterFlush() {
+    package func closeAfterFlush() {
         assertOnLoop(loop)
         if writing { closeWhenFlushed = true } else { close() }
     }
 
     /// Closes now; unsent bytes are dropped. Safe to call more than once.
-    public func close() {
+    package func close() {
         assertOnLoop(loop)
         guard !isClosing else { return }
         isClosing = true
@@ -298,7 +298,7 @@ public final class TCPStream {
 
     /// Connects to `address`; `completion` runs exactly once. Closing the stream before the
     /// connection completes cancels it (`UV_ECANCELED`), which is how timeouts are enforced.
-    public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) {
+    package func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) {
         assertOnLoop(loop)
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         request.pointee.data = Unmanaged.passRetained(ConnectContext(completion)).toOpaque()

@@ -2,7 +2,7 @@ internal import CUV
 
 /// A libuv timer. Milliseconds, as libuv counts them; for sub-millisecond pacing the
 /// caller compares against `EventLoop.nanoseconds` and re-arms.
-public final class Timer {
+package final class Timer {
     let handle: UnsafeMutablePointer<uv_timer_t>
     #if DEBUG
     /// For the confinement check only (debug builds).
@@ -11,7 +11,7 @@ public final class Timer {
     private var callback: (() -> Void)?
     private var isClosing = false
 
-    public init(loop: EventLoop) throws(UVError) {
+    package init(loop: EventLoop) throws(UVError) {
         assertOnLoop(loop)
         #if DEBUG
         self.loop = loop
@@ -26,7 +26,7 @@ public final class Timer {
     }
 
     /// (Re)starts the timer: `callback` after `timeout` ms, then every `repeat` ms if non-zero.
-    public func start(timeout: UInt64, repeat: UInt64 = 0, _ callback: @escaping () -> Void) {
+    package func start(timeout: UInt64, repeat: UInt64 = 0, _ callback: @escaping () -> Void) {
         #if DEBUG
         assertOnLoop(loop)
         #endif
@@ -38,7 +38,7 @@ public final class Timer {
         }, timeout, `repeat`)
     }
 
-    public func stop() {
+    package func stop() {
         #if DEBUG
         assertOnLoop(loop)
         #endif
@@ -47,11 +47,11 @@ public final class Timer {
     }
 
     /// Does not keep the loop alive by itself (housekeeping timers).
-    public func unref() { uv_unref(cuv_timer_as_handle(handle)) }
+    package func unref() { uv_unref(cuv_timer_as_handle(handle)) }
 
-    public var isActive: Bool { !isClosing && uv_is_active(cuv_timer_as_handle(handle)) != 0 }
+    package var isActive: Bool { !isClosing && uv_is_active(cuv_timer_as_handle(handle)) != 0 }
 
-    public func close() {
+    package func close() {
         #if DEBUG
         assertOnLoop(loop)
         #endif

@@ -1,8 +1,8 @@
 internal import CUV
 
 /// Wall-clock time, for timestamps only (pacing uses `EventLoop.nanoseconds`).
-public enum WallClock {
-    public static func unixMilliseconds() -> Int64 {
+package enum WallClock {
+    package static func unixMilliseconds() -> Int64 {
         var now = uv_timeval64_t()
         uv_gettimeofday(&now)
         return now.tv_sec * 1000 + Int64(now.tv_usec / 1000)

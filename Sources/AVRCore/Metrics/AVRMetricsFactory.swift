@@ -5,10 +5,10 @@ import Prometheus
 /// `PrometheusMetricsFactory` cannot: each family's HELP text and histogram buckets from
 /// `MetricCatalog` (Timers are histograms in seconds). Unknown labels still work, without HELP
 /// and with the default buckets.
-public struct AVRMetricsFactory: MetricsFactory {
-    public let registry: PrometheusCollectorRegistry
+package struct AVRMetricsFactory: MetricsFactory {
+    package let registry: PrometheusCollectorRegistry
 
-    public init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+    package init(registry: PrometheusCollectorRegistry) { self.registry = registry }
 
     private static let defaultSeconds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
@@ -18,47 +18,47 @@ public struct AVRMetricsFactory: MetricsFactory {
         return buckets.isEmpty ? Self.defaultSeconds : buckets
     }
 
-    public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+    package func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         registry.makeCounter(name: label, labels: dimensions, help: help(label))
     }
 
-    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+    package func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
         registry.makeCounter(name: label, labels: dimensions, help: help(label))
     }
 
-    public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+    package func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else { return registry.makeGauge(name: label, labels: dimensions, help: help(label)) }
         return registry.makeValueHistogram(name: label, labels: dimensions, buckets: buckets(label), help: help(label))
     }
 
-    public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+    package func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
         registry.makeGauge(name: label, labels: dimensions, help: help(label))
     }
 
-    public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+    package func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
         registry.makeDurationHistogram(name: label, labels: dimensions,
                                        buckets: buckets(label).map { .nanoseconds(Int64(($0 * 1e9).rounded())) },
                                        help: help(label))
     }
 
-    public func destroyCounter(_ handler: any CounterHandler) {
+    package func destroyCounter(_ handler: any CounterHandler) {
         if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
     }
 
-    public func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {
+    package func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {
         if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
     }
 
-    public func destroyRecorder(_ handler: any RecorderHandler) {
+    package func destroyRecorder(_ handler: any RecorderHandler) {
         if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
         if let histogram = handler as? ValueHistogram { registry.unregisterValueHistogram(histogram) }
     }
 
-    public func destroyMeter(_ handler: any MeterHandler) {
+    package func destroyMeter(_ handler: any MeterHandler) {
         if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
     }
 
-    public func destroyTimer(_ handler: any TimerHandler) {
+    package func destroyTimer(_ handler: any TimerHandler) {
         if let histogram = handler as? DurationHistogram { registry.unregisterDurationHistogram(histogram) }
     }
 }

@@ -1,14 +1,14 @@
 /// Every metric avr-core exports: its Prometheus name, help text and (histograms) buckets.
 /// One list, read by the factory (HELP lines, buckets) and by the tests and README.
-public enum MetricCatalog {
-    public enum Kind: String, Sendable { case counter, gauge, histogram }
+package enum MetricCatalog {
+    package enum Kind: String, Sendable { case counter, gauge, histogram }
 
-    public struct Family: Sendable {
-        public let name: String
-        public let kind: Kind
-        public let help: String
+    package struct Family: Sendable {
+        package let name: String
+        package let kind: Kind
+        package let help: String
         /// Upper bounds in seconds (histograms only).
-        public let buckets: [Double]
+        package let buckets: [Double]
     }
 
     /// Latencies of network set-up: 1 ms … 10 s.
@@ -16,7 +16,7 @@ public enum MetricCatalog {
     /// Timing of the 20 ms audio grid: 0.1 ms … 1 s.
     static let pacingBuckets: [Double] = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1, 0.25, 1]
 
-    public static let families: [Family] = [
+    package static let families: [Family] = [
         Family(name: "avr_calls_active", kind: .gauge, help: "Calls in progress (AudioSocket connections that sent their UUID and have not ended).", buckets: []),
         Family(name: "avr_calls_started_total", kind: .counter, help: "Calls started (UUID received).", buckets: []),
         Family(name: "avr_calls_ended_total", kind: .counter, help: "Calls ended, by reason.", buckets: []),
@@ -44,5 +44,5 @@ public enum MetricCatalog {
         Family(name: "avr_http_requests_total", kind: .counter, help: "HTTP API requests answered, by route and status.", buckets: []),
     ]
 
-    public static func family(_ name: String) -> Family? { families.first { $0.name == name } }
+    package static func family(_ name: String) -> Family? { families.first { $0.name == name } }
 }

@@ -7,11 +7,11 @@ import Prometheus
 /// Call-level events (a call starts or ends, an STS connects, a webhook answers) go straight
 /// to process-wide handles: they happen a few times per call, and the Prometheus backend's
 /// counters are atomics. Per-frame events go through `LoopMetrics`, which one loop owns.
-public final class ServerMetrics: @unchecked Sendable {
+package final class ServerMetrics: @unchecked Sendable {
     // @unchecked: every stored property is immutable and a swift-metrics handle, which the
     // Prometheus backend makes thread-safe (atomics, one lock per histogram).
-    public let registry: PrometheusCollectorRegistry
-    public let factory: AVRMetricsFactory
+    package let registry: PrometheusCollectorRegistry
+    package let factory: AVRMetricsFactory
 
     let callsActive: CoreMetrics.Meter
     let callsStarted: CoreMetrics.Counter
@@ -31,7 +31,7 @@ public final class ServerMetrics: @unchecked Sendable {
     static let endReasons = ["caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed",
                              "sts_failed", "shutdown"]
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         let factory = AVRMetricsFactory(registry: registry)
         self.factory = factory
@@ -75,14 +75,14 @@ public final class ServerMetrics: @unchecked Sendable {
     func codecDetected(_ codec: AudioCodec) { codecDetected[codec]?.increment() }
 
     /// The Prometheus text exposition (format 0.0.4) of everything registered.
-    public func exposition() -> [UInt8] {
+    package func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)
         registry.emit(into: &buffer)
         return buffer
     }
 
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    package static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 }
 
 /// One loop's share of the per-frame metrics.
@@ -94,16 +94,16 @@ public final class ServerMetrics: @unchecked Sendable {
 /// loop's own series (`loop` label): their lock is shared with the scrape only, never with
 /// another loop.
 /// (Public for the micro-benchmark, which measures what this costs per frame.)
-public final class LoopMetrics {
+package final class LoopMetrics {
     let server: ServerMetrics
     let loopLabel: String
 
-    public var framesSent = 0
-    public var silenceFrames = 0
-    public var droppedLate = 0
-    public var droppedBackpressure = 0
-    public var droppedQueueLimit = 0
-    public var framesReceived = 0
+    package var framesSent = 0
+    package var silenceFrames = 0
+    package var droppedLate = 0
+    package var droppedBackpressure = 0
+    package var droppedQueueLimit = 0
+    package var framesReceived = 0
 
     private let sentCounter: CoreMetrics.Counter
     private let silenceCounter: CoreMetrics.Counter
@@ -114,7 +114,7 @@ public final class LoopMetrics {
     let lateness: CoreMetrics.Timer
     let jitter: CoreMetrics.Timer
 
-    public init(server: ServerMetrics, loopIndex: Int) {
+    package init(server: ServerMetrics, loopIndex: Int) {
         self.server = server
         loopLabel = String(loopIndex)
         let factory = server.factory
@@ -132,12 +132,12 @@ public final class LoopMetrics {
     }
 
     /// One caller frame's inter-arrival jitter (this loop's histogram).
-    @inline(__always) public func recordJitter(nanoseconds: UInt64) {
+    @inline(__always) package func recordJitter(nanoseconds: UInt64) {
         jitter.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
     }
 
     /// Moves the tallies into the counters (one atomic add per non-zero tally).
-    public func flush() {
+    package func flush() {
         if framesSent != 0 { sentCounter.increment(by: framesSent); framesSent = 0 }
         if silenceFrames != 0 { silenceCounter.increment(by: silenceFrames); silenceFrames = 0 }
         if droppedLate != 0 { lateCounter.increment(by: droppedLate); droppedLate = 0 }

@@ -2,34 +2,34 @@ import AVRProtocol
 
 /// The whole server on one loop: the HTTP service (when `HTTP_PORT` is set), the
 /// AudioSocket listener, the call registry and the webhook dispatcher.
-public final class AVRService {
-    public let loop: EventLoop
-    public let configuration: Configuration
+package final class AVRService {
+    package let loop: EventLoop
+    package let configuration: Configuration
     let log: Logger
-    public let registry: CallRegistry
+    package let registry: CallRegistry
     private var httpServer: HTTPServer?
     private var metricsServer: HTTPServer?
-    public let metrics: ServerMetrics
+    package let metrics: ServerMetrics
     let loopMetrics: LoopMetrics
     private var callService: CallHTTPService?
     private(set) var audioSocketServer: AudioSocketServer?
     private var sweeper: Timer?
     private var httpClient: HTTPClient?
     /// Trust store and TLS session cache of this loop (`wss://`, `https://`).
-    public private(set) var tls: TLSClient?
-    public private(set) var webhooks: WebhookDispatcher?
+    package private(set) var tls: TLSClient?
+    package private(set) var webhooks: WebhookDispatcher?
     private var signals: [SignalWatcher] = []
     private var stopping = false
     private var draining = false
     /// Shared by the loops of one process (phase, calls alive on every loop).
-    public let lifecycle: ServerLifecycle
+    package let lifecycle: ServerLifecycle
     private var drainWatch: Timer?
     private var others: [LoopWaker] = []
     /// `REDIS_URL`: this loop's connection to the shared registry.
     private var shared: RedisRegistryClient?
 
     /// `metrics` is shared by every loop's service; `loopIndex` labels this loop's series.
-    public init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil,
+    package init(loop: EventLoop, configuration: Configuration, log: Logger, registry: CallRegistry? = nil,
                 lifecycle: ServerLifecycle = ServerLifecycle(), metrics: ServerMetrics = ServerMetrics(),
                 loopIndex: Int = 0) {
         self.loop = loop
@@ -46,7 +46,7 @@ public final class AVRService {
     /// With `reusePort`, several services (one per loop and thread) share the ports and the
     /// kernel spreads connections over them; only the one with `announce` logs start-up lines
     /// and sweeps the shared registry.
-    public func start(host: String = "0.0.0.0", reusePort: Bool = false, announce: Bool = true) throws(UVError) {
+    package func start(host: String = "0.0.0.0", reusePort: Bool = false, announce: Bool = true) throws(UVError) {
         do throws(TLSClient.SetupError) {
             tls = try TLSClient(caFile: configuration.tlsCAFile)
             tls?.metrics = metrics
@@ -146,7 +146,7 @@ public final class AVRService {
     /// a second SIGTERM, or SIGINT, stops at once: listeners close, calls end (each sends
     /// `call_ended`), pending webhooks get their remaining attempts, then the loop runs out
     /// of work. `others` are the other loops' wakers: they read `lifecycle.phase` when woken.
-    public func installSignalHandlers(alsoStopping others: [LoopWaker] = []) throws(UVError) {
+    package func installSignalHandlers(alsoStopping others: [LoopWaker] = []) throws(UVError) {
         self.others = others
         for signal in [SIGINT_VALUE, SIGTERM_VALUE] {
             let watcher = try SignalWatcher(loop: loop, signal: signal) { [unowned self] signum in
@@ -208,7 +208,7 @@ public final class AVRService {
 
     /// Any loop: stop accepting AudioSocket connections, fail `/ready`, refuse `/call`;
     /// calls in progress go on. The HTTP listener stays open so `/ready` can say so.
-    public func drain() {
+    package func drain() {
         guard !draining, !stopping else { return }
         draining = true
         callService?.draining = true
@@ -217,7 +217,7 @@ public final class AVRService {
 
     /// A worker loop was woken: follow the phase the main loop set. Returns true once the
     /// loop is stopping (its waker can close).
-    public func followLifecycle() -> Bool {
+    package func followLifecycle() -> Bool {
         switch lifecycle.phase {
         case .running: return false
         case .draining: drain(); return false
@@ -225,7 +225,7 @@ public final class AVRService {
         }
     }
 
-    public func stop() {
+    package func stop() {
         guard !stopping else { return }
         stopping = true
         drainWatch?.close()

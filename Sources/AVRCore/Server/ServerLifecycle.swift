@@ -3,19 +3,19 @@ import Synchronization
 /// What every loop of one process shares about its lifecycle: the phase (running, draining,
 /// stopping) and the number of AudioSocket connections alive on all loops. The main loop
 /// changes the phase and wakes the others; each loop reads it when woken.
-public final class ServerLifecycle: Sendable {
-    public enum Phase: Int, Sendable { case running = 0, draining = 1, stopping = 2 }
+package final class ServerLifecycle: Sendable {
+    package enum Phase: Int, Sendable { case running = 0, draining = 1, stopping = 2 }
 
     private let phaseValue = Atomic<Int>(Phase.running.rawValue)
     private let calls = Atomic<Int>(0)
 
-    public init() {}
+    package init() {}
 
-    public var phase: Phase { Phase(rawValue: phaseValue.load(ordering: .acquiring))! }
+    package var phase: Phase { Phase(rawValue: phaseValue.load(ordering: .acquiring))! }
 
     /// Moves forward only (running → draining → stopping); returns whether it moved.
     @discardableResult
-    public func advance(to next: Phase) -> Bool {
+    package func advance(to next: Phase) -> Bool {
         var current = phaseValue.load(ordering: .relaxed)
         while current < next.rawValue {
             let (exchanged, original) = phaseValue.compareExchange(expected: current, desired: next.rawValue,
@@ -28,7 +28,7 @@ public final class ServerLifecycle: Sendable {
 
     /// AudioSocket connections alive on every loop (one increment per accept, one decrement
     /// per close: once per call, never per frame).
-    public var liveCalls: Int { calls.load(ordering: .relaxed) }
+    package var liveCalls: Int { calls.load(ordering: .relaxed) }
     func callOpened() { calls.add(1, ordering: .relaxed) }
     func callClosed() { calls.subtract(1, ordering: .relaxed) }
 }

@@ -1,11 +1,11 @@
 /// Why a client connection ended other than by the peer's orderly close.
-public enum StreamFailure: Error, CustomStringConvertible {
+package enum StreamFailure: Error, CustomStringConvertible {
     /// The socket failed (reset, broken pipe, …).
     case io(UVError)
     /// TLS failed after the handshake (a bad record, or the stream was truncated).
     case tls(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .io(let error): "\(error)"
         case .tls(let reason): "TLS: \(reason)"
@@ -17,7 +17,7 @@ public enum StreamFailure: Error, CustomStringConvertible {
 /// speaks, whatever carries the bytes: plain TCP (`PlainStream`) or TLS (`TLSStream`).
 /// Same contract as `TCPStream`: reads are views valid only during the call; `onEnd` runs
 /// once (nil: the peer finished cleanly); `onClose` once the connection is gone.
-public protocol ClientStream: AnyObject {
+package protocol ClientStream: AnyObject {
     var onRead: ((UnsafeRawBufferPointer) -> Void)? { get set }
     var onEnd: ((StreamFailure?) -> Void)? { get set }
     var onClose: (() -> Void)? { get set }
@@ -32,7 +32,7 @@ public protocol ClientStream: AnyObject {
 }
 
 extension ClientStream {
-    public func write(_ bytes: [UInt8]) {
+    package func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write($0) }
     }
 }

@@ -2,14 +2,14 @@ import AVRProtocol
 
 /// Opens a client connection: resolve, TCP connect and (with a `TLSClient`) the TLS
 /// handshake, all within one deadline. The only place a client chooses its transport.
-public enum Connector {
-    public enum Failure: Error, CustomStringConvertible {
+package enum Connector {
+    package enum Failure: Error, CustomStringConvertible {
         case tcp(TCPConnector.Failure)
         /// The TLS handshake failed: OpenSSL's reason.
         case tls(String)
         case timedOut(milliseconds: UInt64)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .tcp(let failure): "\(failure)"
             case .tls(let reason): "TLS handshake failed: \(reason)"
@@ -20,7 +20,7 @@ public enum Connector {
 
     /// Calls `completion` exactly once, on the loop, with a connected (and, with `tls`,
     /// verified) stream, or the reason there is none.
-    public static func connect(loop: EventLoop, host: String, port: Int, tls: TLSClient?, timeout: UInt64?,
+    package static func connect(loop: EventLoop, host: String, port: Int, tls: TLSClient?, timeout: UInt64?,
                                completion: @escaping (Result<ClientStream, Failure>) -> Void) {
         let started = loop.milliseconds
         TCPConnector.connect(loop: loop, host: host, port: port, timeout: timeout) { result in

@@ -6,10 +6,10 @@ internal import CTLS
 ///
 /// Verification is always on: chain against the trust store, host name or IP address
 /// against the certificate, TLS 1.2 at least. Confined to its loop's thread.
-public final class TLSClient {
-    public struct SetupError: Error, CustomStringConvertible {
-        public let reason: String
-        public var description: String { reason }
+package final class TLSClient {
+    package struct SetupError: Error, CustomStringConvertible {
+        package let reason: String
+        package var description: String { reason }
     }
 
     let context: OpaquePointer
@@ -18,12 +18,12 @@ public final class TLSClient {
     private var tickets: [String: OpaquePointer] = [:]
     private let maxOrigins = 1024
     /// Handshakes completed, and how many of them resumed a session (tests, bench).
-    public private(set) var handshakes = 0
-    public private(set) var resumedHandshakes = 0
+    package private(set) var handshakes = 0
+    package private(set) var resumedHandshakes = 0
     /// Where handshakes are counted (`avr_tls_handshakes_total`), when the server has metrics.
     var metrics: ServerMetrics?
 
-    public init(caFile: String?) throws(SetupError) {
+    package init(caFile: String?) throws(SetupError) {
         var error = [CChar](repeating: 0, count: 256)
         guard let context = ctls_context_new(caFile, &error, error.count) else {
             throw SetupError(reason: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -66,7 +66,7 @@ public final class TLSClient {
     }
 
     /// Drops every saved session: the next connection to each origin pays a full handshake.
-    public func forgetSessions() {
+    package func forgetSessions() {
         for ticket in tickets.values { ctls_ticket_free(ticket) }
         tickets = [:]
     }

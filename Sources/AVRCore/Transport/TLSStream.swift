@@ -7,7 +7,7 @@ internal import CTLS
 ///
 /// The peer's end of the stream is clean only after its close_notify; a TCP end without it
 /// is reported as truncation. Closing sends close_notify (when the handshake completed).
-public final class TLSStream: ClientStream {
+package final class TLSStream: ClientStream {
     private let tcp: TCPStream
     private let client: TLSClient
     private let session: OpaquePointer
@@ -19,13 +19,13 @@ public final class TLSStream: ClientStream {
     /// Set once a write has failed; the failure is reported on a later loop turn.
     private var writeFailed = false
 
-    public var onRead: ((UnsafeRawBufferPointer) -> Void)?
-    public var onEnd: ((StreamFailure?) -> Void)?
-    public var onClose: (() -> Void)?
+    package var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    package var onEnd: ((StreamFailure?) -> Void)?
+    package var onClose: (() -> Void)?
 
     /// Whether the handshake resumed a saved session.
-    public private(set) var resumed = false
-    public var pendingWriteBytes: Int { tcp.pendingWriteBytes }
+    package private(set) var resumed = false
+    package var pendingWriteBytes: Int { tcp.pendingWriteBytes }
 
     init(tcp: TCPStream, client: TLSClient, session: OpaquePointer, origin: String) {
         self.tcp = tcp
@@ -77,7 +77,7 @@ public final class TLSStream: ClientStream {
         completion?(failure)
     }
 
-    public func startReading() {
+    package func startReading() {
         assertOnLoop(tcp.loop)
         guard !reading, !closing else { return }
         reading = true
@@ -143,7 +143,7 @@ public final class TLSStream: ClientStream {
 
     /// Like `TCPStream.write`, a failure never calls back inside `write`: it is reported
     /// on a later loop turn, and later writes are ignored meanwhile.
-    public func write(_ bytes: UnsafeRawBufferPointer) {
+    package func write(_ bytes: UnsafeRawBufferPointer) {
         assertOnLoop(tcp.loop)
         guard established, !closing, !writeFailed, bytes.count > 0 else { return }
         guard Int(ctls_write(session, bytes.baseAddress, bytes.count)) == CTLS_OK else {
@@ -165,7 +165,7 @@ public final class TLSStream: ClientStream {
         }
     }
 
-    public func closeAfterFlush() {
+    package func closeAfterFlush() {
         assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()
@@ -173,7 +173,7 @@ public final class TLSStream: ClientStream {
         tcp.closeAfterFlush()
     }
 
-    public func close() {
+    package func close() {
         assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()

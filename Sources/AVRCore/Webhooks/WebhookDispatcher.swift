@@ -9,16 +9,16 @@ import AVRProtocol
 /// - Queues are bounded; an overflow is logged, never silent.
 /// - Nothing here runs on the audio path's schedule: deliveries are loop callbacks like
 ///   any other I/O and never block.
-public final class WebhookDispatcher {
-    public struct Options: Sendable {
-        public var timeout: UInt64 = 3_000
-        public var retries = 0
-        public var secret: String?
-        public var backoffBase: UInt64 = 250
-        public var backoffCap: UInt64 = 5_000
-        public var maxQueuedPerCall = 256
-        public var maxQueuedTotal = 100_000
-        public init() {}
+package final class WebhookDispatcher {
+    package struct Options: Sendable {
+        package var timeout: UInt64 = 3_000
+        package var retries = 0
+        package var secret: String?
+        package var backoffBase: UInt64 = 250
+        package var backoffCap: UInt64 = 5_000
+        package var maxQueuedPerCall = 256
+        package var maxQueuedTotal = 100_000
+        package init() {}
     }
 
     private struct Event {
@@ -39,13 +39,13 @@ public final class WebhookDispatcher {
     private var machine: Machine
     private var retryTimers: [CallUUID: Timer] = [:]
     /// Counters for tests and metrics.
-    public private(set) var delivered = 0
-    public private(set) var failed = 0
-    public private(set) var dropped = 0
+    package private(set) var delivered = 0
+    package private(set) var failed = 0
+    package private(set) var dropped = 0
     /// Attempts, failures and latency by event (set by the service).
     var metrics: WebhookMetrics?
 
-    public init(loop: EventLoop, url: EndpointURL, options: Options, client: HTTPClient, log: Logger,
+    package init(loop: EventLoop, url: EndpointURL, options: Options, client: HTTPClient, log: Logger,
                 wallClock: @escaping () -> Int64) {
         self.loop = loop
         self.url = url
@@ -59,18 +59,18 @@ public final class WebhookDispatcher {
     }
 
     /// Events queued or in flight.
-    public var backlog: Int { machine.backlog }
+    package var backlog: Int { machine.backlog }
 
     /// Shutdown after the grace period: pending retries are cancelled, queued events
     /// dropped (counted and logged by the caller); nothing new is sent.
-    public func abandon() {
+    package func abandon() {
         assertOnLoop(loop)
         perform(machine.abandon())
     }
 
     /// Queues `type` for `uuid`, timestamped now. `completion` (if any) gets the successful
     /// response, or nil once every attempt failed or the event was dropped.
-    public func send(_ type: String, uuid: CallUUID, payload: JSONValue,
+    package func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
         assertOnLoop(loop)
         if machine.isAbandoned { return completion?(nil) ?? () }
@@ -162,7 +162,7 @@ public final class WebhookDispatcher {
 extension WebhookDispatcher: CallInitiatedHook {
     /// `call_initiated`, waiting for its answer: a JSON object with a string `sts_url`
     /// holding a usable URL chooses the call's STS base URL.
-    public func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (String?) -> Void) {
+    package func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (String?) -> Void) {
         send(WebhookEnvelope.callInitiated, uuid: uuid, payload: .object(payload)) { [log] response in
             guard let response else { return completion(nil) }
             guard !response.body.isEmpty else { return completion(nil) }

@@ -4,23 +4,23 @@
 /// The noise is scaled once, at creation, and looped from where the last frame stopped, so the
 /// loop has no seam other than the file's own. Mixing saturates at the 16-bit limits instead
 /// of wrapping round, which would turn a loud peak into a full-scale click.
-public struct AmbientNoise: Sendable {
+package struct AmbientNoise: Sendable {
     /// The level it was created with, 0…1.
-    public let level: Double
+    package let level: Double
     /// The noise, already multiplied by `level`.
     private let scaled: [Int16]
     /// The next noise sample to mix.
-    public private(set) var position = 0
+    package private(set) var position = 0
 
     /// `samples` at `level` (clamped to 0…1).
-    public init(samples: [Int16], level: Double) {
+    package init(samples: [Int16], level: Double) {
         let level = level.isNaN ? 0 : min(max(level, 0), 1)
         self.level = level
         scaled = samples.map { Int16(PortableMath.roundedToInt(Double($0) * level)) }
     }
 
     /// The contents of a raw 8 kHz mono s16le file; an odd last byte is ignored.
-    public init<Bytes: Collection>(pcmLittleEndian bytes: Bytes, level: Double) where Bytes.Element == UInt8 {
+    package init<Bytes: Collection>(pcmLittleEndian bytes: Bytes, level: Double) where Bytes.Element == UInt8 {
         var samples: [Int16] = []
         samples.reserveCapacity(bytes.count / 2)
         var low: UInt8?
@@ -36,10 +36,10 @@ public struct AmbientNoise: Sendable {
     }
 
     /// Samples in the loop.
-    public var sampleCount: Int { scaled.count }
+    package var sampleCount: Int { scaled.count }
 
     /// Adds the next `frame.count` noise samples to `frame`, clamping to the Int16 range.
-    public mutating func mix(into frame: UnsafeMutableBufferPointer<Int16>) {
+    package mutating func mix(into frame: UnsafeMutableBufferPointer<Int16>) {
         guard !scaled.isEmpty, level > 0 else { return }
         var position = self.position
         scaled.withUnsafeBufferPointer { noise in

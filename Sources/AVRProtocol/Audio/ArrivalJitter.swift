@@ -2,16 +2,16 @@
 /// from the duration of the frame before it (a 20 ms frame should be followed 20 ms later).
 /// Frames that arrive together (one read holding two frames) show as one frame's worth of
 /// jitter, which is what a jitter buffer downstream would see. Times are monotonic nanoseconds.
-public struct ArrivalJitter: Sendable {
+package struct ArrivalJitter: Sendable {
     private var lastArrival: UInt64 = 0
     private var expectedGap: UInt64 = 0
     private var started = false
 
-    public init() {}
+    package init() {}
 
     /// A frame lasting `duration` arrived at `now`: |gap − previous frame's duration|, nil
     /// for the first frame (there is no gap yet).
-    public mutating func observe(at now: UInt64, duration: UInt64) -> UInt64? {
+    package mutating func observe(at now: UInt64, duration: UInt64) -> UInt64? {
         defer {
             lastArrival = now
             expectedGap = duration
@@ -23,10 +23,10 @@ public struct ArrivalJitter: Sendable {
     }
 
     /// Nanoseconds of audio in `bytes` of 16-bit samples at `sampleRate`.
-    public static func linearDuration(bytes: Int, sampleRate: Int) -> UInt64 {
+    package static func linearDuration(bytes: Int, sampleRate: Int) -> UInt64 {
         UInt64(bytes / 2) * 1_000_000_000 / UInt64(max(sampleRate, 1))
     }
 
     /// Nanoseconds of audio in `bytes` of 8 kHz G.711 (one byte a sample).
-    public static func g711Duration(bytes: Int) -> UInt64 { UInt64(bytes) * 125_000 }
+    package static func g711Duration(bytes: Int) -> UInt64 { UInt64(bytes) * 125_000 }
 }

@@ -3,7 +3,7 @@
 /// G.711 (see ``CodecDetector``). Only the inbound direction has a codec: Asterisk's
 /// `res_audiosocket.c` reads every `0x10` message from the server as 8 kHz slin, whatever the
 /// channel's codec, so playback is always slin.
-public enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertible {
+package enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// Signed linear 16-bit little-endian: 320 bytes per 20 ms.
     case slin
     /// G.711 μ-law: 160 bytes per 20 ms.
@@ -12,7 +12,7 @@ public enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertibl
     case alaw
 
     /// The name used in the log line `Audio codec detected: ULAW|ALAW|SLIN`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .slin: "SLIN"
         case .ulaw: "ULAW"
@@ -22,12 +22,12 @@ public enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertibl
 
     /// Bytes per 8 kHz sample on the wire.
     @inlinable
-    public var bytesPerSample: Int { self == .slin ? 2 : 1 }
+    package var bytesPerSample: Int { self == .slin ? 2 : 1 }
 
     /// Decodes a payload into 16-bit samples; returns how many were written
     /// (`min(samples in payload, output.count)`; an odd trailing slin byte is not a sample).
     @discardableResult
-    public func decode(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    package func decode(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
         switch self {
         case .slin:
             let count = min(payload.count / 2, output.count)
@@ -44,7 +44,7 @@ public enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertibl
 
     /// Appends the payload as 8 kHz s16le bytes (what the STS services take). Slin is copied
     /// as is (without an odd trailing byte).
-    public func appendLittleEndian(decoding payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    package func appendLittleEndian(decoding payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         switch self {
         case .slin:
             output.append(contentsOf: UnsafeRawBufferPointer(rebasing: payload.prefix(payload.count & ~1)))
@@ -56,7 +56,7 @@ public enum AudioCodec: Sendable, Hashable, CaseIterable, CustomStringConvertibl
     }
 
     /// Encodes samples into `output`, which must hold `samples.count * bytesPerSample` bytes.
-    public func encode(_ samples: UnsafeBufferPointer<Int16>, into output: UnsafeMutableRawBufferPointer) {
+    package func encode(_ samples: UnsafeBufferPointer<Int16>, into output: UnsafeMutableRawBufferPointer) {
         precondition(output.count >= samples.count * bytesPerSample, "output too small")
         switch self {
         case .slin:

@@ -5,8 +5,8 @@
 /// (μ-law and A-law read alike) nothing is delivered; once it decides, the held frame and then
 /// the new one are delivered in order. Higher-rate frames are resampled. 8 kHz slin is handed
 /// on as it came (no copy).
-public struct CallerAudioDecoder: Sendable {
-    public enum Event: Equatable, Sendable {
+package struct CallerAudioDecoder: Sendable {
+    package enum Event: Equatable, Sendable {
         /// The detector decided or corrected the codec of 8 kHz frames.
         case codec(CodecDetector.Event)
         /// Frames at this rate are resampled to 8 kHz from now on.
@@ -20,18 +20,18 @@ public struct CallerAudioDecoder: Sendable {
     private var event: Event?
 
     /// `maximumFrameBytes`: the largest frame the detector may hold.
-    public init(maximumFrameBytes: Int) {
+    package init(maximumFrameBytes: Int) {
         undecided = HeldAudio(capacity: maximumFrameBytes)
     }
 
     /// The codec of 8 kHz frames, once known.
-    public var codec: AudioCodec? { detector.decision }
+    package var codec: AudioCodec? { detector.decision }
 
     /// Decodes one frame received at `now` (nanoseconds; the detector measures byte rates
     /// with it) and hands 8 kHz s16le PCM to `deliver`: nothing, this frame, or the held frame
     /// and this one. `scratch` is reusable storage (its contents are replaced).
     /// Returns how long the frame plays, in nanoseconds, as the codec in use reads it.
-    public mutating func decode(kind: AudioSocketKind, payload: UnsafeRawBufferPointer, at now: UInt64,
+    package mutating func decode(kind: AudioSocketKind, payload: UnsafeRawBufferPointer, at now: UInt64,
                                 scratch: inout [UInt8], deliver: (UnsafeRawBufferPointer) -> Void) -> UInt64 {
         if kind != .audio8kHz {
             let rate = kind.sampleRate ?? Resampler.outputRate
@@ -64,7 +64,7 @@ public struct CallerAudioDecoder: Sendable {
     }
 
     /// What changed with the last frame, once.
-    public mutating func takeEvent() -> Event? {
+    package mutating func takeEvent() -> Event? {
         defer { event = nil }
         return event
     }

@@ -49,9 +49,9 @@
 /// one correction of each kind, and at most one decision per frame.
 /// (Seen on a real Asterisk: a μ-law caller whose first second was loud noise was decided
 /// A-law, and kept it through the speech that followed, before votes existed.)
-public struct CodecDetector: Sendable {
+package struct CodecDetector: Sendable {
     /// What to do with the frame just observed.
-    public enum Step: Equatable, Sendable {
+    package enum Step: Equatable, Sendable {
         /// Keep it: the decision comes with the next frame (only ever the first frame).
         case hold
         /// Decode it (and any held frame) with this codec.
@@ -59,7 +59,7 @@ public struct CodecDetector: Sendable {
     }
 
     /// Why the codec is what it is, for the log line.
-    public enum Evidence: Equatable, Sendable {
+    package enum Evidence: Equatable, Sendable {
         /// The first frame's size (odd: not 16-bit samples).
         case frameSize(Int)
         /// The byte rate over steady arrivals, bytes per second.
@@ -69,39 +69,39 @@ public struct CodecDetector: Sendable {
     }
 
     /// A decision or a correction, reported once by ``observe(_:at:)`` through ``takeEvent()``.
-    public struct Event: Equatable, Sendable {
-        public var codec: AudioCodec
-        public var previous: AudioCodec?
-        public var evidence: Evidence
+    package struct Event: Equatable, Sendable {
+        package var codec: AudioCodec
+        package var previous: AudioCodec?
+        package var evidence: Evidence
     }
 
     /// Payloads of at least this many (even) bytes are slin: halfway between 160 (G.711, 20 ms)
     /// and 320 (slin, 20 ms), below Asterisk's short slin frames.
-    public var slinMinimumBytes = 240
+    package var slinMinimumBytes = 240
     /// Steady arrivals needed before the byte rate may correct the size decision, ns.
-    public var rateWindow: UInt64 = 1_000_000_000
+    package var rateWindow: UInt64 = 1_000_000_000
     /// A gap longer than this restarts the rate window (DTMF, a stalled PBX), ns.
-    public var maximumGap: UInt64 = 200_000_000
+    package var maximumGap: UInt64 = 200_000_000
     /// Bytes per second above which a stream is slin (16,000) rather than G.711 (8,000).
-    public var slinMinimumRate = 12_000
+    package var slinMinimumRate = 12_000
     /// A first G.711 frame decides μ/A alone when one score is this much lower (digital
     /// silence, the thinnest margin among real signals, gives 1.26–1.28).
-    public var earlyRatio = 1.2
+    package var earlyRatio = 1.2
     /// A frame votes for the law whose reading scores this much lower than the other's.
-    public var voteRatio = 1.5
+    package var voteRatio = 1.5
     /// Votes for the chosen law that end the voting.
-    public var settlingVotes = 5
+    package var settlingVotes = 5
     /// How many more votes the other law needs (than the chosen one) to correct the decision.
-    public var correctingVotes = 3
+    package var correctingVotes = 3
     /// Frames after which voting stops, settled or not (10 s at 20 ms).
-    public var votingFrames = 500
+    package var votingFrames = 500
     /// Frames whose readings accumulate into the early scores.
     private let accumulatedFrames = 2
 
     /// The codec in use, once decided.
-    public private(set) var decision: AudioCodec?
+    package private(set) var decision: AudioCodec?
     /// Frames observed.
-    public private(set) var framesObserved = 0
+    package private(set) var framesObserved = 0
     private var event: Event?
     private var lawCorrected = false
 
@@ -117,10 +117,10 @@ public struct CodecDetector: Sendable {
     private var lastArrival: UInt64?
     private var rateChecked = false
 
-    public init() {}
+    package init() {}
 
     /// Feeds one `0x10` payload that arrived at `nanoseconds` (a monotonic clock).
-    public mutating func observe(_ payload: UnsafeRawBufferPointer, at nanoseconds: UInt64) -> Step {
+    package mutating func observe(_ payload: UnsafeRawBufferPointer, at nanoseconds: UInt64) -> Step {
         event = nil
         guard !payload.isEmpty else { return decision.map(Step.use) ?? .hold }
         framesObserved += 1
@@ -150,10 +150,10 @@ public struct CodecDetector: Sendable {
     }
 
     /// Whether frames still get scored (for the rate check no scoring is needed).
-    public var isVoting: Bool { !votingDone }
+    package var isVoting: Bool { !votingDone }
 
     /// The decision or correction made by the last ``observe(_:at:)``, once.
-    public mutating func takeEvent() -> Event? {
+    package mutating func takeEvent() -> Event? {
         defer { event = nil }
         return event
     }

@@ -4,16 +4,16 @@
 /// put gaps into the middle of words.
 ///
 /// Whole frames in a piece are handed on in place; only the partial frame is copied.
-public struct FrameAligner: Sendable {
-    public static let frameBytes = 320
+package struct FrameAligner: Sendable {
+    package static let frameBytes = 320
     private var partial: [UInt8] = []
 
-    public init() {}
+    package init() {}
 
     /// Bytes held back until the rest of their frame comes.
-    public var heldBytes: Int { partial.count }
+    package var heldBytes: Int { partial.count }
 
-    public mutating func append(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) {
         var input = bytes
         if !partial.isEmpty {
             let take = min(Self.frameBytes - partial.count, input.count)
@@ -32,14 +32,14 @@ public struct FrameAligner: Sendable {
     }
 
     /// The stream ended: hands on what is held, however short.
-    public mutating func flush(_ emit: (UnsafeRawBufferPointer) -> Void) {
+    package mutating func flush(_ emit: (UnsafeRawBufferPointer) -> Void) {
         guard !partial.isEmpty else { return }
         partial.withUnsafeBytes { emit($0) }
         partial.removeAll(keepingCapacity: true)
     }
 
     /// The stream was abandoned (barge-in, failure): forgets what is held.
-    public mutating func reset() {
+    package mutating func reset() {
         partial.removeAll(keepingCapacity: true)
     }
 }

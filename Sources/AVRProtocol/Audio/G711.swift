@@ -5,15 +5,15 @@
 /// leading zeros), which is as fast as a 64 K table without the cache footprint. Negative
 /// samples use the one's complement before quantising, as G.191 does, so -1…-4 encode to
 /// μ-law `0x7F` (negative zero) rather than to -8.
-public enum G711 {
+package enum G711 {
     /// μ-law code → linear sample. `0xFF` and `0x7F` are both 0; extremes are ±32124.
-    public static let muLawTable: [Int16] = (0..<256).map { muLawExpand(UInt8($0)) }
+    package static let muLawTable: [Int16] = (0..<256).map { muLawExpand(UInt8($0)) }
     /// A-law code → linear sample. Never 0 (the smallest steps are ±8); extremes are ±32256.
-    public static let aLawTable: [Int16] = (0..<256).map { aLawExpand(UInt8($0)) }
+    package static let aLawTable: [Int16] = (0..<256).map { aLawExpand(UInt8($0)) }
 
     /// Encodes one sample as μ-law.
     @inlinable
-    public static func muLaw(_ sample: Int16) -> UInt8 {
+    package static func muLaw(_ sample: Int16) -> UInt8 {
         let value = Int32(sample)
         // Magnitude on 13 bits, biased by 33 so that each segment starts at a power of two.
         let magnitude = min(((value < 0 ? ~value : value) >> 2) + 33, 0x1FFF)
@@ -26,7 +26,7 @@ public enum G711 {
 
     /// Encodes one sample as A-law.
     @inlinable
-    public static func aLaw(_ sample: Int16) -> UInt8 {
+    package static func aLaw(_ sample: Int16) -> UInt8 {
         let value = Int32(sample)
         var index = (value < 0 ? ~value : value) >> 4   // 0…2047
         if index > 15 {
@@ -40,35 +40,35 @@ public enum G711 {
 
     /// Decodes one μ-law code.
     @inlinable
-    public static func muLawDecode(_ code: UInt8) -> Int16 {
+    package static func muLawDecode(_ code: UInt8) -> Int16 {
         muLawTable.withUnsafeBufferPointer { $0[Int(code)] }
     }
 
     /// Decodes one A-law code.
     @inlinable
-    public static func aLawDecode(_ code: UInt8) -> Int16 {
+    package static func aLawDecode(_ code: UInt8) -> Int16 {
         aLawTable.withUnsafeBufferPointer { $0[Int(code)] }
     }
 
     /// Decodes μ-law bytes into `output`; returns `min(payload.count, output.count)`.
     @discardableResult
-    public static func decodeMuLaw(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    package static func decodeMuLaw(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
         decode(payload, table: muLawTable, into: output)
     }
 
     /// Decodes A-law bytes into `output`; returns `min(payload.count, output.count)`.
     @discardableResult
-    public static func decodeALaw(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    package static func decodeALaw(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
         decode(payload, table: aLawTable, into: output)
     }
 
     /// Appends μ-law bytes decoded as s16le (two bytes per input byte).
-    public static func appendMuLawAsLittleEndian(_ payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    package static func appendMuLawAsLittleEndian(_ payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         appendLittleEndian(payload, table: muLawTable, to: &output)
     }
 
     /// Appends A-law bytes decoded as s16le (two bytes per input byte).
-    public static func appendALawAsLittleEndian(_ payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    package static func appendALawAsLittleEndian(_ payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         appendLittleEndian(payload, table: aLawTable, to: &output)
     }
 

@@ -1,17 +1,17 @@
 /// Caller audio held back for a while (until a speech service connection opens, until the
 /// codec is known, until a route is claimed), in order, so the first words are not lost.
 /// Bounded: beyond `capacity` bytes the oldest frames are dropped (and counted).
-public struct HeldAudio: Sendable {
-    public let capacity: Int
-    public private(set) var bytes: [UInt8] = []
-    public private(set) var frameLengths: [Int] = []
-    public private(set) var droppedBytes = 0
+package struct HeldAudio: Sendable {
+    package let capacity: Int
+    package private(set) var bytes: [UInt8] = []
+    package private(set) var frameLengths: [Int] = []
+    package private(set) var droppedBytes = 0
 
-    public init(capacity: Int) { self.capacity = capacity }
+    package init(capacity: Int) { self.capacity = capacity }
 
-    public var isEmpty: Bool { frameLengths.isEmpty }
+    package var isEmpty: Bool { frameLengths.isEmpty }
 
-    public mutating func append(_ pcm: UnsafeRawBufferPointer) {
+    package mutating func append(_ pcm: UnsafeRawBufferPointer) {
         bytes.append(contentsOf: pcm)
         frameLengths.append(pcm.count)
         var excess = bytes.count - capacity
@@ -29,7 +29,7 @@ public struct HeldAudio: Sendable {
     }
 
     /// Hands back each held frame in order and forgets them.
-    public mutating func drain(_ body: (UnsafeRawBufferPointer) -> Void) {
+    package mutating func drain(_ body: (UnsafeRawBufferPointer) -> Void) {
         bytes.withUnsafeBytes { all in
             var offset = 0
             for length in frameLengths {

@@ -5,20 +5,20 @@
 /// call. When the loop falls far behind (a stall), sending every missed frame at once would
 /// only burst audio that Asterisk plays late anyway; the clock sends at most ``maxCatchUp``,
 /// skips the rest, and stays on the same grid. Times are monotonic nanoseconds (`uv_hrtime`).
-public struct PacingClock: Sendable {
+package struct PacingClock: Sendable {
     /// Nanoseconds between frames (20 ms).
-    public let interval: UInt64
+    package let interval: UInt64
     /// The most frames sent in one wake-up after being late.
-    public let maxCatchUp: Int
+    package let maxCatchUp: Int
     /// When the next frame is due.
-    public private(set) var nextDeadline: UInt64
+    package private(set) var nextDeadline: UInt64
     /// Frames handed out by ``framesDue(now:)``.
-    public private(set) var framesSent: UInt64 = 0
+    package private(set) var framesSent: UInt64 = 0
     /// Frames skipped to resynchronise after stalls.
-    public private(set) var framesSkipped: UInt64 = 0
+    package private(set) var framesSkipped: UInt64 = 0
 
     /// The first frame is due at `start`.
-    public init(start: UInt64, interval: UInt64 = 20_000_000, maxCatchUp: Int = 3) {
+    package init(start: UInt64, interval: UInt64 = 20_000_000, maxCatchUp: Int = 3) {
         precondition(interval > 0 && maxCatchUp > 0)
         self.interval = interval
         self.maxCatchUp = maxCatchUp
@@ -26,7 +26,7 @@ public struct PacingClock: Sendable {
     }
 
     /// How many frames to send now; advances the deadline past every frame due at `now`.
-    public mutating func framesDue(now: UInt64) -> Int {
+    package mutating func framesDue(now: UInt64) -> Int {
         guard now >= nextDeadline else { return 0 }
         let due = (now - nextDeadline) / interval + 1
         nextDeadline += due * interval
@@ -40,7 +40,7 @@ public struct PacingClock: Sendable {
     }
 
     /// Nanoseconds from `now` until the next deadline (0 if it has passed): the timer delay.
-    public func delayUntilNextDeadline(now: UInt64) -> UInt64 {
+    package func delayUntilNextDeadline(now: UInt64) -> UInt64 {
         nextDeadline > now ? nextDeadline - now : 0
     }
 }

@@ -7,22 +7,22 @@
 /// An STS may send faster than real time (TTS answers come in bursts), but never more than
 /// the limit is held: samples that do not fit are dropped on arrival and counted, so what is
 /// already queued plays on unbroken and memory per call is bounded whatever the peer does.
-public struct PlaybackQueue: Sendable {
+package struct PlaybackQueue: Sendable {
     /// The most samples held (default 30 s at 8 kHz; see `PLAYBACK_QUEUE_LIMIT`).
-    public let capacityLimit: Int
+    package let capacityLimit: Int
     /// Samples dropped because the queue was full, since creation.
-    public private(set) var droppedSamples = 0
+    package private(set) var droppedSamples = 0
     /// A drained ring larger than this many samples shrinks back to its initial size.
-    public let shrinkThreshold: Int
+    package let shrinkThreshold: Int
 
     private var storage: [Int16]
     private let initialCapacity: Int
     private var head = 0
-    public private(set) var queuedSamples = 0
+    package private(set) var queuedSamples = 0
     /// The low byte of a sample whose high byte has not arrived yet.
     private var pendingByte: UInt8?
 
-    public init(capacityLimit: Int = 30 * 8000, initialCapacity: Int = 8000, shrinkThreshold: Int = 8000) {
+    package init(capacityLimit: Int = 30 * 8000, initialCapacity: Int = 8000, shrinkThreshold: Int = 8000) {
         precondition(capacityLimit > 0)
         self.capacityLimit = capacityLimit
         self.initialCapacity = max(1, min(initialCapacity, capacityLimit))
@@ -31,13 +31,13 @@ public struct PlaybackQueue: Sendable {
     }
 
     /// Samples the ring can hold without growing (for memory accounting).
-    public var storageCapacity: Int { storage.count }
+    package var storageCapacity: Int { storage.count }
 
-    public var isEmpty: Bool { queuedSamples == 0 }
+    package var isEmpty: Bool { queuedSamples == 0 }
 
     /// Queues s16le PCM of any length; an odd last byte is kept and completed by the next
     /// append (STS services cut their messages anywhere).
-    public mutating func append(pcmLittleEndian bytes: UnsafeRawBufferPointer) {
+    package mutating func append(pcmLittleEndian bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         var index = 0
         if let low = pendingByte {
@@ -78,7 +78,7 @@ public struct PlaybackQueue: Sendable {
     /// the ring in one pass: no intermediate buffer. Invalid base64 queues nothing and throws.
     /// Like ``append(pcmLittleEndian:)``, an odd byte waits for the next append and what does
     /// not fit under the limit is dropped.
-    public mutating func append(base64LittleEndianPCM input: UnsafeRawBufferPointer) throws(Base64Error) {
+    package mutating func append(base64LittleEndianPCM input: UnsafeRawBufferPointer) throws(Base64Error) {
         let length = try Base64.decodedLength(of: input)
         guard length > 0 else { return }
         reserve(additional: (length + 1) / 2)
@@ -142,7 +142,7 @@ public struct PlaybackQueue: Sendable {
 
     /// Queues one sample (for decoders that produce samples directly, e.g. from base64).
     @inline(__always)
-    public mutating func appendSample(_ sample: Int16) {
+    package mutating func appendSample(_ sample: Int16) {
         if queuedSamples == storage.count {
             guard storage.count < capacityLimit else {
                 // Full at the limit: the newcomer is dropped.
@@ -160,7 +160,7 @@ public struct PlaybackQueue: Sendable {
     /// Moves the next `frame.count` samples (160 for 20 ms) into `frame`, padding a final
     /// partial frame with silence. Returns `false`, leaving `frame` untouched, when nothing is
     /// queued: the caller then sends silence or ambient noise.
-    public mutating func nextFrame(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
+    package mutating func nextFrame(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
         guard queuedSamples > 0 else { return false }
         let count = min(frame.count, queuedSamples)
         storage.withUnsafeBufferPointer { ring in
@@ -179,7 +179,7 @@ public struct PlaybackQueue: Sendable {
     }
 
     /// Drops everything queued, at once (the caller barged in). Keeps the storage.
-    public mutating func clear() {
+    package mutating func clear() {
         head = 0
         queuedSamples = 0
         pendingByte = nil

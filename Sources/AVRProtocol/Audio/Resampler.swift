@@ -5,11 +5,11 @@
 /// The filter (see ``ResamplerFilter``) is shared; per call the resampler holds only the
 /// input history (a few hundred samples) and reuses that storage, so steady-state processing
 /// does not allocate beyond growing the caller's output.
-public struct Resampler: Sendable {
+package struct Resampler: Sendable {
     /// Output rate in Hz.
-    public static let outputRate = 8000
+    package static let outputRate = 8000
 
-    public let filter: ResamplerFilter
+    package let filter: ResamplerFilter
     /// Input samples: the last `tapsPerPhase - 1` already used, then those not yet used.
     private var history: [Float]
     /// The next output's position, in 1/L input samples from `history[0]`.
@@ -18,7 +18,7 @@ public struct Resampler: Sendable {
     private var pendingByte: UInt8?
 
     /// `nil` for a rate AudioSocket does not define, and for 8 kHz (nothing to do).
-    public init?(inputRate: Int) {
+    package init?(inputRate: Int) {
         guard let filter = ResamplerFilter.shared(inputRate: inputRate) else { return nil }
         self.filter = filter
         history = [Float](repeating: 0, count: filter.tapsPerPhase - 1)
@@ -27,16 +27,16 @@ public struct Resampler: Sendable {
     }
 
     /// Input sample rate in Hz.
-    public var inputRate: Int { filter.inputRate }
+    package var inputRate: Int { filter.inputRate }
 
     /// Resamples s16le bytes (any length; an odd last byte waits for the next call) and
     /// appends the 8 kHz samples to `output`.
-    public mutating func process(_ input: UnsafeRawBufferPointer, appendingTo output: inout [Int16]) {
+    package mutating func process(_ input: UnsafeRawBufferPointer, appendingTo output: inout [Int16]) {
         run(input) { output.append($0) }
     }
 
     /// Resamples s16le bytes and appends the 8 kHz samples as s16le bytes.
-    public mutating func process(_ input: UnsafeRawBufferPointer, appendingLittleEndianTo output: inout [UInt8]) {
+    package mutating func process(_ input: UnsafeRawBufferPointer, appendingLittleEndianTo output: inout [UInt8]) {
         run(input) { sample in
             let bits = UInt16(bitPattern: sample)
             output.append(UInt8(truncatingIfNeeded: bits))
@@ -45,7 +45,7 @@ public struct Resampler: Sendable {
     }
 
     /// Forgets the history (a new, unrelated stream).
-    public mutating func reset() {
+    package mutating func reset() {
         history.removeAll(keepingCapacity: true)
         history.append(contentsOf: repeatElement(0, count: filter.tapsPerPhase - 1))
         position = (filter.tapsPerPhase - 1) * filter.interpolation

@@ -7,22 +7,22 @@
 /// 3.7 kHz and `inputRate / 200` taps per phase, giving a transition of ≈0.86 kHz: flat to
 /// ≈3.27 kHz (the telephone band ends at 3.4 kHz), ≥70 dB down from ≈4.13 kHz, so what
 /// folds around the 4 kHz output Nyquist lands above 3.4 kHz, well below audibility.
-public final class ResamplerFilter: Sendable {
+package final class ResamplerFilter: Sendable {
     /// Input sample rate in Hz.
-    public let inputRate: Int
+    package let inputRate: Int
     /// L: phases of the polyphase filter.
-    public let interpolation: Int
+    package let interpolation: Int
     /// M: input steps (in 1/L units) between outputs.
-    public let decimation: Int
+    package let decimation: Int
     /// Taps per phase (the input samples each output sample is computed from).
-    public let tapsPerPhase: Int
+    package let tapsPerPhase: Int
     /// Phase-major, each phase reversed so the dot product runs forward over the input:
     /// `coefficients[p * tapsPerPhase + j]` multiplies `x[n - tapsPerPhase + 1 + j]`.
     let coefficients: [Float]
 
     /// The shared filter for `inputRate`, or `nil` when AudioSocket has no such rate (or it is
     /// 8 kHz, which needs none).
-    public static func shared(inputRate: Int) -> ResamplerFilter? {
+    package static func shared(inputRate: Int) -> ResamplerFilter? {
         switch inputRate {
         case 12000: rate12k
         case 16000: rate16k

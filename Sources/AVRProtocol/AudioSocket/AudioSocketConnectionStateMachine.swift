@@ -5,8 +5,8 @@
 /// Exactly one `.hangup` is ever returned, whatever happens after it (a socket close that
 /// follows our own hangup, late frames already in the read buffer): the caller can end the
 /// call, send `call_ended` and release resources on that action without any bookkeeping.
-public struct AudioSocketConnectionStateMachine: Sendable {
-    public enum State: Equatable, Sendable {
+package struct AudioSocketConnectionStateMachine: Sendable {
+    package enum State: Equatable, Sendable {
         /// Connected; the UUID message must come first.
         case awaitingUUID
         /// The call is running.
@@ -16,7 +16,7 @@ public struct AudioSocketConnectionStateMachine: Sendable {
     }
 
     /// Why the call ended.
-    public enum HangupReason: Equatable, Sendable {
+    package enum HangupReason: Equatable, Sendable {
         /// Asterisk sent `0x00`.
         case peerHangup
         /// Asterisk sent `0xff`, with its (possibly empty) application error code.
@@ -29,7 +29,7 @@ public struct AudioSocketConnectionStateMachine: Sendable {
         case local
     }
 
-    public enum ProtocolViolation: Equatable, Sendable {
+    package enum ProtocolViolation: Equatable, Sendable {
         /// Audio or DTMF arrived before the UUID.
         case frameBeforeUUID(AudioSocketKind)
         /// A second UUID message.
@@ -38,7 +38,7 @@ public struct AudioSocketConnectionStateMachine: Sendable {
         case malformed(AudioSocketError)
     }
 
-    public enum Action: Equatable, Sendable {
+    package enum Action: Equatable, Sendable {
         /// The UUID arrived: look up the call's metadata, connect the STS, `call_started`.
         case startCall(CallUUID)
         /// Caller audio to decode and forward; the payload is in the read buffer.
@@ -53,12 +53,12 @@ public struct AudioSocketConnectionStateMachine: Sendable {
         case ignore
     }
 
-    public private(set) var state: State = .awaitingUUID
+    package private(set) var state: State = .awaitingUUID
 
-    public init() {}
+    package init() {}
 
     /// A message was decoded.
-    public mutating func receivedFrame(_ frame: AudioSocketFrame) -> Action {
+    package mutating func receivedFrame(_ frame: AudioSocketFrame) -> Action {
         switch (state, frame) {
         case (.closed, _):
             return .ignore
@@ -85,19 +85,19 @@ public struct AudioSocketConnectionStateMachine: Sendable {
     }
 
     /// The decoder rejected the bytes.
-    public mutating func receivedMalformedBytes(_ error: AudioSocketError) -> Action {
+    package mutating func receivedMalformedBytes(_ error: AudioSocketError) -> Action {
         guard state != .closed else { return .ignore }
         return close(.protocolViolation(.malformed(error)))
     }
 
     /// The socket reached end of file or failed.
-    public mutating func socketClosed() -> Action {
+    package mutating func socketClosed() -> Action {
         guard state != .closed else { return .ignore }
         return close(.peerClosed)
     }
 
     /// Our side wants the call over.
-    public mutating func hangupRequested() -> Action {
+    package mutating func hangupRequested() -> Action {
         guard state != .closed else { return .ignore }
         return close(.local)
     }
@@ -109,7 +109,7 @@ public struct AudioSocketConnectionStateMachine: Sendable {
 }
 
 extension AudioSocketConnectionStateMachine.ProtocolViolation: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         switch self {
         case .frameBeforeUUID(let kind): "message kind 0x\(String(kind.rawValue, radix: 16, uppercase: true)) before the UUID"
         case .duplicateUUID: "a second UUID message"

@@ -12,24 +12,24 @@
 /// Checks happen as early as the bytes allow: an unknown kind fails on the first byte, a bad
 /// length on the third, before any payload is waited for. After an error the connection must
 /// be closed; the decoder does not skip the bad bytes.
-public struct AudioSocketDecoder: Sendable {
+package struct AudioSocketDecoder: Sendable {
     /// The default largest payload: 20 ms at 192 kHz is 7680 bytes, so anything past 8 KiB is
     /// not an honest frame and would only make us buffer for a misbehaving peer.
-    public static let defaultMaximumPayloadLength = 8192
+    package static let defaultMaximumPayloadLength = 8192
 
     /// The largest payload accepted, for any kind.
-    public let maximumPayloadLength: Int
+    package let maximumPayloadLength: Int
 
     /// Bytes of the last returned audio payload, still in the buffer.
     private var pendingAudioBytes = 0
 
-    public init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
+    package init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
         precondition(maximumPayloadLength >= 16 && maximumPayloadLength <= 0xFFFF)
         self.maximumPayloadLength = maximumPayloadLength
     }
 
     /// The next complete message, or `nil` when more bytes are needed.
-    public mutating func decode(_ buffer: inout ByteBuffer) throws(AudioSocketError) -> AudioSocketFrame? {
+    package mutating func decode(_ buffer: inout ByteBuffer) throws(AudioSocketError) -> AudioSocketFrame? {
         if pendingAudioBytes > 0 {
             buffer.moveReaderIndex(forwardBy: pendingAudioBytes)
             pendingAudioBytes = 0

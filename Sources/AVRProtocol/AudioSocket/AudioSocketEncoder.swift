@@ -1,13 +1,13 @@
 /// Writes AudioSocket messages. Everything appends to or writes into storage the caller owns,
 /// so a connection reuses one outbound buffer for the whole call.
-public enum AudioSocketEncoder {
+package enum AudioSocketEncoder {
     /// Header size: kind + 16-bit big-endian length.
-    public static let headerLength = 3
+    package static let headerLength = 3
     /// The `0x00` message, ready to send.
-    public static let hangupMessage: [UInt8] = [0x00, 0x00, 0x00]
+    package static let hangupMessage: [UInt8] = [0x00, 0x00, 0x00]
 
     /// Appends one message. A payload over 65 535 bytes is our bug, not the peer's.
-    public static func appendFrame(
+    package static func appendFrame(
         kind: AudioSocketKind, payload: UnsafeRawBufferPointer, to output: inout [UInt8]
     ) {
         precondition(payload.count <= 0xFFFF, "AudioSocket payload over 65535 bytes")
@@ -18,13 +18,13 @@ public enum AudioSocketEncoder {
     }
 
     /// Appends a `0x00` hangup message.
-    public static func appendHangup(to output: inout [UInt8]) {
+    package static func appendHangup(to output: inout [UInt8]) {
         output.append(contentsOf: hangupMessage)
     }
 
     /// Writes the 3-byte header at the start of `destination`; returns 3.
     @discardableResult
-    public static func writeHeader(
+    package static func writeHeader(
         kind: AudioSocketKind, payloadLength: Int, into destination: UnsafeMutableRawBufferPointer
     ) -> Int {
         precondition(payloadLength >= 0 && payloadLength <= 0xFFFF, "AudioSocket payload over 65535 bytes")
@@ -37,7 +37,7 @@ public enum AudioSocketEncoder {
 
     /// The size of one outbound `0x10` message for `sampleCount` samples.
     @inlinable
-    public static func audioMessageLength(sampleCount: Int) -> Int {
+    package static func audioMessageLength(sampleCount: Int) -> Int {
         headerLength + 2 * sampleCount
     }
 
@@ -48,7 +48,7 @@ public enum AudioSocketEncoder {
     /// which must hold ``audioMessageLength(sampleCount:)`` bytes (323 for 160 samples).
     /// Returns the message length. No allocation.
     @discardableResult
-    public static func encodeAudioMessage(
+    package static func encodeAudioMessage(
         samples: UnsafeBufferPointer<Int16>, into destination: UnsafeMutableRawBufferPointer
     ) -> Int {
         let length = audioMessageLength(sampleCount: samples.count)

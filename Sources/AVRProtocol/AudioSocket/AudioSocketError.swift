@@ -1,6 +1,6 @@
 /// Why bytes from the peer are not valid AudioSocket. Every case ends the connection: the
 /// byte stream has no resynchronisation point, so nothing after a bad header can be trusted.
-public enum AudioSocketError: Error, Equatable, Sendable {
+package enum AudioSocketError: Error, Equatable, Sendable {
     /// The kind byte is not one AudioSocket defines (HTTP, TLS, random bytes…).
     case unknownKind(UInt8)
     /// A payload length the kind does not allow: a UUID that is not 16 bytes, a DTMF message
@@ -12,7 +12,7 @@ public enum AudioSocketError: Error, Equatable, Sendable {
 }
 
 extension AudioSocketError: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         switch self {
         case .unknownKind(let byte):
             "unknown message kind 0x\(String(byte, radix: 16, uppercase: true)) (not AudioSocket?)"

@@ -6,7 +6,7 @@
 /// ``AudioSocketDecoder/decode(_:)``. That costs no allocation and no copy per 20 ms frame,
 /// where an `ArraySlice` of the buffer's storage would retain it and make the buffer's next
 /// reset reallocate.
-public enum AudioSocketFrame: Equatable, Sendable {
+package enum AudioSocketFrame: Equatable, Sendable {
     /// `0x00`: the peer ends the call.
     case hangup
     /// `0x01`: the call UUID.
@@ -24,13 +24,13 @@ public enum AudioSocketFrame: Equatable, Sendable {
 
 /// An audio message whose payload is the first `payloadLength` readable bytes of the buffer
 /// it was decoded from, until the next `decode` call consumes them.
-public struct AudioSocketAudio: Equatable, Sendable {
+package struct AudioSocketAudio: Equatable, Sendable {
     /// `.audio8kHz` … `.audio192kHz`.
-    public let kind: AudioSocketKind
+    package let kind: AudioSocketKind
     /// The payload length in bytes (never 0).
-    public let payloadLength: Int
+    package let payloadLength: Int
 
-    public init(kind: AudioSocketKind, payloadLength: Int) {
+    package init(kind: AudioSocketKind, payloadLength: Int) {
         precondition(kind.isAudio, "not an audio kind")
         self.kind = kind
         self.payloadLength = payloadLength
@@ -38,12 +38,12 @@ public struct AudioSocketAudio: Equatable, Sendable {
 
     /// The sample rate in Hz.
     @inlinable
-    public var sampleRate: Int { kind.sampleRate! }
+    package var sampleRate: Int { kind.sampleRate! }
 
     /// Calls `body` with the payload, read in place from `buffer`, which must be the buffer
     /// this frame was decoded from, before it is passed to `decode` again.
     @inlinable
-    public func withPayload<R>(
+    package func withPayload<R>(
         in buffer: ByteBuffer, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R {
         precondition(buffer.readableBytes >= payloadLength, "audio payload no longer in the buffer")

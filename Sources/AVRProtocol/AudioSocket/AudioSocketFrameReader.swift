@@ -6,26 +6,26 @@
 /// The same checks as ``AudioSocketDecoder`` (which decodes from a ``ByteBuffer``), as early
 /// as the bytes allow: an unknown kind fails on its first byte, a bad length on the third.
 /// After an error the connection must be closed.
-public struct AudioSocketFrameReader: Sendable {
-    public let maximumPayloadLength: Int
+package struct AudioSocketFrameReader: Sendable {
+    package let maximumPayloadLength: Int
     /// The beginning of a message whose end has not arrived yet.
     private var tail: [UInt8] = []
     /// Bytes copied into the tail so far (the benchmark's "bytes copied").
-    public private(set) var copiedBytes = 0
+    package private(set) var copiedBytes = 0
 
-    public init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
+    package init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
         precondition(maximumPayloadLength >= 16 && maximumPayloadLength <= 0xFFFF)
         self.maximumPayloadLength = maximumPayloadLength
     }
 
     /// Bytes of an incomplete message waiting for the next read.
-    public var bufferedBytes: Int { tail.count }
+    package var bufferedBytes: Int { tail.count }
 
     /// Calls `body` with every message completed by `bytes`, in order: the frame, and for
     /// audio its payload (a view valid only during the call; empty for other kinds).
     /// `body` returns false to stop: the rest of `bytes` is dropped. Whatever is left of an
     /// incomplete message is copied into the tail.
-    public mutating func read(_ bytes: UnsafeRawBufferPointer,
+    package mutating func read(_ bytes: UnsafeRawBufferPointer,
                               _ body: (AudioSocketFrame, UnsafeRawBufferPointer) -> Bool) throws(AudioSocketError) {
         var input = bytes
         if !tail.isEmpty {
@@ -45,7 +45,7 @@ public struct AudioSocketFrameReader: Sendable {
     }
 
     /// Drops the tail and its allocation (the connection ended).
-    public mutating func releaseStorage() {
+    package mutating func releaseStorage() {
         tail = []
     }
 

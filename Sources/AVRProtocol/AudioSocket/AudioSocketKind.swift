@@ -3,7 +3,7 @@
 /// Any other byte value is not AudioSocket, and ``AudioSocketDecoder`` rejects it as soon as it
 /// sees it, without waiting for a length: a peer that speaks HTTP or TLS to the AudioSocket port
 /// (`G` = 0x47, `P` = 0x50) fails on its first byte instead of stalling the connection.
-public enum AudioSocketKind: UInt8, Sendable, Hashable, CaseIterable {
+package enum AudioSocketKind: UInt8, Sendable, Hashable, CaseIterable {
     /// No payload: the call is over (both directions).
     case hangup = 0x00
     /// 16 raw bytes: the call UUID, always the first message from Asterisk.
@@ -34,7 +34,7 @@ public enum AudioSocketKind: UInt8, Sendable, Hashable, CaseIterable {
 
     /// The sample rate in Hz of an audio kind; `nil` for control kinds.
     @inlinable
-    public var sampleRate: Int? {
+    package var sampleRate: Int? {
         switch self {
         case .audio8kHz: 8000
         case .audio12kHz: 12000
@@ -51,10 +51,10 @@ public enum AudioSocketKind: UInt8, Sendable, Hashable, CaseIterable {
 
     /// Whether the payload is audio (0x10…0x18).
     @inlinable
-    public var isAudio: Bool { rawValue >= 0x10 && rawValue <= 0x18 }
+    package var isAudio: Bool { rawValue >= 0x10 && rawValue <= 0x18 }
 
     /// The audio kind for a sample rate, or `nil` when AudioSocket has none for it.
-    public init?(audioSampleRate rate: Int) {
+    package init?(audioSampleRate rate: Int) {
         switch rate {
         case 8000: self = .audio8kHz
         case 12000: self = .audio12kHz

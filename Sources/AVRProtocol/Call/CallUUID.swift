@@ -2,20 +2,20 @@
 /// (which sends the 16 raw bytes) and the STS session together. Stored as two integers so
 /// that it hashes and compares without allocating; rendered lowercase 8-4-4-4-12, which is
 /// how Asterisk and the webhooks spell it.
-public struct CallUUID: Hashable, Sendable, CustomStringConvertible {
+package struct CallUUID: Hashable, Sendable, CustomStringConvertible {
     /// The first 8 bytes, big-endian.
-    public let high: UInt64
+    package let high: UInt64
     /// The last 8 bytes, big-endian.
-    public let low: UInt64
+    package let low: UInt64
 
-    public init(high: UInt64, low: UInt64) {
+    package init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
 
     /// From the 16 raw bytes of an AudioSocket UUID message; nil when there are not exactly
     /// 16 (a peer's length is never trusted).
-    public init?(bytes: some Collection<UInt8>) {
+    package init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 16 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
@@ -27,7 +27,7 @@ public struct CallUUID: Hashable, Sendable, CustomStringConvertible {
 
     /// From the textual form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (36 characters, hex
     /// digits in any case, no braces or `urn:uuid:` prefix); nil for anything else.
-    public init?(string: some StringProtocol) {
+    package init?(string: some StringProtocol) {
         let utf8 = string.utf8
         guard utf8.count == 36 else { return nil }
         var high: UInt64 = 0
@@ -46,7 +46,7 @@ public struct CallUUID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The 16 bytes, in wire order.
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var result: [UInt8] = []
         result.reserveCapacity(16)
         for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: high >> shift)) }
@@ -55,7 +55,7 @@ public struct CallUUID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Lowercase 8-4-4-4-12.
-    public var description: String {
+    package var description: String {
         var text: [UInt8] = []
         text.reserveCapacity(36)
         appendDescription(to: &text)
@@ -63,7 +63,7 @@ public struct CallUUID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Appends the lowercase 8-4-4-4-12 form, for encoders that build a message in place.
-    public func appendDescription(to bytes: inout [UInt8]) {
+    package func appendDescription(to bytes: inout [UInt8]) {
         for nibble in 0..<32 {
             if nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20 { bytes.append(UInt8(ascii: "-")) }
             let word = nibble < 16 ? high : low

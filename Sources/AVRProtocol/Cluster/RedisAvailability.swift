@@ -5,11 +5,11 @@
 ///
 /// connecting → up (the handshake's PING answered) → down (an operation failed or missed its
 /// deadline) → connecting (after the backoff) → up (recovery reported) ...
-public struct RedisAvailability: Sendable, Equatable {
-    public enum State: Sendable, Equatable { case connecting, up, down }
+package struct RedisAvailability: Sendable, Equatable {
+    package enum State: Sendable, Equatable { case connecting, up, down }
 
     /// What the caller should log.
-    public enum Report: Sendable, Equatable {
+    package enum Report: Sendable, Equatable {
         /// The first connection of the process's life came up.
         case connected
         /// Up again after being down for this long.
@@ -18,27 +18,27 @@ public struct RedisAvailability: Sendable, Equatable {
         case lost
     }
 
-    public private(set) var state: State = .connecting
+    package private(set) var state: State = .connecting
     /// When the current outage started (nil while up, or before the first connection).
-    public private(set) var downSince: UInt64?
+    package private(set) var downSince: UInt64?
     /// Delay before the next reconnect attempt.
-    public private(set) var backoff: UInt64
-    public let minimumBackoff: UInt64
-    public let maximumBackoff: UInt64
+    package private(set) var backoff: UInt64
+    package let minimumBackoff: UInt64
+    package let maximumBackoff: UInt64
     private var everUp = false
     private var lossReported = false
 
-    public init(minimumBackoff: UInt64 = 100, maximumBackoff: UInt64 = 5_000) {
+    package init(minimumBackoff: UInt64 = 100, maximumBackoff: UInt64 = 5_000) {
         self.minimumBackoff = minimumBackoff
         self.maximumBackoff = max(minimumBackoff, maximumBackoff)
         backoff = minimumBackoff
     }
 
     /// Operations go to Redis only while it is up; otherwise straight to the local registry.
-    public var usable: Bool { state == .up }
+    package var usable: Bool { state == .up }
 
     /// The handshake completed.
-    public mutating func connected(now: UInt64) -> Report {
+    package mutating func connected(now: UInt64) -> Report {
         defer {
             state = .up
             everUp = true
@@ -55,7 +55,7 @@ public struct RedisAvailability: Sendable, Equatable {
     /// An operation failed, timed out, or the connection went away. Returns the report to log
     /// (only for the first failure of an outage) and when to reconnect; the backoff doubles
     /// with each failure in a row, up to `maximumBackoff`.
-    public mutating func failed(now: UInt64) -> (report: Report?, retryAt: UInt64) {
+    package mutating func failed(now: UInt64) -> (report: Report?, retryAt: UInt64) {
         var report: Report?
         if !lossReported {
             report = .lost
@@ -69,7 +69,7 @@ public struct RedisAvailability: Sendable, Equatable {
     }
 
     /// A reconnect attempt starts (after the backoff).
-    public mutating func reconnecting() {
+    package mutating func reconnecting() {
         state = .connecting
     }
 }
@@ -77,23 +77,23 @@ public struct RedisAvailability: Sendable, Equatable {
 /// Requests in flight on one Redis connection, in the order they were sent (Redis answers
 /// in that order), each with its deadline. One TTL for all means the first deadline is the
 /// earliest: one timer on `firstDeadline` guards them all.
-public struct DeadlineQueue: Sendable {
+package struct DeadlineQueue: Sendable {
     private var entries: [(id: UInt64, deadline: UInt64)] = []
     private var head = 0
 
-    public init() {}
+    package init() {}
 
-    public var count: Int { entries.count - head }
-    public var isEmpty: Bool { count == 0 }
-    public var firstDeadline: UInt64? { head < entries.count ? entries[head].deadline : nil }
+    package var count: Int { entries.count - head }
+    package var isEmpty: Bool { count == 0 }
+    package var firstDeadline: UInt64? { head < entries.count ? entries[head].deadline : nil }
 
-    public mutating func push(id: UInt64, deadline: UInt64) {
+    package mutating func push(id: UInt64, deadline: UInt64) {
         entries.append((id, deadline))
     }
 
     /// Forgets `id` (normally the first: replies come in order). Returns whether it was there.
     @discardableResult
-    public mutating func remove(id: UInt64) -> Bool {
+    package mutating func remove(id: UInt64) -> Bool {
         guard let index = entries[head...].firstIndex(where: { $0.id == id }) else { return false }
         if index == head {
             head += 1
@@ -111,12 +111,12 @@ public struct DeadlineQueue: Sendable {
     }
 
     /// True when the oldest request has waited past its deadline: the connection is stuck.
-    public func isOverdue(now: UInt64) -> Bool {
+    package func isOverdue(now: UInt64) -> Bool {
         guard let first = firstDeadline else { return false }
         return now >= first
     }
 
-    public mutating func removeAll() {
+    package mutating func removeAll() {
         entries.removeAll()
         head = 0
     }

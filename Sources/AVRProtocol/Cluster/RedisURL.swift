@@ -1,12 +1,12 @@
 /// `REDIS_URL`: `redis://[[user]:password@]host[:port][/db]`. No TLS (`rediss://` is refused
 /// like `wss://`), no query. The password is kept out of `description` (it goes to logs).
-public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var password: String?
-    public var database: Int
+package struct RedisURL: Sendable, Equatable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
+    package var password: String?
+    package var database: Int
 
-    public init(host: String, port: Int = 6379, password: String? = nil, database: Int = 0) {
+    package init(host: String, port: Int = 6379, password: String? = nil, database: Int = 0) {
         self.host = host
         self.port = port
         self.password = password
@@ -14,19 +14,19 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// What a log line may show: the password replaced by `***`.
-    public var description: String {
+    package var description: String {
         "redis://" + (password == nil ? "" : ":***@") + hostForURL + ":\(port)" + (database == 0 ? "" : "/\(database)")
     }
 
     private var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
 
     /// Why a text is not a usable Redis URL (the message never repeats the password).
-    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
-        public let reason: String
-        public var description: String { reason }
+    package struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        package let reason: String
+        package var description: String { reason }
     }
 
-    public static func parse(_ text: String) throws(ParseError) -> RedisURL {
+    package static func parse(_ text: String) throws(ParseError) -> RedisURL {
         let prefix = "redis://"
         guard text.hasPrefix(prefix) else {
             if text.hasPrefix("rediss://") { throw ParseError(reason: "rediss:// (TLS) is not supported; use redis://") }

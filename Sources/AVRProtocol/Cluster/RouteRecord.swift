@@ -1,20 +1,20 @@
 /// A call's route as stored in the shared registry (the Redis value):
 /// `{"v":1,"payload":{...},"sts_url":"..."|null,"override":true|false}`. The payload keeps
 /// its member order (its fields become the STS URL's query in that order).
-public struct RouteRecord: Sendable, Equatable {
-    public var payload: JSONObject
+package struct RouteRecord: Sendable, Equatable {
+    package var payload: JSONObject
     /// The effective STS URL (payload appended), or nil when no STS is configured.
-    public var stsURL: String?
+    package var stsURL: String?
     /// True when the `call_initiated` webhook chose the base URL.
-    public var overridden: Bool
+    package var overridden: Bool
 
-    public init(payload: JSONObject, stsURL: String?, overridden: Bool) {
+    package init(payload: JSONObject, stsURL: String?, overridden: Bool) {
         self.payload = payload
         self.stsURL = stsURL
         self.overridden = overridden
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes = Array(#"{"v":1,"payload":"#.utf8)
         JSONValue.object(payload).serialize(into: &bytes)
         bytes.append(contentsOf: #","sts_url":"#.utf8)
@@ -25,13 +25,13 @@ public struct RouteRecord: Sendable, Equatable {
         return bytes
     }
 
-    public struct DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
-        public let reason: String
-        public var description: String { reason }
+    package struct DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
+        package let reason: String
+        package var description: String { reason }
     }
 
     /// Reads a stored record; anything else (another writer, another version) is an error.
-    public static func decode(_ bytes: some Collection<UInt8>) throws(DecodeError) -> RouteRecord {
+    package static func decode(_ bytes: some Collection<UInt8>) throws(DecodeError) -> RouteRecord {
         let value: JSONValue
         do { value = try JSONValue.parse(bytes) } catch { throw DecodeError(reason: "\(error)") }
         guard let object = value.objectValue else { throw DecodeError(reason: "not a JSON object") }

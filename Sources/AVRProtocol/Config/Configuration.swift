@@ -1,101 +1,101 @@
 /// Everything avr-core reads from its environment, validated once at start-up so that a
 /// typo stops the server with one clear line instead of surfacing during a call.
 /// An empty value counts as unset (a `KEY=` line in a compose file means "no value").
-public struct Configuration: Sendable, Equatable {
+package struct Configuration: Sendable, Equatable {
     /// `PORT`: the AudioSocket TCP port.
-    public var audioSocketPort = 5001
+    package var audioSocketPort = 5001
     /// `HTTP_PORT`: nil means no HTTP service at all.
-    public var httpPort: Int?
+    package var httpPort: Int?
     /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
-    public var stsURL: EndpointURL?
+    package var stsURL: EndpointURL?
     /// `WEBHOOK_URL`: `http://` or `https://`; nil means no webhooks.
-    public var webhookURL: EndpointURL?
+    package var webhookURL: EndpointURL?
     /// `WEBHOOK_SECRET`: sent as `X-AVR-WEBHOOK-SECRET`.
-    public var webhookSecret: String?
+    package var webhookSecret: String?
     /// `WEBHOOK_TIMEOUT`: per attempt.
-    public var webhookTimeoutMilliseconds = 3000
+    package var webhookTimeoutMilliseconds = 3000
     /// `WEBHOOK_RETRY`: extra attempts after a failed one.
-    public var webhookRetries = 0
+    package var webhookRetries = 0
     /// `AMBIENT_NOISE_FILE`: raw 8 kHz s16le mono PCM, looped under everything sent.
-    public var ambientNoiseFile: String?
+    package var ambientNoiseFile: String?
     /// `AMBIENT_NOISE_LEVEL`: 0.0 (mute) ... 1.0.
-    public var ambientNoiseLevel = 0.90
+    package var ambientNoiseLevel = 0.90
     /// `CALL_METADATA_TTL`: how long a `POST /call` waits for its AudioSocket connection.
-    public var callMetadataTTLSeconds = 60
+    package var callMetadataTTLSeconds = 60
     /// `MAX_PENDING_CALLS`: bound on `POST /call` entries not yet claimed by a call.
-    public var maxPendingCalls = 100_000
+    package var maxPendingCalls = 100_000
     /// `LOG_LEVEL`.
-    public var logLevel = LogLevel.info
+    package var logLevel = LogLevel.info
     /// `HTTP_MAX_BODY`: larger request bodies get 413.
-    public var httpMaxBodyBytes = 65536
+    package var httpMaxBodyBytes = 65536
     /// `HTTP_HEADER_TIMEOUT`: a request's head must arrive within this (408 otherwise).
-    public var httpHeaderTimeoutMilliseconds = 10_000
+    package var httpHeaderTimeoutMilliseconds = 10_000
     /// `HTTP_IDLE_TIMEOUT`: long, because Asterisk's `CURL()` keeps its connection idle for
     /// the whole call.
-    public var httpIdleTimeoutMilliseconds = 300_000
+    package var httpIdleTimeoutMilliseconds = 300_000
     /// `LOOPS`: number of event loops (threads) serving calls.
-    public var loops = 1
+    package var loops = 1
     /// `STS_CONNECT_TIMEOUT`: TCP connect plus WebSocket handshake.
-    public var stsConnectTimeoutMilliseconds = 5000
+    package var stsConnectTimeoutMilliseconds = 5000
     /// `TLS_CA_FILE`: a PEM bundle trusted in addition to the system's CAs (a private CA).
-    public var tlsCAFile: String?
+    package var tlsCAFile: String?
     /// `PLAYBACK_QUEUE_LIMIT`: the most agent audio a call holds ahead of playback. 30 s is
     /// longer than any single spoken answer (TTS services burst a whole answer faster than real
     /// time) and bounds a call's queue at 480 KB whatever the STS sends.
-    public var playbackQueueLimitMilliseconds = 30_000
+    package var playbackQueueLimitMilliseconds = 30_000
     /// `DRAIN_TIMEOUT`: after SIGTERM, how long calls in progress may go on (0: end them at
     /// once). 300 s: the drain exists to let calls finish, and most voice-agent calls end
     /// within a few minutes; a shorter default would cut exactly the calls it should protect.
     /// The orchestrator's own kill timer (`docker stop -t`, `stop_grace_period`) must be longer.
-    public var drainTimeoutSeconds = 300
+    package var drainTimeoutSeconds = 300
     /// `REDIS_URL`: the shared call registry; nil keeps the registry in this process.
-    public var redisURL: RedisURL?
+    package var redisURL: RedisURL?
     /// `REDIS_KEY_PREFIX`: prepended to the uuid in every key.
-    public var redisKeyPrefix = "avr:call:"
+    package var redisKeyPrefix = "avr:call:"
     /// `REDIS_TIMEOUT`: deadline of every Redis operation (connect, SET, GETDEL, PING).
     /// 250 ms: a Redis on the same network answers in well under a millisecond, and a call's
     /// first audio waits for its claim; a quarter of a second is the most a caller should wait
     /// before the route falls back to this instance's own registry.
-    public var redisTimeoutMilliseconds = 250
+    package var redisTimeoutMilliseconds = 250
     /// `LOG_FORMAT`: `text` (`[LEVEL]: message`) or `json` (one object per line).
-    public var logFormat = LogFormat.text
+    package var logFormat = LogFormat.text
     /// `METRICS_PORT`: a second port serving only `GET /metrics` (and `/health`); nil = none.
-    public var metricsPort: Int?
+    package var metricsPort: Int?
     /// `ASR_URL`, `LLM_URL`, `TTS_URL`: all three set (and `STS_URL` unset) selects the
     /// pipeline; nil otherwise.
-    public var pipeline: PipelineURLs?
+    package var pipeline: PipelineURLs?
     /// `SYSTEM_MESSAGE`: in pipeline mode, the greeting spoken via TTS as a call starts.
-    public var systemMessage: String?
+    package var systemMessage: String?
     /// `INTERRUPT_LISTENING`: true = caller audio is not sent to ASR while the agent speaks
     /// (and no barge-in); false = ASR always listens and the caller can barge in.
-    public var interruptListening = false
+    package var interruptListening = false
     /// `PIPELINE_REQUEST_TIMEOUT`: bounds connect, time to the response head, and each idle
     /// gap in the response body of LLM and TTS requests (the ASR stream: the connect only).
-    public var pipelineRequestTimeoutMilliseconds = 10_000
+    package var pipelineRequestTimeoutMilliseconds = 10_000
     /// `ASR_DEBOUNCE_MS`: ASR chunks closer together than this make one user turn.
-    public var asrDebounceMilliseconds = 300
+    package var asrDebounceMilliseconds = 300
 
     /// The three module endpoints of the ASR → LLM → TTS pipeline.
-    public struct PipelineURLs: Sendable, Equatable {
-        public var asr: EndpointURL
-        public var llm: EndpointURL
-        public var tts: EndpointURL
+    package struct PipelineURLs: Sendable, Equatable {
+        package var asr: EndpointURL
+        package var llm: EndpointURL
+        package var tts: EndpointURL
 
-        public init(asr: EndpointURL, llm: EndpointURL, tts: EndpointURL) {
+        package init(asr: EndpointURL, llm: EndpointURL, tts: EndpointURL) {
             self.asr = asr
             self.llm = llm
             self.tts = tts
         }
     }
     /// `VAD_*`: the caller-side voice-activity detector of the pipeline's barge-in.
-    public var vad = VADConfiguration()
+    package var vad = VADConfiguration()
 
     /// The defaults, as with an empty environment.
-    public init() {}
+    package init() {}
 
     /// Reads and validates every variable; the first unusable one is the error.
     /// `fileExists` is asked about `AMBIENT_NOISE_FILE` (the caller does the I/O).
-    public static func parse(
+    package static func parse(
         environment: [String: String],
         fileExists: (String) -> Bool
     ) throws(ConfigurationError) -> Configuration {

@@ -1,7 +1,7 @@
 /// A setting that cannot be used. The server prints `description` — one line naming the
 /// variable and the value — and exits non-zero, before opening any port.
-public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Problem: Sendable, Equatable {
+package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Problem: Sendable, Equatable {
         /// Not 1-65535 in decimal digits.
         case notAPort
         /// Not decimal digits, or outside `range`; `unit` names what the number counts.
@@ -36,18 +36,18 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     }
 
     /// The environment variable's name, e.g. `PORT`.
-    public let variable: String
+    package let variable: String
     /// The value as it was set.
-    public let value: String
-    public let problem: Problem
+    package let value: String
+    package let problem: Problem
 
-    public init(variable: String, value: String, problem: Problem) {
+    package init(variable: String, value: String, problem: Problem) {
         self.variable = variable
         self.value = value
         self.problem = problem
     }
 
-    public var description: String {
+    package var description: String {
         // Escaped so that a stray newline in a value cannot split the one-line message.
         let quoted = "\"" + JSONValue.escapedString(value) + "\""
         switch problem {

@@ -1,14 +1,14 @@
 /// Every environment variable avr-core reads, with its meaning and default: what `--help`
 /// prints and what the README's configuration table holds (a unit test keeps them equal).
-public enum ConfigurationVariables {
-    public struct Variable: Sendable, Equatable {
-        public let name: String
+package enum ConfigurationVariables {
+    package struct Variable: Sendable, Equatable {
+        package let name: String
         /// Markdown as in the README (backticks); `--help` prints it without them.
-        public let meaning: String
-        public let defaultValue: String
+        package let meaning: String
+        package let defaultValue: String
     }
 
-    public static let all: [Variable] = [
+    package static let all: [Variable] = [
         Variable(name: "PORT", meaning: "AudioSocket TCP port", defaultValue: "`5001`"),
         Variable(name: "HTTP_PORT", meaning: "HTTP service port; unset = no HTTP service", defaultValue: "unset (`make run`: `6001`)"),
         Variable(name: "STS_URL", meaning: "STS endpoint: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP). Unset (and no pipeline URLs) = built-in echo; not combinable with `ASR_URL`/`LLM_URL`/`TTS_URL`", defaultValue: "unset"),
@@ -51,7 +51,7 @@ public enum ConfigurationVariables {
     ]
 
     /// `--help`: usage, options, then one block per variable.
-    public static func helpText(program: String) -> String {
+    package static func helpText(program: String) -> String {
         var text = """
         Usage: \(program) [--help | --version | --check-config]
 
@@ -77,7 +77,7 @@ public enum ConfigurationVariables {
     }
 
     /// The README table row of `variable`.
-    public static func markdownRow(_ variable: Variable) -> String {
+    package static func markdownRow(_ variable: Variable) -> String {
         "| `\(variable.name)` | \(variable.meaning) | \(variable.defaultValue) |"
     }
 
@@ -89,14 +89,14 @@ private extension String {
 }
 
 /// What the command line asks for. Anything but the known options is an error.
-public enum CommandLineAction: Equatable, Sendable {
+package enum CommandLineAction: Equatable, Sendable {
     case run
     case help
     case version
     case checkConfig
     case invalid(String)
 
-    public static func parse(_ arguments: [String]) -> CommandLineAction {
+    package static func parse(_ arguments: [String]) -> CommandLineAction {
         guard let first = arguments.first else { return .run }
         let action: CommandLineAction
         switch first {

@@ -1,5 +1,5 @@
 /// The `LOG_FORMAT` setting.
-public enum LogFormat: String, Sendable, CaseIterable {
+package enum LogFormat: String, Sendable, CaseIterable {
     /// `[LEVEL]: message`, a call's uuid in brackets before the message (the default).
     case text
     /// One JSON object per line: `time`, `level`, `message`, then the line's metadata (`uuid`, ...).

@@ -1,10 +1,10 @@
 /// The `LOG_LEVEL` setting: messages below it are not written. Ordered from the most
 /// verbose to the least.
-public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+package enum LogLevel: String, Sendable, CaseIterable, Comparable {
     case debug, info, warn, error
 
     /// The tag in a log line, `[INFO]: ...`.
-    public var label: String {
+    package var label: String {
         switch self {
         case .debug: "DEBUG"
         case .info: "INFO"
@@ -22,5 +22,5 @@ public enum LogLevel: String, Sendable, CaseIterable, Comparable {
         }
     }
 
-    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rank < rhs.rank }
+    package static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rank < rhs.rank }
 }

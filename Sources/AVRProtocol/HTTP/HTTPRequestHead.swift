@@ -2,8 +2,8 @@
 /// order, the blank line. The one writer behind every request avr-core sends (WebSocket
 /// upgrade, streaming-HTTP STS, webhooks). Names and values are written as given: callers
 /// pass values checked for control characters (configuration) or built by avr-core.
-public enum HTTPRequestHead {
-    public static func append(method: String, target: String, host: String,
+package enum HTTPRequestHead {
+    package static func append(method: String, target: String, host: String,
                               headers: [(name: String, value: String)], to out: inout [UInt8]) {
         out.append(contentsOf: method.utf8)
         out.append(UInt8(ascii: " "))
@@ -20,7 +20,7 @@ public enum HTTPRequestHead {
         out.append(contentsOf: "\r\n".utf8)
     }
 
-    public static func make(method: String, target: String, host: String,
+    package static func make(method: String, target: String, host: String,
                             headers: [(name: String, value: String)]) -> [UInt8] {
         var out: [UInt8] = []
         append(method: method, target: target, host: host, headers: headers, to: &out)

@@ -1,7 +1,7 @@
 /// Writes HTTP/1.1 responses for the HTTP service: small, complete, `Content-Length`
 /// framed answers (the service never streams), with `Connection` stating whether the
 /// connection stays open.
-public enum HTTPResponseHead {
+package enum HTTPResponseHead {
     /// Status line, headers and body in one array, ready for one write:
     ///
     ///     HTTP/1.1 200 OK\r\n
@@ -16,7 +16,7 @@ public enum HTTPResponseHead {
     /// status line and `extraHeaders` only; 204 and 304 carry no body and no length.
     /// CR, LF and NUL in `reason` or in header names and values are replaced by spaces, so
     /// no value can ever inject a header.
-    public static func serialize(
+    package static func serialize(
         status: Int,
         reason: String? = nil,
         contentType: String?,
@@ -44,7 +44,7 @@ public enum HTTPResponseHead {
     }
 
     /// The standard reason phrase for the statuses avr-core sends; `Unknown` otherwise.
-    public static func reasonPhrase(for status: Int) -> String {
+    package static func reasonPhrase(for status: Int) -> String {
         switch status {
         case 100: "Continue"
         case 101: "Switching Protocols"

@@ -1,7 +1,7 @@
 /// The body of every error answer of the HTTP service, `{"error":"<message>"}`, so that a
 /// dialplan's `CURL()` result always parses as JSON.
-public enum JSONErrorBody {
-    public static func make(_ message: String) -> [UInt8] {
+package enum JSONErrorBody {
+    package static func make(_ message: String) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(message.utf8.count + 12)
         bytes.append(contentsOf: #"{"error":"#.utf8)

@@ -1,7 +1,7 @@
 /// Why a byte sequence is not JSON, and where: the HTTP service puts `description` in its
 /// 400 answer, so a dialplan author sees e.g. `invalid JSON at byte 17: expected ':'`.
-public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Reason: Sendable, Equatable {
+package struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Reason: Sendable, Equatable {
         case unexpectedEndOfInput
         /// A byte that cannot start a value here.
         case expectedValue
@@ -24,17 +24,17 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
         case trailingData
     }
 
-    public let reason: Reason
+    package let reason: Reason
     /// Zero-based offset of the offending byte in the input.
-    public let offset: Int
+    package let offset: Int
 
-    public init(_ reason: Reason, at offset: Int) {
+    package init(_ reason: Reason, at offset: Int) {
         self.reason = reason
         self.offset = offset
     }
 
     /// A short phrase for the reason, without the position.
-    public var message: String {
+    package var message: String {
         switch reason {
         case .unexpectedEndOfInput: "unexpected end of input"
         case .expectedValue: "expected a value"
@@ -55,5 +55,5 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "invalid JSON at byte \(offset): \(message)" }
+    package var description: String { "invalid JSON at byte \(offset): \(message)" }
 }

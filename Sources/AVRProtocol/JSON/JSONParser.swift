@@ -2,7 +2,7 @@ extension JSONValue {
     /// Parses one JSON text (RFC 8259, strict): any value at the top, surrounded only by
     /// whitespace; UTF-8 validated; at most `JSONParser.maximumDepth` nested containers so a
     /// hostile body cannot exhaust the stack.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSONValue {
+    package static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSONValue {
         let result = bytes.withContiguousStorageIfAvailable { buffer in
             JSONParser.parse(UnsafeRawBufferPointer(buffer))
         }
@@ -14,12 +14,12 @@ extension JSONValue {
 
     /// Parses one JSON text from raw memory (for example a request body still in its
     /// read buffer); see `parse(_:)` for the rules.
-    public static func parse(_ buffer: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+    package static func parse(_ buffer: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
         try JSONParser.parse(buffer).get()
     }
 
     /// Parses the readable bytes of `buffer` (error offsets count from its reader index).
-    public static func parse(_ buffer: ByteBuffer) throws(JSONError) -> JSONValue {
+    package static func parse(_ buffer: ByteBuffer) throws(JSONError) -> JSONValue {
         try parse(buffer.storage[buffer.readerIndex...])
     }
 }

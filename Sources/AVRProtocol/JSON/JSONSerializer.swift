@@ -1,14 +1,14 @@
 extension JSONValue {
     /// Compact JSON text (no whitespace), members in their order; numbers written as
     /// their stored text.
-    public func serialized() -> String {
+    package func serialized() -> String {
         var bytes: [UInt8] = []
         serialize(into: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Appends the compact JSON text to `bytes`, for callers that assemble a larger body.
-    public func serialize(into bytes: inout [UInt8]) {
+    package func serialize(into bytes: inout [UInt8]) {
         switch self {
         case .null: bytes.append(contentsOf: "null".utf8)
         case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -34,7 +34,7 @@ extension JSONValue {
     }
 
     /// Appends `text` as a complete JSON string literal, quotes included.
-    public static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
+    package static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         appendEscaped(text, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
@@ -43,7 +43,7 @@ extension JSONValue {
     /// Appends the contents of a JSON string literal for `text`, WITHOUT the surrounding
     /// quotes: `"` and `\` are escaped, control characters become `\n`, `\t`, ... or
     /// `\u00XX`, and everything else (non-ASCII included) stays as its UTF-8 bytes.
-    public static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+    package static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
@@ -64,7 +64,7 @@ extension JSONValue {
 
     /// The escaped contents of a JSON string literal for `text`, without quotes
     /// (see `appendEscaped(_:to:)`).
-    public static func escapedString(_ text: String) -> String {
+    package static func escapedString(_ text: String) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         appendEscaped(text, to: &bytes)

@@ -17,12 +17,12 @@
 /// A turn that is a JSON object with an `error` or `message` member (an error body written
 /// into a 200 stream) is not a transcript: it is queued for `takeError()`. Call `takeError()`
 /// after `takeTurn(at:)` and `finish()`.
-public struct ASRTranscriptAssembler: Sendable {
-    public let debounceNanoseconds: UInt64
+package struct ASRTranscriptAssembler: Sendable {
+    package let debounceNanoseconds: UInt64
     /// Pieces this close together in time are one write cut by TCP: no space between them.
-    public static let sameWriteNanoseconds: UInt64 = 5_000_000
+    package static let sameWriteNanoseconds: UInt64 = 5_000_000
     /// A turn longer than this is closed at once (bounded memory on a runaway stream).
-    public static let maximumTurnBytes = 64 * 1024
+    package static let maximumTurnBytes = 64 * 1024
 
     private var carry = UTF8Carry()
     private var pending = ""
@@ -30,12 +30,12 @@ public struct ASRTranscriptAssembler: Sendable {
     private var turns: [String] = []
     private var errors: [String] = []
 
-    public init(debounceNanoseconds: UInt64 = 300_000_000) {
+    package init(debounceNanoseconds: UInt64 = 300_000_000) {
         self.debounceNanoseconds = debounceNanoseconds
     }
 
     /// Bytes of the response body as they arrive (split anywhere, even inside a UTF-8 sequence).
-    public mutating func append(_ bytes: UnsafeRawBufferPointer, at now: UInt64) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer, at now: UInt64) {
         guard !bytes.isEmpty else { return }
         if let last = lastPieceAt, now >= last &+ debounceNanoseconds { closeTurn() }
         let midCharacter = carry.isHolding
@@ -51,19 +51,19 @@ public struct ASRTranscriptAssembler: Sendable {
     }
 
     /// When a turn is ready (the debounce has passed since the last piece), returns it.
-    public mutating func takeTurn(at now: UInt64) -> String? {
+    package mutating func takeTurn(at now: UInt64) -> String? {
         if let last = lastPieceAt, now >= last &+ debounceNanoseconds { closeTurn() }
         return turns.isEmpty ? nil : turns.removeFirst()
     }
 
     /// The next error written into the stream (see the type's description), if any.
-    public mutating func takeError() -> String? {
+    package mutating func takeError() -> String? {
         errors.isEmpty ? nil : errors.removeFirst()
     }
 
     /// When `takeTurn(at:)` will next have something to return (0 when a turn is already
     /// waiting), or nil when nothing is pending.
-    public var deadline: UInt64? {
+    package var deadline: UInt64? {
         if !turns.isEmpty { return 0 }
         guard let last = lastPieceAt, !pending.isEmpty else { return nil }
         return last &+ debounceNanoseconds
@@ -71,7 +71,7 @@ public struct ASRTranscriptAssembler: Sendable {
 
     /// The response ended: returns the last turn, if any (and any further ready turn stays
     /// for `takeTurn`). An incomplete character at the very end decodes as U+FFFD.
-    public mutating func finish() -> String? {
+    package mutating func finish() -> String? {
         pending.append(carry.finish())
         closeTurn()
         return turns.isEmpty ? nil : turns.removeFirst()

@@ -10,8 +10,8 @@
 ///    `echoMarginDecibels`. The agent's own voice reflected by the line (about 20 dB down,
 ///    0–200 ms late) stays below that, the caller talking over it does not.
 /// The `SpeechHangover` turns those frames into `speechStarted` / `speechEnded`.
-public struct BargeInDetector: Sendable {
-    public let configuration: VADConfiguration
+package struct BargeInDetector: Sendable {
+    package let configuration: VADConfiguration
     private var estimator: SohnSpeechEstimator
     private var hangover: SpeechHangover
     /// Loudest agent frame power (mean square) per caller-frame slot, a ring of
@@ -22,15 +22,15 @@ public struct BargeInDetector: Sendable {
     private var pendingSamples = 0
 
     /// Speech probability of the last analysed frame (0 when it was gated as echo or silence).
-    public private(set) var lastProbability: Float = 0
+    package private(set) var lastProbability: Float = 0
     /// The statistical detector's probability of the last frame, before the echo gate.
-    public private(set) var lastRawProbability: Float = 0
+    package private(set) var lastRawProbability: Float = 0
     /// The last analysed frame was rejected as the agent's echo.
-    public private(set) var lastFrameWasEcho = false
+    package private(set) var lastFrameWasEcho = false
     /// Analysed frames so far.
-    public private(set) var analysedFrames = 0
+    package private(set) var analysedFrames = 0
 
-    public init(configuration: VADConfiguration) {
+    package init(configuration: VADConfiguration) {
         self.configuration = configuration
         estimator = SohnSpeechEstimator(frameSamples: configuration.frameSamples)
         hangover = SpeechHangover(configuration: configuration)
@@ -39,16 +39,16 @@ public struct BargeInDetector: Sendable {
     }
 
     /// The caller is speaking (a confirmed segment is open).
-    public var speaking: Bool { hangover.confirmed }
+    package var speaking: Bool { hangover.confirmed }
 
     /// While speaking: analysis frames since the utterance began, the pre-speech pad included
     /// (`VAD_PRE_SPEECH_PAD_FRAMES`); 0 otherwise.
-    public var onsetFramesAgo: Int {
+    package var onsetFramesAgo: Int {
         hangover.confirmed ? hangover.framesSinceOnset + configuration.preSpeechPadFrames : 0
     }
 
     /// One frame the agent played to the caller (the echo reference).
-    public mutating func agentPlayed(_ samples: UnsafeBufferPointer<Int16>) {
+    package mutating func agentPlayed(_ samples: UnsafeBufferPointer<Int16>) {
         guard !samples.isEmpty else { return }
         let power = Self.meanSquare(samples)
         let slot = echoSlot
@@ -59,7 +59,7 @@ public struct BargeInDetector: Sendable {
 
     /// One caller frame. Returns a change of `speaking`, if this frame made one (when a frame
     /// holds several analysis frames, only the net change is reported).
-    public mutating func callerFrame(_ samples: UnsafeBufferPointer<Int16>) -> VoiceActivity? {
+    package mutating func callerFrame(_ samples: UnsafeBufferPointer<Int16>) -> VoiceActivity? {
         let wasSpeaking = hangover.confirmed
         var echoReference: Float = 0
         echoPowers.withUnsafeBufferPointer { powers in

@@ -3,21 +3,21 @@
 /// `user` for each transcript and each DTMF digit, `assistant` for each sentence sent to TTS.
 /// The oldest messages are dropped past `maximumMessages`, so a long call's requests stay
 /// bounded.
-public struct ConversationHistory: Sendable, Equatable {
-    public struct Message: Sendable, Equatable {
-        public var role: String
-        public var content: String
+package struct ConversationHistory: Sendable, Equatable {
+    package struct Message: Sendable, Equatable {
+        package var role: String
+        package var content: String
     }
 
-    public let maximumMessages: Int
-    public private(set) var messages: [Message] = []
+    package let maximumMessages: Int
+    package private(set) var messages: [Message] = []
 
-    public init(maximumMessages: Int = 200) {
+    package init(maximumMessages: Int = 200) {
         self.maximumMessages = max(1, maximumMessages)
     }
 
-    public mutating func addUser(_ text: String) { add(role: "user", text) }
-    public mutating func addAssistant(_ text: String) { add(role: "assistant", text) }
+    package mutating func addUser(_ text: String) { add(role: "user", text) }
+    package mutating func addAssistant(_ text: String) { add(role: "assistant", text) }
 
     private mutating func add(role: String, _ text: String) {
         messages.append(Message(role: role, content: text))
@@ -26,7 +26,7 @@ public struct ConversationHistory: Sendable, Equatable {
 
     /// `{"uuid":…,"message":…,"messages":[{"role":…,"content":…},…]}`: add the user's
     /// message to the history first, as the modules expect it last in `messages`.
-    public func llmRequestBody(uuid: String, message: String) -> [UInt8] {
+    package func llmRequestBody(uuid: String, message: String) -> [UInt8] {
         let list = JSONValue.array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })
         let body: JSONValue = .object(["uuid": .string(uuid), "message": .string(message), "messages": list])
         var bytes: [UInt8] = []
@@ -35,7 +35,7 @@ public struct ConversationHistory: Sendable, Equatable {
     }
 
     /// `{"text":…}`.
-    public static func ttsRequestBody(text: String) -> [UInt8] {
+    package static func ttsRequestBody(text: String) -> [UInt8] {
         var bytes: [UInt8] = []
         JSONValue.object(["text": .string(text)]).serialize(into: &bytes)
         return bytes

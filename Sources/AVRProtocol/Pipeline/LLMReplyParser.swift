@@ -1,5 +1,5 @@
 /// One thing the LLM said.
-public enum LLMReplyEvent: Equatable, Sendable {
+package enum LLMReplyEvent: Equatable, Sendable {
     /// Reply text (a token delta, a sentence or the whole reply): for the sentence splitter.
     case text(String)
     /// `{"type":"status","content":…}`: for the log.
@@ -23,9 +23,9 @@ public enum LLMReplyEvent: Equatable, Sendable {
 /// turns out not to be JSON (`{Note} Hello.`), the body is plain text after all, from its
 /// first byte. Text events may be cut differently for different splits of the same body;
 /// everything else is identical.
-public struct LLMReplyParser: Sendable {
+package struct LLMReplyParser: Sendable {
     /// An object longer than this is reported as an error and skipped (bounded memory).
-    public static let maximumObjectBytes = 1 << 20
+    package static let maximumObjectBytes = 1 << 20
 
     private enum Mode: Sendable { case undecided, json, text }
     private var mode = Mode.undecided
@@ -45,9 +45,9 @@ public struct LLMReplyParser: Sendable {
     /// A UTF-8 byte order mark before the first value was skipped (only one is).
     private var bomSkipped = false
 
-    public init() {}
+    package init() {}
 
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) -> [LLMReplyEvent] {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) -> [LLMReplyEvent] {
         var events: [LLMReplyEvent] = []
         var index = 0
         while index < bytes.count {
@@ -64,7 +64,7 @@ public struct LLMReplyParser: Sendable {
         return events
     }
 
-    public mutating func finish() -> [LLMReplyEvent] {
+    package mutating func finish() -> [LLMReplyEvent] {
         var events: [LLMReplyEvent] = []
         switch mode {
         case .text:

@@ -4,10 +4,10 @@
 /// as OpenAI-style APIs do), `{"detail":…}` (FastAPI), or plain text. Control characters
 /// become spaces (one log line, no injected lines) and the text is cut at
 /// `maximumCharacters`.
-public enum ModuleErrorBody {
-    public static let maximumCharacters = 300
+package enum ModuleErrorBody {
+    package static let maximumCharacters = 300
 
-    public static func describe(status: Int, body: [UInt8]) -> String {
+    package static func describe(status: Int, body: [UInt8]) -> String {
         let text = message(body)
         return text.isEmpty ? "HTTP \(status) (empty body)" : "HTTP \(status): \(text)"
     }

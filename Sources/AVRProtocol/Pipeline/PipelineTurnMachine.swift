@@ -23,8 +23,8 @@
 ///   queued for playback or a TTS response in flight): playback cleared first, then the TTS
 ///   queue, the in-flight TTS and LLM requests cancelled, and the `interruption` webhook.
 ///   Caller speech while the agent is silent is ordinary turn-taking and changes nothing.
-public struct PipelineTurnMachine: Sendable {
-    public enum Event: Equatable, Sendable {
+package struct PipelineTurnMachine: Sendable {
+    package enum Event: Equatable, Sendable {
         /// The call started; `greeting` is `SYSTEM_MESSAGE`.
         case started(greeting: String?)
         /// A user turn from ASR (already assembled and cleaned).
@@ -45,7 +45,7 @@ public struct PipelineTurnMachine: Sendable {
         case agentSpeaking(Bool)
     }
 
-    public enum Action: Equatable, Sendable {
+    package enum Action: Equatable, Sendable {
         case startLLM(body: [UInt8])
         case cancelLLM
         case startTTS(text: String)
@@ -57,7 +57,7 @@ public struct PipelineTurnMachine: Sendable {
     }
 
     /// What is worth a log line; the backend words it.
-    public enum Note: Equatable, Sendable {
+    package enum Note: Equatable, Sendable {
         /// A user turn arrived while a reply was being generated or waiting for TTS: the LLM
         /// request (if any) was cancelled, `droppedSentences` of the old reply never spoken.
         case replySuperseded(droppedSentences: Int)
@@ -69,30 +69,30 @@ public struct PipelineTurnMachine: Sendable {
         case ttsFailed(text: String)
     }
 
-    public let uuid: String
-    public let interruptListening: Bool
-    public private(set) var history = ConversationHistory()
+    package let uuid: String
+    package let interruptListening: Bool
+    package private(set) var history = ConversationHistory()
     private var splitter = SentenceSplitter()
     /// Sentences waiting for their TTS request, in order.
-    public private(set) var queue: [String] = []
-    public private(set) var llmInFlight = false
+    package private(set) var queue: [String] = []
+    package private(set) var llmInFlight = false
     /// The sentence whose TTS request is in flight.
-    public private(set) var ttsSentence: String?
-    public var ttsInFlight: Bool { ttsSentence != nil }
+    package private(set) var ttsSentence: String?
+    package var ttsInFlight: Bool { ttsSentence != nil }
     /// Playback holds agent audio (as the backend last reported).
-    public private(set) var playing = false
+    package private(set) var playing = false
     /// When the current user turn arrived, until its first TTS response starts.
     private var turnStartedAt: UInt64?
 
-    public init(uuid: String, interruptListening: Bool) {
+    package init(uuid: String, interruptListening: Bool) {
         self.uuid = uuid
         self.interruptListening = interruptListening
     }
 
     /// The agent is speaking: audio queued for playback, or a TTS response on its way.
-    public var agentSpeaking: Bool { playing || ttsInFlight }
+    package var agentSpeaking: Bool { playing || ttsInFlight }
 
-    public mutating func handle(_ event: Event, at now: UInt64) -> [Action] {
+    package mutating func handle(_ event: Event, at now: UInt64) -> [Action] {
         var actions: [Action] = []
         switch event {
         case .started(let greeting):

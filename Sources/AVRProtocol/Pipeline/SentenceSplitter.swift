@@ -15,16 +15,16 @@
 ///   A sentence longer than `maximumSentenceScalars` is cut at the next whitespace, and at
 ///   4 × that length even without whitespace (so memory stays bounded).
 /// - `finish()` flushes the rest. A sentence without a letter or digit is never returned.
-public struct SentenceSplitter: Sendable {
-    public static let maximumSentenceScalars = 400
+package struct SentenceSplitter: Sendable {
+    package static let maximumSentenceScalars = 400
 
     private var tags = TagFilter()
     private var cleaner = MarkdownCleaner()
     private var sentences = SentenceAccumulator()
 
-    public init() {}
+    package init() {}
 
-    public mutating func append(_ text: String) -> [String] {
+    package mutating func append(_ text: String) -> [String] {
         withStages { tags, cleaner, sentences in
             for scalar in text.unicodeScalars {
                 tags.process(scalar) { kept in cleaner.process(kept) { sentences.add($0) } }
@@ -33,7 +33,7 @@ public struct SentenceSplitter: Sendable {
         return sentences.takeOutput()
     }
 
-    public mutating func finish() -> [String] {
+    package mutating func finish() -> [String] {
         withStages { tags, cleaner, sentences in
             tags.finish { kept in cleaner.process(kept) { sentences.add($0) } }
             cleaner.finish { sentences.add($0) }

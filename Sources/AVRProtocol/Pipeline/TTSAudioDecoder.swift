@@ -1,5 +1,5 @@
 /// Why a TTS response body cannot be played.
-public enum TTSAudioError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum TTSAudioError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `RIFF` but not `WAVE` (or another RIFF form).
     case notWAVE
     /// A WAV whose format is not 8 kHz mono 16-bit PCM.
@@ -9,7 +9,7 @@ public enum TTSAudioError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The `data` chunk came before any `fmt ` chunk.
     case dataBeforeFormat
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notWAVE:
             "TTS audio starts with RIFF but is not a WAVE file"
@@ -45,8 +45,8 @@ public enum TTSAudioError: Error, Sendable, Equatable, CustomStringConvertible {
 /// `RIFF…WAVE` when a module writes one WAV per segment). Any other body is raw PCM.
 /// Samples are only ever passed on whole: an odd byte is carried to the next piece.
 /// Memory is bounded: at most 12 + 8 + `maximumFormatChunkBytes` header bytes are kept.
-public struct TTSAudioDecoder: Sendable {
-    public static let maximumFormatChunkBytes = 256
+package struct TTSAudioDecoder: Sendable {
+    package static let maximumFormatChunkBytes = 256
 
     private enum State: Sendable {
         /// The first bytes: `RIFF` or not.
@@ -75,11 +75,11 @@ public struct TTSAudioDecoder: Sendable {
     private var padAfterSamples = false
     private var dangling: UInt8?
     /// Whether the body was a WAV.
-    public private(set) var isWAV = false
+    package private(set) var isWAV = false
 
-    public init() {}
+    package init() {}
 
-    public mutating func append(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) throws(TTSAudioError) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) throws(TTSAudioError) {
         var index = 0
         while index < bytes.count {
             switch state {
@@ -164,7 +164,7 @@ public struct TTSAudioDecoder: Sendable {
 
     /// The body ended: returns how many bytes were dropped (a dangling odd byte, or an
     /// incomplete header).
-    public mutating func finish() -> Int {
+    package mutating func finish() -> Int {
         let dropped = (dangling == nil ? 0 : 1) + header.count
         self = TTSAudioDecoder()
         return dropped

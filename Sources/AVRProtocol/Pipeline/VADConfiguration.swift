@@ -2,47 +2,47 @@
 /// AVR ecosystem's (which runs Silero); the defaults are derived for the detector built in here
 /// (`SohnSpeechEstimator` + `SpeechHangover` + the echo gate of `BargeInDetector`), see
 /// docs/VAD.md for the measurements behind each number.
-public struct VADConfiguration: Sendable, Equatable {
+package struct VADConfiguration: Sendable, Equatable {
     /// `VAD_MODEL`: which detector. Only the built-in statistical one exists.
-    public enum Model: String, Sendable, Equatable, CaseIterable {
+    package enum Model: String, Sendable, Equatable, CaseIterable {
         /// Sohn, Kim & Sung (IEEE SPL 1999): likelihood ratio test on a per-bin Gaussian model.
         case sohn
     }
 
     /// `VAD_POSITIVE_SPEECH_THRESHOLD`: a frame whose speech probability reaches this counts
     /// as speech (starts or continues a segment).
-    public var positiveSpeechThreshold: Float = 0.5
+    package var positiveSpeechThreshold: Float = 0.5
     /// `VAD_NEGATIVE_SPEECH_THRESHOLD`: a frame below this counts towards the segment's end;
     /// frames between the two thresholds keep the current state.
-    public var negativeSpeechThreshold: Float = 0.25
+    package var negativeSpeechThreshold: Float = 0.25
     /// `VAD_MIN_SPEECH_FRAMES`: speech frames a segment needs before `speechStarted`.
-    public var minSpeechFrames = 3
+    package var minSpeechFrames = 3
     /// `VAD_PRE_SPEECH_PAD_FRAMES`: how far before the first speech frame the utterance is
     /// taken to begin (`BargeInDetector.onsetFramesAgo`); it does not delay the decision.
-    public var preSpeechPadFrames = 5
+    package var preSpeechPadFrames = 5
     /// `VAD_REDEMPTION_FRAMES`: consecutive non-speech frames that end a segment.
-    public var redemptionFrames = 20
+    package var redemptionFrames = 20
     /// `VAD_FRAME_SAMPLES`: samples (8 kHz) per decision; the analysis window is 256 samples.
-    public var frameSamples = 160
+    package var frameSamples = 160
     /// `VAD_MODEL`.
-    public var model = Model.sohn
+    package var model = Model.sohn
     /// Echo gate: a caller frame is the agent's echo unless its power is above the loudest
     /// agent frame of the last `echoWindowFrames` frames minus this margin (dB). Derived from
     /// a 20 dB echo return loss less 6 dB for its spread (docs/VAD.md).
-    public var echoMarginDecibels: Float = 14
+    package var echoMarginDecibels: Float = 14
     /// Agent frames (20 ms) the echo gate looks back: 250 ms covers a 200 ms line delay plus
     /// the analysis window.
-    public var echoWindowFrames = 13
+    package var echoWindowFrames = 13
 
     /// Accepted range of `frameSamples` (one decision per 10–32 ms).
-    public static let frameSampleRange = 80...256
+    package static let frameSampleRange = 80...256
 
     /// The defaults.
-    public init() {}
+    package init() {}
 }
 
 /// A change of the caller's voice activity.
-public enum VoiceActivity: Equatable, Sendable {
+package enum VoiceActivity: Equatable, Sendable {
     case speechStarted
     case speechEnded
 }

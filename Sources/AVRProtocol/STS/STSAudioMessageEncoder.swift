@@ -2,24 +2,24 @@
 /// exactly `{"type":"audio","audio":"<base64 of the PCM>"}` — in a single pass: the length is
 /// known up front, so the header goes first, then the JSON prefix, the base64 and the suffix
 /// are masked as they are written. No intermediate buffers.
-public enum STSAudioMessageEncoder {
+package enum STSAudioMessageEncoder {
     static let prefix: [UInt8] = Array(#"{"type":"audio","audio":""#.utf8)
     static let suffix: [UInt8] = Array(#""}"#.utf8)
 
     /// The JSON text length for `pcmByteCount` bytes of audio.
-    public static func payloadLength(pcmByteCount: Int) -> Int {
+    package static func payloadLength(pcmByteCount: Int) -> Int {
         prefix.count + Base64.encodedLength(of: pcmByteCount) + suffix.count
     }
 
     /// The whole frame's length, header included (e.g. 466 bytes for 320 bytes of PCM).
-    public static func frameLength(pcmByteCount: Int) -> Int {
+    package static func frameLength(pcmByteCount: Int) -> Int {
         let payload = payloadLength(pcmByteCount: pcmByteCount)
         return WebSocketFrame.headerLength(payloadLength: payload, masked: true) + payload
     }
 
     /// Appends the frame for `pcm` (signed 16-bit little-endian samples, as the caller has
     /// them) to `output`.
-    public static func appendFrame(pcm: UnsafeRawBufferPointer, maskingKey: WebSocketMaskingKey, to output: inout [UInt8]) {
+    package static func appendFrame(pcm: UnsafeRawBufferPointer, maskingKey: WebSocketMaskingKey, to output: inout [UInt8]) {
         let payloadLength = payloadLength(pcmByteCount: pcm.count)
         let base64Length = Base64.encodedLength(of: pcm.count)
         let headerLength = WebSocketFrame.headerLength(payloadLength: payloadLength, masked: true)

@@ -3,7 +3,7 @@
 /// yields the base64 bytes in place, ready for `Base64.decode` straight into the
 /// playback queue. Anything the scanner is not certain about is handed back as
 /// `.needsGeneralParse` for the general JSON parser — never guessed.
-public enum STSInboundMessage: Sendable, Equatable {
+package enum STSInboundMessage: Sendable, Equatable {
     /// An audio message; the range is the base64 text (without quotes), as offsets into the
     /// payload that was parsed.
     case audio(base64: Range<Int>)
@@ -16,7 +16,7 @@ public enum STSInboundMessage: Sendable, Equatable {
 
     /// Classifies a complete text message. Accepts the keys in any order and JSON whitespace
     /// between tokens.
-    public static func parse(_ payload: UnsafeRawBufferPointer) -> STSInboundMessage {
+    package static func parse(_ payload: UnsafeRawBufferPointer) -> STSInboundMessage {
         var scanner = Scanner(bytes: payload)
         return scanner.scanMessage() ?? .needsGeneralParse
     }

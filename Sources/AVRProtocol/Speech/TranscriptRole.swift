@@ -1,5 +1,5 @@
 /// Who said the words of a transcript.
-public enum TranscriptRole: Equatable, Hashable, Sendable, CustomStringConvertible {
+package enum TranscriptRole: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// The caller.
     case user
     /// The AI agent.
@@ -8,7 +8,7 @@ public enum TranscriptRole: Equatable, Hashable, Sendable, CustomStringConvertib
     case other(String)
 
     /// Reads a service's `role` field ("user", "agent"; anything else is kept as it is).
-    public init(label: String) {
+    package init(label: String) {
         switch label {
         case "user": self = .user
         case "agent": self = .agent
@@ -17,7 +17,7 @@ public enum TranscriptRole: Equatable, Hashable, Sendable, CustomStringConvertib
     }
 
     /// The `role` of the `transcription` webhook.
-    public var label: String {
+    package var label: String {
         switch self {
         case .user: "user"
         case .agent: "agent"
@@ -25,5 +25,5 @@ public enum TranscriptRole: Equatable, Hashable, Sendable, CustomStringConvertib
         }
     }
 
-    public var description: String { label }
+    package var description: String { label }
 }

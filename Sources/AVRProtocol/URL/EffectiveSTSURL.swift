@@ -11,10 +11,10 @@
 ///
 /// Works on the text, not on a parsed URL, so that whatever the base spelled (case, escapes,
 /// a webhook's own query) reaches the STS unchanged.
-public enum EffectiveSTSURL {
+package enum EffectiveSTSURL {
     /// `ws://localhost:6030` + `{"from":"2000","channel":"PJSIP/2000-00000013"}` →
     /// `ws://localhost:6030/?from=2000&channel=PJSIP%2F2000-00000013`.
-    public static func make(base: String, payload: JSONObject) -> String {
+    package static func make(base: String, payload: JSONObject) -> String {
         var text = Array(base.utf8)
         // The fragment is set aside so the query lands before it.
         var fragment: ArraySlice<UInt8> = []
@@ -43,7 +43,7 @@ public enum EffectiveSTSURL {
     }
 
     /// The text a payload value stands for in the query, before percent-encoding.
-    public static func queryText(of value: JSONValue) -> String {
+    package static func queryText(of value: JSONValue) -> String {
         switch value {
         case .null: ""
         case .string(let text): text

@@ -2,11 +2,11 @@
 /// endpoints avr-core connects to (STS, webhook). Only what a client needs to open a
 /// connection and write its request line: no relative references, no normalisation of
 /// the path or query (they are sent as written).
-public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
-    public enum Scheme: String, Sendable, CaseIterable {
+package struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
+    package enum Scheme: String, Sendable, CaseIterable {
         case ws, wss, http, https
 
-        public var defaultPort: Int {
+        package var defaultPort: Int {
             switch self {
             case .ws, .http: 80
             case .wss, .https: 443
@@ -14,34 +14,34 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
         }
 
         /// Whether the connection must be wrapped in TLS.
-        public var usesTLS: Bool { self == .wss || self == .https }
+        package var usesTLS: Bool { self == .wss || self == .https }
 
         /// Whether the endpoint speaks WebSocket (otherwise plain HTTP).
-        public var isWebSocket: Bool { self == .ws || self == .wss }
+        package var isWebSocket: Bool { self == .ws || self == .wss }
     }
 
     /// Lowercased.
-    public let scheme: Scheme
+    package let scheme: Scheme
     /// The part before `@`, as written (percent-escapes not decoded); nil when absent.
     /// Parsed so that it can be refused or turned into credentials by the caller, never
     /// silently sent as part of the host.
-    public let userinfo: String?
+    package let userinfo: String?
     /// The host as written; an IPv6 literal without its brackets (`::1`).
-    public let host: String
-    public let isIPv6: Bool
+    package let host: String
+    package let isIPv6: Bool
     /// The port to connect to: the explicit one, else the scheme's default.
-    public let port: Int
+    package let port: Int
     /// Whether the URL spelled a port (then `Host:` repeats it, even a default one).
-    public let hasExplicitPort: Bool
+    package let hasExplicitPort: Bool
     /// Empty or starting with `/`, as written.
-    public let path: String
+    package let path: String
     /// The text after `?` (without it), nil when the URL has no `?`.
-    public let query: String?
+    package let query: String?
     /// The text after `#`, nil when absent; never sent to the server.
-    public let fragment: String?
+    package let fragment: String?
 
     /// What goes in the request line: the path (`/` when empty) and the query.
-    public var requestTarget: String {
+    package var requestTarget: String {
         let root = path.isEmpty ? "/" : path
         guard let query else { return root }
         return root + "?" + query
@@ -49,13 +49,13 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
 
     /// The `Host:` header value: the host (bracketed when IPv6), plus `:port` when the URL
     /// spelled one.
-    public var hostHeader: String {
+    package var hostHeader: String {
         let name = isIPv6 ? "[" + host + "]" : host
         return hasExplicitPort ? name + ":" + String(port) : name
     }
 
     /// The URL again, with the scheme lowercased.
-    public var description: String {
+    package var description: String {
         var text = scheme.rawValue + "://"
         if let userinfo { text += userinfo + "@" }
         text += hostHeader + path
@@ -65,7 +65,7 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses `text`; the error says what is wrong in words an operator understands.
-    public static func parse(_ text: String) throws(EndpointURLError) -> EndpointURL {
+    package static func parse(_ text: String) throws(EndpointURLError) -> EndpointURL {
         let bytes = Array(text.utf8)
         if let bad = bytes.firstIndex(where: { $0 <= 0x20 || $0 >= 0x7F }) {
             throw .invalidCharacter(offset: bad)
@@ -161,7 +161,7 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why a URL was refused.
-public enum EndpointURLError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum EndpointURLError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingScheme
     case unknownScheme(String)
     /// A space, control or non-ASCII byte at this offset (such a URL cannot go in a
@@ -172,7 +172,7 @@ public enum EndpointURLError: Error, Sendable, Equatable, CustomStringConvertibl
     case invalidHost(String)
     case invalidPort(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .missingScheme: "missing scheme (expected ws://, wss://, http:// or https://)"
         case .unknownScheme(let name): "unknown scheme \"\(name)\" (expected ws, wss, http or https)"

@@ -2,9 +2,9 @@
 /// (`A-Z a-z 0-9 - . _ ~`) stay as they are, every other UTF-8 byte becomes `%XX` in
 /// uppercase hex. Stricter than JavaScript's `encodeURIComponent` (which keeps `!'()*`),
 /// so the result is safe in any URL component.
-public enum PercentEncoding {
+package enum PercentEncoding {
     /// `text` percent-encoded.
-    public static func encode(_ text: String) -> String {
+    package static func encode(_ text: String) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         appendEncoded(text, to: &bytes)
@@ -12,7 +12,7 @@ public enum PercentEncoding {
     }
 
     /// Appends `text` percent-encoded to `bytes`.
-    public static func appendEncoded(_ text: String, to bytes: inout [UInt8]) {
+    package static func appendEncoded(_ text: String, to bytes: inout [UInt8]) {
         for byte in text.utf8 {
             if isUnreserved(byte) {
                 bytes.append(byte)
@@ -25,7 +25,7 @@ public enum PercentEncoding {
     }
 
     /// RFC 3986 section 2.3.
-    public static func isUnreserved(_ byte: UInt8) -> Bool {
+    package static func isUnreserved(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"),

@@ -2,8 +2,8 @@
 /// nothing above U+10FFFF), without building a `String`. Text messages and close reasons
 /// must pass before they are delivered (RFC 6455 §8.1); ASCII, the common case for JSON,
 /// is checked eight bytes at a time.
-public enum UTF8Validator {
-    public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+package enum UTF8Validator {
+    package static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress else { return true }
         let count = bytes.count
         var index = 0

@@ -1,6 +1,6 @@
 /// Why the peer's WebSocket stream cannot be accepted. Each case maps to the close code the
 /// client sends before failing the connection (RFC 6455 §7.4.1).
-public enum WebSocketError: Error, Equatable, Sendable {
+package enum WebSocketError: Error, Equatable, Sendable {
     /// A server must not mask its frames (RFC 6455 §5.1).
     case maskedFrameFromServer
     /// RSV1–3 set although no extension was negotiated.
@@ -26,7 +26,7 @@ public enum WebSocketError: Error, Equatable, Sendable {
     case invalidCloseCode(UInt16)
 
     /// The close code to send when failing the connection for this error.
-    public var closeCode: WebSocketCloseCode {
+    package var closeCode: WebSocketCloseCode {
         switch self {
         case .messageTooLarge: return .messageTooBig
         case .invalidUTF8: return .invalidFramePayloadData
@@ -36,7 +36,7 @@ public enum WebSocketError: Error, Equatable, Sendable {
 }
 
 extension WebSocketError: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         switch self {
         case .maskedFrameFromServer: return "masked frame from server"
         case .reservedBitsSet: return "reserved bits set without a negotiated extension"

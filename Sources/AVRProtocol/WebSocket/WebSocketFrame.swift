@@ -1,14 +1,14 @@
 /// A frame header as RFC 6455 §5.2 lays it out. The reserved bits are not modelled: we never
 /// negotiate an extension, so a frame with any of them set is rejected by the decoder and the
 /// encoder never sets them.
-public struct WebSocketFrame: Sendable, Equatable {
-    public var fin: Bool
-    public var opcode: WebSocketOpcode
+package struct WebSocketFrame: Sendable, Equatable {
+    package var fin: Bool
+    package var opcode: WebSocketOpcode
     /// `nil` for unmasked frames (everything a server sends).
-    public var maskingKey: WebSocketMaskingKey?
-    public var payloadLength: Int
+    package var maskingKey: WebSocketMaskingKey?
+    package var payloadLength: Int
 
-    public init(fin: Bool, opcode: WebSocketOpcode, maskingKey: WebSocketMaskingKey? = nil, payloadLength: Int) {
+    package init(fin: Bool, opcode: WebSocketOpcode, maskingKey: WebSocketMaskingKey? = nil, payloadLength: Int) {
         self.fin = fin
         self.opcode = opcode
         self.maskingKey = maskingKey
@@ -18,7 +18,7 @@ public struct WebSocketFrame: Sendable, Equatable {
     /// The length of the encoded header: 2 bytes, plus 2 or 8 for extended lengths, plus 4 for
     /// a masking key.
     @inlinable
-    public static func headerLength(payloadLength: Int, masked: Bool) -> Int {
+    package static func headerLength(payloadLength: Int, masked: Bool) -> Int {
         let lengthBytes = payloadLength <= 125 ? 0 : (payloadLength <= 0xFFFF ? 2 : 8)
         return 2 + lengthBytes + (masked ? 4 : 0)
     }
@@ -27,11 +27,11 @@ public struct WebSocketFrame: Sendable, Equatable {
 /// A decoded frame whose payload still lives in the read buffer: `payloadRange` indexes
 /// `ByteBuffer.storage` and stays valid until the buffer is next mutated or the decoder is
 /// next called (see `WebSocketFrameDecoder`).
-public struct WebSocketFrameHeaderAndPayloadRange: Sendable, Equatable {
-    public var header: WebSocketFrame
-    public var payloadRange: Range<Int>
+package struct WebSocketFrameHeaderAndPayloadRange: Sendable, Equatable {
+    package var header: WebSocketFrame
+    package var payloadRange: Range<Int>
 
-    public init(header: WebSocketFrame, payloadRange: Range<Int>) {
+    package init(header: WebSocketFrame, payloadRange: Range<Int>) {
         self.header = header
         self.payloadRange = payloadRange
     }

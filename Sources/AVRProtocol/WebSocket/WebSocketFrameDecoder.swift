@@ -12,21 +12,21 @@
 /// through `consumeReturnedFrame(_:)`. A `nil` result means "need more bytes" and consumes
 /// nothing new. Lengths are validated as 64-bit values before they become `Int`, so no peer
 /// input can trap.
-public struct WebSocketFrameDecoder: Sendable {
+package struct WebSocketFrameDecoder: Sendable {
     /// Larger frames fail the connection with close code 1009.
-    public static let defaultMaxFrameSize = 1 << 20
+    package static let defaultMaxFrameSize = 1 << 20
 
-    public let maxFrameSize: Int
+    package let maxFrameSize: Int
     /// Bytes of the frame returned last, still in front of the reader index.
     private var returnedFrameLength = 0
 
-    public init(maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) {
+    package init(maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) {
         precondition(maxFrameSize >= 125, "every control frame must fit")
         self.maxFrameSize = maxFrameSize
     }
 
     /// The next complete frame, or `nil` when the buffer does not hold one yet.
-    public mutating func decode(_ buffer: inout ByteBuffer) throws(WebSocketError) -> WebSocketFrameHeaderAndPayloadRange? {
+    package mutating func decode(_ buffer: inout ByteBuffer) throws(WebSocketError) -> WebSocketFrameHeaderAndPayloadRange? {
         consumeReturnedFrame(&buffer)
         let available = buffer.readableBytes
         let input = buffer
@@ -85,7 +85,7 @@ public struct WebSocketFrameDecoder: Sendable {
 
     /// Moves the reader index past the frame returned last, if not done yet. `decode` does
     /// this itself; call it directly only when leaving the loop early with a frame in hand.
-    public mutating func consumeReturnedFrame(_ buffer: inout ByteBuffer) {
+    package mutating func consumeReturnedFrame(_ buffer: inout ByteBuffer) {
         if returnedFrameLength > 0 {
             buffer.moveReaderIndex(forwardBy: returnedFrameLength)
             returnedFrameLength = 0

@@ -1,9 +1,9 @@
 /// Writes client frames (RFC 6455 §5.2): always masked, FIN as asked, reserved bits clear.
 /// Everything is appended to a caller-owned `[UInt8]` whose capacity the caller reuses: the
 /// array grows once per frame and the payload is masked while it is copied in.
-public enum WebSocketFrameEncoder {
+package enum WebSocketFrameEncoder {
     /// Appends one masked frame carrying `payload`.
-    public static func appendFrame(
+    package static func appendFrame(
         opcode: WebSocketOpcode,
         fin: Bool = true,
         payload: UnsafeRawBufferPointer,
@@ -23,7 +23,7 @@ public enum WebSocketFrameEncoder {
 
     /// Appends a close frame. With no code the frame is empty (and the peer sees 1005);
     /// `reason` must fit the 123 bytes left after the code.
-    public static func appendClose(
+    package static func appendClose(
         code: WebSocketCloseCode?,
         reason: String = "",
         maskingKey: WebSocketMaskingKey,
@@ -44,12 +44,12 @@ public enum WebSocketFrameEncoder {
         }
     }
 
-    public static func appendPing(payload: UnsafeRawBufferPointer, maskingKey: WebSocketMaskingKey, to output: inout [UInt8]) {
+    package static func appendPing(payload: UnsafeRawBufferPointer, maskingKey: WebSocketMaskingKey, to output: inout [UInt8]) {
         appendFrame(opcode: .ping, payload: payload, maskingKey: maskingKey, to: &output)
     }
 
     /// Answers a ping: `payload` is the ping's application data, echoed back.
-    public static func appendPong(payload: UnsafeRawBufferPointer, maskingKey: WebSocketMaskingKey, to output: inout [UInt8]) {
+    package static func appendPong(payload: UnsafeRawBufferPointer, maskingKey: WebSocketMaskingKey, to output: inout [UInt8]) {
         appendFrame(opcode: .pong, payload: payload, maskingKey: maskingKey, to: &output)
     }
 

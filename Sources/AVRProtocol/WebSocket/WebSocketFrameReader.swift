@@ -5,25 +5,25 @@
 ///
 /// The same checks as ``WebSocketFrameDecoder`` (which decodes from a ``ByteBuffer``), as
 /// early as the bytes allow. After an error the connection must be failed.
-public struct WebSocketFrameReader: Sendable {
-    public let maxFrameSize: Int
+package struct WebSocketFrameReader: Sendable {
+    package let maxFrameSize: Int
     /// The beginning of a frame whose end has not arrived yet.
     private var tail: [UInt8] = []
     /// Bytes copied into the tail so far (the micro-benchmark's "bytes copied").
-    public private(set) var copiedBytes = 0
+    package private(set) var copiedBytes = 0
 
-    public init(maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) {
+    package init(maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) {
         precondition(maxFrameSize >= 125, "every control frame must fit")
         self.maxFrameSize = maxFrameSize
     }
 
     /// Bytes of an incomplete frame waiting for the next read.
-    public var bufferedBytes: Int { tail.count }
+    package var bufferedBytes: Int { tail.count }
 
     /// Calls `body` with every frame completed by `bytes`, in order, and its payload (a view
     /// valid only during the call). `body` returns false to stop: the rest of `bytes` is
     /// dropped. Whatever is left of an incomplete frame is copied into the tail.
-    public mutating func read(_ bytes: UnsafeRawBufferPointer,
+    package mutating func read(_ bytes: UnsafeRawBufferPointer,
                               _ body: (WebSocketFrame, UnsafeRawBufferPointer) throws(WebSocketError) -> Bool) throws(WebSocketError) {
         var input = bytes
         if !tail.isEmpty {
@@ -45,7 +45,7 @@ public struct WebSocketFrameReader: Sendable {
     }
 
     /// Drops the tail and its allocation (the connection ended).
-    public mutating func releaseStorage() {
+    package mutating func releaseStorage() {
         tail = []
     }
 

@@ -1,5 +1,5 @@
 /// Why the server's handshake response was not accepted. `description` is the log line.
-public enum WebSocketHandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum WebSocketHandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A status other than 101, e.g. 404 for a wrong path or 401 for a missing token.
     case refused(status: Int, reason: String)
     /// The head did not end within the size limit.
@@ -14,7 +14,7 @@ public enum WebSocketHandshakeError: Error, Equatable, Sendable, CustomStringCon
     case unsupportedExtension(String)
     case unsupportedSubprotocol(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .refused(let status, let reason):
             return reason.isEmpty ? "handshake refused: HTTP \(status)" : "handshake refused: HTTP \(status) \(reason)"
@@ -32,13 +32,13 @@ public enum WebSocketHandshakeError: Error, Equatable, Sendable, CustomStringCon
 }
 
 /// The server's answer to the handshake, once validated.
-public struct WebSocketHandshakeResponse: Sendable, Equatable {
+package struct WebSocketHandshakeResponse: Sendable, Equatable {
     /// Header fields in arrival order, names as sent.
-    public var headers: [(name: String, value: String)]
+    package var headers: [(name: String, value: String)]
     /// Bytes of the head (status line through the blank line) that were consumed.
-    public var headLength: Int
+    package var headLength: Int
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.headLength == rhs.headLength && lhs.headers.elementsEqual(rhs.headers) { $0 == $1 }
     }
 }
@@ -46,23 +46,23 @@ public struct WebSocketHandshakeResponse: Sendable, Equatable {
 /// Reads the handshake response from the connection's read buffer as bytes arrive. It
 /// consumes only the head: bytes after the blank line are the server's first frames and stay
 /// in the buffer for the frame decoder.
-public struct WebSocketHandshakeResponseParser: Sendable {
-    public static let defaultMaxHeadLength = 8 * 1024
+package struct WebSocketHandshakeResponseParser: Sendable {
+    package static let defaultMaxHeadLength = 8 * 1024
 
-    public let expectedAccept: String
-    public let maxHeadLength: Int
+    package let expectedAccept: String
+    package let maxHeadLength: Int
     /// How far the search for `\r\n\r\n` has got, so bytes are not rescanned on each read.
     private var scanned = 0
 
     /// - Parameter key: the `Sec-WebSocket-Key` that was sent.
-    public init(key: String, maxHeadLength: Int = WebSocketHandshakeResponseParser.defaultMaxHeadLength) {
+    package init(key: String, maxHeadLength: Int = WebSocketHandshakeResponseParser.defaultMaxHeadLength) {
         self.expectedAccept = WebSocketHandshake.acceptValue(forKey: key)
         self.maxHeadLength = maxHeadLength
     }
 
     /// `nil` while the head is incomplete; otherwise the validated response, with the head
     /// consumed from `buffer`.
-    public mutating func parse(_ buffer: inout ByteBuffer) throws(WebSocketHandshakeError) -> WebSocketHandshakeResponse? {
+    package mutating func parse(_ buffer: inout ByteBuffer) throws(WebSocketHandshakeError) -> WebSocketHandshakeResponse? {
         let headEnd: Int? = buffer.withReadableBytes { bytes in
             let limit = min(bytes.count, maxHeadLength)
             var index = max(scanned - 3, 0)

@@ -1,20 +1,20 @@
 /// The 4-byte key a client XORs over every payload byte it sends (RFC 6455 §5.3).
-public struct WebSocketMaskingKey: Sendable, Equatable, Hashable {
-    public var bytes: (UInt8, UInt8, UInt8, UInt8)
+package struct WebSocketMaskingKey: Sendable, Equatable, Hashable {
+    package var bytes: (UInt8, UInt8, UInt8, UInt8)
 
     @inlinable
-    public init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8) {
+    package init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8) {
         bytes = (b0, b1, b2, b3)
     }
 
     @inlinable
-    public init(_ bytes: (UInt8, UInt8, UInt8, UInt8)) {
+    package init(_ bytes: (UInt8, UInt8, UInt8, UInt8)) {
         self.bytes = bytes
     }
 
     /// The byte that masks payload offset `offset`.
     @inlinable
-    public subscript(offset: Int) -> UInt8 {
+    package subscript(offset: Int) -> UInt8 {
         switch offset & 3 {
         case 0: return bytes.0
         case 1: return bytes.1
@@ -27,16 +27,16 @@ public struct WebSocketMaskingKey: Sendable, Equatable, Hashable {
     /// `UInt32` whose low byte masks the first of four consecutive payload bytes. XOR it over a
     /// little-endian load/store of four payload bytes beginning at an offset ≡ `phase` (mod 4).
     @inlinable
-    public func word(phase: Int) -> UInt32 {
+    package func word(phase: Int) -> UInt32 {
         UInt32(self[phase]) | UInt32(self[phase + 1]) << 8 | UInt32(self[phase + 2]) << 16
             | UInt32(self[phase + 3]) << 24
     }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.bytes == rhs.bytes
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(word(phase: 0))
     }
 }
@@ -45,24 +45,24 @@ public struct WebSocketMaskingKey: Sendable, Equatable, Hashable {
 /// cache-poisoning proxies) without a system call per frame: it keeps a 4 KiB block of random
 /// bytes and refills it from the system CSPRNG when the block is used up, i.e. once per
 /// 1024 frames.
-public struct WebSocketMaskingKeySource: Sendable {
+package struct WebSocketMaskingKeySource: Sendable {
     /// Fills the whole buffer with fresh random bytes. Injectable so tests get known keys.
-    public typealias Refill = @Sendable (UnsafeMutableRawBufferPointer) -> Void
+    package typealias Refill = @Sendable (UnsafeMutableRawBufferPointer) -> Void
 
-    public static let blockSize = 4096
+    package static let blockSize = 4096
 
     private var block: [UInt8]
     private var nextOffset: Int
     private let refill: Refill
 
     /// - Parameter refill: defaults to `SystemRandomNumberGenerator` (the OS CSPRNG).
-    public init(refill: @escaping Refill = WebSocketMaskingKeySource.systemRefill) {
+    package init(refill: @escaping Refill = WebSocketMaskingKeySource.systemRefill) {
         self.block = [UInt8](repeating: 0, count: Self.blockSize)
         self.nextOffset = Self.blockSize  // empty: the first key triggers a refill
         self.refill = refill
     }
 
-    public mutating func next() -> WebSocketMaskingKey {
+    package mutating func next() -> WebSocketMaskingKey {
         if nextOffset + 4 > block.count {
             let refill = self.refill
             block.withUnsafeMutableBytes { refill($0) }
@@ -73,7 +73,7 @@ public struct WebSocketMaskingKeySource: Sendable {
             block[nextOffset], block[nextOffset + 1], block[nextOffset + 2], block[nextOffset + 3])
     }
 
-    public static let systemRefill: Refill = { buffer in
+    package static let systemRefill: Refill = { buffer in
         var generator = SystemRandomNumberGenerator()
         var offset = 0
         while offset < buffer.count {

@@ -2,7 +2,7 @@
 /// valid only while the `deliver` closure that receives the event runs: usually they are
 /// the frame's payload still in the read buffer (no copy); for a fragmented message, the
 /// assembler's reassembly buffer.
-public enum WebSocketEvent {
+package enum WebSocketEvent {
     /// A complete text message, already checked to be valid UTF-8.
     case text(UnsafeRawBufferPointer)
     case binary(UnsafeRawBufferPointer)
@@ -22,26 +22,26 @@ extension WebSocketEvent: Sendable {}
 /// (→ close 1009), validates text as UTF-8 (→ 1007) and checks close frames (§5.5.1, §7.4).
 /// An unfragmented message — nearly all STS traffic — is delivered straight from the read
 /// buffer; only fragments are copied, into one reusable buffer.
-public struct WebSocketMessageAssembler: Sendable {
-    public static let defaultMaxMessageSize = 1 << 20
+package struct WebSocketMessageAssembler: Sendable {
+    package static let defaultMaxMessageSize = 1 << 20
     /// Reassembly capacity above this is released after each message, so one huge message
     /// does not pin memory for the rest of a call.
     static let retainedCapacity = 64 * 1024
 
-    public let maxMessageSize: Int
+    package let maxMessageSize: Int
     private var fragmentedOpcode: WebSocketOpcode?
     private var fragments: [UInt8] = []
 
-    public init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) {
+    package init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) {
         self.maxMessageSize = maxMessageSize
     }
 
     /// Whether a fragmented message has started and not yet finished.
-    public var isAssembling: Bool { fragmentedOpcode != nil }
+    package var isAssembling: Bool { fragmentedOpcode != nil }
 
     /// Feeds one frame (header and unmasked payload); calls `deliver` when it completes a
     /// message or is a control frame.
-    public mutating func receive(
+    package mutating func receive(
         _ frame: WebSocketFrame,
         payload: UnsafeRawBufferPointer,
         deliver: (WebSocketEvent) -> Void
@@ -119,13 +119,13 @@ public struct WebSocketMessageAssembler: Sendable {
 /// The inbound half of a WebSocket client in one call: decodes every complete frame in the
 /// read buffer and delivers messages through a `WebSocketMessageAssembler`. After a close
 /// frame it stops; whatever follows is discarded (RFC 6455 §5.5.1: nothing comes after close).
-public struct WebSocketMessageReader: Sendable {
-    public private(set) var decoder: WebSocketFrameDecoder
-    public private(set) var frames: WebSocketFrameReader
-    public private(set) var assembler: WebSocketMessageAssembler
-    public private(set) var receivedClose = false
+package struct WebSocketMessageReader: Sendable {
+    package private(set) var decoder: WebSocketFrameDecoder
+    package private(set) var frames: WebSocketFrameReader
+    package private(set) var assembler: WebSocketMessageAssembler
+    package private(set) var receivedClose = false
 
-    public init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) {
+    package init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) {
         decoder = WebSocketFrameDecoder(maxFrameSize: max(maxMessageSize, 125))
         frames = WebSocketFrameReader(maxFrameSize: max(maxMessageSize, 125))
         assembler = WebSocketMessageAssembler(maxMessageSize: maxMessageSize)
@@ -135,7 +135,7 @@ public struct WebSocketMessageReader: Sendable {
     /// delivered as a view into `bytes`; only an incomplete frame is copied (see
     /// ``WebSocketFrameReader``). Nothing is read after a close frame. On error, fail the
     /// connection with `error.closeCode`.
-    public mutating func read(_ bytes: UnsafeRawBufferPointer, deliver: (WebSocketEvent) -> Void) throws(WebSocketError) {
+    package mutating func read(_ bytes: UnsafeRawBufferPointer, deliver: (WebSocketEvent) -> Void) throws(WebSocketError) {
         guard !receivedClose else { return }
         try frames.read(bytes) { (frame, payload) throws(WebSocketError) -> Bool in
             try assembler.receive(frame, payload: payload, deliver: deliver)
@@ -150,7 +150,7 @@ public struct WebSocketMessageReader: Sendable {
 
     /// The same from a ``ByteBuffer`` (tests, fuzzing): consumes every complete frame in
     /// `buffer`; incomplete trailing bytes stay for the next read.
-    public mutating func read(_ buffer: inout ByteBuffer, deliver: (WebSocketEvent) -> Void) throws(WebSocketError) {
+    package mutating func read(_ buffer: inout ByteBuffer, deliver: (WebSocketEvent) -> Void) throws(WebSocketError) {
         if receivedClose {
             buffer.clear()
             return

@@ -1,10 +1,10 @@
 /// UTC timestamps as webhooks carry them, `2026-01-01T12:00:00.000Z`, computed with integer
 /// arithmetic (no Foundation, no time zone database, nothing allocated besides the result).
-public enum ISO8601Timestamp {
+package enum ISO8601Timestamp {
     /// `unixMilliseconds` since 1970-01-01T00:00:00Z (negative before it) as
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`. Years beyond 9999 get more digits, years before 0000
     /// a leading `-`.
-    public static func format(unixMilliseconds: Int64) -> String {
+    package static func format(unixMilliseconds: Int64) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24)
         append(unixMilliseconds: unixMilliseconds, to: &bytes)
@@ -12,7 +12,7 @@ public enum ISO8601Timestamp {
     }
 
     /// Appends the formatted timestamp to `bytes`.
-    public static func append(unixMilliseconds: Int64, to bytes: inout [UInt8]) {
+    package static func append(unixMilliseconds: Int64, to bytes: inout [UInt8]) {
         let (seconds, milliseconds) = floorDivide(unixMilliseconds, 1000)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
         let (year, month, day) = civilFromDays(days)

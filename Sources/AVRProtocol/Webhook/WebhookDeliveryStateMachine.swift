@@ -6,15 +6,15 @@
 ///
 /// `Event` is whatever the dispatcher needs to send and answer an event; the machine only
 /// moves it around.
-public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
-    public struct Policy: Equatable, Sendable {
-        public var retries: Int
-        public var backoffBase: UInt64
-        public var backoffCap: UInt64
-        public var maxQueuedPerCall: Int
-        public var maxQueuedTotal: Int
+package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
+    package struct Policy: Equatable, Sendable {
+        package var retries: Int
+        package var backoffBase: UInt64
+        package var backoffCap: UInt64
+        package var maxQueuedPerCall: Int
+        package var maxQueuedTotal: Int
 
-        public init(retries: Int, backoffBase: UInt64, backoffCap: UInt64, maxQueuedPerCall: Int, maxQueuedTotal: Int) {
+        package init(retries: Int, backoffBase: UInt64, backoffCap: UInt64, maxQueuedPerCall: Int, maxQueuedTotal: Int) {
             self.retries = retries
             self.backoffBase = backoffBase
             self.backoffCap = backoffCap
@@ -23,12 +23,12 @@ public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
         }
 
         /// The wait after failed attempt `number` (1-based).
-        public func backoff(afterAttempt number: Int) -> UInt64 {
+        package func backoff(afterAttempt number: Int) -> UInt64 {
             min(backoffCap, backoffBase << UInt64(number - 1))
         }
     }
 
-    public enum Action {
+    package enum Action {
         /// Send `event` (attempt `number`, from 1).
         case attempt(Key, Event, number: Int)
         /// Call `retryDue(key, now:)` after `milliseconds` (attempt `failedAttempt` failed).
@@ -62,22 +62,22 @@ public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
         case abandoned(inFlight: [Key: Event])
     }
 
-    public let policy: Policy
+    package let policy: Policy
     private(set) var state: State = .running([:])
     /// Events queued or in flight.
-    public private(set) var backlog = 0
+    package private(set) var backlog = 0
 
-    public init(policy: Policy) {
+    package init(policy: Policy) {
         self.policy = policy
     }
 
     /// Whether `abandon()` was called.
-    public var isAbandoned: Bool {
+    package var isAbandoned: Bool {
         if case .abandoned = state { true } else { false }
     }
 
     /// Events queued for `key`, the one under way included.
-    public func queued(for key: Key) -> Int {
+    package func queued(for key: Key) -> Int {
         guard case .running(let queues) = state else { return 0 }
         return queues[key]?.count ?? 0
     }
@@ -85,7 +85,7 @@ public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
     // MARK: Events
 
     /// A new event for `key`.
-    public mutating func enqueue(_ event: Event, for key: Key) -> [Action] {
+    package mutating func enqueue(_ event: Event, for key: Key) -> [Action] {
         guard case .running(var queues) = state else { return [.finish(event, delivered: false)] }
         let forCall = queues[key]?.count ?? 0
         if forCall >= policy.maxQueuedPerCall || backlog >= policy.maxQueuedTotal {
@@ -103,7 +103,7 @@ public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
     }
 
     /// The attempt under way for `key` ended: `delivered` (a 2xx answer) or not.
-    public mutating func attemptFinished(for key: Key, delivered: Bool, now: UInt64) -> [Action] {
+    package mutating func attemptFinished(for key: Key, delivered: Bool, now: UInt64) -> [Action] {
         switch state {
         case .abandoned(var inFlight):
             guard let event = inFlight.removeValue(forKey: key) else { return [] }
@@ -127,7 +127,7 @@ public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
     }
 
     /// The retry timer for `key` fired.
-    public mutating func retryDue(for key: Key, now: UInt64) -> [Action] {
+    package mutating func retryDue(for key: Key, now: UInt64) -> [Action] {
         guard case .running(var queues) = state, var queue = queues[key],
               case .backingOff(let failed, let due) = queue.phase else { return [] }
         if now < due {
@@ -141,7 +141,7 @@ public struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
 
     /// Shutdown after the grace period: nothing new is sent, scheduled retries are
     /// cancelled, everything queued is dropped; attempts in flight still report.
-    public mutating func abandon() -> [Action] {
+    package mutating func abandon() -> [Action] {
         guard case .running(let queues) = state else { return [] }
         var inFlight: [Key: Event] = [:]
         for (key, queue) in queues {

@@ -1,17 +1,17 @@
 /// The body of every webhook POST:
 /// `{"uuid":"<call uuid>","type":"<event>","timestamp":"<ISO 8601>","payload":{...}}`,
 /// keys in that order, as the AVR webhook receivers expect.
-public enum WebhookEnvelope {
+package enum WebhookEnvelope {
     /// Event names from the spec (section 6).
-    public static let callInitiated = "call_initiated"
-    public static let callStarted = "call_started"
-    public static let transcription = "transcription"
-    public static let interruption = "interruption"
-    public static let dtmfDigit = "dtmf_digit"
-    public static let callEnded = "call_ended"
+    package static let callInitiated = "call_initiated"
+    package static let callStarted = "call_started"
+    package static let transcription = "transcription"
+    package static let interruption = "interruption"
+    package static let dtmfDigit = "dtmf_digit"
+    package static let callEnded = "call_ended"
 
     /// The envelope's JSON bytes; `payload` is written as given (an object for every event).
-    public static func encode(uuid: String, type: String, timestampMs: Int64, payload: JSONValue) -> [UInt8] {
+    package static func encode(uuid: String, type: String, timestampMs: Int64, payload: JSONValue) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(96)
         bytes.append(contentsOf: #"{"uuid":"#.utf8)

@@ -17,6 +17,28 @@ func fuzzWebSocketFrameDecoder(_ data: UnsafeRawBufferPointer) {
     let split = decodeFrames(input, chunks: input.chunks, limit: limit)
     let whole = decodeFrames(input, chunks: input.whole, limit: limit)
     require(split == whole, "split delivery differs from whole delivery")
+    // The in-place reader (what the STS client uses) sees the same frames, however split, and
+    // never keeps more than one incomplete frame.
+    let inPlace = readFramesInPlace(input, chunks: input.chunks, limit: limit)
+    require(inPlace == whole, "in-place reads differ from the decoder")
+}
+
+private func readFramesInPlace(_ input: SplitInput, chunks: [Range<Int>], limit: Int) -> [FrameEvent] {
+    var reader = WebSocketFrameReader(maxFrameSize: limit)
+    var events: [FrameEvent] = []
+    for range in chunks {
+        do throws(WebSocketError) {
+            try reader.read(input.chunk(range)) { frame, payload in
+                events.append(.frame(frame, payload: Array(payload)))
+                return true
+            }
+        } catch {
+            events.append(.error(error))
+            break
+        }
+        require(reader.bufferedBytes <= 10 + limit, "the reader keeps more than one frame")
+    }
+    return events
 }
 
 private func decodeFrames(_ input: SplitInput, chunks: [Range<Int>], limit: Int) -> [FrameEvent] {

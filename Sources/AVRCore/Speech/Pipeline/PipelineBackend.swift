@@ -371,7 +371,7 @@ final class PipelineBackend: SpeechBackend {
             var cancelled: [String] = []
             if cancelledLLM { cancelled.append("LLM") }
             if cancelledTTS { cancelled.append("TTS") }
-            log.info("Barge-in: playback cleared"
+            log.info("Barge-in: the caller spoke over the agent"
                 + (cancelled.isEmpty ? "" : ", \(cancelled.joined(separator: " and ")) request cancelled")
                 + (dropped > 0 ? ", \(dropped) queued sentence(s) dropped" : ""))
         case .replyLatency(let nanoseconds):

@@ -171,7 +171,8 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
     ws_port, hook_port, port, http_port = free_port(), free_port(), free_port(), free_port()
     pipeline = args.mode == "pipeline"
     # In pipeline mode the bench STS only receives the webhooks; the bench ASR/LLM/TTS services
-    # (bench/pipeline_services.py) answer the pipeline's requests.
+    # (bench/pipeline_services.js, or the aiohttp version with --services python) answer the
+    # pipeline's requests.
     sts = Proc(f"sts-{target}-{calls}-{loops}", [f"{binpath}/avr-bench-sts", "--ws-port", str(ws_port),
                "--http-port", str(hook_port), "--mode", "steady" if pipeline else args.mode,
                "--interrupt-every", str(args.interrupt_every)],
@@ -185,7 +186,9 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         env = dict(os.environ, DRAIN_TIMEOUT="0", PORT=str(port), STS_URL=f"ws://127.0.0.1:{ws_port}", LOG_LEVEL=args.log_level,
                    LOOPS=str(loops))
         if pipeline:
-            services = Proc(f"pipeline-services-{calls}-{loops}", [sys.executable, os.path.join(ROOT, "bench", "pipeline_services.py"),
+            program = ["node", os.path.join(ROOT, "bench", "pipeline_services.js")] if args.services == "node" else \
+                [sys.executable, os.path.join(ROOT, "bench", "pipeline_services.py")]
+            services = Proc(f"pipeline-services-{calls}-{loops}", program + [
                             "--asr-every", str(args.asr_every), "--tts-speed", str(args.tts_speed)], logdir=logdir)
             svc_port = int(services.wait_line(r"pipeline-bench listening port=(\d+)").group(1))
             del env["STS_URL"]
@@ -451,8 +454,11 @@ def main():
     parser.add_argument("--loops", default="1", help="comma-separated LOOPS values for avr-core")
     parser.add_argument("--ramp", type=float, default=0, help="calls started per second (default max(50, N/5))")
     parser.add_argument("--mode", default="echo", choices=["echo", "steady", "interrupt", "pipeline"],
-                        help="pipeline: ASR_URL/LLM_URL/TTS_URL to bench/pipeline_services.py instead of STS_URL "
+                        help="pipeline: ASR_URL/LLM_URL/TTS_URL to the bench pipeline services instead of STS_URL "
                              "(no floor runs: the floor is an STS relay)")
+    parser.add_argument("--services", default="node", choices=["node", "python"],
+                        help="pipeline: bench/pipeline_services.js (Node http, as the real modules) or "
+                             "bench/pipeline_services.py (aiohttp)")
     parser.add_argument("--asr-every", type=float, default=4.0, help="pipeline: seconds of caller audio per transcript")
     parser.add_argument("--tts-speed", type=float, default=4.0, help="pipeline: TTS audio sent this many times real time")
     parser.add_argument("--interrupt-listening", action="store_true",

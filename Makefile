@@ -90,7 +90,7 @@ bench-deps: deps
 bench: bench-deps
 	python3 bench/run.py --micro --tls $(BENCH_ARGS)
 
-## bench-pipeline: pipeline mode (ASR/LLM/TTS bench services, bench/pipeline_services.py) at N = 100,400;
+## bench-pipeline: pipeline mode (ASR/LLM/TTS bench services, bench/pipeline_services.js) at N = 100,400;
 ## compare with STS mode from `make bench` (same N)
 bench-pipeline: bench-deps
 	python3 bench/run.py --mode pipeline --calls 100,400 $(BENCH_ARGS)

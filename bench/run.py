@@ -170,12 +170,19 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
     window = (ramp_s + 1.0, ramp_s + args.duration - 0.5)
     ws_port, hook_port, port, http_port = free_port(), free_port(), free_port(), free_port()
     pipeline = args.mode == "pipeline"
+
+    def pin(argv, role):
+        # --pin: the server alone on CPU 0, the whole harness on CPU 1, so what the callers
+        # measure is the server's pacing, not the scheduler sharing two cores among everyone.
+        if not args.pin:
+            return argv
+        return ["taskset", "-c", "0" if role == "server" else "1"] + argv
     # In pipeline mode the bench STS only receives the webhooks; the bench ASR/LLM/TTS services
     # (bench/pipeline_services.js, or the aiohttp version with --services python) answer the
     # pipeline's requests.
-    sts = Proc(f"sts-{target}-{calls}-{loops}", [f"{binpath}/avr-bench-sts", "--ws-port", str(ws_port),
+    sts = Proc(f"sts-{target}-{calls}-{loops}", pin([f"{binpath}/avr-bench-sts", "--ws-port", str(ws_port),
                "--http-port", str(hook_port), "--mode", "steady" if pipeline else args.mode,
-               "--interrupt-every", str(args.interrupt_every)],
+               "--interrupt-every", str(args.interrupt_every)], "harness"),
                logdir=logdir)
     server = None
     loadgen = None
@@ -188,8 +195,9 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         if pipeline:
             program = ["node", os.path.join(ROOT, "bench", "pipeline_services.js")] if args.services == "node" else \
                 [sys.executable, os.path.join(ROOT, "bench", "pipeline_services.py")]
-            services = Proc(f"pipeline-services-{calls}-{loops}", program + [
-                            "--asr-every", str(args.asr_every), "--tts-speed", str(args.tts_speed)], logdir=logdir)
+            services = Proc(f"pipeline-services-{calls}-{loops}", pin(program + [
+                            "--asr-every", str(args.asr_every), "--tts-speed", str(args.tts_speed)], "harness"),
+                            logdir=logdir)
             svc_port = int(services.wait_line(r"pipeline-bench listening port=(\d+)").group(1))
             del env["STS_URL"]
             env.update(ASR_URL=f"http://127.0.0.1:{svc_port}/speech-to-text-stream",
@@ -204,7 +212,9 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
                                                               hook_port)
             env.update(STS_URL=f"wss://127.0.0.1:{wss_port}", WEBHOOK_URL=f"https://127.0.0.1:{https_port}/webhook",
                        TLS_CA_FILE=tls[0])
-        server = Proc(f"{target}-{calls}-{loops}", [f"{binpath}/{target}"], env=env, logdir=logdir)
+            if args.pin:
+                subprocess.run(["taskset", "-a", "-pc", "1", str(terminator.pid)], capture_output=True, check=True)
+        server = Proc(f"{target}-{calls}-{loops}", pin([f"{binpath}/{target}"], "server"), env=env, logdir=logdir)
         server.wait_line(r"listening on port %d" % port)
         time.sleep(0.3)
         rss_base = rss_kib(server.pid)
@@ -219,7 +229,7 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         if args.mode in ("steady", "pipeline"):
             lg_argv += ["--no-echo"]  # pipeline: what plays is TTS audio, not the caller's stamped frames
         started = time.time()
-        loadgen = Proc(f"loadgen-{target}-{calls}-{loops}", lg_argv, logdir=logdir, capture=True)
+        loadgen = Proc(f"loadgen-{target}-{calls}-{loops}", pin(lg_argv, "harness"), logdir=logdir, capture=True)
         pids = {"server": server.pid, "loadgen": loadgen.pid, "sts": sts.pid}
         if terminator:
             pids["tls_terminator"] = terminator.pid
@@ -230,6 +240,7 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         time.sleep(max(0.0, started + window[0] - time.time()))
         if scraper:
             scraper.start()
+        late0 = tick_lateness(http_port) if target == "avr-core" else None
         t0 = time.time()
         c0 = {k: cpu_ticks(v) for k, v in pids.items()}
         s0 = cpu_ticks(server.pid, kernel_only=True)
@@ -239,6 +250,7 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         t1 = time.time()
         c1 = {k: cpu_ticks(v) for k, v in pids.items()}
         s1 = cpu_ticks(server.pid, kernel_only=True)
+        lateness = lateness_summary(late0, tick_lateness(http_port)) if late0 is not None else None
         seconds = t1 - t0
         scrapes = scraper.stop() if scraper else None
 
@@ -275,8 +287,31 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         "harness_cpu_pct": {k: cpu_ms[k] / seconds / 10.0 for k in cpu_ms if k != "server"},
         "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
         "server_exit_status": server_status, "loadgen": result, "sts": sts_stats, "scrapes": scrapes,
-        "mode": args.mode, "pipeline_services": services_stats,
+        "mode": args.mode, "pipeline_services": services_stats, "tick_lateness": lateness,
     }
+
+
+def tick_lateness(port):
+    """avr-core's own pacing: the avr_loop_lateness_seconds histogram (all loops), cumulative
+    counts per bucket bound in seconds, from /metrics."""
+    buckets = {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            m = re.match(r'avr_loop_lateness_seconds_bucket\{.*le="([^"]+)".*\} (\S+)', line)
+            if m:
+                bound = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+                buckets[bound] = buckets.get(bound, 0) + float(m.group(2))
+    return buckets
+
+
+def lateness_summary(before, after):
+    """Ticks in the window, the share later than 2 ms, and the bucket bound holding the p99."""
+    delta = {b: after.get(b, 0) - before.get(b, 0) for b in after}
+    total = delta.get(float("inf"), 0)
+    if total <= 0:
+        return None
+    p99 = next((b for b in sorted(delta) if delta[b] >= 0.99 * total), float("inf"))
+    return {"ticks": total, "over_2ms_pct": 100.0 * (total - delta.get(0.002, 0)) / total, "p99_le_ms": p99 * 1000}
 
 
 class Scraper:
@@ -471,6 +506,8 @@ def main():
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
     parser.add_argument("--scrape", type=float, default=0,
                         help="GET /metrics from avr-core every S seconds during each run (0: no scraping)")
+    parser.add_argument("--pin", action="store_true",
+                        help="taskset: the server on CPU 0, every harness process on CPU 1")
     parser.add_argument("--tls", action="store_true",
                         help="also run avr-core with wss:// STS and https:// webhooks (haproxy terminates TLS)")
     parser.add_argument("--micro", action="store_true", help="also run the micro-benchmarks")
@@ -520,6 +557,12 @@ def main():
     print(f"avr-core vs floor — {args.mode}{'' if args.mode == 'pipeline' else ' STS'}, {args.codec} ({args.content}), {args.duration:g} s steady state per run, "
           f"{machine()['cores']} cores ({machine()['cpu']})")
     print_table(rows, floors)
+    for row in rows:
+        late = row.get("tick_lateness")
+        if late:
+            print(f"server pacing N={row['calls']}{' tls' if row['target'].endswith('+tls') else ''} LOOPS={row['loops']}: "
+                  f"{late['ticks']:.0f} ticks, {late['over_2ms_pct']:.2f}% fired more than 2 ms late, "
+                  f"p99 within {late['p99_le_ms']:g} ms (avr_loop_lateness_seconds)")
     knees = {}
     for loops in loop_values:
         for variant in ["avr-core"] + (["avr-core+tls"] if args.tls else []):

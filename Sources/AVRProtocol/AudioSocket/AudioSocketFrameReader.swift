@@ -9,9 +9,9 @@
 package struct AudioSocketFrameReader: Sendable {
     package let maximumPayloadLength: Int
     /// The beginning of a message whose end has not arrived yet.
-    private var tail: [UInt8] = []
-    /// Bytes copied into the tail so far (the benchmark's "bytes copied").
-    package private(set) var copiedBytes = 0
+    private var tail = IncompleteFrame()
+    /// Bytes copied into the tail so far (the micro-benchmarks' "bytes copied").
+    package var copiedBytes: Int { tail.copiedBytes }
 
     package init(maximumPayloadLength: Int = AudioSocketDecoder.defaultMaximumPayloadLength) {
         precondition(maximumPayloadLength >= 16 && maximumPayloadLength <= 0xFFFF)
@@ -35,7 +35,7 @@ package struct AudioSocketFrameReader: Sendable {
             guard let (kind, length) = try AudioSocketDecoder.header(
                 available: input.count, maximumPayloadLength: maximumPayloadLength, byte: { input[$0] }),
                   input.count >= 3 + length else {
-                keep(input)
+                tail.keep(input)
                 return
             }
             let message = UnsafeRawBufferPointer(rebasing: input[..<(3 + length)])
@@ -46,7 +46,7 @@ package struct AudioSocketFrameReader: Sendable {
 
     /// Drops the tail and its allocation (the connection ended).
     package mutating func releaseStorage() {
-        tail = []
+        tail.release()
     }
 
     /// Moves bytes from `input` into the tail until its message is complete, then hands
@@ -54,27 +54,15 @@ package struct AudioSocketFrameReader: Sendable {
     private mutating func completeTail(_ input: inout UnsafeRawBufferPointer,
                                        _ body: (AudioSocketFrame, UnsafeRawBufferPointer) -> Bool) throws(AudioSocketError) -> Bool {
         if tail.count < 3 {
-            take(min(3 - tail.count, input.count), from: &input)
+            tail.take(min(3 - tail.count, input.count), from: &input)
         }
         guard let (kind, length) = try AudioSocketDecoder.header(
             available: tail.count, maximumPayloadLength: maximumPayloadLength, byte: { tail[$0] }) else { return false }
-        take(min(3 + length - tail.count, input.count), from: &input)
+        tail.take(min(3 + length - tail.count, input.count), from: &input)
         guard tail.count == 3 + length else { return false }
         let goOn = tail.withUnsafeBytes { Self.deliver($0, kind: kind, length: length, body) }
-        tail.removeAll(keepingCapacity: true)
+        tail.clear()
         return goOn
-    }
-
-    private mutating func take(_ count: Int, from input: inout UnsafeRawBufferPointer) {
-        guard count > 0 else { return }
-        tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[..<count]))
-        copiedBytes &+= count
-        input = UnsafeRawBufferPointer(rebasing: input[count...])
-    }
-
-    private mutating func keep(_ rest: UnsafeRawBufferPointer) {
-        tail.append(contentsOf: rest)
-        copiedBytes &+= rest.count
     }
 
     /// Hands over one complete message (`message` starts at its kind byte).

@@ -8,9 +8,9 @@
 package struct WebSocketFrameReader: Sendable {
     package let maxFrameSize: Int
     /// The beginning of a frame whose end has not arrived yet.
-    private var tail: [UInt8] = []
-    /// Bytes copied into the tail so far (the micro-benchmark's "bytes copied").
-    package private(set) var copiedBytes = 0
+    private var tail = IncompleteFrame()
+    /// Bytes copied into the tail so far (the micro-benchmarks' "bytes copied").
+    package var copiedBytes: Int { tail.copiedBytes }
 
     package init(maxFrameSize: Int = WebSocketFrameDecoder.defaultMaxFrameSize) {
         precondition(maxFrameSize >= 125, "every control frame must fit")
@@ -34,7 +34,7 @@ package struct WebSocketFrameReader: Sendable {
             guard let (frame, headerLength) = try WebSocketFrameDecoder.header(
                 available: view.count, maxFrameSize: maxFrameSize, byte: { view[$0] }),
                   view.count - headerLength >= frame.payloadLength else {
-                keep(input)
+                tail.keep(input)
                 return
             }
             let end = headerLength + frame.payloadLength
@@ -46,7 +46,7 @@ package struct WebSocketFrameReader: Sendable {
 
     /// Drops the tail and its allocation (the connection ended).
     package mutating func releaseStorage() {
-        tail = []
+        tail.release()
     }
 
     /// Moves bytes from `input` into the tail until its frame is complete, then hands it
@@ -65,28 +65,16 @@ package struct WebSocketFrameReader: Sendable {
             parsed = try result.get()
             if parsed != nil { break }
             guard !input.isEmpty else { return false }
-            take(1, from: &input)
+            tail.take(1, from: &input)
         }
         guard let (frame, headerLength) = parsed else { return false }
         let end = headerLength + frame.payloadLength
-        take(min(end - tail.count, input.count), from: &input)
+        tail.take(min(end - tail.count, input.count), from: &input)
         guard tail.count == end else { return false }
         let outcome = tail.withUnsafeBytes { all in
             Result { () throws(WebSocketError) in try body(frame, UnsafeRawBufferPointer(rebasing: all[headerLength..<end])) }
         }
-        tail.removeAll(keepingCapacity: tail.capacity <= 16 * 1024)
+        tail.clear(retainedCapacity: 16 * 1024)
         return try outcome.get()
-    }
-
-    private mutating func take(_ count: Int, from input: inout UnsafeRawBufferPointer) {
-        guard count > 0 else { return }
-        tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[..<count]))
-        copiedBytes &+= count
-        input = UnsafeRawBufferPointer(rebasing: input[count...])
-    }
-
-    private mutating func keep(_ rest: UnsafeRawBufferPointer) {
-        tail.append(contentsOf: rest)
-        copiedBytes &+= rest.count
     }
 }

@@ -241,7 +241,7 @@ def test_redis_that_never_answers(avr_server, redis_server, calls):
         assert post_call(srv.http_port, uuid2, 8).status == 200
         call2 = calls(srv, uuid2)
         echo_ok(call2)
-        time.sleep(1.0)
+        time.sleep(1.0)  # the freeze lasts a second of the live calls' measured audio (below)
     finally:
         redis.resume()
     srv.wait_for_log(r"Redis .* is back", 10.0)

@@ -26,11 +26,7 @@ final class HTTPRequestParser {
     private let limits: Limits
 
     private var url: [UInt8] = []
-    private var headers: [(name: String, value: String)] = []
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var inValue = false
-    private var headerBytes = 0
+    private var head: HTTPHeaderCollector
     private var body: [UInt8] = []
     private var completed: HTTPRequest?
     private var failure: Failure?
@@ -41,6 +37,7 @@ final class HTTPRequestParser {
 
     init(limits: Limits) {
         self.limits = limits
+        head = HTTPHeaderCollector(limit: limits.maxHeaderBytes)
         parser = LLHTTPParser(.request, handler: self)
     }
 
@@ -64,20 +61,11 @@ final class HTTPRequestParser {
     /// Clears the "100 Continue" request once answered.
     func continueSent() { expectsContinue = false }
 
-    private func countHeaderBytes(_ count: Int) -> Bool {
-        headerBytes += count
-        if headerBytes > limits.maxHeaderBytes {
-            failure = .headersTooLarge
-            return false
-        }
-        return true
-    }
-
-    private func flushHeader() {
-        headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
-        inValue = false
+    /// `.stop` (and the failure recorded) once the head is over its limit.
+    private func headWithinLimit(_ withinLimit: Bool) -> LLHTTPParser.Verdict {
+        if withinLimit { return .proceed }
+        failure = .headersTooLarge
+        return .stop
     }
 }
 
@@ -85,17 +73,13 @@ extension HTTPRequestParser: LLHTTPHandler {
     func messageBegan(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
         inMessage = true
         url.removeAll(keepingCapacity: true)
-        headers.removeAll(keepingCapacity: true)
+        head.reset()
         body = []
-        headerBytes = 0
-        inValue = false
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
         return .proceed
     }
 
     func url(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        guard countHeaderBytes(data.count) else { return .stop }
+        guard head.count(data.count) else { return headWithinLimit(false) }
         url.append(contentsOf: data)
         return .proceed
     }
@@ -103,27 +87,20 @@ extension HTTPRequestParser: LLHTTPHandler {
     func status(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict { .proceed }
 
     func headerField(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        guard countHeaderBytes(data.count) else { return .stop }
-        if inValue { flushHeader() }
-        field.append(contentsOf: data)
-        return .proceed
+        headWithinLimit(head.field(data))
     }
 
     func headerValue(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        guard countHeaderBytes(data.count) else { return .stop }
-        inValue = true
-        value.append(contentsOf: data)
-        return .proceed
+        headWithinLimit(head.value(data))
     }
 
     func headersCompleted(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        if inValue || !field.isEmpty { flushHeader() }
+        head.finish()
         if let length = parser.contentLength, length > UInt64(limits.maxBodyBytes) {
             failure = .bodyTooLarge
             return .stop
         }
-        if let expect = headers.first(where: { $0.name.lowercased() == "expect" }),
-           expect.value.lowercased() == "100-continue" {
+        if let expect = head.first("expect"), expect.lowercased() == "100-continue" {
             expectsContinue = true
         }
         return .proceed
@@ -141,7 +118,7 @@ extension HTTPRequestParser: LLHTTPHandler {
     func messageCompleted(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
         inMessage = false
         expectsContinue = false
-        completed = HTTPRequest(method: parser.method, target: String(decoding: url, as: UTF8.self), headers: headers,
+        completed = HTTPRequest(method: parser.method, target: String(decoding: url, as: UTF8.self), headers: head.headers,
                                 body: body, keepAlive: parser.shouldKeepAlive)
         body = []
         return .pause

@@ -40,16 +40,12 @@ final class HTTPResponseParser {
     }
 
     private var parser: LLHTTPParser!
-    private let maxHeaderBytes: Int
-    private var headerBytes = 0
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var inValue = false
+    private var head: HTTPHeaderCollector
     private var limitFailure: HTTPResponseFailure?
     private var completed = false
 
     private(set) var status = 0
-    private(set) var headers: [(name: String, value: String)] = []
+    var headers: [(name: String, value: String)] { head.headers }
     private(set) var keepAlive = false
     /// True once any byte of the response was parsed (a reused connection that fails
     /// before this may be retried safely).
@@ -59,7 +55,7 @@ final class HTTPResponseParser {
     var onBody: ((UnsafeRawBufferPointer) -> Bool)?
 
     init(maxHeaderBytes: Int = 16 * 1024) {
-        self.maxHeaderBytes = maxHeaderBytes
+        head = HTTPHeaderCollector(limit: maxHeaderBytes)
         parser = LLHTTPParser(.response, handler: self)
     }
 
@@ -67,11 +63,7 @@ final class HTTPResponseParser {
     func reset() {
         parser.reset()
         status = 0
-        headers = []
-        headerBytes = 0
-        field = []
-        value = []
-        inValue = false
+        head.reset()
         limitFailure = nil
         completed = false
         sawBytes = false
@@ -104,25 +96,13 @@ final class HTTPResponseParser {
         return .failure(sawBytes ? .closedMidResponse : .closedBeforeResponse)
     }
 
-    func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.name.lowercased() == lower }?.value
-    }
+    func header(_ name: String) -> String? { head.first(name) }
 
-    private func countHeader(_ count: Int) -> Bool {
-        headerBytes += count
-        if headerBytes > maxHeaderBytes {
-            limitFailure = .headersTooLarge(limit: maxHeaderBytes)
-            return false
-        }
-        return true
-    }
-
-    private func flushHeader() {
-        headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-        field = []
-        value = []
-        inValue = false
+    /// `.stop` (and the failure recorded) once the head is over its limit.
+    private func headWithinLimit(_ withinLimit: Bool) -> LLHTTPParser.Verdict {
+        if withinLimit { return .proceed }
+        limitFailure = .headersTooLarge(limit: head.limit)
+        return .stop
     }
 }
 
@@ -132,25 +112,19 @@ extension HTTPResponseParser: LLHTTPHandler {
     func url(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict { .proceed }
 
     func status(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        countHeader(data.count) ? .proceed : .stop
+        headWithinLimit(head.count(data.count))
     }
 
     func headerField(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        guard countHeader(data.count) else { return .stop }
-        if inValue { flushHeader() }
-        field.append(contentsOf: data)
-        return .proceed
+        headWithinLimit(head.field(data))
     }
 
     func headerValue(_ data: UnsafeRawBufferPointer, _ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        guard countHeader(data.count) else { return .stop }
-        inValue = true
-        value.append(contentsOf: data)
-        return .proceed
+        headWithinLimit(head.value(data))
     }
 
     func headersCompleted(_ parser: LLHTTPParser) -> LLHTTPParser.Verdict {
-        if inValue || !field.isEmpty { flushHeader() }
+        head.finish()
         status = parser.statusCode
         onHead?()
         return .proceed

@@ -240,6 +240,8 @@ final class ModuleRequest {
             onHead?()
         } else {
             errorStatus = parser.status
+            // A streaming request has no timer: the error body's wait is bounded all the same.
+            if timer == nil { startTimer() }
         }
     }
 

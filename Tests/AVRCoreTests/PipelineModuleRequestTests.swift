@@ -220,4 +220,37 @@ private final class FakeModule {
         keep.removeAll()
         guard case .connect = failure else { Issue.record("got \(String(describing: failure))"); return }
     }
+
+    /// A streaming request (the ASR stream) answered with an error status whose body never
+    /// ends: the wait for the body is bounded by the request timeout, and the failure carries
+    /// what came of the body.
+    @Test func streamingErrorStatusWithEndlessBodyEnds() throws {
+        var keep: [AnyObject] = []
+        var failure: ModuleFailure?
+        var elapsed: UInt64 = 0
+        try withLoop { loop, done in
+            let module = try FakeModule(loop: loop)
+            keep.append(module)
+            module.onRequest = { module in
+                module.onRequest = nil
+                module.respond("HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "18\r\n{\"message\":\"quota gone\"}\r\n")
+            }
+            let started = loop.nanoseconds
+            let client = ModuleRequest(loop: loop, url: module.url, uuid: "u-7", contentType: "audio/l16",
+                                       body: .streaming, tls: nil, timeoutMilliseconds: 200)
+            client.onEnd = {
+                failure = $0
+                elapsed = loop.nanoseconds - started
+                module.close()
+                done()
+            }
+            keep.append(client)
+            client.start()
+        }
+        keep.removeAll()
+        guard case .status(500, let body) = failure else { Issue.record("got \(String(describing: failure))"); return }
+        #expect(String(decoding: body, as: UTF8.self) == "{\"message\":\"quota gone\"}")
+        #expect(elapsed >= 150_000_000 && elapsed < 3_000_000_000)
+    }
 }

@@ -18,6 +18,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case stsClosed
         case stsFailed(SpeechFailure)
         case shutdown
+        /// Closed before it sent its UUID (see `AwaitingUUIDQueue`): not a call yet.
+        case unidentified(AwaitingUUIDQueue.CloseReason)
 
         /// The `reason` label of `avr_calls_ended_total` and the quality line.
         var metricLabel: String {
@@ -29,6 +31,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .stsClosed: "sts_closed"
             case .stsFailed: "sts_failed"
             case .shutdown: "shutdown"
+            case .unidentified(let reason): reason.metricLabel
             }
         }
 
@@ -41,13 +44,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .stsClosed: "STS closed the connection"
             case .stsFailed(let failure): "STS failed: \(failure)"
             case .shutdown: "server shutting down"
+            case .unidentified(let reason): "closed before its UUID (\(reason.metricLabel))"
             }
         }
 
         /// Whether we tell Asterisk to hang up (it did not end the call itself).
         var sendsHangup: Bool {
             switch self {
-            case .callerHungUp, .callerClosed, .callerError: false
+            case .callerHungUp, .callerClosed, .callerError, .unidentified: false
             default: true
             }
         }
@@ -70,6 +74,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     var schedulerPosition: (slot: Int, index: Int)?
     /// Called once the connection is closed and the call forgotten.
     var onClosed: (() -> Void)?
+    /// Called when the UUID arrives (the connection is a call from then on).
+    var onIdentified: (() -> Void)?
+    /// The caller's address (for log lines about the connection).
+    var peerAddress: SocketAddress? { stream.peerAddress }
     private var droppedPlaybackFrames = 0
     /// For the metrics and the quality line (monotonic nanoseconds).
     private var quality = CallQuality()
@@ -138,6 +146,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     private func callStarted(_ uuid: CallUUID) {
         self.uuid = uuid
+        let identified = onIdentified
+        onIdentified = nil
+        identified?()
         log = context.log.with(uuid: uuid)
         quality.startedAt = context.loop.nanoseconds
         context.metrics.server.callsStarted.increment()

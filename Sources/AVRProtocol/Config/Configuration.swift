@@ -4,6 +4,14 @@
 package struct Configuration: Sendable, Equatable {
     /// `PORT`: the AudioSocket TCP port.
     package var audioSocketPort = 5001
+    /// `AUDIOSOCKET_UUID_TIMEOUT`: an AudioSocket connection that has not sent its UUID this
+    /// long after it was accepted is closed. Asterisk sends the UUID as its first message,
+    /// right after connecting; 5 s is ample for it and short for a connection that never will.
+    package var audioSocketUUIDTimeoutMilliseconds = 5000
+    /// `AUDIOSOCKET_MAX_UNIDENTIFIED`: connections per loop allowed to wait for their UUID at
+    /// once; one more closes the oldest waiting. 1024: far more connections than Asterisk
+    /// ever opens within the few milliseconds it takes each to send its UUID.
+    package var audioSocketMaxUnidentified = 1024
     /// `HTTP_PORT`: nil means no HTTP service at all.
     package var httpPort: Int?
     /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
@@ -103,6 +111,12 @@ package struct Configuration: Sendable, Equatable {
         var configuration = Configuration()
         if let port = try reader.port("PORT") { configuration.audioSocketPort = port }
         configuration.httpPort = try reader.port("HTTP_PORT")
+        if let value = try reader.integer("AUDIOSOCKET_UUID_TIMEOUT", in: 100...600_000, unit: "milliseconds") {
+            configuration.audioSocketUUIDTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("AUDIOSOCKET_MAX_UNIDENTIFIED", in: 1...1_000_000, unit: "connections") {
+            configuration.audioSocketMaxUnidentified = value
+        }
         if let url = try reader.url("STS_URL") {
             configuration.stsURL = url
         }

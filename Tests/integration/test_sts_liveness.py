@@ -22,6 +22,7 @@ from audio import is_silence, marked_frame
 from conftest import judge_exit, started_peers
 from helpers import build_request, check_timing, request_once
 from hostile_sts import HostileSts
+from waiting import wait_on
 
 pytestmark = pytest.mark.call_path
 
@@ -118,6 +119,26 @@ def test_ping_flood_that_never_reads_ends_its_call_and_spares_the_others(avr_ser
     assert len(srv.log_matches(r"STS connection failed: ping flood")) == 1, srv.log_matches(r"ping flood")
     healthy.finish()
     stop_within_bound(srv)
+
+
+def test_pings_while_the_sts_is_not_reading_are_answered_by_one_pong_the_latest(avr_server, calls, hostile_sts):
+    sts = hostile_sts()
+    srv = avr_server(STS_URL=sts.ws_url)
+    late = calls(srv, register(srv, "lateread", count=40))
+    conn = sts.wait_mode("lateread")
+    # Caller audio as fast as it goes, until the STS leg's queue is past its bound: from then
+    # on, nothing written to it reaches the kernel until the STS reads.
+    frame = message(0x10, marked_frame(9, 0))
+    deadline = time.monotonic() + 20
+    while not srv.log_matches(r"STS is not reading"):
+        assert time.monotonic() < deadline, "the STS leg's queue never filled"
+        late.send_raw(frame * 256)
+    sts.go.set()
+    wait_on(sts._cond, lambda: conn["ended"], 10, lambda: f"the STS never finished reading: {conn}")
+    assert conn["pings_sent"] == 40
+    assert 1 <= conn["pongs"] <= 3, f"{conn['pongs']} pongs for 40 pings sent while it was not reading"
+    assert conn["last_pong"] == 39, "the pong answers the latest ping"
+    assert not late.ended()
 
 
 def test_silent_sts_ends_its_call_within_interval_plus_timeout(avr_server, calls, hostile_sts):

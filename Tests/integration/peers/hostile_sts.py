@@ -10,7 +10,9 @@ WebSocket (a real RFC 6455 handshake first):
 - echo (no mode): answers pings, echoes every `audio` message back as it came;
 - flood: sends ping frames as fast as the socket takes them and never reads;
 - pings: sends `rate` pings a second (default 40) and never reads;
-- stall: sends nothing at all and never reads.
+- stall: sends nothing at all and never reads;
+- lateread: never reads until `go` is set, then sends `count` pings (default 40) at 40 a
+  second, then reads everything and counts the pongs (`pongs`, `last_pong`) until quiet.
 Streaming HTTP (`POST`, chunked request body):
 - echo (no mode): streams the request body back as the chunked response body;
 - stall: answers 200 and a first chunk, then never reads.
@@ -81,6 +83,7 @@ class HostileSts:
         self._cond = threading.Condition()
         self._socks: list[socket.socket] = []
         self._stopping = threading.Event()
+        self.go = threading.Event()
 
     @property
     def ws_url(self) -> str:
@@ -204,6 +207,36 @@ class HostileSts:
 
     def _ws_stall(self, _sock, _reader, conn, _query) -> None:
         self._stopping.wait()
+
+    def _ws_lateread(self, sock, reader: _Reader, conn, query) -> None:
+        self.go.wait()
+        count = int(query.get("count", ["40"])[0])
+        for k in range(count):
+            sock.sendall(server_frame(0x9, struct.pack("!I", k)))
+            self._update(conn, pings_sent=k + 1, last_ping=k)
+            time.sleep(0.025)
+        time.sleep(0.3)
+        sock.settimeout(1.0)
+        pongs, last = 0, None
+        try:
+            while True:
+                head = reader.exactly(2)
+                if head is None:
+                    break
+                opcode, n = head[0] & 0x0F, head[1] & 0x7F
+                if n == 126:
+                    n = struct.unpack("!H", reader.exactly(2))[0]
+                elif n == 127:
+                    n = struct.unpack("!Q", reader.exactly(8))[0]
+                mask = reader.exactly(4) if head[1] & 0x80 else b"\0\0\0\0"
+                raw = reader.exactly(n)
+                if opcode == 0xA:
+                    pongs += 1
+                    last = struct.unpack("!I", bytes(b ^ mask[i % 4] for i, b in enumerate(raw)))[0]
+                    self._update(conn, pongs=pongs, last_pong=last)
+        except (socket.timeout, OSError):
+            pass
+        self._update(conn, ended="read all", pongs=pongs, last_pong=last)
 
     # streaming-HTTP modes
     def _http_echo(self, sock, reader: _Reader, conn) -> None:

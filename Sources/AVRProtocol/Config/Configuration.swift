@@ -45,6 +45,12 @@ package struct Configuration: Sendable, Equatable {
     package var loops = 1
     /// `STS_CONNECT_TIMEOUT`: TCP connect plus WebSocket handshake.
     package var stsConnectTimeoutMilliseconds = 5000
+    /// `STS_PING_INTERVAL`: a WebSocket ping to the STS this often while a call is open
+    /// (0: none, and no liveness check).
+    package var stsPingIntervalMilliseconds = 10_000
+    /// `STS_PING_TIMEOUT`: no frame at all from the STS within this long after a ping ends the
+    /// call as an STS failure.
+    package var stsPingTimeoutMilliseconds = 5000
     /// `TLS_CA_FILE`: a PEM bundle trusted in addition to the system's CAs (a private CA).
     package var tlsCAFile: String?
     /// `PLAYBACK_QUEUE_LIMIT`: the most agent audio a call holds ahead of playback. 30 s is
@@ -174,6 +180,12 @@ package struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("STS_CONNECT_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
             configuration.stsConnectTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("STS_PING_INTERVAL", in: 0...3_600_000, unit: "milliseconds") {
+            configuration.stsPingIntervalMilliseconds = value
+        }
+        if let value = try reader.integer("STS_PING_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.stsPingTimeoutMilliseconds = value
         }
         if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
             configuration.playbackQueueLimitMilliseconds = value

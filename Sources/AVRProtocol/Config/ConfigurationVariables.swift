@@ -33,6 +33,8 @@ package enum ConfigurationVariables {
         Variable(name: "HTTP_HEADER_TIMEOUT", meaning: "a request must be complete this long after its first byte, ms (else 408)", defaultValue: "`10000`"),
         Variable(name: "HTTP_IDLE_TIMEOUT", meaning: "idle keep-alive connections are closed after this, ms", defaultValue: "`300000`"),
         Variable(name: "STS_CONNECT_TIMEOUT", meaning: "bound on DNS + TCP connect + TLS handshake to the STS, and again on the WebSocket handshake, ms", defaultValue: "`5000`"),
+        Variable(name: "STS_PING_INTERVAL", meaning: "a WebSocket ping to the STS this often while a call's connection is open, ms (0–3600000; 0 = no pings, no liveness check)", defaultValue: "`10000`"),
+        Variable(name: "STS_PING_TIMEOUT", meaning: "no frame at all from the STS (pong or anything else) within this long after a ping ends the call as an STS failure, ms (1–600000); the log says `STS connection failed: no answer to ping within <N> ms`", defaultValue: "`5000`"),
         Variable(name: "TLS_CA_FILE", meaning: "PEM bundle of CA certificates trusted in addition to the system store (a private CA)", defaultValue: "unset"),
         Variable(name: "PLAYBACK_QUEUE_LIMIT", meaning: "most agent audio a call holds ahead of playback, ms (1000–600000); beyond it the excess is dropped, logged once per call", defaultValue: "`30000`"),
         Variable(name: "LOOPS", meaning: "event loops (threads), each with its own listeners via `SO_REUSEPORT`", defaultValue: "`1`"),

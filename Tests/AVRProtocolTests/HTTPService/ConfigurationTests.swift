@@ -192,4 +192,21 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
             #expect(error == ConfigurationError(variable: "HTTP_PORT", value: "0", problem: .notAPort))
         }
     }
+
+    @Test func stsPingIntervalAndTimeout() throws {
+        let defaults = Configuration()
+        #expect(defaults.stsPingIntervalMilliseconds == 10_000)
+        #expect(defaults.stsPingTimeoutMilliseconds == 5000)
+        let set = try parse(["STS_PING_INTERVAL": "500", "STS_PING_TIMEOUT": "750"])
+        #expect(set.stsPingIntervalMilliseconds == 500)
+        #expect(set.stsPingTimeoutMilliseconds == 750)
+        #expect(try parse(["STS_PING_INTERVAL": "0"]).stsPingIntervalMilliseconds == 0, "0: no pings")
+        #expect(try parse(["STS_PING_INTERVAL": "", "STS_PING_TIMEOUT": ""]) == Configuration())
+        #expect(message(["STS_PING_INTERVAL": "3600001"])
+            == #"STS_PING_INTERVAL: "3600001" is not a whole number of milliseconds in 0-3600000"#)
+        #expect(message(["STS_PING_INTERVAL": "10s"])
+            == #"STS_PING_INTERVAL: "10s" is not a whole number of milliseconds in 0-3600000"#)
+        #expect(message(["STS_PING_TIMEOUT": "0"])
+            == #"STS_PING_TIMEOUT: "0" is not a whole number of milliseconds in 1-600000"#)
+    }
 }

@@ -74,6 +74,9 @@ package struct Logger: Sendable {
         return copy
     }
 
+    /// Replaces the budget (tests: one with a clock of their own).
+    mutating func setBudget(_ budget: PeerLogBudget) { self.budget = budget }
+
     /// The call's budget for lines a peer causes once per message (nil outside a call: such
     /// lines are then written as any other).
     package private(set) var budget: PeerLogBudget?

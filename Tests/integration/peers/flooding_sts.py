@@ -1,5 +1,5 @@
 """An STS that floods: after the WebSocket handshake it writes `count` copies of one text
-message as fast as the server under test reads them (raw asyncio streams, frames built once,
+message, `rate` a second (None: as fast as the server under test reads them) (raw asyncio streams, frames built once,
 so the peer is not what limits the rate), then `last` (a marker message, if given), then keeps
 the connection open until the server closes it. `finished` is set when every frame has been written; `written` counts them.
 
@@ -32,10 +32,12 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class FloodingSts:
-    def __init__(self, message: dict, count: int, last: dict | None = None, batch: int = 2000):
+    def __init__(self, message: dict, count: int, last: dict | None = None, rate: float | None = None,
+                 batch: int = 2000):
         self.frame = text_frame(json.dumps(message).encode())
         self.last = text_frame(json.dumps(last).encode()) if last is not None else b""
         self.count = count
+        self.rate = rate
         self.batch = batch
         self.port = 0
         self.written = 0
@@ -60,7 +62,13 @@ class FloodingSts:
             writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
             chunk = self.frame * self.batch
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
             while self.written < self.count:
+                if self.rate:  # on an absolute schedule
+                    delay = t0 + self.written / self.rate - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 n = min(self.batch, self.count - self.written)
                 writer.write(chunk if n == self.batch else self.frame * n)
                 await writer.drain()

@@ -90,6 +90,7 @@ package struct Logger: Sendable {
         guard let budget else { return emit(level, message()) }
         switch budget.admit(kind) {
         case .suppress:
+            budget.levels[kind.rawValue] = level
             return
         case .write(let suppressed):
             if suppressed > 0 { emit(level, Self.summary(suppressed, kind)) }
@@ -100,7 +101,9 @@ package struct Logger: Sendable {
     /// End of the call: a summary line for each kind with lines held back since its last one.
     package func flushSuppressed() {
         guard let budget else { return }
-        for (kind, count) in budget.drainSuppressed() { emit(.info, Self.summary(count, kind)) }
+        for (kind, count) in budget.drainSuppressed() where isEnabled(budget.levels[kind.rawValue]) {
+            emit(budget.levels[kind.rawValue], Self.summary(count, kind))
+        }
     }
 
     private static func summary(_ count: Int, _ kind: PeerLogKind) -> String {
@@ -145,6 +148,8 @@ extension Logger.Level {
 package final class PeerLogBudget: @unchecked Sendable {
     private var limiter: LogRateLimiter
     private let clock: () -> UInt64
+    /// Per kind, the level of its last line held back: the end-of-call summary's level.
+    var levels = [Logger.Level](repeating: .info, count: PeerLogKind.allCases.count)
 
     /// `clock`: monotonic milliseconds (tests pass their own).
     package init(limiter: LogRateLimiter = LogRateLimiter(),

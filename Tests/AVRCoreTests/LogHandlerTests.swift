@@ -96,6 +96,23 @@ import Testing
         call.limited(.transcript, .debug, { built += 1; return "debug" }())
         #expect(built == 2)
     }
+
+    /// The end-of-call summary has the level of the lines it counts, so it shows wherever
+    /// they would have (LOG_LEVEL=warn hides info lines).
+    @Test func theSummaryAtTheEndOfTheCallHasTheLevelOfItsLines() {
+        final class Lines: @unchecked Sendable { var all: [String] = [] }
+        let lines = Lines()
+        let backend = Logging.Logger(label: "test") { _ in
+            AVRLogHandler(format: .text) { lines.all.append(String(decoding: $0, as: UTF8.self)) }
+        }
+        var call = Logger(level: .warn, backend: backend).with(uuid: CallUUIDFixture.uuid)
+        call.setBudget(PeerLogBudget(limiter: LogRateLimiter(perSecond: 1, burst: 1), clock: { 0 }))
+        for _ in 0..<5 { call.limited(.invalidDTMF, .warn, "Ignoring a DTMF message with byte 0x5A, which is no DTMF key") }
+        for _ in 0..<5 { call.limited(.transcript, .info, "hidden at this level") }
+        call.flushSuppressed()
+        #expect(lines.all == ["[WARN]: [935652e3-7c59-4edc-b17f-9646a9c2a265] Ignoring a DTMF message with byte 0x5A, which is no DTMF key\n",
+                              "[WARN]: [935652e3-7c59-4edc-b17f-9646a9c2a265] suppressed 4 similar lines (invalid_dtmf)\n"])
+    }
 }
 
 import AVRProtocol

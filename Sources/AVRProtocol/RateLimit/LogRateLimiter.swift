@@ -10,7 +10,8 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
     case transcript
     /// An interruption from the speech service.
     case interruption
-    /// An `error` message from the speech service.
+    /// An error the speech service reported (an STS `error` message, a pipeline module's
+    /// failure).
     case serviceError
     /// A message from the speech service we do not use: unknown type, binary, invalid JSON
     /// or base64.
@@ -27,7 +28,7 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .invalidDTMF: "invalid_dtmf"
         case .transcript: "transcript"
         case .interruption: "interruption"
-        case .serviceError: "sts_error"
+        case .serviceError: "service_error"
         case .unexpectedMessage: "unexpected_message"
         case .moduleError: "module_error"
         case .webhookDropped: "webhook_dropped"

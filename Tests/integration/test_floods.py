@@ -101,6 +101,8 @@ def test_an_sts_flooding_transcripts_is_bounded_and_spares_the_other_calls(avr, 
     assert srv.log_matches(re.escape(f"[{uuid}] Webhooks: ") + r"\d+ dtmf_digit/transcription/interruption event"), \
         "the unsent webhooks are not counted in the log"
 
+    print(f"flood: {count} transcripts read in {elapsed:.2f} s; {len(mine)} lines for the call "
+          f"({len(written)} transcript lines); {transcriptions} transcription webhooks; RSS +{grown} KiB")
     assert grown < 64 * 1024, f"RSS grew by {grown} KiB during the flood"
     for c in healthy:
         # Kernel receive times: what the wire saw, not when this process got round to it.
@@ -132,6 +134,8 @@ def test_a_caller_flooding_invalid_dtmf_gets_a_bounded_log_and_an_exact_count(av
     written = [l for l in mine if "Ignoring a DTMF message with byte 0x5A" in l]
     assert len(written) <= LOG_BURST + LOG_RATE * (elapsed + 1), f"{len(written)} lines in {elapsed:.1f} s"
     assert len(written) + suppressed(mine, "invalid_dtmf") == count, mine[-5:]
+    print(f"invalid DTMF flood: {count} messages read in {elapsed:.2f} s; {len(mine)} lines for the call "
+          f"({len(written)} of them about invalid DTMF)")
     assert any(l.startswith("[INFO]: ") and SUMMARY.search(l) for l in mine), mine[-5:]
 
 

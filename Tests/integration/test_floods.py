@@ -139,6 +139,34 @@ def test_a_caller_flooding_invalid_dtmf_gets_a_bounded_log_and_an_exact_count(av
     assert any(l.startswith("[INFO]: ") and SUMMARY.search(l) for l in mine), mine[-5:]
 
 
+def test_a_caller_flooding_dtmf_digits_gets_bounded_webhooks_and_its_call_ended(avr, webhook_receiver, calls):
+    """20,000 DTMF digits in one write, then the caller hangs up: the dtmf_digit webhooks keep
+    to the call's budget, the rest are counted in the log (exactly), and call_started and
+    call_ended reach the receiver, call_ended last."""
+    count = 20_000
+    hooks = webhook_receiver()
+    srv = avr(WEBHOOK_URL=hooks.url)
+    call = calls(srv)
+    t0 = time.monotonic()
+    assert call.send_raw(message(KIND_DTMF, b"1") * count)
+    call.hangup()  # after the digits on the same connection: the server reads them all first
+    srv.wait_for_log(re.escape(f"[{call.uuid}] Call ended"), timeout=30)
+    wait_until(lambda: "call_ended" in types_of(of_call(hooks.events(), call.uuid)), timeout=10,
+               message="call_ended of the flooding call at the receiver")
+    elapsed = time.monotonic() - t0
+    stop_server(srv)
+    kinds = types_of(of_call(hooks.events(), call.uuid))
+    assert kinds[0] == "call_started" and kinds[-1] == "call_ended" and kinds.count("call_ended") == 1, kinds
+    sent = kinds.count("dtmf_digit")
+    assert 0 < sent <= HOOK_BURST + HOOK_RATE * (elapsed + 1), f"{sent} dtmf_digit webhooks in {elapsed:.1f} s"
+    unsent = srv.log_matches(re.escape(f"[{call.uuid}] Webhooks: ") + r"(\d+) dtmf_digit")
+    assert unsent and sent + int(re.search(r"Webhooks: (\d+)", unsent[0]).group(1)) == count, unsent
+    mine = lines_of(srv, call.uuid)
+    written = [l for l in mine if "DTMF digit: 1" in l]
+    assert len(written) <= LOG_BURST + LOG_RATE * (elapsed + 1), f"{len(written)} lines in {elapsed:.1f} s"
+    assert len(written) + suppressed(mine, "dtmf") == count, mine[-5:]
+
+
 def test_peer_text_with_control_characters_stays_on_its_own_line(avr, webhook_receiver, scripted_sts, calls):
     """A transcript, a role and an STS error carrying CR, LF, ESC, NUL and DEL, and a webhook
     receiver answering with them: the text log has no raw control character and no forged

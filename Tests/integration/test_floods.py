@@ -10,7 +10,10 @@ all of it.
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
 import time
 import uuid as uuidlib
 
@@ -18,8 +21,8 @@ import pytest
 
 from asterisk_sim import KIND_DTMF, message
 from audio import sine_frame
-from conftest import started_peers, stop_server
-from helpers import call_request, request_once, wait_until
+from conftest import AVR_CORE_BIN, REPO, base_env, started_peers, stop_server
+from helpers import build_request, call_request, free_port, request_once, wait_until
 from webhook_helpers import assert_paced, of_call, scripted_sts, types_of  # noqa: F401  (fixtures by name)
 from webhook_receiver import Reply, sts_url_reply
 
@@ -198,3 +201,40 @@ def test_peer_text_with_control_characters_stays_on_its_own_line(avr, webhook_re
     assert srv.log_matches(re.escape(r"bad\r\n[ERROR]: [" + uuid + r"] forged error\u{1b}]0;title\u{7}"))
     assert srv.log_matches(re.escape(r"Webhook response received: no json\n[ERROR]: [" + uuid
                                      + r"] forged by the receiver\u{1b}[0m\r"))
+
+
+def test_peer_text_with_control_characters_in_json_logs_round_trips(webhook_receiver, scripted_sts, calls):
+    """The same kind of hostile transcript with LOG_FORMAT=json: every line is one JSON
+    object, and the transcript comes back exactly as the STS sent it."""
+    uuid = str(uuidlib.uuid4())
+    text = f"hi\r\n{{\"level\":\"error\",\"uuid\":\"{uuid}\"}}\x1b[2K\x00\x7f\u2028\u0085end"
+    sts = scripted_sts([{"type": "transcript", "role": "agent", "text": text}])
+    hooks = webhook_receiver()
+    port, http_port = free_port(), free_port()
+    env = base_env()
+    env.update(STS_URL=sts.url, WEBHOOK_URL=hooks.url, LOG_FORMAT="json", PORT=str(port), HTTP_PORT=str(http_port))
+    proc = subprocess.Popen([str(AVR_CORE_BIN)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=str(REPO))
+    try:
+        first = json.loads(proc.stdout.readline())  # the first line: the server is up
+        wait_until(lambda: request_once(http_port, build_request("GET", "/health")).status == 200,
+                   timeout=5, interval=0.05, message="server up")
+
+        class Srv:  # what the `calls` factory needs
+            audio_port = port
+        call = calls(Srv, uuid=uuid)
+        call.start_streaming(sine_frame)
+        # The transcript is logged before its webhook is sent.
+        hooks.wait_for_events("transcription")
+        call.hangup()
+        hooks.wait_for_events("call_ended")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    # Split on LF only: U+2028 and U+0085 inside a string are no line ends.
+    docs = [first] + [json.loads(l) for l in out.decode().split("\n") if l.strip()]
+    assert all(isinstance(d, dict) and "message" in d for d in docs)
+    assert [d for d in docs if d["message"] == f"Transcript (agent): {text}" and d.get("uuid") == uuid], \
+        [d for d in docs if "Transcript" in d["message"]]
+    assert not [d for d in docs if d.get("level") == "error"], "a forged error line"

@@ -157,7 +157,7 @@ final class STSWebSocketClient: SpeechBackend {
             delegate?.speechOpened()
         case .ignoreBinary:
             if case .binary(let payload) = event {
-                log.warn("Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
+                log.limited(.unexpectedMessage, .warn, "Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
             }
         case .sendPong:
             if case .ping(let payload) = event { answerPing(payload) }
@@ -272,7 +272,8 @@ final class STSWebSocketClient: SpeechBackend {
             do throws(JSONError) {
                 interpret(try JSONValue.parse(payload))
             } catch {
-                log.warn("Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
+                log.limited(.unexpectedMessage, .warn,
+                            "Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
             }
         }
     }
@@ -282,7 +283,7 @@ final class STSWebSocketClient: SpeechBackend {
         do throws(Base64Error) {
             try delegate?.speechAgentAudio(base64: base64)
         } catch {
-            log.warn("STS audio with invalid base64 ignored: \(error)")
+            log.limited(.unexpectedMessage, .warn, "STS audio with invalid base64 ignored: \(error)")
         }
     }
 
@@ -302,7 +303,7 @@ final class STSWebSocketClient: SpeechBackend {
         case "error":
             delegate?.speechError(.serviceError(message["message"]?.stringValue ?? message.serialized()))
         default:
-            log.info("Ignoring STS message of unknown type \"\(type)\"")
+            log.limited(.unexpectedMessage, .info, "Ignoring STS message of unknown type \"\(type)\"")
         }
     }
 

@@ -211,6 +211,61 @@ func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping 
         #expect(after >= 190 && after < 2000, "closed \(after) ms after closeAfterFlush")
     }
 
+    /// A peer with megabytes waiting must not hold the loop: a stream reads at most one
+    /// buffer (64 KiB) per loop turn, so timers (the pacing) run between its reads. The first
+    /// read of a turn arms a zero timer, which fires at the start of the next turn: the bytes
+    /// read in between are what one turn read. Without the yield libuv reads up to 32
+    /// buffers (2 MiB) from one socket in one turn.
+    @Test func aFloodingPeerGetsOneBufferPerLoopTurn() throws {
+        let total = 3 * 1024 * 1024
+        var receivedCount = 0
+        var thisTurn = 0
+        var mostInOneTurn = 0
+        var turns = 0
+        try withLoop(deadlineMs: 10_000) { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            var peer: TCPStream?
+            let client = try TCPStream(loop: loop)
+            let turnEnded = try Timer(loop: loop)
+            listener.onConnection = { stream in
+                peer = stream
+                // Start reading once the client has queued everything, so megabytes wait.
+                let start = try! Timer(loop: loop)
+                start.start(timeout: 50) {
+                    start.close()
+                    stream.onRead = { bytes in
+                        receivedCount += bytes.count
+                        thisTurn += bytes.count
+                        mostInOneTurn = max(mostInOneTurn, thisTurn)
+                        if !turnEnded.isActive {
+                            turnEnded.start(timeout: 0) {
+                                turns += 1
+                                thisTurn = 0
+                            }
+                        }
+                        if receivedCount == total {
+                            turnEnded.close()
+                            stream.close()
+                            client.close()
+                            listener.close()
+                            done()
+                        }
+                    }
+                    stream.startReading()
+                }
+            }
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                let chunk = [UInt8](repeating: 0x5A, count: 64 * 1024)
+                for _ in 0..<(total / chunk.count) { client.write(chunk) }
+            }
+            _ = peer
+        }
+        #expect(receivedCount == total)
+        #expect(mostInOneTurn > 0 && mostInOneTurn <= 64 * 1024, "\(mostInOneTurn) bytes read in one loop turn")
+        #expect(turns >= total / (64 * 1024) / 2, "\(turns) loop turns for \(total) bytes")
+    }
+
     @Test func shutdownSendsEOFAfterQueuedBytesAndKeepsReading() throws {
         let total = 4 * 1024 * 1024
         var clientReceived = 0

@@ -29,6 +29,9 @@ package final class TCPStream {
     private var writing = false
     private var closeWhenFlushed = false
     private var reading = false
+    /// Reading is paused until the next loop turn (see `yieldRead`); `reading` keeps the
+    /// owner's wish.
+    private var readYielded = false
     private(set) package var isClosing = false
     /// Set by `shutdown`: no more writes are accepted.
     private(set) package var isWriteShutDown = false
@@ -101,6 +104,11 @@ package final class TCPStream {
         assertOnLoop(loop)
         guard !reading, !isClosing else { return }
         reading = true
+        guard !readYielded else { return }  // the pending resume starts it
+        beginRead()
+    }
+
+    private func beginRead() {
         let status = uv_read_start(stream, { handle, _, buf in
             let loop = Unmanaged<EventLoop>.fromOpaque(handle!.pointee.loop.pointee.data).takeUnretainedValue()
             buf!.pointee = uv_buf_init(loop.sharedReadBuffer.baseAddress!.assumingMemoryBound(to: CChar.self),
@@ -109,6 +117,7 @@ package final class TCPStream {
             let this = TCPStream.from(stream)
             if nread > 0 {
                 this.onRead?(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread))
+                if nread == Int(buf!.pointee.len) { this.yieldRead() }
             } else if nread < 0 {
                 this.stopReading()
                 let error = UVError(Int32(nread))
@@ -125,7 +134,24 @@ package final class TCPStream {
         assertOnLoop(loop)
         guard reading else { return }
         reading = false
+        if !readYielded { uv_read_stop(stream) }
+    }
+
+    /// A read that filled the whole buffer means the peer has more waiting: libuv would read
+    /// on, up to 32 buffers (2 MiB) from this one socket before anything else on the loop
+    /// runs, so a peer that floods (messages, pipelined requests, pings) would delay every
+    /// other call's pacing by as long as decoding 2 MiB takes. Instead the stream stops after
+    /// one buffer and resumes on the next loop turn, after the timers (pacing) and every other
+    /// ready socket have had theirs. Reads shorter than the buffer (all normal traffic) never
+    /// get here.
+    private func yieldRead() {
+        guard reading, !isClosing, !readYielded else { return }
+        readYielded = true
         uv_read_stop(stream)
+        runSoon { [unowned self] in
+            self.readYielded = false
+            if self.reading { self.beginRead() }
+        }
     }
 
     private func finish(_ error: UVError?) {

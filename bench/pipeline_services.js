@@ -10,7 +10,9 @@ const http = require('http');
 const USAGE = `usage: pipeline_services.js [-h] [--port PORT] [--asr-every ASR_EVERY]
                             [--llm-token-ms LLM_TOKEN_MS]
                             [--tts-ms-per-char TTS_MS_PER_CHAR]
-                            [--tts-speed TTS_SPEED]`;
+                            [--tts-speed TTS_SPEED]
+                            [--llm-delay-ms LLM_DELAY_MS]
+                            [--tts-delay-ms TTS_DELAY_MS]`;
 
 const HELP = `${USAGE}
 
@@ -26,6 +28,13 @@ One Node.js process answers on a timer, speaking the module protocols of docs PI
                                of audio per character of text, written in 100 ms pieces
                                --tts-speed times faster than real time
   GET  /stats                  counters (JSON): requests, bytes, cancellations, errors
+  GET  /transcripts            [[uuid, turn, unix_us], ...]: when each transcript was written
+                               (the last 100 000)
+
+Each reply's first sentence names the turn ("... in turn N."); its TTS audio begins with a
+marker, the bytes "AVRT" and N as a 32-bit little-endian integer, so the load generator
+(--onsets-out) can tell when that turn's answer reached the caller. TTS audio is a whole
+number of 20 ms frames.
 Prints "pipeline-bench listening port=P" once it accepts connections.
 
 options:
@@ -38,10 +47,17 @@ options:
   --tts-ms-per-char TTS_MS_PER_CHAR
                         ms of audio per character (default 60.0)
   --tts-speed TTS_SPEED
-                        times faster than real time (> 0; default 4.0)`;
+                        times faster than real time (> 0; default 4.0)
+  --llm-delay-ms LLM_DELAY_MS
+                        LLM time to first byte (default 0); when > 0 the reply's first
+                        sentence is written whole at that time, the rest token by token
+  --tts-delay-ms TTS_DELAY_MS
+                        TTS time to first byte: the head and the first audio (default 0)`;
 
 const RATE = 8000;
 const PIECE_BYTES = RATE * 2 / 10; // 100 ms
+const FRAME_BYTES = 320; // 20 ms
+const MAX_TRANSCRIPTS = 100000;
 const MAX_BODY = 1 << 20; // LLM and TTS request bodies, as aiohttp's client_max_size
 
 // ---- command line (the flags of the Python version; `--flag value`, `--flag=value`, unique prefixes)
@@ -57,6 +73,8 @@ const OPTIONS = {
   '--llm-token-ms': { key: 'llmTokenMs', parse: 'float', value: 15.0, check: (v) => v >= 0, rule: 'must be >= 0' },
   '--tts-ms-per-char': { key: 'ttsMsPerChar', parse: 'float', value: 60.0, check: (v) => v >= 0, rule: 'must be >= 0' },
   '--tts-speed': { key: 'ttsSpeed', parse: 'float', value: 4.0, check: (v) => v > 0, rule: 'must be > 0' },
+  '--llm-delay-ms': { key: 'llmDelayMs', parse: 'float', value: 0.0, check: (v) => v >= 0, rule: 'must be >= 0' },
+  '--tts-delay-ms': { key: 'ttsDelayMs', parse: 'float', value: 0.0, check: (v) => v >= 0, rule: 'must be >= 0' },
 };
 
 function parseValue(flag, spec, text) {
@@ -190,6 +208,10 @@ function after(delayMs, fn) {
   return () => clearImmediate(immediate);
 }
 
+function wallMicroseconds() {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
 // ---- the services
 
 class Services {
@@ -197,6 +219,7 @@ class Services {
     this.args = args;
     this.tone = toneSecond();
     this.toneTwice = Buffer.concat([this.tone, this.tone]); // a piece may wrap around the second
+    this.transcripts = [];
     this.stats = {
       asr_streams: 0, asr_open: 0, asr_audio_bytes: 0, asr_transcripts: 0,
       llm_requests: 0, llm_completed: 0, llm_cancelled: 0, llm_bad_requests: 0,
@@ -207,6 +230,11 @@ class Services {
       '/prompt-stream': ['POST', (req, res) => this.llm(req, res)],
       '/text-to-speech-stream': ['POST', (req, res) => this.tts(req, res)],
       '/stats': ['GET', (req, res) => sendJson(res, 200, this.stats)],
+      '/transcripts': ['GET', (req, res) => {
+        const body = Buffer.from(JSON.stringify(this.transcripts));
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+        res.end(body);
+      }],
     };
   }
 
@@ -228,6 +256,8 @@ class Services {
       while (received >= (turns + 1) * perTurn) {
         turns++;
         stats.asr_transcripts++;
+        if (this.transcripts.length >= MAX_TRANSCRIPTS) this.transcripts.shift();
+        this.transcripts.push([uuid, turns, wallMicroseconds()]);
         if (!res.write(`bench turn ${turns} for call ${uuid.slice(0, 8)}`) && !paused) {
           paused = true; // as the Python version awaits the write: read on once it drained
           req.pause();
@@ -241,7 +271,7 @@ class Services {
   // Writes the pieces `next()` returns (null: the end), `delayMs` apart, waiting for the socket to
   // drain when it is full; counts `<prefix>_completed`, or `<prefix>_cancelled` when the client
   // closes first.
-  stream(res, watch, prefix, contentType, delayMs, next) {
+  stream(res, watch, prefix, contentType, delayMs, next, firstDelayMs = 0) {
     const stats = this.stats;
     if (watch.closed) { // gone while its request was read: the Python version's first write fails
       stats[`${prefix}_cancelled`]++;
@@ -255,7 +285,6 @@ class Services {
       if (cancel) cancel();
       stats[`${prefix}_cancelled`]++; // the core cancelled the request (barge-in, hang-up)
     };
-    res.writeHead(200, { 'Content-Type': contentType });
     const step = () => {
       cancel = null;
       if (finished) return;
@@ -269,6 +298,15 @@ class Services {
       if (res.write(piece)) cancel = after(delayMs, step);
       else res.once('drain', () => { if (!finished) cancel = after(delayMs, step); });
     };
+    if (firstDelayMs > 0) {
+      cancel = after(firstDelayMs, () => {
+        if (finished) return;
+        res.writeHead(200, { 'Content-Type': contentType });
+        step();
+      });
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': contentType });
     step();
   }
 
@@ -284,16 +322,19 @@ class Services {
         return;
       }
       const heard = pyWords(body.message);
-      const reply = `Sure, I heard you say ${heard.length ? heard[heard.length - 1] : 'nothing'}. `
-        + 'This is the second sentence of a bench reply.';
-      const words = reply.split(' ');
+      const turn = /\bturn (\d+)\b/.exec(body.message);
+      const first = `Sure, I heard you say ${heard.length ? heard[heard.length - 1] : 'nothing'} in turn ${turn ? turn[1] : 0}.`;
+      const second = 'This is the second sentence of a bench reply.';
+      // With a time to first byte, the first sentence comes whole at that time: the LLM's
+      // share of the turn's latency is then exactly --llm-delay-ms.
+      const words = this.args.llmDelayMs > 0 ? [first, ...second.split(' ')] : `${first} ${second}`.split(' ');
       let index = 0;
       this.stream(res, watch, 'llm', 'text/event-stream', this.args.llmTokenMs, () => {
         if (index === words.length) return null;
         const delta = index === 0 ? words[0] : ' ' + words[index];
         index++;
         return `{"type": "text", "content": ${pyJsonString(delta)}}`;
-      });
+      }, this.args.llmDelayMs);
     });
   }
 
@@ -306,19 +347,30 @@ class Services {
         sendJson(res, 400, { error: 'text is required' });
         return;
       }
-      const total = Math.trunc(codePoints(body.text) * this.args.ttsMsPerChar / 1000 * RATE) * 2;
+      let total = Math.trunc(codePoints(body.text) * this.args.ttsMsPerChar / 1000 * RATE) * 2;
+      total -= total % FRAME_BYTES;
       const toneBytes = this.tone.length;
+      const turn = /\bin turn (\d+)\./.exec(body.text);
+      let marker = turn && total >= FRAME_BYTES ? Buffer.alloc(8) : null;
+      if (marker) {
+        marker.write('AVRT', 0, 'latin1');
+        marker.writeUInt32LE(Number(turn[1]) >>> 0, 4);
+      }
       let sent = 0;
       let offset = 0;
       this.stream(res, watch, 'tts', 'audio/l16', 100 / this.args.ttsSpeed, () => {
         if (sent >= total) return null;
         const size = Math.min(PIECE_BYTES, total - sent);
-        const piece = this.toneTwice.subarray(offset, offset + size);
+        let piece = this.toneTwice.subarray(offset, offset + size);
+        if (marker) {
+          piece = Buffer.concat([marker, piece.subarray(marker.length)]);
+          marker = null;
+        }
         offset = (offset + size) % toneBytes;
         sent += size;
         this.stats.tts_bytes += size;
         return piece;
-      });
+      }, this.args.ttsDelayMs);
     });
   }
 

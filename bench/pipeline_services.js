@@ -28,8 +28,11 @@ One Node.js process answers on a timer, speaking the module protocols of docs PI
                                of audio per character of text, written in 100 ms pieces
                                --tts-speed times faster than real time
   GET  /stats                  counters (JSON): requests, bytes, cancellations, errors
-  GET  /transcripts            [[uuid, turn, unix_us], ...]: when each transcript was written
-                               (the last 100 000)
+  GET  /transcripts            [[uuid, turn, unix_us, llm_ms, tts_ms], ...]: when each
+                               transcript was written (the last 100 000), and the modules' own
+                               time for that turn (request in -> first byte out, of the last
+                               LLM request for it and of its first sentence's TTS request;
+                               null when there was none)
 
 Each reply's first sentence names the turn ("... in turn N."); its TTS audio begins with a
 marker, the bytes "AVRT" and N as a 32-bit little-endian integer, so the load generator
@@ -208,6 +211,18 @@ function after(delayMs, fn) {
   return () => clearImmediate(immediate);
 }
 
+// Notes a module's time (request in -> first byte out) for a bench turn.
+function noteModuleTime(services, uuid, turn, module, ms) {
+  const key = `${uuid} ${turn}`;
+  let times = services.moduleTimes.get(key);
+  if (!times) {
+    if (services.moduleTimes.size >= MAX_TRANSCRIPTS) services.moduleTimes.delete(services.moduleTimes.keys().next().value);
+    times = {};
+    services.moduleTimes.set(key, times);
+  }
+  times[module] = ms;
+}
+
 function wallMicroseconds() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
@@ -220,6 +235,7 @@ class Services {
     this.tone = toneSecond();
     this.toneTwice = Buffer.concat([this.tone, this.tone]); // a piece may wrap around the second
     this.transcripts = [];
+    this.moduleTimes = new Map(); // "uuid turn" -> { llm, tts } (ms), the last MAX_TRANSCRIPTS turns
     this.stats = {
       asr_streams: 0, asr_open: 0, asr_audio_bytes: 0, asr_transcripts: 0,
       llm_requests: 0, llm_completed: 0, llm_cancelled: 0, llm_bad_requests: 0,
@@ -231,7 +247,11 @@ class Services {
       '/text-to-speech-stream': ['POST', (req, res) => this.tts(req, res)],
       '/stats': ['GET', (req, res) => sendJson(res, 200, this.stats)],
       '/transcripts': ['GET', (req, res) => {
-        const body = Buffer.from(JSON.stringify(this.transcripts));
+        const rows = this.transcripts.map(([uuid, turn, at]) => {
+          const times = this.moduleTimes.get(`${uuid} ${turn}`);
+          return [uuid, turn, at, times?.llm ?? null, times?.tts ?? null];
+        });
+        const body = Buffer.from(JSON.stringify(rows));
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
         res.end(body);
       }],
@@ -271,7 +291,7 @@ class Services {
   // Writes the pieces `next()` returns (null: the end), `delayMs` apart, waiting for the socket to
   // drain when it is full; counts `<prefix>_completed`, or `<prefix>_cancelled` when the client
   // closes first.
-  stream(res, watch, prefix, contentType, delayMs, next, firstDelayMs = 0) {
+  stream(res, watch, prefix, contentType, delayMs, next, firstDelayMs = 0, onFirstWrite = null) {
     const stats = this.stats;
     if (watch.closed) { // gone while its request was read: the Python version's first write fails
       stats[`${prefix}_cancelled`]++;
@@ -295,6 +315,10 @@ class Services {
         res.end();
         return;
       }
+      if (onFirstWrite) {
+        onFirstWrite();
+        onFirstWrite = null;
+      }
       if (res.write(piece)) cancel = after(delayMs, step);
       else res.once('drain', () => { if (!finished) cancel = after(delayMs, step); });
     };
@@ -311,6 +335,7 @@ class Services {
   }
 
   llm(req, res) {
+    const arrived = performance.now();
     this.stats.llm_requests++;
     const watch = watchClose(res);
     readJson(req, (body) => {
@@ -334,11 +359,14 @@ class Services {
         const delta = index === 0 ? words[0] : ' ' + words[index];
         index++;
         return `{"type": "text", "content": ${pyJsonString(delta)}}`;
-      }, this.args.llmDelayMs);
+      }, this.args.llmDelayMs, () => {
+        if (turn) noteModuleTime(this, req.headers['x-uuid'] ?? '?', Number(turn[1]), 'llm', performance.now() - arrived);
+      });
     });
   }
 
   tts(req, res) {
+    const arrived = performance.now();
     this.stats.tts_requests++;
     const watch = watchClose(res);
     readJson(req, (body) => {
@@ -370,7 +398,9 @@ class Services {
         sent += size;
         this.stats.tts_bytes += size;
         return piece;
-      }, this.args.ttsDelayMs);
+      }, this.args.ttsDelayMs, () => {
+        if (turn) noteModuleTime(this, req.headers['x-uuid'] ?? '?', Number(turn[1]), 'tts', performance.now() - arrived);
+      });
     });
   }
 

@@ -322,21 +322,28 @@ def pipeline_turn_latency(transcripts, onsets_path, modules_ms):
                     heard.setdefault(key, int(parts[2]))
     except OSError:
         return None
-    latencies = []
-    for uuid, turn, sent in transcripts:
+    latencies, added, measured = [], [], []
+    for uuid, turn, sent, llm_ms, tts_ms in transcripts:
         at = heard.get((uuid, int(turn)))
-        if at is not None and at >= sent:
-            latencies.append((at - sent) / 1000.0)
+        if at is None or at < sent:
+            continue
+        latency = (at - sent) / 1000.0
+        # The modules' own time as the services measured it (their timers run late on a busy
+        # machine), the nominal delays when a service did not note it.
+        modules = llm_ms + tts_ms if llm_ms is not None and tts_ms is not None else modules_ms
+        latencies.append(latency)
+        measured.append(modules)
+        added.append(latency - modules)
     if not latencies:
         return {"turns": len(transcripts), "answered": 0, "modules_ms": modules_ms}
-    latencies.sort()
 
     def pct(values, p):
+        values = sorted(values)
         return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
-    added = [v - modules_ms for v in latencies]
     return {"turns": len(transcripts), "answered": len(latencies), "modules_ms": modules_ms,
-            "latency_p50_ms": pct(latencies, 50), "latency_p99_ms": pct(latencies, 99), "latency_max_ms": latencies[-1],
-            "core_added_p50_ms": pct(added, 50), "core_added_p99_ms": pct(added, 99), "core_added_max_ms": added[-1]}
+            "modules_measured_p50_ms": pct(measured, 50),
+            "latency_p50_ms": pct(latencies, 50), "latency_p99_ms": pct(latencies, 99), "latency_max_ms": max(latencies),
+            "core_added_p50_ms": pct(added, 50), "core_added_p99_ms": pct(added, 99), "core_added_max_ms": max(added)}
 
 
 def tick_lateness(port):
@@ -622,6 +629,14 @@ def main():
     print(f"avr-core vs floor — {args.mode}{'' if args.mode == 'pipeline' else ' STS'}, {args.codec} ({args.content}), {args.duration:g} s steady state per run, "
           f"{machine()['cores']} cores ({machine()['cpu']})")
     print_table(rows, floors)
+    for row in rows:
+        t = row.get("turn_latency")
+        if t and t.get("answered"):
+            print(f"pipeline turns N={row['calls']} LOOPS={row['loops']}: {t['answered']}/{t['turns']} answered; transcript -> "
+                  f"first answer frame p50 {t['latency_p50_ms']:.1f} p99 {t['latency_p99_ms']:.1f} ms, modules' own time "
+                  f"p50 {t['modules_measured_p50_ms']:.1f} ms (nominal {t['modules_ms']:g}); core-added p50 "
+                  f"{t['core_added_p50_ms']:.1f} p99 {t['core_added_p99_ms']:.1f} max {t['core_added_max_ms']:.1f} ms "
+                  f"(bar <= 25 ms when the modules take longer than ASR_DEBOUNCE_MS)")
     for row in rows:
         late = row.get("tick_lateness")
         if late:

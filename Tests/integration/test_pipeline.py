@@ -10,6 +10,7 @@ speech went on the wire to the first frame the caller heard that is no longer th
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -795,3 +796,84 @@ def test_a_confirmed_turn_supersedes_the_reply_still_playing(avr, asr_service, l
     kinds = types_of(of_call(hooks.events(), call.uuid))
     assert kinds.count("interruption") == 1, kinds
     srv.wait_for_log(r"New user turn while the agent was speaking: playback stopped", timeout=2.0)
+
+
+CONFIRMATION_WAIT_LIMIT = 1.5   # PipelineTurnMachine.maximumConfirmationWaitNanoseconds
+
+
+@pytest.mark.parametrize("utterance", ["I would like a table for two.",
+                                       "I would like to book a table for two people tonight."],
+                         ids=["stops_in_time", "talks_past_the_limit"])
+def test_confirmation_waits_while_the_caller_is_still_speaking(utterance, avr, asr_service, llm_service, tts_service,
+                                                               calls, webhook_receiver):
+    """A transcript that arrives while the caller is still talking (the voice detector hears
+    them when the debounce passes): the answer, ready long before, is held until the caller
+    stops, then heard; no interruption (the agent was silent). A caller who talks on for
+    more than 1.5 s after the debounce gets the answer at that limit. (On the old code the
+    answer played over the caller, 300 ms after the transcript.)"""
+    hooks = webhook_receiver()
+    asr = asr_service(threshold=1e9)
+    answer = "Certainly."
+    llm = llm_service(replies=[llm_whole(answer)])
+    tts = tts_service(replies=[TtsReply("whole", delay=0.0)])
+    clip = tts.clip_for(answer)
+    srv = pipeline(avr, asr, llm, tts, WEBHOOK_URL=hooks.url, LOG_LEVEL="debug")
+    call = calls(srv)
+    line = CallerLine(call).start()
+    req = asr.wait_request()
+    said = caller_says(utterance)
+    assert len(said) >= 16000 * 1.5, "the caller must talk for a while"
+    line.play(said, "talk")
+    onset = speech_onset(line, "talk")
+    # Half a second into the caller's speech, the ASR already writes a transcript.
+    wait_on(line.cond, lambda: time.monotonic() >= onset + 0.5 or None, 3.0, "half a second of speech")
+    asr.emit(["I would like<end>\n"])
+    emitted = asr.wait_emitted(req, 1)[0][0]
+    line.wait_said("talk")
+    last_loud = max(t for t, frame in line.frames_of("talk") if speech.dbfs(frame) > -40.0)
+    call.wait_for(lambda: heard_clip(call, clip[:FRAME * 3]), 5.0, "the answer")
+    at = call.heard_slin().find(clip[:FRAME * 3])
+    heard_at = call.audio_frames()[at // FRAME][0]
+    print(f"held answer heard {(heard_at - last_loud) * 1000:.0f} ms after the caller's last loud frame, "
+          f"{(heard_at - emitted) * 1000:.0f} ms after the transcript")
+    limit = emitted + DEBOUNCE + CONFIRMATION_WAIT_LIMIT
+    if last_loud + 0.400 < limit - 0.100:
+        assert heard_at > last_loud, \
+            f"the answer was heard {(last_loud - heard_at) * 1000:.0f} ms before the caller stopped speaking"
+        # The detector ends speech after VAD_REDEMPTION_FRAMES (20 × 20 ms) of quiet.
+        check_timing(heard_at - last_loud <= 0.400 + 0.200,
+                     f"the answer came {(heard_at - last_loud) * 1000:.0f} ms after the caller stopped (bound 600 ms)")
+    else:
+        assert last_loud > limit, "the caller did not talk past the limit: the test's sentence is too short"
+        assert heard_at >= limit - 0.005, f"the answer came {(limit - heard_at) * 1000:.0f} ms before the limit"
+        check_timing(heard_at <= limit + 0.030,
+                     f"the answer came {(heard_at - limit) * 1000:.0f} ms after the 1.5 s limit (bound 30 ms)")
+    srv.wait_for_log(r"User turn confirmed; its answer was held \d+ ms", timeout=2.0)
+    assert len(llm.requests) == 1 and llm.requests[0]["closed_at"] is None
+    assert "interruption" not in types_of(of_call(hooks.events(), call.uuid))
+
+
+def test_held_audio_past_its_cap_is_asked_for_again_after_confirmation(avr, asr_service, llm_service, tts_service,
+                                                                       calls):
+    """A first sentence longer than the 10 s of audio held ahead of confirmation, answered
+    whole at once: the held request is dropped at the cap and the sentence requested again
+    once the turn is confirmed; the caller hears it whole, once."""
+    asr = asr_service(threshold=1e9)
+    sentence = ("Here is a very long first sentence that goes on and on about the weather, the sea, the "
+                "mountains, the villages along the coast, the boats in the harbour, the people who live there, "
+                "and the songs they sing every evening when the sun goes down behind the hills.")
+    llm = llm_service(replies=[llm_whole(sentence)])
+    tts = tts_service(replies=[TtsReply("whole", delay=0.0)])
+    clip = tts.clip_for(sentence)
+    assert len(clip) > 10 * 16000, f"the sentence lasts only {len(clip) / 16000:.1f} s"
+    srv = pipeline(avr, asr, llm, tts)
+    call = calls(srv)
+    CallerLine(call).start()
+    asr.wait_request()
+    asr.emit(["Tell me about it.<end>\n"])
+    srv.wait_for_log(r"Held TTS audio of an unconfirmed turn reached 10 s", timeout=5.0)
+    wait_heard(call, [("sentence", clip)], 30.0)
+    assert [words(t) for t in tts.texts()] == [words(sentence)] * 2, tts.texts()
+    heard = call.heard_slin()
+    first = heard.find(clip)
+    assert heard.find(clip[:3200], first + 1) < 0, "the sentence was heard twice"

@@ -238,8 +238,9 @@ final class PipelineBackend: SpeechBackend {
 
     /// One timer for the assembler's debounce and the machine's wait for a silent caller.
     private func armTimer(at now: UInt64) {
-        let deadlines = [assembler.deadline, machine.deadline].compactMap { $0 }
-        guard !closed, let deadline = deadlines.min() else {
+        var next = assembler.deadline
+        if let waiting = machine.deadline { next = min(next ?? waiting, waiting) }
+        guard !closed, let deadline = next else {
             debounceTimer?.stop()
             return
         }

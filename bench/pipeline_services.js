@@ -4,6 +4,8 @@
 // the real AVR modules, on the built-in `http` module only. The same protocol, options, counters
 // and timing as bench/pipeline_services.py (the aiohttp version, kept for comparison), at a
 // fraction of its CPU: 400 calls upload 20 000 ASR chunks a second.
+// Only this version measures turn latency: --llm-delay-ms/--tts-delay-ms, the turn named in
+// each reply and marked in its TTS audio, GET /transcripts.
 
 const http = require('http');
 

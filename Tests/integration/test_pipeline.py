@@ -877,3 +877,36 @@ def test_held_audio_past_its_cap_is_asked_for_again_after_confirmation(avr, asr_
     heard = call.heard_slin()
     first = heard.find(clip)
     assert heard.find(clip[:3200], first + 1) < 0, "the sentence was heard twice"
+
+
+def test_barge_in_then_the_callers_turn_interrupts_once(avr, asr_service, llm_service, tts_service, calls,
+                                                        webhook_receiver):
+    """The caller talks over the story (barge-in: playback stops, one `interruption`), then
+    their words arrive as a transcript and are answered: the confirmed turn finds the agent
+    already silent and sends no second `interruption`."""
+    hooks = webhook_receiver()
+    asr = asr_service(threshold=1e9)
+    answer = "Yes, what is your question?"
+    llm = llm_service(replies=[LlmReply([text_object(LONG + " And then")], hold=20.0), llm_whole(answer)])
+    tts = tts_service(replies=[TtsReply("raw", chunk=320, speed=1.25)])
+    srv = pipeline(avr, asr, llm, tts, WEBHOOK_URL=hooks.url)
+    call = calls(srv)
+    line = CallerLine(call).start()
+    story = tts.clip_for(LONG)
+    asr.wait_request()
+    asr.emit(["Tell me a story.<end>\n"])
+    call.wait_for(lambda: heard_clip(call, story[:16000]), 10.0, "a second of the story")
+    line.play(caller_says("Wait, stop, I have a question."), "barge")
+    hooks.wait_for_events("interruption", timeout=3.0)
+    line.wait_said("barge")
+    asr.emit(["Wait, stop, I have a question.<end>\n"])
+    llm.wait_request(1, timeout=3.0)
+    wait_heard(call, [("answer", tts.clip_for(answer))], 10.0)
+    call.wait_frames(len(call.audio_frames()) + 10)
+    hooks.wait_for_events("transcription", count=4, timeout=3.0)
+    kinds = types_of(of_call(hooks.events(), call.uuid))
+    assert kinds.count("interruption") == 1, kinds
+    assert transcriptions(hooks, call.uuid) == [("user", "Tell me a story."), ("agent", words(LONG)),
+                                                ("user", "Wait, stop, I have a question."), ("agent", answer)]
+    check_llm_request(llm.requests[1], call.uuid, "Wait, stop, I have a question.",
+                      [("user", "Tell me a story."), ("assistant", LONG), ("user", "Wait, stop, I have a question.")])

@@ -4,13 +4,17 @@
 // the real AVR modules, on the built-in `http` module only. The same protocol, options, counters
 // and timing as bench/pipeline_services.py (the aiohttp version, kept for comparison), at a
 // fraction of its CPU: 400 calls upload 20 000 ASR chunks a second.
+// Only this version measures turn latency: --llm-delay-ms/--tts-delay-ms, the turn named in
+// each reply and marked in its TTS audio, GET /transcripts.
 
 const http = require('http');
 
 const USAGE = `usage: pipeline_services.js [-h] [--port PORT] [--asr-every ASR_EVERY]
                             [--llm-token-ms LLM_TOKEN_MS]
                             [--tts-ms-per-char TTS_MS_PER_CHAR]
-                            [--tts-speed TTS_SPEED]`;
+                            [--tts-speed TTS_SPEED]
+                            [--llm-delay-ms LLM_DELAY_MS]
+                            [--tts-delay-ms TTS_DELAY_MS]`;
 
 const HELP = `${USAGE}
 
@@ -26,6 +30,16 @@ One Node.js process answers on a timer, speaking the module protocols of docs PI
                                of audio per character of text, written in 100 ms pieces
                                --tts-speed times faster than real time
   GET  /stats                  counters (JSON): requests, bytes, cancellations, errors
+  GET  /transcripts            [[uuid, turn, unix_us, llm_ms, tts_ms], ...]: when each
+                               transcript was written (the last 100 000), and the modules' own
+                               time for that turn (request in -> first byte out, of the last
+                               LLM request for it and of its first sentence's TTS request;
+                               null when there was none)
+
+Each reply's first sentence names the turn ("... in turn N."); its TTS audio begins with a
+marker, the bytes "AVRT" and N as a 32-bit little-endian integer, so the load generator
+(--onsets-out) can tell when that turn's answer reached the caller. TTS audio is a whole
+number of 20 ms frames.
 Prints "pipeline-bench listening port=P" once it accepts connections.
 
 options:
@@ -38,10 +52,17 @@ options:
   --tts-ms-per-char TTS_MS_PER_CHAR
                         ms of audio per character (default 60.0)
   --tts-speed TTS_SPEED
-                        times faster than real time (> 0; default 4.0)`;
+                        times faster than real time (> 0; default 4.0)
+  --llm-delay-ms LLM_DELAY_MS
+                        LLM time to first byte (default 0); when > 0 the reply's first
+                        sentence is written whole at that time, the rest token by token
+  --tts-delay-ms TTS_DELAY_MS
+                        TTS time to first byte: the head and the first audio (default 0)`;
 
 const RATE = 8000;
 const PIECE_BYTES = RATE * 2 / 10; // 100 ms
+const FRAME_BYTES = 320; // 20 ms
+const MAX_TRANSCRIPTS = 100000;
 const MAX_BODY = 1 << 20; // LLM and TTS request bodies, as aiohttp's client_max_size
 
 // ---- command line (the flags of the Python version; `--flag value`, `--flag=value`, unique prefixes)
@@ -57,6 +78,8 @@ const OPTIONS = {
   '--llm-token-ms': { key: 'llmTokenMs', parse: 'float', value: 15.0, check: (v) => v >= 0, rule: 'must be >= 0' },
   '--tts-ms-per-char': { key: 'ttsMsPerChar', parse: 'float', value: 60.0, check: (v) => v >= 0, rule: 'must be >= 0' },
   '--tts-speed': { key: 'ttsSpeed', parse: 'float', value: 4.0, check: (v) => v > 0, rule: 'must be > 0' },
+  '--llm-delay-ms': { key: 'llmDelayMs', parse: 'float', value: 0.0, check: (v) => v >= 0, rule: 'must be >= 0' },
+  '--tts-delay-ms': { key: 'ttsDelayMs', parse: 'float', value: 0.0, check: (v) => v >= 0, rule: 'must be >= 0' },
 };
 
 function parseValue(flag, spec, text) {
@@ -190,6 +213,22 @@ function after(delayMs, fn) {
   return () => clearImmediate(immediate);
 }
 
+// Notes a module's time (request in -> first byte out) for a bench turn.
+function noteModuleTime(services, uuid, turn, module, ms) {
+  const key = `${uuid} ${turn}`;
+  let times = services.moduleTimes.get(key);
+  if (!times) {
+    if (services.moduleTimes.size >= MAX_TRANSCRIPTS) services.moduleTimes.delete(services.moduleTimes.keys().next().value);
+    times = {};
+    services.moduleTimes.set(key, times);
+  }
+  times[module] = ms;
+}
+
+function wallMicroseconds() {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
 // ---- the services
 
 class Services {
@@ -197,6 +236,8 @@ class Services {
     this.args = args;
     this.tone = toneSecond();
     this.toneTwice = Buffer.concat([this.tone, this.tone]); // a piece may wrap around the second
+    this.transcripts = [];
+    this.moduleTimes = new Map(); // "uuid turn" -> { llm, tts } (ms), the last MAX_TRANSCRIPTS turns
     this.stats = {
       asr_streams: 0, asr_open: 0, asr_audio_bytes: 0, asr_transcripts: 0,
       llm_requests: 0, llm_completed: 0, llm_cancelled: 0, llm_bad_requests: 0,
@@ -207,6 +248,15 @@ class Services {
       '/prompt-stream': ['POST', (req, res) => this.llm(req, res)],
       '/text-to-speech-stream': ['POST', (req, res) => this.tts(req, res)],
       '/stats': ['GET', (req, res) => sendJson(res, 200, this.stats)],
+      '/transcripts': ['GET', (req, res) => {
+        const rows = this.transcripts.map(([uuid, turn, at]) => {
+          const times = this.moduleTimes.get(`${uuid} ${turn}`);
+          return [uuid, turn, at, times?.llm ?? null, times?.tts ?? null];
+        });
+        const body = Buffer.from(JSON.stringify(rows));
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+        res.end(body);
+      }],
     };
   }
 
@@ -228,6 +278,8 @@ class Services {
       while (received >= (turns + 1) * perTurn) {
         turns++;
         stats.asr_transcripts++;
+        if (this.transcripts.length >= MAX_TRANSCRIPTS) this.transcripts.shift();
+        this.transcripts.push([uuid, turns, wallMicroseconds()]);
         if (!res.write(`bench turn ${turns} for call ${uuid.slice(0, 8)}`) && !paused) {
           paused = true; // as the Python version awaits the write: read on once it drained
           req.pause();
@@ -241,7 +293,7 @@ class Services {
   // Writes the pieces `next()` returns (null: the end), `delayMs` apart, waiting for the socket to
   // drain when it is full; counts `<prefix>_completed`, or `<prefix>_cancelled` when the client
   // closes first.
-  stream(res, watch, prefix, contentType, delayMs, next) {
+  stream(res, watch, prefix, contentType, delayMs, next, firstDelayMs = 0, onFirstWrite = null) {
     const stats = this.stats;
     if (watch.closed) { // gone while its request was read: the Python version's first write fails
       stats[`${prefix}_cancelled`]++;
@@ -255,7 +307,6 @@ class Services {
       if (cancel) cancel();
       stats[`${prefix}_cancelled`]++; // the core cancelled the request (barge-in, hang-up)
     };
-    res.writeHead(200, { 'Content-Type': contentType });
     const step = () => {
       cancel = null;
       if (finished) return;
@@ -266,13 +317,27 @@ class Services {
         res.end();
         return;
       }
+      if (onFirstWrite) {
+        onFirstWrite();
+        onFirstWrite = null;
+      }
       if (res.write(piece)) cancel = after(delayMs, step);
       else res.once('drain', () => { if (!finished) cancel = after(delayMs, step); });
     };
+    if (firstDelayMs > 0) {
+      cancel = after(firstDelayMs, () => {
+        if (finished) return;
+        res.writeHead(200, { 'Content-Type': contentType });
+        step();
+      });
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': contentType });
     step();
   }
 
   llm(req, res) {
+    const arrived = performance.now();
     this.stats.llm_requests++;
     const watch = watchClose(res);
     readJson(req, (body) => {
@@ -284,20 +349,26 @@ class Services {
         return;
       }
       const heard = pyWords(body.message);
-      const reply = `Sure, I heard you say ${heard.length ? heard[heard.length - 1] : 'nothing'}. `
-        + 'This is the second sentence of a bench reply.';
-      const words = reply.split(' ');
+      const turn = /\bturn (\d+)\b/.exec(body.message);
+      const first = `Sure, I heard you say ${heard.length ? heard[heard.length - 1] : 'nothing'} in turn ${turn ? turn[1] : 0}.`;
+      const second = 'This is the second sentence of a bench reply.';
+      // With a time to first byte, the first sentence comes whole at that time: the LLM's
+      // share of the turn's latency is then exactly --llm-delay-ms.
+      const words = this.args.llmDelayMs > 0 ? [first, ...second.split(' ')] : `${first} ${second}`.split(' ');
       let index = 0;
       this.stream(res, watch, 'llm', 'text/event-stream', this.args.llmTokenMs, () => {
         if (index === words.length) return null;
         const delta = index === 0 ? words[0] : ' ' + words[index];
         index++;
         return `{"type": "text", "content": ${pyJsonString(delta)}}`;
+      }, this.args.llmDelayMs, () => {
+        if (turn) noteModuleTime(this, req.headers['x-uuid'] ?? '?', Number(turn[1]), 'llm', performance.now() - arrived);
       });
     });
   }
 
   tts(req, res) {
+    const arrived = performance.now();
     this.stats.tts_requests++;
     const watch = watchClose(res);
     readJson(req, (body) => {
@@ -306,18 +377,31 @@ class Services {
         sendJson(res, 400, { error: 'text is required' });
         return;
       }
-      const total = Math.trunc(codePoints(body.text) * this.args.ttsMsPerChar / 1000 * RATE) * 2;
+      let total = Math.trunc(codePoints(body.text) * this.args.ttsMsPerChar / 1000 * RATE) * 2;
+      total -= total % FRAME_BYTES;
       const toneBytes = this.tone.length;
+      const turn = /\bin turn (\d+)\./.exec(body.text);
+      let marker = turn && total >= FRAME_BYTES ? Buffer.alloc(8) : null;
+      if (marker) {
+        marker.write('AVRT', 0, 'latin1');
+        marker.writeUInt32LE(Number(turn[1]) >>> 0, 4);
+      }
       let sent = 0;
       let offset = 0;
       this.stream(res, watch, 'tts', 'audio/l16', 100 / this.args.ttsSpeed, () => {
         if (sent >= total) return null;
         const size = Math.min(PIECE_BYTES, total - sent);
-        const piece = this.toneTwice.subarray(offset, offset + size);
+        let piece = this.toneTwice.subarray(offset, offset + size);
+        if (marker) {
+          piece = Buffer.concat([marker, piece.subarray(marker.length)]);
+          marker = null;
+        }
         offset = (offset + size) % toneBytes;
         sent += size;
         this.stats.tts_bytes += size;
         return piece;
+      }, this.args.ttsDelayMs, () => {
+        if (turn) noteModuleTime(this, req.headers['x-uuid'] ?? '?', Number(turn[1]), 'tts', performance.now() - arrived);
       });
     });
   }

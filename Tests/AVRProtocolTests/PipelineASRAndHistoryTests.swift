@@ -107,6 +107,23 @@ private func assemble(_ pieces: [(bytes: [UInt8], at: UInt64)], end: UInt64, deb
         #expect(assembler.finish() == nil)
     }
 
+    @Test func theTentativeTextIsTheTurnSoFar() {
+        var assembler = ASRTranscriptAssembler(debounceNanoseconds: 300 * ms)
+        #expect(assembler.tentative == nil)
+        Array("  I want<fin>".utf8).withUnsafeBytes { assembler.append($0, at: 1000 * ms) }
+        #expect(assembler.tentative == "I want")
+        Array("to book\n".utf8).withUnsafeBytes { assembler.append($0, at: 1200 * ms) }
+        #expect(assembler.tentative == "I want to book")
+        #expect(assembler.takeTurn(at: 1500 * ms) == "I want to book")
+        #expect(assembler.tentative == nil)
+        // Nothing but a control token, or what may be an error body, is no tentative text.
+        Array("<end>".utf8).withUnsafeBytes { assembler.append($0, at: 2000 * ms) }
+        #expect(assembler.tentative == nil)
+        #expect(assembler.takeTurn(at: 2300 * ms) == nil)
+        Array(#"{"message":"#.utf8).withUnsafeBytes { assembler.append($0, at: 3000 * ms) }
+        #expect(assembler.tentative == nil)
+    }
+
     @Test func aCharacterCutAtTheEndIsReplacedOnlyAtFinish() {
         var assembler = ASRTranscriptAssembler()
         ([0x6F, 0x6B, 0xE2, 0x82] as [UInt8]).withUnsafeBytes { assembler.append($0, at: 0) }

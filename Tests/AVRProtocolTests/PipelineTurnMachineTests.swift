@@ -80,15 +80,214 @@ private struct Transcript {
         _ = t.expected.addUser("book a table")
         #expect(t.send(.llmText("Sure. For how many? And when")) == t.spoken("Sure."))
         #expect(t.machine.queue == ["For how many?"])
-        // The caller speaks again before the reply is done: the old reply is cancelled, its
-        // unsent sentence dropped; the sentence being spoken plays on.
+        // The caller speaks again while "Sure." is being synthesised: the confirmed turn
+        // stops the agent as a barge-in does (playback cleared, requests cancelled, one
+        // interruption), the unsent sentence is dropped.
         let actions = t.send(.transcript("for two"))
-        #expect(actions == [.webhookTranscript(role: .user, text: "for two"), .cancelLLM,
-                            .log(.replySuperseded(droppedSentences: 1)), t.user("for two")])
-        #expect(t.machine.ttsInFlight && t.machine.queue.isEmpty)
-        // Text of the new reply waits for the TTS in flight.
-        #expect(t.send(.llmText("Done. ")).isEmpty)
-        #expect(t.send(.ttsEnded) == t.spoken("Done."))
+        #expect(actions == [.clearPlayback, .cancelTTS, .cancelLLM, .webhookInterruption,
+                            .log(.speechSuperseded(droppedSentences: 1, cancelledLLM: true, cancelledTTS: true)),
+                            .webhookTranscript(role: .user, text: "for two"), t.user("for two")])
+        #expect(!t.machine.ttsInFlight && t.machine.queue.isEmpty && !t.machine.agentSpeaking)
+        #expect(t.send(.llmText("Done. ")) == t.spoken("Done."))
+    }
+
+    @Test func aNewTurnWhileTheReplyIsOnlyBeingGeneratedInterruptsNothing() {
+        var t = Transcript()
+        _ = t.send(.transcript("book a table"))
+        _ = t.expected.addUser("book a table")
+        #expect(t.send(.transcript("for two")) == [.cancelLLM, .log(.replySuperseded(droppedSentences: 0)),
+                                                   .webhookTranscript(role: .user, text: "for two"), t.user("for two")])
+    }
+
+    // MARK: Preemptive turns
+
+    /// The body of a speculative request: the confirmed history plus the tentative text,
+    /// which does not enter the history.
+    private func speculative(_ t: Transcript, _ text: String) -> PipelineTurnMachine.Action {
+        var history = t.expected
+        history.addUser(text)
+        return .startLLM(body: history.llmRequestBody(uuid: "uuid-1", message: text))
+    }
+
+    @Test func theReplyIsPreparedOnTheFirstPieceAndHeldUntilConfirmed() {
+        var t = Transcript()
+        _ = t.send(.started(greeting: nil))
+        // First piece: the LLM request starts at once; nothing is said or recorded yet.
+        #expect(t.send(.tentativeTranscript("what time is it"), after: 1000) == [speculative(t, "what time is it")])
+        #expect(t.machine.history.messages.isEmpty)
+        // The first sentence goes to TTS, held; the rest waits for confirmation.
+        #expect(t.send(.llmText("It is noon. It is"), after: 50) == [.startTTS(text: "It is noon.", held: true)])
+        #expect(!t.machine.agentSpeaking)
+        #expect(t.send(.llmText(" sunny too. Bye"), after: 10).isEmpty)
+        #expect(t.send(.ttsStarted, after: 40) == [.log(.replyLatency(nanoseconds: 100_000_000))])
+        #expect(t.send(.ttsEnded, after: 20).isEmpty)
+        #expect(t.machine.queue == ["It is sunny too."])
+        // 300 ms after the piece the debounce passes: the turn is confirmed, the held
+        // sentence is recorded and released, the next one goes to TTS.
+        t.expected.addUser("what time is it")
+        t.expected.addAssistant("It is noon.")
+        #expect(t.send(.transcript("what time is it"), after: 180)
+            == [.webhookTranscript(role: .user, text: "what time is it"), .webhookTranscript(role: .agent, text: "It is noon."),
+                .releaseHeldAudio, .log(.turnConfirmed(heldNanoseconds: 200_000_000))] + t.spoken("It is sunny too."))
+        #expect(t.machine.history == t.expected)
+        #expect(t.send(.llmEnded).isEmpty)
+        #expect(t.send(.ttsEnded) == t.spoken("Bye"))
+    }
+
+    @Test func aModuleSlowerThanTheDebounceIsNotWaitedForTwice() {
+        var t = Transcript()
+        #expect(t.send(.tentativeTranscript("hello"), after: 1000) == [speculative(t, "hello")])
+        // Confirmed before the LLM answered: nothing held, the reply plays as it comes.
+        t.expected.addUser("hello")
+        #expect(t.send(.transcript("hello"), after: 300)
+            == [.webhookTranscript(role: .user, text: "hello"), .log(.turnConfirmed(heldNanoseconds: nil))])
+        #expect(t.send(.llmText("Hi there. "), after: 100) == t.spoken("Hi there."))
+    }
+
+    @Test func aFurtherPieceRestartsTheSpeculationWithTheJoinedText() {
+        var t = Transcript()
+        _ = t.send(.started(greeting: nil))
+        #expect(t.send(.tentativeTranscript("I want")) == [speculative(t, "I want")])
+        #expect(t.send(.llmText("Sure. ")) == [.startTTS(text: "Sure.", held: true)])
+        #expect(t.send(.tentativeTranscript("I want to book a table"), after: 200)
+            == [.cancelLLM, .cancelTTS, .discardHeldAudio, .log(.speculationRestarted), speculative(t, "I want to book a table")])
+        // An unchanged text changes nothing.
+        #expect(t.send(.tentativeTranscript("I want to book a table")).isEmpty)
+        // Late events of the cancelled requests are ignored.
+        #expect(t.send(.transcript("I want to book a table"), after: 300)
+            == [.webhookTranscript(role: .user, text: "I want to book a table"), .log(.turnConfirmed(heldNanoseconds: nil))])
+        // Only the confirmed turn is in the history.
+        #expect(t.machine.history.messages.map(\.content) == ["I want to book a table"])
+    }
+
+    @Test func confirmationWaitsForTheCallerToStopSpeaking() {
+        var t = Transcript()
+        #expect(t.send(.bargeIn, after: 1000).isEmpty)  // the agent is silent: only noted
+        #expect(t.machine.callerSpeaking)
+        #expect(t.send(.tentativeTranscript("hello")) == [speculative(t, "hello")])
+        #expect(t.send(.llmText("Hi. ")) == [.startTTS(text: "Hi.", held: true)])
+        #expect(t.send(.ttsStarted) == [.log(.replyLatency(nanoseconds: 20_000_000))])
+        #expect(t.send(.transcript("hello"), after: 280).isEmpty)
+        #expect(t.machine.deadline == t.now + PipelineTurnMachine.maximumConfirmationWaitNanoseconds)
+        #expect(t.send(.tick, after: 100).isEmpty)
+        t.expected.addUser("hello")
+        t.expected.addAssistant("Hi.")
+        #expect(t.send(.callerSilent, after: 100)
+            == [.webhookTranscript(role: .user, text: "hello"), .webhookTranscript(role: .agent, text: "Hi."),
+                .releaseHeldAudio, .log(.turnConfirmed(heldNanoseconds: 480_000_000))])
+        #expect(t.machine.deadline == nil && t.machine.tentative == nil)
+    }
+
+    @Test func theWaitForASilentCallerIsBounded() {
+        var t = Transcript()
+        _ = t.send(.bargeIn)
+        _ = t.send(.tentativeTranscript("hello"))
+        #expect(t.send(.transcript("hello"), after: 300).isEmpty)
+        let limit = PipelineTurnMachine.maximumConfirmationWaitNanoseconds / 1_000_000
+        #expect(t.send(.tick, after: limit - 1).isEmpty)
+        #expect(t.send(.tick, after: 1)
+            == [.webhookTranscript(role: .user, text: "hello"), .log(.turnConfirmed(heldNanoseconds: nil))])
+    }
+
+    @Test func aPieceWhileWaitingForTheCallerJoinsTheTurn() {
+        var t = Transcript()
+        _ = t.send(.bargeIn)
+        _ = t.send(.tentativeTranscript("I want"))
+        #expect(t.send(.transcript("I want"), after: 300).isEmpty)
+        // The assembler closed "I want"; its next turn begins with "a table".
+        #expect(t.send(.tentativeTranscript("a table"), after: 200)
+            == [.cancelLLM, .log(.speculationRestarted), speculative(t, "I want a table")])
+        #expect(t.machine.deadline == nil)
+        _ = t.send(.callerSilent)
+        #expect(t.send(.transcript("a table"), after: 300)
+            == [.webhookTranscript(role: .user, text: "I want a table"), .log(.turnConfirmed(heldNanoseconds: nil))])
+    }
+
+    @Test func aConfirmedTurnStopsTheAgentAndReleasesItsAnswer() {
+        var t = Transcript()
+        #expect(t.send(.started(greeting: "Welcome to the line.")) == t.spoken("Welcome to the line."))
+        _ = t.send(.ttsStarted)
+        _ = t.send(.agentSpeaking(true))
+        // The caller speaks over the greeting (the detector is not fed here): its turn is
+        // prepared while the greeting plays on; the TTS channel is busy with the greeting.
+        #expect(t.send(.tentativeTranscript("stop")) == [speculative(t, "stop")])
+        #expect(t.send(.llmText("Okay. ")).isEmpty)
+        #expect(t.machine.agentSpeaking)
+        // Confirmed: the greeting stops at once, one interruption; the answer follows.
+        t.expected.addUser("stop")
+        let actions = t.send(.transcript("stop"), after: 300)
+        #expect(actions == [.clearPlayback, .cancelTTS, .webhookInterruption,
+                            .log(.speechSuperseded(droppedSentences: 0, cancelledLLM: false, cancelledTTS: true)),
+                            .webhookTranscript(role: .user, text: "stop"), .log(.turnConfirmed(heldNanoseconds: nil))]
+                + t.spoken("Okay."))
+    }
+
+    @Test func aHeldAnswerReplacesTheQueuedPlaybackOfTheOldOne() {
+        var t = Transcript()
+        _ = t.send(.started(greeting: "Welcome."))
+        _ = t.send(.ttsEnded)
+        _ = t.send(.agentSpeaking(true))  // the greeting is still queued for playback
+        _ = t.send(.tentativeTranscript("hi"))
+        #expect(t.send(.llmText("Hello. ")) == [.startTTS(text: "Hello.", held: true)])
+        _ = t.send(.ttsStarted)
+        _ = t.send(.ttsEnded)
+        t.expected.addUser("hi")
+        t.expected.addAssistant("Hello.")
+        #expect(t.send(.transcript("hi"), after: 300)
+            == [.clearPlayback, .webhookInterruption,
+                .log(.speechSuperseded(droppedSentences: 0, cancelledLLM: false, cancelledTTS: false)),
+                .webhookTranscript(role: .user, text: "hi"), .webhookTranscript(role: .agent, text: "Hello."),
+                .releaseHeldAudio, .log(.turnConfirmed(heldNanoseconds: 310_000_000))])
+    }
+
+    @Test func aBargeInBeforeConfirmationIsNotRepeated() {
+        var t = Transcript()
+        #expect(t.send(.started(greeting: "Welcome to the test line.")) == t.spoken("Welcome to the test line."))
+        _ = t.send(.ttsStarted)
+        _ = t.send(.agentSpeaking(true))
+        #expect(t.send(.bargeIn) == [.clearPlayback, .cancelTTS, .webhookInterruption,
+                                     .log(.bargeIn(droppedSentences: 0, cancelledLLM: false, cancelledTTS: true))])
+        #expect(t.send(.tentativeTranscript("wait")) == [speculative(t, "wait")])
+        // A second detector onset over the speculative reply stops nothing: it is not playing.
+        #expect(t.send(.bargeIn).isEmpty)
+        _ = t.send(.callerSilent)
+        #expect(t.send(.transcript("wait"), after: 300)
+            == [.webhookTranscript(role: .user, text: "wait"), .log(.turnConfirmed(heldNanoseconds: nil))])
+    }
+
+    @Test func heldAudioPastTheCapIsRequestedAgainAfterConfirmation() {
+        var t = Transcript()
+        _ = t.send(.tentativeTranscript("tell me everything"))
+        #expect(t.send(.llmText("A very long sentence. Short. ")) == [.startTTS(text: "A very long sentence.", held: true)])
+        #expect(t.send(.heldAudioFull) == [.cancelTTS, .discardHeldAudio, .log(.heldAudioFull(text: "A very long sentence."))])
+        #expect(t.machine.queue == ["A very long sentence.", "Short."])
+        t.expected.addUser("tell me everything")
+        #expect(t.send(.transcript("tell me everything"), after: 300)
+            == [.webhookTranscript(role: .user, text: "tell me everything"), .log(.turnConfirmed(heldNanoseconds: nil))]
+                + t.spoken("A very long sentence."))
+    }
+
+    @Test func aHeldSentenceWhoseTTSFailedIsNotReleased() {
+        var t = Transcript()
+        _ = t.send(.tentativeTranscript("hi"))
+        _ = t.send(.llmText("One. Two. "))
+        #expect(t.send(.ttsFailed) == [.discardHeldAudio, .log(.ttsFailed(text: "One.")), .startTTS(text: "Two.", held: true)])
+        t.expected.addUser("hi")
+        t.expected.addAssistant("Two.")
+        #expect(t.send(.transcript("hi"), after: 300)
+            == [.webhookTranscript(role: .user, text: "hi"), .webhookTranscript(role: .agent, text: "Two."),
+                .releaseHeldAudio, .log(.turnConfirmed(heldNanoseconds: nil))])
+    }
+
+    @Test func aDigitOverridesATentativeTurn() {
+        var t = Transcript()
+        _ = t.send(.tentativeTranscript("um"))
+        _ = t.send(.llmText("Yes? "))
+        #expect(t.send(.dtmf(UInt8(ascii: "1"))) == [.cancelLLM, .cancelTTS, .discardHeldAudio, t.user("1")])
+        #expect(t.machine.tentative == nil)
+        // The ASR text, once debounced, is a turn of its own.
+        #expect(t.send(.transcript("um"), after: 300) == [.cancelLLM, .log(.replySuperseded(droppedSentences: 0)),
+                                                          .webhookTranscript(role: .user, text: "um"), t.user("um")])
     }
 
     @Test func lateEventsOfACancelledRequestAreIgnored() {
@@ -129,6 +328,7 @@ private struct Transcript {
         #expect(!t.machine.agentSpeaking && !t.machine.llmInFlight && t.machine.queue.isEmpty)
         // Nothing of the old reply comes back; the next turn starts afresh with the history.
         #expect(t.send(.llmText("ran away. ")).isEmpty)
+        #expect(t.send(.callerSilent).isEmpty)
         #expect(t.send(.transcript("stop")) == [.webhookTranscript(role: .user, text: "stop"), t.user("stop")])
     }
 

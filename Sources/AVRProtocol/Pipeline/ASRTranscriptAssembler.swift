@@ -17,6 +17,9 @@
 /// A turn that is a JSON object with an `error` or `message` member (an error body written
 /// into a 200 stream) is not a transcript: it is queued for `takeError()`. Call `takeError()`
 /// after `takeTurn(at:)` and `finish()`.
+///
+/// Before a turn is ready, `tentative` is its text so far (cleaned the same way), so the
+/// reply can be prepared while the debounce runs.
 package struct ASRTranscriptAssembler: Sendable {
     package let debounceNanoseconds: UInt64
     /// Pieces this close together in time are one write cut by TCP: no space between them.
@@ -59,6 +62,15 @@ package struct ASRTranscriptAssembler: Sendable {
     /// The next error written into the stream (see the type's description), if any.
     package mutating func takeError() -> String? {
         errors.isEmpty ? nil : errors.removeFirst()
+    }
+
+    /// The cleaned text of the turn still within its debounce, or nil when there is none (or
+    /// it begins with `{`: it may yet be an error body, see the type's description).
+    package var tentative: String? {
+        guard !pending.isEmpty else { return nil }
+        let cleaned = Self.clean(pending)
+        guard !cleaned.isEmpty, cleaned.utf8.first != UInt8(ascii: "{") else { return nil }
+        return cleaned
     }
 
     /// When `takeTurn(at:)` will next have something to return (0 when a turn is already

@@ -1,6 +1,8 @@
 /// The conversation the core keeps for a call, and the request bodies it makes from it.
 ///
-/// `user` for each transcript and each DTMF digit, `assistant` for each sentence sent to TTS.
+/// `user` for each confirmed transcript and each DTMF digit, `assistant` for each sentence
+/// released to playback (`PipelineTurnMachine` decides which). A speculative request is made
+/// from a copy with the tentative user text added; it never changes the history itself.
 /// The oldest messages are dropped past `maximumMessages`, so a long call's requests stay
 /// bounded.
 package struct ConversationHistory: Sendable, Equatable {

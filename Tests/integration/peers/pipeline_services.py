@@ -19,7 +19,9 @@ ASR (`POST /speech-to-text-stream`): reads the chunked caller audio as it stream
 answers a 200 `text/event-stream` body of bare text chunks. Turns (`AsrTurn`) are written
 when the caller's speech ends (energy detector on the received slin: speech, then 300 ms
 below the threshold), or once `after_bytes` of audio arrived, or when the test calls
-`emit()`. A turn's chunks go out `gap` seconds apart. `status` ≠ 200 answers at once with
+`emit()`. A turn's chunks go out `gap` seconds apart; each write is recorded in `emitted`
+(monotonic time, chunk) and `emitted_wall` (time.time(), to compare with the simulated
+Asterisk's kernel receive timestamps). `status` ≠ 200 answers at once with
 `{"message": ...}`. The response ends when the request body ends.
 
 LLM (`POST /prompt-stream`): each request takes the next `LlmReply` (the last one repeats):
@@ -265,6 +267,7 @@ class AsrService(_Service):
 
     async def _serve(self, request: web.Request, entry: dict) -> web.StreamResponse:
         entry["emitted"] = []
+        entry["emitted_wall"] = []   # the same writes in CLOCK_REALTIME (the kernel timestamps' clock)
         if self.status != 200:   # at once, as a module whose engine is down does
             resp = web.json_response({"message": self.error_message}, status=self.status)
             self._set(entry, status=self.status, t_done=time.monotonic())
@@ -290,6 +293,7 @@ class AsrService(_Service):
                 await resp.write(chunk.encode("utf-8"))
                 with self._cond:
                     entry["emitted"].append((time.monotonic(), chunk))
+                    entry["emitted_wall"].append(time.time())
                     self._cond.notify_all()
 
         def queue_turn(turn: AsrTurn) -> None:

@@ -29,6 +29,8 @@ struct LoadConfig {
     var expectEcho = true
     var wavIn: String?
     var recordOut: String?
+    /// Pipeline bench: where to write each agent-audio marker heard (see `SimulatedCall`).
+    var onsetsOut: String?
 
     static func parse() -> LoadConfig {
         var arguments = Arguments()
@@ -43,6 +45,7 @@ struct LoadConfig {
               --calls-out FILE (one line per finished call) --progress S (status on stderr)
               --dtmf-every S --grace S --no-echo (STS does not echo)
               --wav in.wav --record out.wav (one call: play a WAV, record what came back)
+              --onsets-out FILE (pipeline bench: "uuid turn unix_us" per marked TTS answer heard)
             Prints one JSON result line on stdout.
             """)
             exit(0)
@@ -74,6 +77,7 @@ struct LoadConfig {
         config.expectEcho = !arguments.flag("no-echo")
         config.wavIn = arguments.string("wav")
         config.recordOut = arguments.string("record")
+        config.onsetsOut = arguments.string("onsets-out")
         arguments.rejectUnknown()
         guard config.calls >= 1, config.rampPerSecond > 0, config.durationSeconds > 0 else {
             Arguments.fail("--calls, --ramp and --duration must be positive")

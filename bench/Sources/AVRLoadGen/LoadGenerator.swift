@@ -46,6 +46,8 @@ final class LoadGenerator {
     private var replacements: [UInt64] = []
     private var audio: [String: CallerAudio] = [:]
     private var callLines: [String] = []
+    /// `--onsets-out`: one line per marked agent answer heard.
+    private(set) var onsetLines: [String] = []
     /// Fault marking (SIGUSR1 … SIGUSR2 from the soak driver, around a fault that keeps the
     /// server from accepting): calls connecting then, or placed until 0.5 s after, are
     /// "affected" — their frames waited in the kernel's backlog, so their latency and any
@@ -277,6 +279,15 @@ final class LoadGenerator {
         report()
     }
 
+    /// A frame beginning with the bench TTS marker (`AVRT` + the turn as UInt32 LE): noted
+    /// with the wall clock (microseconds), to be matched with the time the bench ASR sent
+    /// that turn's transcript.
+    func agentOnset(_ call: SimulatedCall, turn: UInt32) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        onsetLines.append("\(call.uuidString) \(turn) \(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
+    }
+
     private func report() {
         let elapsed = Double(loop.nanoseconds - startTime) / 1e9
         if let path = config.recordOut, let recording {
@@ -284,6 +295,15 @@ final class LoadGenerator {
         }
         if let path = config.callsOut {
             let text = callLines.joined(separator: "\n") + (callLines.isEmpty ? "" : "\n")
+            if let file = fopen(path, "w") {
+                fputs(text, file)
+                fclose(file)
+            } else {
+                printError("avr-loadgen: cannot write \(path)")
+            }
+        }
+        if let path = config.onsetsOut {
+            let text = onsetLines.joined(separator: "\n") + (onsetLines.isEmpty ? "" : "\n")
             if let file = fopen(path, "w") {
                 fputs(text, file)
                 fclose(file)

@@ -297,6 +297,11 @@ final class SimulatedCall {
         lastArrival = now
         if generator.recording != nil { generator.record(payload, codec: codec) }
         if payload.count != 320 { generator.total.oddSize += 1 }
+        if generator.config.onsetsOut != nil, payload.count >= 8, payload[0] == 0x41, payload[1] == 0x56,
+            payload[2] == 0x52, payload[3] == 0x54 {  // "AVRT": the first frame of a marked TTS answer
+            let turn = UInt32(payload[4]) | UInt32(payload[5]) << 8 | UInt32(payload[6]) << 16 | UInt32(payload[7]) << 24
+            generator.agentOnset(self, turn: turn)
+        }
         guard codec.stamped else {
             if payload.contains(where: { $0 != 0 }) { generator.total.unstampedEchoed += 1 }
             return

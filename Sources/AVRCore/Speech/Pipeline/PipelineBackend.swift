@@ -13,6 +13,10 @@ import AVRProtocol
 ///   `INTERRUPT_LISTENING=true`) and, re-framed to 160 samples, to the `BargeInDetector`
 ///   (with `false`); played frames go to the detector as its echo reference.
 /// - Failures of LLM and TTS requests end only the request (`speechError`).
+/// - Preemptive turns: each ASR piece reports the turn's text so far to the machine, which
+///   starts the LLM (and the first sentence's TTS) before the debounce has passed. The audio
+///   of such a speculative TTS response is held here (whole frames, at most
+///   `heldAudioLimitBytes`) until the machine confirms the turn (`releaseHeldAudio`).
 final class PipelineBackend: SpeechBackend {
     struct Settings {
         var urls: Configuration.PipelineURLs
@@ -21,6 +25,7 @@ final class PipelineBackend: SpeechBackend {
         var requestTimeoutMilliseconds: UInt64
         var debounceNanoseconds: UInt64
         var vad: VADConfiguration
+        var playbackLimitBytes: Int
 
         init(urls: Configuration.PipelineURLs, configuration: Configuration) {
             self.urls = urls
@@ -29,10 +34,15 @@ final class PipelineBackend: SpeechBackend {
             requestTimeoutMilliseconds = UInt64(configuration.pipelineRequestTimeoutMilliseconds)
             debounceNanoseconds = UInt64(configuration.asrDebounceMilliseconds) * 1_000_000
             vad = configuration.vad
+            playbackLimitBytes = configuration.playbackQueueLimitMilliseconds * 16
         }
     }
 
     static let frameSamples = 160
+    /// Held TTS audio of a turn not yet confirmed: 10 s of speech (or the playback queue
+    /// limit, if smaller). Past it the machine cancels the request and asks again after
+    /// confirmation (`PipelineTurnMachine.Event.heldAudioFull`).
+    static let heldAudioLimitBytes = 10 * 16_000
 
     weak var delegate: SpeechBackendDelegate?
     private let loop: EventLoop
@@ -60,6 +70,13 @@ final class PipelineBackend: SpeechBackend {
     /// TTS audio goes to playback in whole frames: a slow TTS must not leave half frames
     /// padded with silence in the middle of a word.
     private var ttsFrames = FrameAligner()
+    /// The TTS response in flight is speculative: its frames go to `heldTTS`, not playback.
+    private var holdingTTS = false
+    private var heldTTS: [UInt8] = []
+    private let heldTTSLimit: Int
+    private var heldTTSOverflow = false
+    /// The tentative text last reported to the machine.
+    private var reportedTentative: String?
 
     /// Caller samples re-framed to 160 for the detector; allocated once per call.
     private let frame: UnsafeMutableBufferPointer<Int16>
@@ -75,6 +92,7 @@ final class PipelineBackend: SpeechBackend {
         self.uuid = uuid
         self.log = log
         self.tls = tls
+        heldTTSLimit = min(Self.heldAudioLimitBytes, max(FrameAligner.frameBytes, settings.playbackLimitBytes))
         machine = PipelineTurnMachine(uuid: uuid, interruptListening: settings.interruptListening)
         assembler = ASRTranscriptAssembler(debounceNanoseconds: settings.debounceNanoseconds)
         detector = BargeInDetector(configuration: settings.vad)
@@ -130,6 +148,7 @@ final class PipelineBackend: SpeechBackend {
         debounceTimer = nil
         asrRetryTimer?.close()
         asrRetryTimer = nil
+        heldTTS = []
     }
 
     // MARK: Caller audio → detector
@@ -155,9 +174,14 @@ final class PipelineBackend: SpeechBackend {
 
     private func detectorFrame() {
         frameFill = 0
-        guard detector.callerFrame(UnsafeBufferPointer(frame)) == .speechStarted else { return }
+        guard let change = detector.callerFrame(UnsafeBufferPointer(frame)) else { return }
         syncPlaying()
-        perform(machine.handle(.bargeIn, at: loop.nanoseconds))
+        switch change {
+        case .speechStarted: perform(machine.handle(.bargeIn, at: loop.nanoseconds))
+        case .speechEnded:
+            perform(machine.handle(.callerSilent, at: loop.nanoseconds))
+            armTimer(at: loop.nanoseconds)
+        }
     }
 
     private func syncPlaying() {
@@ -195,10 +219,28 @@ final class PipelineBackend: SpeechBackend {
         takeTurns(at: now)
     }
 
+    /// Turns whose debounce passed, then the text of the turn still within it (when it
+    /// changed): the machine speculates on the one and confirms the other.
     private func takeTurns(at now: UInt64) {
-        while !closed, let text = assembler.takeTurn(at: now) { userSaid(text) }
+        syncPlaying()
+        while !closed, let text = assembler.takeTurn(at: now) {
+            reportedTentative = nil
+            userSaid(text)
+        }
         asrErrors()
-        guard !closed, let deadline = assembler.deadline else {
+        let tentative = assembler.tentative
+        if !closed, tentative != reportedTentative {
+            reportedTentative = tentative
+            if let tentative { perform(machine.handle(.tentativeTranscript(tentative), at: now)) }
+        }
+        armTimer(at: now)
+    }
+
+    /// One timer for the assembler's debounce and the machine's wait for a silent caller.
+    private func armTimer(at now: UInt64) {
+        var next = assembler.deadline
+        if let waiting = machine.deadline { next = min(next ?? waiting, waiting) }
+        guard !closed, let deadline = next else {
             debounceTimer?.stop()
             return
         }
@@ -206,7 +248,9 @@ final class PipelineBackend: SpeechBackend {
         let wait = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
         debounceTimer?.start(timeout: wait) { [weak self] in
             guard let self else { return }
-            self.takeTurns(at: self.loop.nanoseconds)
+            let now = self.loop.nanoseconds
+            self.perform(self.machine.handle(.tick, at: now))
+            self.takeTurns(at: now)
         }
     }
 
@@ -225,7 +269,9 @@ final class PipelineBackend: SpeechBackend {
     private func asrEnded(_ request: ModuleRequest, _ failure: ModuleFailure?) {
         guard !closed, asr === request else { return }
         asr = nil
+        reportedTentative = nil
         if let text = assembler.finish() { userSaid(text) }
+        armTimer(at: loop.nanoseconds)
         asrErrors()
         guard !closed else { return }
         if let failure {
@@ -260,10 +306,17 @@ final class PipelineBackend: SpeechBackend {
             case .cancelLLM:
                 llm?.cancel()
                 llm = nil
-            case .startTTS(let text): startTTS(text)
+            case .startTTS(let text, let held): startTTS(text, held: held)
             case .cancelTTS:
                 tts?.cancel()
                 tts = nil
+            case .releaseHeldAudio:
+                holdingTTS = false
+                if !heldTTS.isEmpty { heldTTS.withUnsafeBytes { delegate?.speechAgentAudio(pcm: $0) } }
+                heldTTS = []
+            case .discardHeldAudio:
+                holdingTTS = false
+                heldTTS = []
             case .clearPlayback:
                 // The seam's one call clears playback at once and sends `interruption`.
                 delegate?.speechInterrupted()
@@ -321,10 +374,12 @@ final class PipelineBackend: SpeechBackend {
         }
     }
 
-    private func startTTS(_ text: String) {
+    private func startTTS(_ text: String, held: Bool) {
         tts?.cancel()
         ttsDecoder = TTSAudioDecoder()
         ttsFrames.reset()
+        holdingTTS = held
+        heldTTSOverflow = false
         let request = ModuleRequest(loop: loop, url: settings.urls.tts, uuid: uuid, contentType: "application/json",
                                     body: .fixed(ConversationHistory.ttsRequestBody(text: text)), tls: tls,
                                     timeoutMilliseconds: settings.requestTimeoutMilliseconds)
@@ -343,7 +398,11 @@ final class PipelineBackend: SpeechBackend {
                 return
             }
             if self.ttsDecoder.finish() > 0 { self.log.debug("TTS audio ended on an odd byte (dropped)") }
-            self.ttsFrames.flush { pcm in self.delegate?.speechAgentAudio(pcm: pcm) }
+            self.ttsFrames.flush { pcm in self.agentAudio(pcm) }
+            if self.heldTTSOverflow {
+                self.perform(self.machine.handle(.heldAudioFull, at: self.loop.nanoseconds))
+                return
+            }
             self.perform(self.machine.handle(.ttsEnded, at: self.loop.nanoseconds))
         }
         request.start()
@@ -352,14 +411,31 @@ final class PipelineBackend: SpeechBackend {
     private func ttsBody(_ bytes: UnsafeRawBufferPointer, _ request: ModuleRequest) {
         guard !closed, tts === request else { return }
         do throws(TTSAudioError) {
-            try ttsDecoder.append(bytes) { pcm in ttsFrames.append(pcm) { frames in delegate?.speechAgentAudio(pcm: frames) } }
+            try ttsDecoder.append(bytes) { pcm in ttsFrames.append(pcm) { frames in agentAudio(frames) } }
         } catch {
             log.warn("TTS: unusable audio (\(error)); request abandoned")
             request.cancel()
             tts = nil
             perform(machine.handle(.ttsFailed, at: loop.nanoseconds))
         }
+        if heldTTSOverflow, tts === request {
+            perform(machine.handle(.heldAudioFull, at: loop.nanoseconds))
+        }
         syncPlaying()
+    }
+
+    /// Whole frames of TTS audio: to playback, or held while the turn is unconfirmed.
+    private func agentAudio(_ pcm: UnsafeRawBufferPointer) {
+        guard holdingTTS else {
+            delegate?.speechAgentAudio(pcm: pcm)
+            return
+        }
+        guard !heldTTSOverflow else { return }
+        if heldTTS.count + pcm.count > heldTTSLimit {
+            heldTTSOverflow = true
+            return
+        }
+        heldTTS.append(contentsOf: pcm)
     }
 
     private func write(_ note: PipelineTurnMachine.Note) {
@@ -374,8 +450,25 @@ final class PipelineBackend: SpeechBackend {
             log.info("Barge-in: the caller spoke over the agent"
                 + (cancelled.isEmpty ? "" : ", \(cancelled.joined(separator: " and ")) request cancelled")
                 + (dropped > 0 ? ", \(dropped) queued sentence(s) dropped" : ""))
+        case .speechSuperseded(let dropped, let cancelledLLM, let cancelledTTS):
+            var cancelled: [String] = []
+            if cancelledLLM { cancelled.append("LLM") }
+            if cancelledTTS { cancelled.append("TTS") }
+            log.info("New user turn while the agent was speaking: playback stopped"
+                + (cancelled.isEmpty ? "" : ", \(cancelled.joined(separator: " and ")) request cancelled")
+                + (dropped > 0 ? ", \(dropped) queued sentence(s) dropped" : ""))
+        case .speculationRestarted:
+            log.debug("ASR piece within the debounce: speculative reply restarted with the joined text")
+        case .turnConfirmed(let held):
+            if let held {
+                log.debug("User turn confirmed; its answer was held \(held / 1_000_000) ms waiting for confirmation")
+            } else {
+                log.debug("User turn confirmed; its answer was not ready yet (held 0 ms)")
+            }
+        case .heldAudioFull(let text):
+            log.info("Held TTS audio of an unconfirmed turn reached \(heldTTSLimit / 16_000) s: \"\(text)\" is requested again once the turn is confirmed")
         case .replyLatency(let nanoseconds):
-            log.debug("Reply latency (user turn to first TTS response): \(nanoseconds / 1_000_000) ms")
+            log.debug("Reply latency (user turn's first ASR piece to first TTS response): \(nanoseconds / 1_000_000) ms")
         case .llmFailed(let droppedTail):
             if droppedTail { log.info("LLM reply cut short: its unfinished sentence is not spoken") }
         case .ttsFailed(let text):

@@ -11,16 +11,28 @@ struct HTTPConnectionStateMachine {
         var requestTimeout: UInt64
         /// An idle keep-alive connection is closed after this long (ms).
         var idleTimeout: UInt64
+        /// A new connection must begin its first request this long after it is accepted (ms):
+        /// connections that never send anything do not hold a file descriptor for long.
+        var firstRequestTimeout: UInt64
+        /// A response that leaves more unsent than this (bytes) stops the connection: nothing
+        /// is read or answered until the client has taken it (response backpressure).
+        var maxUnsentBytes: Int
         var linger: LingeringClose.Bounds
     }
 
     enum State: Equatable {
-        /// Between requests; the idle timer runs.
+        /// Between requests; the idle timer runs (before the first request: the shorter
+        /// first-request timer).
         case idle
         /// A request has begun; the request timer runs from its first byte.
         case receiving(stopping: Bool)
         /// The handler has the request; pipelined bytes wait.
         case awaitingResponse(stopping: Bool)
+        /// A keep-alive response is being written (`responseWritten` tells how much is left).
+        case sending
+        /// Over `maxUnsentBytes` of the last response is unsent: nothing is read or parsed
+        /// until the client takes it (`outputDrained`); the request timer bounds the wait.
+        case backlogged
         /// The last response is written; the write side is shut once it is flushed and input
         /// is discarded, bounded.
         case lingering(LingeringClose)
@@ -57,12 +69,20 @@ struct HTTPConnectionStateMachine {
         case resumeParsing
         case closeAfterFlush
         case close
+        /// The client did not take a response within the request timeout: close now.
+        case closeStalled
         /// The lingering drain ended (`why`, with its bookkeeping for the log): close now.
         case endLingering(LingeringClose, why: LingeringClose.Ending)
     }
 
     let configuration: Configuration
     private(set) var state: State = .idle
+    /// Whether a request has been answered on this connection (idle then uses `idleTimeout`).
+    private(set) var hasAnswered = false
+
+    /// Whether the connection is between requests with nothing under way (the oldest of
+    /// these are closed first when the process runs out of file descriptors).
+    var isIdle: Bool { state == .idle }
 
     init(configuration: Configuration) {
         self.configuration = configuration
@@ -87,7 +107,11 @@ struct HTTPConnectionStateMachine {
     // MARK: Events
 
     mutating func started() -> [Action] {
-        [.armTimer(milliseconds: configuration.idleTimeout), .startReading]
+        [.armTimer(milliseconds: configuration.firstRequestTimeout), .startReading]
+    }
+
+    private var idleTimeout: UInt64 {
+        hasAnswered ? configuration.idleTimeout : configuration.firstRequestTimeout
     }
 
     /// The parser consumed bytes and said this.
@@ -115,7 +139,7 @@ struct HTTPConnectionStateMachine {
             } else {
                 // Only separators so far: back to idle.
                 state = .idle
-                actions.append(.armTimer(milliseconds: configuration.idleTimeout))
+                actions.append(.armTimer(milliseconds: idleTimeout))
             }
         case .request:
             state = .awaitingResponse(stopping: stopping)
@@ -132,13 +156,33 @@ struct HTTPConnectionStateMachine {
     mutating func responded(keepAlive: Bool, now: UInt64) -> [Action] {
         guard case .awaitingResponse(let stopping) = state else { return [] }
         let keep = keepAlive && !stopping
+        hasAnswered = true
         if keep {
-            state = .idle
-            return [.writeResponse(keepAlive: true), .armTimer(milliseconds: configuration.idleTimeout), .resumeParsing]
+            state = .sending
+            return [.writeResponse(keepAlive: true)]
         }
         // Bytes pipelined after this request are never parsed now; lingering keeps them from
         // turning the close into a reset that could destroy the response.
         return [.writeResponse(keepAlive: false)] + end(stopping: stopping, now: now) + [.releasePending]
+    }
+
+    /// The keep-alive response is written; `unsentBytes` of the connection's output have not
+    /// reached the kernel yet.
+    mutating func responseWritten(unsentBytes: Int) -> [Action] {
+        guard state == .sending else { return [] }
+        if unsentBytes > configuration.maxUnsentBytes {
+            state = .backlogged
+            return [.stopReading, .armTimer(milliseconds: configuration.requestTimeout)]
+        }
+        state = .idle
+        return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
+    }
+
+    /// Every byte written has reached the kernel.
+    mutating func outputDrained() -> [Action] {
+        guard state == .backlogged else { return [] }
+        state = .idle
+        return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
     }
 
     /// The connection's one timer fired.
@@ -146,12 +190,15 @@ struct HTTPConnectionStateMachine {
         switch state {
         case .idle:
             return close()
+        case .backlogged:
+            state = .closed
+            return [.stopTimer, .closeStalled]
         case .receiving(let stopping):
             return [.releasePending, .writeError(status: 408)] + end(stopping: stopping, now: now)
         case .lingering(let drain):
             if let ending = drain.check(now: now) { return endLingering(drain, ending) }
             return [.armTimer(milliseconds: drain.timeout(now: now))]
-        case .awaitingResponse, .closingAfterFlush, .closed:
+        case .awaitingResponse, .sending, .closingAfterFlush, .closed:
             return []
         }
     }
@@ -193,7 +240,7 @@ struct HTTPConnectionStateMachine {
             return []
         case .closed:
             return []
-        case .idle, .lingering, .closingAfterFlush:
+        case .idle, .lingering, .closingAfterFlush, .sending, .backlogged:
             return close()
         }
     }

@@ -8,6 +8,14 @@ package final class HTTPServer {
         package var requestTimeout: UInt64 = 10_000
         /// An idle keep-alive connection is closed after this long (ms).
         package var idleTimeout: UInt64 = 300_000
+        /// A new connection must begin its first request this long after it is accepted (ms).
+        package var firstRequestTimeout: UInt64 = 10_000
+        /// A connection whose unsent response bytes exceed this stops being read (and its
+        /// pipelined requests answered) until they drain.
+        package var maxUnsentBytes = 64 * 1024
+        /// Idle connections closed, oldest first, each time accepting fails for lack of file
+        /// descriptors.
+        package var shedOnFDPressure = 32
         /// Bounds of the drain after a response that ends the connection (see `LingeringClose`).
         var linger = LingeringClose.Bounds()
         package init() {}
@@ -32,7 +40,10 @@ package final class HTTPServer {
         let listener = try TCPListener(loop: loop, host: host, port: port, reusePort: reusePort)
         self.listener = listener
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
-        listener.onAcceptError = { [log] error in log.warn("HTTP accept failed: \(error)") }
+        listener.onAcceptError = { [unowned self] error in
+            log.warn("HTTP accept failed: \(error)")
+            if error.isOutOfFileDescriptors { shedIdleConnections() }
+        }
         listener.onAcceptResumed = { [log] milliseconds, attempts in
             log.info("HTTP accepting again after \(milliseconds) ms (\(attempts) failed attempt(s))")
         }
@@ -46,6 +57,17 @@ package final class HTTPServer {
         connections[id] = connection
         connection.onClosed = { [unowned self] in self.connections[id] = nil }
         connection.start()
+    }
+
+    /// Out of file descriptors: closes the connections idle longest (those that never sent a
+    /// request count too), so the listener's retry can accept new requests.
+    private func shedIdleConnections() {
+        let idle = connections.values.filter(\.isIdle).sorted { $0.idleSince < $1.idleSince }
+        let victims = idle.prefix(options.shedOnFDPressure)
+        guard !victims.isEmpty else { return }
+        log.warn("HTTP out of file descriptors: closing the \(victims.count) connection(s) idle longest "
+            + "(of \(idle.count) idle, \(connections.count) open)")
+        for connection in victims { connection.shed() }
     }
 
     /// Stops accepting; open connections finish their current request and close.

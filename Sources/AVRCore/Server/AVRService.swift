@@ -39,7 +39,8 @@ package final class AVRService {
         self.metrics = metrics
         loopMetrics = LoopMetrics(server: metrics, loopIndex: loopIndex)
         self.registry = registry ?? CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
-                                                 capacity: configuration.maxPendingCalls)
+                                                 capacity: configuration.maxPendingCalls,
+                                                 byteBudget: configuration.maxPendingCallBytes)
     }
 
     /// Binds the listeners and logs the documented start-up lines.
@@ -87,6 +88,7 @@ package final class AVRService {
             var options = HTTPServer.Options()
             options.maxBodyBytes = configuration.httpMaxBodyBytes
             options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
             httpServer = try HTTPServer(loop: loop, host: host, port: httpPort, options: options, log: log,
                                         reusePort: reusePort) { request, respond in
@@ -98,6 +100,7 @@ package final class AVRService {
             // One loop serves it: a scrape is one request a few seconds apart.
             var options = HTTPServer.Options()
             options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
             let http = HTTPMetrics(server: metrics)
             metricsServer = try HTTPServer(loop: loop, host: host, port: metricsPort, options: options, log: log) {

@@ -139,6 +139,8 @@ def flood_without_reading(port: int, request: bytes, total: int, seconds: float)
             sent += sock.send(burst)
         except BlockingIOError:
             continue
+        except (ConnectionResetError, BrokenPipeError):
+            break  # the server gave up on this client
     return sent, sock
 
 

@@ -63,7 +63,8 @@ final class HTTPConnection {
         assertOnLoop(server.loop)
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
         stream.onDrain = { [weak self] in
-            guard let self else { return }
+            guard let self, self.machine.state == .backlogged else { return }
+            self.idleSince = self.now
             self.perform(self.machine.outputDrained())
         }
         stream.onEnd = { [weak self] _ in

@@ -85,15 +85,15 @@ import Testing
         #expect(run("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", limits: small).failure == .bodyTooLarge)
         #expect(run("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n", limits: small).failure == .bodyTooLarge)
         if case .malformed = run("GARBAGE\r\n\r\n").failure {} else { Issue.record("garbage request line accepted") }
-        if case .malformed = run("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").failure {} else {
+        if case .strictHead = run("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").failure {} else {
             Issue.record("duplicate Content-Length accepted")
         }
-        if case .malformed = run("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n").failure {} else { Issue.record("header without colon accepted") }
+        if case .strictHead = run("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n").failure {} else { Issue.record("header without colon accepted") }
     }
 
     // MARK: Strict heads (StrictRequestScanner in front of llhttp)
 
-    /// Each probe, whole and split at every index: 400 (malformed, naming the violation),
+    /// Each probe, whole and split at every index: 400 (`strictHead`, naming the violation),
     /// never a request, above all never the smuggled `POST /call`.
     @Test(arguments: [
         ("bare CR then a byte", "GET /health HTTP/1.1\r\nHost: x\r\n\rXPOST /call HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", "CR not followed by LF"),
@@ -111,8 +111,8 @@ import Testing
         for cut in 0...text.utf8.count {
             let result = run(text, splitAt: [cut])
             #expect(result.requests.isEmpty, "\(name): a request got through (cut at \(cut))")
-            guard case .malformed(let message)? = result.failure else {
-                Issue.record("\(name): not rejected as malformed (cut at \(cut)): \(String(describing: result.failure))")
+            guard case .strictHead(let message)? = result.failure else {
+                Issue.record("\(name): not rejected by the strict head check (cut at \(cut)): \(String(describing: result.failure))")
                 continue
             }
             #expect(message.contains(reason), "\(name): \(message)")

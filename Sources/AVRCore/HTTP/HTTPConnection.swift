@@ -148,8 +148,11 @@ final class HTTPConnection {
             result = .request(keepAlive: request.keepAlive)
         case .failure(let failure):
             consumed = bytes.count
-            server.log.info("HTTP \(HTTPConnectionStateMachine.status(for: failure)) to "
-                + "\(stream.peerAddress?.description ?? "?") and close: \(failure)")
+            // A refused head is someone probing (or a broken proxy): worth an info line. The
+            // other failures (limits, garbage) stay at debug as before.
+            let line = "HTTP \(HTTPConnectionStateMachine.status(for: failure)) to "
+                + "\(stream.peerAddress?.description ?? "?") and close: \(failure)"
+            if case .strictHead = failure { server.log.info(line) } else { server.log.debug(line) }
             result = .failure(failure)
         }
         perform(machine.parsed(result, now: now), failure: result)
@@ -238,6 +241,7 @@ final class HTTPConnection {
         guard case .failure(let failure)? = result else { return .error(status, "bad request") }
         switch failure {
         case .malformed(let reason): return .error(400, "malformed HTTP request: \(reason)")
+        case .strictHead(let reason): return .error(400, "HTTP request refused: \(reason)")
         case .headersTooLarge: return .error(431, "request headers exceed \(server.options.maxHeaderBytes) bytes")
         case .bodyTooLarge: return .error(413, "request body exceeds \(server.options.maxBodyBytes) bytes")
         }

@@ -254,7 +254,7 @@ struct HTTPConnectionStateMachine {
 
     static func status(for failure: HTTPRequestParser.Failure) -> Int {
         switch failure {
-        case .malformed: 400
+        case .malformed, .strictHead: 400
         case .headersTooLarge: 431
         case .bodyTooLarge: 413
         }

@@ -23,6 +23,9 @@ final class HTTPRequestParser {
 
     enum Failure: Error, Equatable {
         case malformed(String)
+        /// Refused by the strict head check (`StrictRequestScanner`), or framed differently
+        /// by it and llhttp: bytes a proxy in front may read otherwise (request smuggling).
+        case strictHead(String)
         case headersTooLarge
         case bodyTooLarge
     }
@@ -66,16 +69,16 @@ final class HTTPRequestParser {
                 input = UnsafeRawBufferPointer(rebasing: bytes[..<consumed])
                 scannedEnd = true
             case .invalid(let violation):
-                return .failure(.malformed(violation.description))
+                return .failure(.strictHead(violation.description))
             }
         }
         switch parser.execute(input) {
         case .ok, .resetDuringExecute:
-            if scannedEnd { return .failure(.malformed(Self.ambiguous)) }
+            if scannedEnd { return .failure(.strictHead(Self.ambiguous)) }
             return .needMore
         case .paused(let consumed):
             if limits.strict && (!scannedEnd || consumed != input.count) {
-                return .failure(.malformed(Self.ambiguous))
+                return .failure(.strictHead(Self.ambiguous))
             }
             parser.resume()
             let request = completed!

@@ -52,6 +52,9 @@ final class HTTPConnection {
     /// Between requests, nothing under way (see `HTTPServer`'s shedding under fd pressure).
     var isIdle: Bool { machine.isIdle && pending.isEmpty && !stream.isClosing }
 
+    /// Whether a request has been answered on this connection.
+    var hasAnswered: Bool { machine.hasAnswered }
+
     /// Closes an idle connection to free its file descriptor.
     func shed() {
         assertOnLoop(server.loop)

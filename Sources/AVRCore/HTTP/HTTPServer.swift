@@ -13,8 +13,8 @@ package final class HTTPServer {
         /// A connection whose unsent response bytes exceed this stops being read (and its
         /// pipelined requests answered) until they drain.
         package var maxUnsentBytes = 64 * 1024
-        /// Idle connections closed, oldest first, each time accepting fails for lack of file
-        /// descriptors.
+        /// Idle connections closed (those that never sent a request first, then those idle
+        /// longest) each time accepting fails for lack of file descriptors.
         package var shedOnFDPressure = 32
         /// Bounds of the drain after a response that ends the connection (see `LingeringClose`).
         var linger = LingeringClose.Bounds()
@@ -59,13 +59,16 @@ package final class HTTPServer {
         connection.start()
     }
 
-    /// Out of file descriptors: closes the connections idle longest (those that never sent a
-    /// request count too), so the listener's retry can accept new requests.
+    /// Out of file descriptors: closes idle connections, so the listener's retry can accept new
+    /// requests: first those that never sent a request (oldest first), then keep-alive ones
+    /// idle longest (a client reconnects for its next request at little cost).
     private func shedIdleConnections() {
-        let idle = connections.values.filter(\.isIdle).sorted { $0.idleSince < $1.idleSince }
+        let idle = connections.values.filter(\.isIdle).sorted {
+            ($0.hasAnswered ? 1 : 0, $0.idleSince) < ($1.hasAnswered ? 1 : 0, $1.idleSince)
+        }
         let victims = idle.prefix(options.shedOnFDPressure)
         guard !victims.isEmpty else { return }
-        log.warn("HTTP out of file descriptors: closing the \(victims.count) connection(s) idle longest "
+        log.warn("HTTP out of file descriptors: closing \(victims.count) idle connection(s) "
             + "(of \(idle.count) idle, \(connections.count) open)")
         for connection in victims { connection.shed() }
     }

@@ -248,6 +248,28 @@ import Testing
         #expect(gone.peerClosed() == [.stopTimer, .close])
     }
 
+    /// Pipelined requests answered fast (the kernel takes everything) still stop once a loop
+    /// turn has answered `maxUnsentBytes`: the rest waits for the next turn.
+    @Test func manyAnswersInOneTurnYieldToTheLoop() {
+        var m = machine
+        _ = m.started()
+        _ = m.parsed(.request(keepAlive: true), now: 0)
+        _ = m.responded(keepAlive: true, now: 1)
+        #expect(m.responseWritten(unsentBytes: 0, writtenThisTurn: 65_537) == [.stopReading, .yieldTurn])
+        #expect(m.state == .yielding)
+        #expect(!m.acceptsRequests && !m.isIdle)
+        #expect(m.parsed(.request(keepAlive: true), now: 2) == [])
+        #expect(m.turnYielded() == [.armTimer(milliseconds: 300_000), .resumeParsing])
+        #expect(m.state == .idle)
+        #expect(m.turnYielded() == [])
+        // Stopping while yielding: close now.
+        _ = m.parsed(.request(keepAlive: true), now: 3)
+        _ = m.responded(keepAlive: true, now: 4)
+        _ = m.responseWritten(unsentBytes: 0, writtenThisTurn: 100_000)
+        #expect(m.serverStopping() == [.stopTimer, .close])
+        #expect(m.turnYielded() == [])
+    }
+
     /// A connection that never sends a request is closed after the first-request timeout;
     /// after one answered request, idle uses the keep-alive timeout.
     @Test func silentConnectionsGetTheShortFirstRequestTimeout() {

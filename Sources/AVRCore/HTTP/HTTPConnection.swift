@@ -34,6 +34,8 @@ final class HTTPConnection {
     private(set) var idleSince: UInt64 = 0
     /// Whether the request being answered is a HEAD: its response goes without the body.
     private var answeringHead = false
+    /// Response bytes written since this connection last got input or a loop turn.
+    private var writtenThisTurn = 0
 
     init(server: HTTPServer, stream: TCPStream) {
         self.server = server
@@ -93,6 +95,7 @@ final class HTTPConnection {
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        writtenThisTurn = 0
         if machine.hasEnded {
             perform(machine.discarded(bytes.count, now: now))
             return
@@ -200,9 +203,13 @@ final class HTTPConnection {
             case .dispatch:
                 dispatch()
             case .writeResponse(let keepAlive):
-                if let answer { stream.write(answer.serialized(keepAlive: keepAlive, omittingBody: answeringHead)) }
+                if let answer {
+                    let bytes = answer.serialized(keepAlive: keepAlive, omittingBody: answeringHead)
+                    writtenThisTurn += bytes.count
+                    stream.write(bytes)
+                }
                 answer = nil
-                perform(machine.responseWritten(unsentBytes: stream.pendingWriteBytes))
+                perform(machine.responseWritten(unsentBytes: stream.pendingWriteBytes, writtenThisTurn: writtenThisTurn))
                 if machine.isIdle { idleSince = now }
             case .writeError(let status):
                 stream.write(errorResponse(status, failure).serialized(keepAlive: false))
@@ -223,6 +230,12 @@ final class HTTPConnection {
                 stream.closeAfterFlush()
             case .close:
                 stream.close()
+            case .yieldTurn:
+                stream.runSoon { [weak self] in
+                    guard let self else { return }
+                    self.writtenThisTurn = 0
+                    self.perform(self.machine.turnYielded())
+                }
             case .closeStalled:
                 server.log.info("HTTP client \(stream.peerAddress?.description ?? "?") took no response bytes for "
                     + "\(server.options.requestTimeout) ms with \(stream.pendingWriteBytes) bytes unsent: closed")

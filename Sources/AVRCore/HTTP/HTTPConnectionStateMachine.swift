@@ -15,7 +15,9 @@ struct HTTPConnectionStateMachine {
         /// connections that never send anything do not hold a file descriptor for long.
         var firstRequestTimeout: UInt64
         /// A response that leaves more unsent than this (bytes) stops the connection: nothing
-        /// is read or answered until the client has taken it (response backpressure).
+        /// is read or answered until the client has taken it (response backpressure). Also the
+        /// most response bytes answered to one connection's pipelined requests in one loop turn:
+        /// past it the rest waits for the next turn, so the calls' timers run in between.
         var maxUnsentBytes: Int
         var linger: LingeringClose.Bounds
     }
@@ -33,6 +35,9 @@ struct HTTPConnectionStateMachine {
         /// Over `maxUnsentBytes` of the last response is unsent: nothing is read or parsed
         /// until the client takes it (`outputDrained`); the request timer bounds the wait.
         case backlogged
+        /// This loop turn answered `maxUnsentBytes` already: parked requests wait for the next
+        /// turn (`turnYielded`).
+        case yielding
         /// The last response is written; the write side is shut once it is flushed and input
         /// is discarded, bounded.
         case lingering(LingeringClose)
@@ -71,6 +76,8 @@ struct HTTPConnectionStateMachine {
         case close
         /// The client did not take a response within the request timeout: close now.
         case closeStalled
+        /// Call `turnYielded` on the next loop turn.
+        case yieldTurn
         /// The lingering drain ended (`why`, with its bookkeeping for the log): close now.
         case endLingering(LingeringClose, why: LingeringClose.Ending)
     }
@@ -167,13 +174,25 @@ struct HTTPConnectionStateMachine {
     }
 
     /// The keep-alive response is written; `unsentBytes` of the connection's output have not
-    /// reached the kernel yet.
-    mutating func responseWritten(unsentBytes: Int) -> [Action] {
+    /// reached the kernel yet; `writtenThisTurn`: response bytes written to this connection
+    /// since the loop last gave it input (or a turn).
+    mutating func responseWritten(unsentBytes: Int, writtenThisTurn: Int = 0) -> [Action] {
         guard state == .sending else { return [] }
         if unsentBytes > configuration.maxUnsentBytes {
             state = .backlogged
             return [.stopReading, .armTimer(milliseconds: configuration.requestTimeout)]
         }
+        if writtenThisTurn > configuration.maxUnsentBytes {
+            state = .yielding
+            return [.stopReading, .yieldTurn]
+        }
+        state = .idle
+        return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
+    }
+
+    /// The next loop turn after `.yieldTurn`.
+    mutating func turnYielded() -> [Action] {
+        guard state == .yielding else { return [] }
         state = .idle
         return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
     }
@@ -198,7 +217,7 @@ struct HTTPConnectionStateMachine {
         case .lingering(let drain):
             if let ending = drain.check(now: now) { return endLingering(drain, ending) }
             return [.armTimer(milliseconds: drain.timeout(now: now))]
-        case .awaitingResponse, .sending, .closingAfterFlush, .closed:
+        case .awaitingResponse, .sending, .yielding, .closingAfterFlush, .closed:
             return []
         }
     }
@@ -240,7 +259,7 @@ struct HTTPConnectionStateMachine {
             return []
         case .closed:
             return []
-        case .idle, .lingering, .closingAfterFlush, .sending, .backlogged:
+        case .idle, .lingering, .closingAfterFlush, .sending, .backlogged, .yielding:
             return close()
         }
     }

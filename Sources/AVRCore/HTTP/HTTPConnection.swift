@@ -193,6 +193,7 @@ final class HTTPConnection {
             case .armTimer(let milliseconds):
                 timer?.start(timeout: milliseconds) { [weak self] in
                     guard let self else { return }
+                    self.writtenThisTurn = 0
                     self.perform(self.machine.timerFired(now: self.now))
                 }
             case .stopTimer:
@@ -230,12 +231,6 @@ final class HTTPConnection {
                 stream.closeAfterFlush()
             case .close:
                 stream.close()
-            case .yieldTurn:
-                stream.runSoon { [weak self] in
-                    guard let self else { return }
-                    self.writtenThisTurn = 0
-                    self.perform(self.machine.turnYielded())
-                }
             case .closeStalled:
                 server.log.info("HTTP client \(stream.peerAddress?.description ?? "?") took no response bytes for "
                     + "\(server.options.requestTimeout) ms with \(stream.pendingWriteBytes) bytes unsent: closed")

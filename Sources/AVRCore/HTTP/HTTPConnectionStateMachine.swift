@@ -35,8 +35,9 @@ struct HTTPConnectionStateMachine {
         /// Over `maxUnsentBytes` of the last response is unsent: nothing is read or parsed
         /// until the client takes it (`outputDrained`); the request timer bounds the wait.
         case backlogged
-        /// This loop turn answered `maxUnsentBytes` already: parked requests wait for the next
-        /// turn (`turnYielded`).
+        /// This loop turn answered `maxUnsentBytes` already: parked requests wait for a 1 ms
+        /// timer, which fires on a later loop turn, after the loop has polled for I/O (a zero
+        /// timer armed from a timer callback would run in the same timer phase with libuv 1.44).
         case yielding
         /// The last response is written; the write side is shut once it is flushed and input
         /// is discarded, bounded.
@@ -76,8 +77,6 @@ struct HTTPConnectionStateMachine {
         case close
         /// The client did not take a response within the request timeout: close now.
         case closeStalled
-        /// Call `turnYielded` on the next loop turn.
-        case yieldTurn
         /// The lingering drain ended (`why`, with its bookkeeping for the log): close now.
         case endLingering(LingeringClose, why: LingeringClose.Ending)
     }
@@ -184,15 +183,8 @@ struct HTTPConnectionStateMachine {
         }
         if writtenThisTurn > configuration.maxUnsentBytes {
             state = .yielding
-            return [.stopReading, .yieldTurn]
+            return [.stopReading, .armTimer(milliseconds: 1)]
         }
-        state = .idle
-        return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
-    }
-
-    /// The next loop turn after `.yieldTurn`.
-    mutating func turnYielded() -> [Action] {
-        guard state == .yielding else { return [] }
         state = .idle
         return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
     }
@@ -212,12 +204,16 @@ struct HTTPConnectionStateMachine {
         case .backlogged:
             state = .closed
             return [.stopTimer, .closeStalled]
+        case .yielding:
+            // A later loop turn: answer what is parked.
+            state = .idle
+            return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
         case .receiving(let stopping):
             return [.releasePending, .writeError(status: 408)] + end(stopping: stopping, now: now)
         case .lingering(let drain):
             if let ending = drain.check(now: now) { return endLingering(drain, ending) }
             return [.armTimer(milliseconds: drain.timeout(now: now))]
-        case .awaitingResponse, .sending, .yielding, .closingAfterFlush, .closed:
+        case .awaitingResponse, .sending, .closingAfterFlush, .closed:
             return []
         }
     }

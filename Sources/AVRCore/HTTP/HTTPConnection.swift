@@ -8,8 +8,9 @@ import AVRProtocol
 /// one per live call with Asterisk's CURL() — cost little; before the first request the
 /// shorter first-request timer runs instead), backlogged (a client that does not read its
 /// responses: once more than `maxUnsentBytes` is unsent, nothing is read or answered until
-/// the output drains, or the connection is closed after the request timeout), and lingering: after a response
-/// that ends the connection (an early error, or `Connection: close`) the write side is shut
+/// the output drains, or the connection is closed after the request timeout), yielding (a
+/// loop turn's worth of pipelined requests answered; the rest waits a turn), and lingering:
+/// after a response that ends the connection (an early error, or `Connection: close`) the write side is shut
 /// down and input is read and discarded, bounded (`LingeringClose`), so a client still
 /// sending its body gets to read the response instead of a reset.
 ///
@@ -232,8 +233,8 @@ final class HTTPConnection {
             case .close:
                 stream.close()
             case .closeStalled:
-                server.log.info("HTTP client \(stream.peerAddress?.description ?? "?") took no response bytes for "
-                    + "\(server.options.requestTimeout) ms with \(stream.pendingWriteBytes) bytes unsent: closed")
+                server.log.info("HTTP client \(stream.peerAddress?.description ?? "?") left \(stream.pendingWriteBytes) "
+                    + "response bytes unread for \(server.options.requestTimeout) ms: closed")
                 stream.close()
             case .endLingering(let drain, let why):
                 guard !stream.isClosing else { break }

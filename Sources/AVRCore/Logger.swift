@@ -58,8 +58,57 @@ package struct Logger: Sendable {
     /// Prepended to every message (empty unless `with(prefix:)` was used).
     package private(set) var prefix = ""
 
-    /// A call's logger: its uuid on every line.
-    package func with(uuid: CallUUID) -> Logger { with("uuid", uuid.description) }
+    /// A call's logger: its uuid on every line, and a fresh `PeerLogBudget` that every
+    /// logger made from it shares (the STS client's, the pipeline's).
+    package func with(uuid: CallUUID) -> Logger {
+        var copy = with("uuid", uuid.description)
+        copy.budget = PeerLogBudget()
+        return copy
+    }
+
+    /// The same logger with a budget of its own (for a component outside any call whose lines
+    /// a peer could multiply, such as the webhook dispatcher's drop lines).
+    package func withOwnBudget() -> Logger {
+        var copy = self
+        copy.budget = PeerLogBudget()
+        return copy
+    }
+
+    /// Replaces the budget (tests: one with a clock of their own).
+    mutating func setBudget(_ budget: PeerLogBudget) { self.budget = budget }
+
+    /// The call's budget for lines a peer causes once per message (nil outside a call: such
+    /// lines are then written as any other).
+    package private(set) var budget: PeerLogBudget?
+
+    /// A line a peer can cause once per message (a DTMF digit, a transcript, an STS error):
+    /// written within the call's budget for `kind`, counted otherwise; the first line after
+    /// some were held back is preceded by `suppressed N similar lines (<kind>)`. The message
+    /// is only built when the line is written.
+    package func limited(_ kind: PeerLogKind, _ level: Level, _ message: @autoclosure () -> String) {
+        guard isEnabled(level) else { return }
+        guard let budget else { return emit(level, message()) }
+        switch budget.admit(kind) {
+        case .suppress:
+            budget.levels[kind.rawValue] = level
+            return
+        case .write(let suppressed):
+            if suppressed > 0 { emit(level, Self.summary(suppressed, kind)) }
+            emit(level, message())
+        }
+    }
+
+    /// End of the call: a summary line for each kind with lines held back since its last one.
+    package func flushSuppressed() {
+        guard let budget else { return }
+        for (kind, count) in budget.drainSuppressed() where isEnabled(budget.levels[kind.rawValue]) {
+            emit(budget.levels[kind.rawValue], Self.summary(count, kind))
+        }
+    }
+
+    private static func summary(_ count: Int, _ kind: PeerLogKind) -> String {
+        "suppressed \(count) similar line\(count == 1 ? "" : "s") (\(kind))"
+    }
 
     @inline(__always) package func isEnabled(_ level: Level) -> Bool { level >= self.level }
 
@@ -90,6 +139,28 @@ extension Logger.Level {
         case .error: self = .error
         }
     }
+}
+
+/// One call's `LogRateLimiter`, shared by the loggers made from the call's logger.
+///
+/// A reference (a call's loggers are values, copied into its backends) used only on the
+/// call's loop thread, hence `@unchecked Sendable`. Its clock is the monotonic one.
+package final class PeerLogBudget: @unchecked Sendable {
+    private var limiter: LogRateLimiter
+    private let clock: () -> UInt64
+    /// Per kind, the level of its last line held back: the end-of-call summary's level.
+    var levels = [Logger.Level](repeating: .info, count: PeerLogKind.allCases.count)
+
+    /// `clock`: monotonic milliseconds (tests pass their own).
+    package init(limiter: LogRateLimiter = LogRateLimiter(),
+                 clock: @escaping () -> UInt64 = { MonotonicClock.milliseconds() }) {
+        self.limiter = limiter
+        self.clock = clock
+    }
+
+    func admit(_ kind: PeerLogKind) -> LogRateLimiter.Decision { limiter.admit(kind, now: clock()) }
+
+    func drainSuppressed() -> [(kind: PeerLogKind, count: Int)] { limiter.drainSuppressed() }
 }
 
 /// Our swift-log `LogHandler`: one `write` per line on standard output.
@@ -143,14 +214,29 @@ package struct AVRLogHandler: LogHandler {
         }
     }
 
+    /// The message and the fields are escaped here, once for every call site
+    /// (`LogTextEscaper`): text from a peer can never end the line or forge another.
     static func textLine(level: Logging.Logger.Level, message: String, context: Logging.Logger.Metadata,
                          fields: Logging.Logger.Metadata) -> [UInt8] {
-        var text = "[\(label(level))]: "
-        if let uuid = context["uuid"] { text += "[\(uuid)] " }
-        text += message
-        for (key, value) in fields.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
-        text += "\n"
-        return Array(text.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 + message.utf8.count)
+        bytes.append(UInt8(ascii: "["))
+        bytes.append(contentsOf: label(level).utf8)
+        bytes.append(contentsOf: "]: ".utf8)
+        if let uuid = context["uuid"] {
+            bytes.append(UInt8(ascii: "["))
+            LogTextEscaper.append(uuid.description, to: &bytes)
+            bytes.append(contentsOf: "] ".utf8)
+        }
+        LogTextEscaper.append(message, to: &bytes)
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            bytes.append(UInt8(ascii: " "))
+            LogTextEscaper.append(key, to: &bytes)
+            bytes.append(UInt8(ascii: "="))
+            LogTextEscaper.append(value.description, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
     }
 
     /// Keys in a fixed order (time, level, message, then metadata sorted) so lines diff well.

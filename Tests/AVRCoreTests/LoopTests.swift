@@ -180,6 +180,37 @@ func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping 
         #expect(drained)
     }
 
+    /// A peer that never reads cannot hold a connection closed after a flush (nor, through its
+    /// pending write, the loop): the deadline closes it hard.
+    @Test func closeAfterFlushToAPeerThatNeverReadsClosesAtTheDeadline() throws {
+        var closedAfter: UInt64?
+        var pendingAtClose = 0
+        try withLoop(deadlineMs: 5_000) { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            var peer: TCPStream?
+            let client = try TCPStream(loop: loop)
+            listener.onConnection = { stream in peer = stream }  // never reads
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                let chunk = [UInt8](repeating: 0x5A, count: 64 * 1024)
+                while client.pendingWriteBytes == 0 { client.write(chunk) }
+                for _ in 0..<16 { client.write(chunk) }
+                pendingAtClose = client.pendingWriteBytes
+                let started = loop.milliseconds
+                client.onClose = {
+                    closedAfter = loop.milliseconds - started
+                    peer?.close()
+                    listener.close()
+                    done()
+                }
+                client.closeAfterFlush(deadline: 200)
+            }
+        }
+        #expect(pendingAtClose > 0, "the peer was to leave bytes unsent")
+        let after = try #require(closedAfter)
+        #expect(after >= 190 && after < 2000, "closed \(after) ms after closeAfterFlush")
+    }
+
     @Test func shutdownSendsEOFAfterQueuedBytesAndKeepsReading() throws {
         let total = 4 * 1024 * 1024
         var clientReceived = 0

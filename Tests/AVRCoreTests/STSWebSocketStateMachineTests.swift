@@ -13,11 +13,14 @@ import Testing
         case .none: "none"
         case .connect: "connect"
         case .sendHandshake: "sendHandshake"
-        case .open(let held): "open(held: \(held.frameLengths), dropped: \(held.droppedBytes))"
+        case .open(let held, let wakeIn):
+            "open(held: \(held.frameLengths), dropped: \(held.droppedBytes))" + (wakeIn.map { ", wake in \($0)" } ?? "")
         case .sendAudio: "sendAudio"
         case .sendDTMF: "sendDTMF"
         case .deliver: "deliver"
         case .sendPong: "sendPong"
+        case .sendPing(let wakeIn): "sendPing(wake in \(wakeIn))"
+        case .sleep(let delay): "sleep(\(delay))"
         case .ignoreBinary: "ignoreBinary"
         case .answerClose(let code): "answerClose(\(code.map { String($0.rawValue) } ?? "none"))"
         case .startClosing: "startClosing"
@@ -28,6 +31,7 @@ import Testing
             case .failed(let failure)?: "finish(failed: \(failure), politely: \(politely))"
             }
         case .failProtocol(let error): "failProtocol(\(error), \(error.closeCode.rawValue))"
+        case .failPolicy(let failure): "failPolicy(\(failure))"
         }
     }
 
@@ -172,5 +176,89 @@ import Testing
         _ = closing.hangup()
         #expect(Self.label(closing.protocolViolated(.messageTooLarge))
             == "failProtocol(message larger than the configured maximum, 1009)")
+    }
+
+    // MARK: Liveness and ping floods
+
+    static func live(interval: UInt64 = 10_000, timeout: UInt64 = 5000, openedAt: UInt64 = 1000) -> STSWebSocketStateMachine {
+        var machine = STSWebSocketStateMachine(url: url, connectTimeout: 3000, preOpenCapacity: 0,
+                                               liveness: .init(interval: interval, timeout: timeout))
+        _ = machine.start(tlsAvailable: true)
+        _ = machine.connected()
+        #expect(label(machine.handshakeAnswered(now: openedAt)) == "open(held: [], dropped: 0), wake in \(interval)")
+        return machine
+    }
+
+    static let ping: [UInt8] = [1, 2, 3]
+
+    @Test func pingDueThenAnsweredThenTheNextPingOneIntervalAfterTheFirst() {
+        var machine = Self.live()
+        var transcript: [String] = []
+        transcript.append(Self.label(machine.timerFired(now: 11_000)))  // the first ping is due
+        machine.heardFromService()                                       // its pong, at 11 020
+        transcript.append(Self.label(Self.ping.withUnsafeBytes { machine.received(.pong($0), now: 11_020) }))
+        transcript.append(Self.label(machine.timerFired(now: 16_000)))  // the check: answered
+        transcript.append(Self.label(machine.timerFired(now: 21_003)))  // a late timer: ping at once
+        #expect(transcript == ["sendPing(wake in 5000)", "none", "sleep(5000)", "sendPing(wake in 5000)"])
+    }
+
+    @Test func anyFrameAnswersAPing() {
+        var machine = Self.live(interval: 500, timeout: 500)
+        _ = machine.timerFired(now: 1500)
+        machine.heardFromService()  // agent audio, not a pong
+        _ = Array("{}".utf8).withUnsafeBytes { machine.received(.text($0)) }
+        #expect(Self.label(machine.timerFired(now: 2000)) == "sendPing(wake in 500)", "interval = timeout: the next ping at once")
+    }
+
+    @Test func noFrameWithinTheTimeoutEndsTheCallAsAnSTSFailure() {
+        var machine = Self.live()
+        #expect(Self.label(machine.timerFired(now: 11_000)) == "sendPing(wake in 5000)")
+        #expect(Self.label(machine.timerFired(now: 12_000)) == "sleep(4000)", "an early wake-up waits for the deadline")
+        #expect(Self.label(machine.timerFired(now: 16_000))
+            == "finish(failed: no answer to ping within 5000 ms, politely: false)")
+        #expect(Self.label(machine.timerFired(now: 17_000)) == "none", "reported once")
+        #expect(Self.label(machine.hangup()) == "none")
+    }
+
+    @Test func framesBeforeThePingDoNotAnswerIt() {
+        var machine = Self.live(interval: 500, timeout: 200)
+        machine.heardFromService()
+        #expect(Self.label(machine.timerFired(now: 1500)) == "sendPing(wake in 200)")
+        #expect(Self.label(machine.timerFired(now: 1700)) == "finish(failed: no answer to ping within 200 ms, politely: false)")
+    }
+
+    @Test func pingsOffMeansNoTimerAndNoCheck() {
+        var machine = Self.opened()
+        #expect(Self.label(machine.timerFired(now: 1_000_000)) == "none")
+    }
+
+    @Test func aPingFloodEndsTheConnectionWithPolicyViolation() {
+        var machine = Self.live()
+        let answers = (0..<50).map { k in Self.label(Self.ping.withUnsafeBytes { machine.received(.ping($0), now: 5000 + UInt64(k)) }) }
+        #expect(answers == Array(repeating: "sendPong", count: 50), "50 pings in a second are answered")
+        #expect(Self.label(Self.ping.withUnsafeBytes { machine.received(.ping($0), now: 5999) })
+            == "failPolicy(ping flood: more than 50 pings within one second)")
+        #expect(Self.label(machine.timerFired(now: 11_000)) == "none", "closed: no more pings")
+    }
+
+    @Test func fiftyPingsEverySecondIsNoFlood() {
+        var machine = Self.live()
+        for second in 0..<5 {
+            for k in 0..<50 {
+                let now = 2000 + UInt64(second) * 1000 + UInt64(k) * 20
+                #expect(Self.label(Self.ping.withUnsafeBytes { machine.received(.ping($0), now: now) }) == "sendPong")
+            }
+        }
+    }
+
+    @Test func sendBudgetDropsPastItsBoundAndLogsTheFirstThenEvery500th() {
+        var budget = STSSendBudget(maxPendingBytes: 1000)
+        #expect(budget.admit(pendingBytes: 1000) == .send)
+        #expect(budget.admit(pendingBytes: 1001) == .dropAndLog(count: 1))
+        var logged: [Int] = []
+        for _ in 0..<1000 { if case .dropAndLog(let count) = budget.admit(pendingBytes: 5000) { logged.append(count) } }
+        #expect(logged == [500, 1000])
+        #expect(budget.dropped == 1001)
+        #expect(budget.admit(pendingBytes: 0) == .send)
     }
 }

@@ -107,4 +107,46 @@ import AVRProtocol
         #expect(m.attemptFinished(for: "A", delivered: false, now: 1) == [.finish("a1", delivered: false)])
         #expect(m.attemptFinished(for: "A", delivered: true, now: 2) == [])
     }
+
+    /// A call flooding per-message events fills its queue; its lifecycle events still get in:
+    /// ordinary events stop short of the reserved places, and at the bound a reserved event
+    /// evicts the call's newest waiting ordinary one instead of being refused.
+    @Test func lifecycleEventsHaveRoomReservedAndEvictPerMessageOnes() {
+        var m = Machine(policy: .init(retries: 0, backoffBase: 250, backoffCap: 5_000, maxQueuedPerCall: 4,
+                                      maxQueuedTotal: 100, reservedPerCall: 1, reservedTotal: 0))
+        #expect(m.enqueue("call_started", for: "A", reserved: true) == [.attempt("A", "call_started", number: 1)])
+        _ = m.enqueue("t1", for: "A")
+        _ = m.enqueue("t2", for: "A")
+        // 3 queued: the last place is reserved.
+        #expect(m.enqueue("t3", for: "A") == [.dropped("A", "t3", queuedForCall: 3, queuedTotal: 3), .finish("t3", delivered: false)])
+        #expect(m.enqueue("call_ended", for: "A", reserved: true) == [])
+        #expect(m.queued(for: "A") == 4)
+        // Full: a further reserved event evicts t2, the newest ordinary one waiting.
+        #expect(m.enqueue("call_initiated", for: "A", reserved: true)
+            == [.dropped("A", "t2", queuedForCall: 4, queuedTotal: 4), .finish("t2", delivered: false)])
+        #expect(m.queued(for: "A") == 4 && m.backlog == 4)
+        // Delivered in order: t1, then the lifecycle events.
+        #expect(m.attemptFinished(for: "A", delivered: true, now: 1) == [.finish("call_started", delivered: true), .attempt("A", "t1", number: 1)])
+        #expect(m.attemptFinished(for: "A", delivered: true, now: 2) == [.finish("t1", delivered: true), .attempt("A", "call_ended", number: 1)])
+        #expect(m.attemptFinished(for: "A", delivered: true, now: 3) == [.finish("call_ended", delivered: true), .attempt("A", "call_initiated", number: 1)])
+        // Nothing ordinary left to evict: a reserved event at the bound is refused, and said so.
+        var full = Machine(policy: .init(retries: 0, backoffBase: 250, backoffCap: 5_000, maxQueuedPerCall: 2,
+                                         maxQueuedTotal: 100, reservedPerCall: 1, reservedTotal: 0))
+        _ = full.enqueue("s", for: "B", reserved: true)
+        _ = full.enqueue("e", for: "B", reserved: true)
+        #expect(full.enqueue("x", for: "B", reserved: true) == [.dropped("B", "x", queuedForCall: 2, queuedTotal: 2), .finish("x", delivered: false)])
+    }
+
+    @Test func theServerWideBoundAlsoKeepsRoomForLifecycleEvents() {
+        var m = Machine(policy: .init(retries: 0, backoffBase: 250, backoffCap: 5_000, maxQueuedPerCall: 100,
+                                      maxQueuedTotal: 3, reservedPerCall: 0, reservedTotal: 1))
+        _ = m.enqueue("a1", for: "A")
+        _ = m.enqueue("a2", for: "A")
+        #expect(m.enqueue("b1", for: "B") == [.dropped("B", "b1", queuedForCall: 0, queuedTotal: 2), .finish("b1", delivered: false)])
+        #expect(m.enqueue("call_ended", for: "B", reserved: true) == [.attempt("B", "call_ended", number: 1)])
+        // Full in all: A's call_ended evicts A's waiting a2 (a1 is under way).
+        #expect(m.enqueue("call_ended", for: "A", reserved: true)
+            == [.dropped("A", "a2", queuedForCall: 2, queuedTotal: 3), .finish("a2", delivered: false)])
+        #expect(m.backlog == 3)
+    }
 }

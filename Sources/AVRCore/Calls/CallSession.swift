@@ -18,6 +18,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case stsClosed
         case stsFailed(SpeechFailure)
         case shutdown
+        /// Closed before it sent its UUID (see `AwaitingUUIDQueue`): not a call yet.
+        case unidentified(AwaitingUUIDQueue.CloseReason)
 
         /// The `reason` label of `avr_calls_ended_total` and the quality line.
         var metricLabel: String {
@@ -29,6 +31,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .stsClosed: "sts_closed"
             case .stsFailed: "sts_failed"
             case .shutdown: "shutdown"
+            case .unidentified(let reason): reason.metricLabel
             }
         }
 
@@ -41,13 +44,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .stsClosed: "STS closed the connection"
             case .stsFailed(let failure): "STS failed: \(failure)"
             case .shutdown: "server shutting down"
+            case .unidentified(let reason): "closed before its UUID (\(reason.metricLabel))"
             }
         }
 
         /// Whether we tell Asterisk to hang up (it did not end the call itself).
         var sendsHangup: Bool {
             switch self {
-            case .callerHungUp, .callerClosed, .callerError: false
+            case .callerHungUp, .callerClosed, .callerError, .unidentified: false
             default: true
             }
         }
@@ -70,6 +74,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     var schedulerPosition: (slot: Int, index: Int)?
     /// Called once the connection is closed and the call forgotten.
     var onClosed: (() -> Void)?
+    /// Called when the UUID arrives (the connection is a call from then on).
+    var onIdentified: (() -> Void)?
+    /// The caller's address (for log lines about the connection).
+    var peerAddress: SocketAddress? { stream.peerAddress }
     private var droppedPlaybackFrames = 0
     /// For the metrics and the quality line (monotonic nanoseconds).
     private var quality = CallQuality()
@@ -122,13 +130,12 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case .forwardAudio(let audio):
             if let payload { callerAudio(kind: audio.kind, payload: payload) }
         case .forwardDTMF(let digit):
-            log.info("DTMF digit: \(digit)")
+            log.limited(.dtmf, .info, "DTMF digit: \(digit)")
             backend?.sendDTMF(digit.ascii)
-            if let uuid {
-                context.webhooks?.send(WebhookEnvelope.dtmfDigit, uuid: uuid, payload: .object(["digit": .string(digit.description)]))
-            }
+            sendPerMessageWebhook(WebhookEnvelope.dtmfDigit, payload: .object(["digit": .string(digit.description)]))
         case .ignoreInvalidDTMF(let byte):
-            log.warn("Ignoring a DTMF message with byte 0x\(String(byte, radix: 16, uppercase: true)), which is no DTMF key")
+            log.limited(.invalidDTMF, .warn,
+                        "Ignoring a DTMF message with byte 0x\(String(byte, radix: 16, uppercase: true)), which is no DTMF key")
         case .hangup(let reason):
             end(EndReason(reason))
         case .ignore:
@@ -138,6 +145,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     private func callStarted(_ uuid: CallUUID) {
         self.uuid = uuid
+        let identified = onIdentified
+        onIdentified = nil
+        identified?()
         log = context.log.with(uuid: uuid)
         quality.startedAt = context.loop.nanoseconds
         context.metrics.server.callsStarted.increment()
@@ -311,21 +321,37 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     func speechInterrupted() {
         playback.clear()
-        log.info("Interruption: playback queue cleared")
-        if let uuid { context.webhooks?.send(WebhookEnvelope.interruption, uuid: uuid, payload: .object([:])) }
+        log.limited(.interruption, .info, "Interruption: playback queue cleared")
+        sendPerMessageWebhook(WebhookEnvelope.interruption, payload: .object([:]))
     }
 
     func speechTranscript(role: TranscriptRole, text: String) {
-        log.info("Transcript (\(role)): \(text)")
-        if let uuid {
-            context.webhooks?.send(WebhookEnvelope.transcription, uuid: uuid,
-                                   payload: .object(["role": .string(role.label), "text": .string(text)]))
-        }
+        log.limited(.transcript, .info, "Transcript (\(role)): \(text)")
+        sendPerMessageWebhook(WebhookEnvelope.transcription,
+                              payload: .object(["role": .string(role.label), "text": .string(text)]))
     }
 
     func speechError(_ error: SpeechFailure) {
-        log.error("\(error)")
+        log.limited(.serviceError, .error, "\(error)")
     }
+
+    // MARK: Webhooks
+
+    /// Per-message events (`dtmf_digit`, `transcription`, `interruption`) share one budget
+    /// per call (`perMessageWebhooks`); beyond it they are not sent but counted, and the
+    /// count is logged when the call ends. Lifecycle events never go through it.
+    private func sendPerMessageWebhook(_ type: String, payload: JSONValue) {
+        guard let uuid, let webhooks = context.webhooks else { return }
+        guard perMessageWebhooks.take(now: context.loop.milliseconds) else {
+            unsentWebhooks += 1
+            return
+        }
+        webhooks.send(type, uuid: uuid, payload: payload)
+    }
+
+    /// The per-call budget of per-message webhooks: a burst of 20, then 10 a second.
+    private var perMessageWebhooks = TokenBucket(perSecond: 10, burst: 20)
+    private var unsentWebhooks = 0
 
     func speechClosed(_ reason: SpeechCloseReason) {
         backend = nil
@@ -380,6 +406,11 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             metrics.server.callsActive.decrement()
             metrics.server.callEnded(reason: reason.metricLabel)
             metrics.server.callDuration.recordNanoseconds(Int64(duration))
+            log.flushSuppressed()
+            if unsentWebhooks > 0 {
+                log.warn("Webhooks: \(unsentWebhooks) dtmf_digit/transcription/interruption event(s) not sent "
+                    + "(over the per-call rate of 10 a second after a burst of 20)")
+            }
             log.info("Call quality", fields: quality.fields(duration: duration, reason: reason.metricLabel,
                                                             framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160))
             log.info("Call ended: \(reason)")

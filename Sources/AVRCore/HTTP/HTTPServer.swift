@@ -30,6 +30,9 @@ package final class HTTPServer {
     private var listener: TCPListener?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     let log: Logger
+    /// Accepting ran out of file descriptors: return true once something was closed to free
+    /// one (the accept is retried at once; see `TCPListener.onAcceptPressure`).
+    package var onAcceptPressure: ((UVError) -> Bool)?
 
     package init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger,
                 reusePort: Bool = false, handler: @escaping Handler) throws(UVError) {
@@ -47,6 +50,7 @@ package final class HTTPServer {
         listener.onAcceptResumed = { [log] milliseconds, attempts in
             log.info("HTTP accepting again after \(milliseconds) ms (\(attempts) failed attempt(s))")
         }
+        listener.onAcceptPressure = { [unowned self] error in self.onAcceptPressure?(error) ?? false }
     }
 
     package var port: Int { listener?.port ?? 0 }

@@ -10,7 +10,9 @@ internal import CUV
 /// returns to the event loop. Here an accept that fails for lack of fds or memory pauses
 /// accepting (reported once through `onAcceptError`); connections wait in the kernel's
 /// backlog; accepting is retried after 50 ms, doubling up to 1 s, and `onAcceptResumed`
-/// reports when it works again.
+/// reports when it works again. Before pausing for lack of fds, the owner is asked
+/// (`onAcceptPressure`) to close connections it can spare; when it does, the accept is
+/// tried again at once.
 package final class TCPListener {
     package unowned let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
@@ -29,8 +31,14 @@ package final class TCPListener {
     package var onAcceptError: ((UVError) -> Void)?
     /// Accepting works again after a pause: how long it lasted (ms) and how many attempts failed.
     package var onAcceptResumed: ((_ pausedMilliseconds: UInt64, _ failedAttempts: Int) -> Void)?
+    /// Accepting failed for lack of file descriptors (EMFILE, ENFILE): the owner closes
+    /// connections it can spare and returns true if it closed any (the accept is retried at
+    /// once, up to `pressureReliefs` times per turn), false to pause as described above.
+    package var onAcceptPressure: ((UVError) -> Bool)?
     /// Connections accepted per readiness callback at most (the rest wait for the next turn).
     private static let acceptBurst = 64
+    /// Times per readiness callback `onAcceptPressure` may make the accept retry at once.
+    private static let pressureReliefs = 8
 
     /// Binds and listens on `host:port` (`port` 0 picks a free port; see `port`).
     package init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
@@ -96,6 +104,7 @@ package final class TCPListener {
 
     /// Accepts what is waiting (up to a burst); pauses on a lack of fds or memory.
     private func acceptPending() {
+        var reliefs = 0
         for _ in 0..<Self.acceptBurst where !isClosing {
             let fd = cuv_accept(listeningFD)
             if fd >= 0 {
@@ -105,6 +114,11 @@ package final class TCPListener {
             }
             if fd == cuv_errno_eagain() { return }
             if fd == cuv_errno_econnaborted() || fd == cuv_errno_eintr() { continue }
+            if fd == cuv_errno_emfile() || fd == cuv_errno_enfile(), reliefs < Self.pressureReliefs,
+               onAcceptPressure?(UVError(fd)) == true {
+                reliefs += 1
+                continue
+            }
             if fd == cuv_errno_emfile() || fd == cuv_errno_enfile() || fd == cuv_errno_enobufs() || fd == cuv_errno_enomem() {
                 pause(UVError(fd))
             } else {
@@ -192,6 +206,7 @@ package final class TCPListener {
         onConnection = nil
         onAcceptError = nil
         onAcceptResumed = nil
+        onAcceptPressure = nil
         Unmanaged.passUnretained(self).release()
     }
 }

@@ -12,6 +12,10 @@ internal import CUV
 ///
 /// `shutdown` half-closes: the FIN goes out after the last queued byte, reading goes on.
 ///
+/// `closeAfterFlush` waits for the queued bytes at most `flushDeadline`, then closes hard:
+/// a peer that stops reading would otherwise hold the connection (and its pending `uv_write`,
+/// which keeps the loop alive) forever, and with it a stopping server's exit.
+///
 /// A write that fails never calls back inside `write`: the failure (`onEnd`, then `close`)
 /// runs on a later loop turn, from a zero timer the stream owns (h2o does the same: a
 /// failed write links the socket to the loop's pending list). So a caller's stack never
@@ -38,6 +42,13 @@ package final class TCPStream {
     /// Work deferred to a later loop turn (`runSoon`); created on first use.
     private var soon: Timer?
     private var soonWork: [() -> Void] = []
+    /// Bounds `closeAfterFlush` (created then).
+    private var flushTimer: Timer?
+
+    /// How long `closeAfterFlush` waits for a peer to take the queued bytes before the
+    /// connection is closed hard, ms. 2 s: on a live peer a flush takes a few round trips;
+    /// a peer that has not read for 2 s is not going to read what is left.
+    package static let flushDeadline: UInt64 = 2000
 
     /// Bytes accepted by `write` but not yet taken by the kernel: the backpressure signal.
     package var pendingWriteBytes: Int { inFlight.count + queued.count }
@@ -258,10 +269,17 @@ package final class TCPStream {
 
     // MARK: Closing
 
-    /// Closes once every byte already written has reached the kernel.
-    package func closeAfterFlush() {
+    /// Closes once every byte already written has reached the kernel, or after `deadline` ms
+    /// (unsent bytes then dropped) if the peer does not take them.
+    package func closeAfterFlush(deadline: UInt64 = TCPStream.flushDeadline) {
         assertOnLoop(loop)
-        if writing { closeWhenFlushed = true } else { close() }
+        guard !isClosing else { return }
+        guard writing else { return close() }
+        guard !closeWhenFlushed else { return }
+        closeWhenFlushed = true
+        guard let timer = try? Timer(loop: loop) else { return close() }
+        flushTimer = timer
+        timer.start(timeout: deadline) { [unowned self] in self.close() }
     }
 
     /// Closes now; unsent bytes are dropped. Safe to call more than once.
@@ -273,6 +291,8 @@ package final class TCPStream {
         soon?.close()
         soon = nil
         soonWork = []
+        flushTimer?.close()
+        flushTimer = nil
         uv_close(cuv_tcp_as_handle(handle)) { raw in
             let unmanaged = Unmanaged<TCPStream>.fromOpaque(raw!.pointee.data)
             unmanaged.takeUnretainedValue().closed()

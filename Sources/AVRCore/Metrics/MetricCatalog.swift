@@ -42,6 +42,8 @@ package enum MetricCatalog {
         Family(name: "avr_redis_operations_total", kind: .counter,
                help: "Shared-registry Redis operations, by op (set, getdel) and result: ok, error (an error reply), failed (no answer in time or connection lost), unavailable (Redis down: the local registry answered).", buckets: []),
         Family(name: "avr_http_requests_total", kind: .counter, help: "HTTP API requests answered, by route and status.", buckets: []),
+        Family(name: "avr_audiosocket_unidentified_closed_total", kind: .counter,
+               help: "AudioSocket connections closed before they sent their UUID, by reason: uuid_timeout (AUDIOSOCKET_UUID_TIMEOUT passed), waiting_limit (AUDIOSOCKET_MAX_UNIDENTIFIED reached), fd_pressure (accept ran out of file descriptors).", buckets: []),
     ]
 
     package static func family(_ name: String) -> Family? { families.first { $0.name == name } }

@@ -22,6 +22,7 @@ package final class ServerMetrics: @unchecked Sendable {
     private let codecDetected: [AudioCodec: CoreMetrics.Counter]
     private let tlsHandshakes: [String: CoreMetrics.Counter]
     private let redisOperations: [String: CoreMetrics.Counter]
+    private let unidentifiedClosed: [String: CoreMetrics.Counter]
 
     static let tlsResults = ["full", "resumed", "failed"]
     static let redisOperationNames = ["set", "getdel"]
@@ -64,7 +65,16 @@ package final class ServerMetrics: @unchecked Sendable {
             }
         }
         redisOperations = operations
+        var unidentified: [String: CoreMetrics.Counter] = [:]
+        for reason in AwaitingUUIDQueue.CloseReason.allCases {
+            unidentified[reason.metricLabel] = CoreMetrics.Counter(
+                label: "avr_audiosocket_unidentified_closed_total", dimensions: [("reason", reason.metricLabel)], factory: factory)
+        }
+        unidentifiedClosed = unidentified
     }
+
+    /// An AudioSocket connection was closed before it sent its UUID.
+    func unidentifiedClosed(_ reason: AwaitingUUIDQueue.CloseReason) { unidentifiedClosed[reason.metricLabel]?.increment() }
 
     /// One outbound TLS handshake ended: `full`, `resumed` or `failed`.
     func tlsHandshake(_ result: String) { tlsHandshakes[result]?.increment() }

@@ -131,6 +131,10 @@ package final class AVRService {
                                       ambient: ambient, log: log, metrics: loopMetrics, shared: shared, tls: tls)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort, lifecycle: lifecycle)
+        for server in [httpServer, metricsServer] {
+            server?.onAcceptPressure = { [unowned self] error in self.relieveFDPressure(error) }
+        }
+        audioSocketServer?.onAcceptPressure = { [unowned self] error in self.relieveFDPressure(error) }
         guard announce else { return }
         log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
         if configuration.loops > 1 { log.info("Running \(configuration.loops) event loops") }
@@ -143,6 +147,15 @@ package final class AVRService {
         sweeper.start(timeout: 1000, repeat: 1000) { [registry, loop] in registry.expire(now: loop.milliseconds) }
         sweeper.unref()
         self.sweeper = sweeper
+    }
+
+    /// A listener of this loop ran out of file descriptors (EMFILE, ENFILE): close what can be
+    /// spared, cheapest first, so that calls and `/health` are still accepted. First the
+    /// oldest AudioSocket connections that have not sent their UUID (not calls yet).
+    /// Returns whether anything was closed (the listener then retries its accept at once;
+    /// otherwise it pauses and retries with a backoff, connections waiting in the backlog).
+    private func relieveFDPressure(_ error: UVError) -> Bool {
+        audioSocketServer?.shedUnidentified(error) ?? false
     }
 
     /// Signals, on the main loop. SIGTERM drains (see `drain`) when `DRAIN_TIMEOUT` > 0;

@@ -29,6 +29,11 @@ enum SpeechFailure: Error, CustomStringConvertible {
     case serviceError(String)
     /// A request of the ASR → LLM → TTS pipeline failed (which module, why).
     case pipeline(PipelineFailure)
+    /// The STS WebSocket sent no frame at all (pong or other) within this long after a ping
+    /// (`STS_PING_TIMEOUT`): the service or the path to it hangs.
+    case noPingAnswer(milliseconds: UInt64)
+    /// The STS sent more pings than a keep-alive needs (`WebSocketPingFloodGuard`).
+    case pingFlood(maxPerSecond: Int)
 
     var description: String {
         switch self {
@@ -45,6 +50,8 @@ enum SpeechFailure: Error, CustomStringConvertible {
         case .endedMidResponse: "STS closed the connection mid-response"
         case .serviceError(let message): "STS error: \(message)"
         case .pipeline(let failure): "\(failure)"
+        case .noPingAnswer(let ms): "no answer to ping within \(ms) ms"
+        case .pingFlood(let max): "ping flood: more than \(max) pings within one second"
         }
     }
 

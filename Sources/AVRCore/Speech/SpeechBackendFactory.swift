@@ -23,7 +23,9 @@ enum SpeechBackendFactory {
         if url.scheme.isWebSocket {
             log.info("Connecting to STS WebSocket: \(urlText)")
             return .success(STSWebSocketClient(loop: context.loop, url: url, uuid: uuid.description, scratch: context.scratch,
-                                               log: log, connectTimeout: timeout, tls: context.tls))
+                                               log: log, connectTimeout: timeout, tls: context.tls,
+                                               liveness: .init(interval: UInt64(context.configuration.stsPingIntervalMilliseconds),
+                                                               timeout: UInt64(context.configuration.stsPingTimeoutMilliseconds))))
         }
         log.info("Connecting to STS over HTTP: \(urlText)")
         return .success(STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,

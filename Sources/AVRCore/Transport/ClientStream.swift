@@ -21,11 +21,15 @@ package protocol ClientStream: AnyObject {
     var onRead: ((UnsafeRawBufferPointer) -> Void)? { get set }
     var onEnd: ((StreamFailure?) -> Void)? { get set }
     var onClose: (() -> Void)? { get set }
+    /// Called when every byte queued for writing has reached the kernel (after a write that
+    /// had to wait).
+    var onDrain: (() -> Void)? { get set }
     /// Bytes accepted by `write` but not yet taken by the kernel: the backpressure signal.
     var pendingWriteBytes: Int { get }
     func startReading()
     func write(_ bytes: UnsafeRawBufferPointer)
-    /// Closes once every byte already written has gone out (TLS: after close_notify).
+    /// Closes once every byte already written has gone out (TLS: after close_notify), or
+    /// after `TCPStream.flushDeadline` whatever the peer does.
     func closeAfterFlush()
     /// Closes now; unsent bytes may be dropped. Safe to call more than once.
     func close()
@@ -58,6 +62,11 @@ final class PlainStream: ClientStream {
     var onClose: (() -> Void)? {
         get { tcp.onClose }
         set { tcp.onClose = newValue }
+    }
+
+    var onDrain: (() -> Void)? {
+        get { tcp.onDrain }
+        set { tcp.onDrain = newValue }
     }
 
     var pendingWriteBytes: Int { tcp.pendingWriteBytes }

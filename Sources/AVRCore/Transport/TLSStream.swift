@@ -26,6 +26,11 @@ package final class TLSStream: ClientStream {
     /// Whether the handshake resumed a saved session.
     package private(set) var resumed = false
     package var pendingWriteBytes: Int { tcp.pendingWriteBytes }
+    /// The ciphertext is handed to the socket as it is made: drained socket, drained stream.
+    package var onDrain: (() -> Void)? {
+        get { tcp.onDrain }
+        set { tcp.onDrain = newValue }
+    }
 
     init(tcp: TCPStream, client: TLSClient, session: OpaquePointer, origin: String) {
         self.tcp = tcp

@@ -6,7 +6,11 @@ import AVRProtocol
 ///   the previous one succeeded or gave up. Different calls deliver independently.
 /// - An attempt fails on timeout, connection error or a non-2xx status; up to `retries`
 ///   further attempts follow after `backoffBase × 2^(n-1)` ms, capped at `backoffCap`.
-/// - Queues are bounded; an overflow is logged, never silent.
+/// - Queues are bounded; an overflow is logged, never silent. Lifecycle events
+///   (`call_initiated`, `call_started`, `call_ended`) have room reserved (`reservedPerCall`
+///   places of each call's queue, `reservedTotal` of the whole backlog) and at the bound evict
+///   the call's newest waiting per-message event, so a call flooding transcripts still gets
+///   its `call_ended` delivered.
 /// - Nothing here runs on the audio path's schedule: deliveries are loop callbacks like
 ///   any other I/O and never block.
 package final class WebhookDispatcher {
@@ -18,6 +22,8 @@ package final class WebhookDispatcher {
         package var backoffCap: UInt64 = 5_000
         package var maxQueuedPerCall = 256
         package var maxQueuedTotal = 100_000
+        package var reservedPerCall = 4
+        package var reservedTotal = 1_000
         package init() {}
     }
 
@@ -51,11 +57,13 @@ package final class WebhookDispatcher {
         self.url = url
         self.options = options
         self.client = client
-        self.log = log
+        // Its own budget for the drop lines, which a flood of events could cause one per event.
+        self.log = log.withOwnBudget()
         self.wallClock = wallClock
         machine = Machine(policy: .init(retries: options.retries, backoffBase: options.backoffBase,
                                         backoffCap: options.backoffCap, maxQueuedPerCall: options.maxQueuedPerCall,
-                                        maxQueuedTotal: options.maxQueuedTotal))
+                                        maxQueuedTotal: options.maxQueuedTotal,
+                                        reservedPerCall: options.reservedPerCall, reservedTotal: options.reservedTotal))
     }
 
     /// Events queued or in flight.
@@ -75,7 +83,8 @@ package final class WebhookDispatcher {
         assertOnLoop(loop)
         if machine.isAbandoned { return completion?(nil) ?? () }
         let body = WebhookEnvelope.encode(uuid: uuid.description, type: type, timestampMs: wallClock(), payload: payload)
-        perform(machine.enqueue(Event(type: type, body: body, completion: completion), for: uuid))
+        perform(machine.enqueue(Event(type: type, body: body, completion: completion), for: uuid,
+                                reserved: WebhookEnvelope.isLifecycle(type)))
     }
 
     /// Why an attempt failed; made text only in the log line.
@@ -113,7 +122,8 @@ package final class WebhookDispatcher {
                 event.completion?(wasDelivered ? response : nil)
             case .dropped(let uuid, let event, let forCall, let total):
                 dropped += 1
-                log.error("Webhook \(event.type) for \(uuid) dropped: queue full (\(forCall) for this call, \(total) in all)")
+                log.limited(.webhookDropped, .error,
+                            "Webhook \(event.type) for \(uuid) dropped: queue full (\(forCall) for this call, \(total) in all)")
             case .abandoned(let count):
                 dropped += count
                 for timer in retryTimers.values { timer.close() }

@@ -4,6 +4,14 @@
 package struct Configuration: Sendable, Equatable {
     /// `PORT`: the AudioSocket TCP port.
     package var audioSocketPort = 5001
+    /// `AUDIOSOCKET_UUID_TIMEOUT`: an AudioSocket connection that has not sent its UUID this
+    /// long after it was accepted is closed. Asterisk sends the UUID as its first message,
+    /// right after connecting; 5 s is ample for it and short for a connection that never will.
+    package var audioSocketUUIDTimeoutMilliseconds = 5000
+    /// `AUDIOSOCKET_MAX_UNIDENTIFIED`: connections per loop allowed to wait for their UUID at
+    /// once; one more closes the oldest waiting. 1024: far more connections than Asterisk
+    /// ever opens within the few milliseconds it takes each to send its UUID.
+    package var audioSocketMaxUnidentified = 1024
     /// `HTTP_PORT`: nil means no HTTP service at all.
     package var httpPort: Int?
     /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
@@ -40,6 +48,12 @@ package struct Configuration: Sendable, Equatable {
     package var loops = 1
     /// `STS_CONNECT_TIMEOUT`: TCP connect plus WebSocket handshake.
     package var stsConnectTimeoutMilliseconds = 5000
+    /// `STS_PING_INTERVAL`: a WebSocket ping to the STS this often while a call is open
+    /// (0: none, and no liveness check).
+    package var stsPingIntervalMilliseconds = 10_000
+    /// `STS_PING_TIMEOUT`: no frame at all from the STS within this long after a ping ends the
+    /// call as an STS failure.
+    package var stsPingTimeoutMilliseconds = 5000
     /// `TLS_CA_FILE`: a PEM bundle trusted in addition to the system's CAs (a private CA).
     package var tlsCAFile: String?
     /// `PLAYBACK_QUEUE_LIMIT`: the most agent audio a call holds ahead of playback. 30 s is
@@ -106,6 +120,12 @@ package struct Configuration: Sendable, Equatable {
         var configuration = Configuration()
         if let port = try reader.port("PORT") { configuration.audioSocketPort = port }
         configuration.httpPort = try reader.port("HTTP_PORT")
+        if let value = try reader.integer("AUDIOSOCKET_UUID_TIMEOUT", in: 100...600_000, unit: "milliseconds") {
+            configuration.audioSocketUUIDTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("AUDIOSOCKET_MAX_UNIDENTIFIED", in: 1...1_000_000, unit: "connections") {
+            configuration.audioSocketMaxUnidentified = value
+        }
         if let url = try reader.url("STS_URL") {
             configuration.stsURL = url
         }
@@ -166,6 +186,12 @@ package struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("STS_CONNECT_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
             configuration.stsConnectTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("STS_PING_INTERVAL", in: 0...3_600_000, unit: "milliseconds") {
+            configuration.stsPingIntervalMilliseconds = value
+        }
+        if let value = try reader.integer("STS_PING_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.stsPingTimeoutMilliseconds = value
         }
         if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
             configuration.playbackQueueLimitMilliseconds = value

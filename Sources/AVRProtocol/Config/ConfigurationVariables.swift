@@ -10,6 +10,8 @@ package enum ConfigurationVariables {
 
     package static let all: [Variable] = [
         Variable(name: "PORT", meaning: "AudioSocket TCP port", defaultValue: "`5001`"),
+        Variable(name: "AUDIOSOCKET_UUID_TIMEOUT", meaning: "an AudioSocket connection must send its UUID (Asterisk does, first thing) within this, ms (100–600000); else it is closed (see Connection budgets)", defaultValue: "`5000`"),
+        Variable(name: "AUDIOSOCKET_MAX_UNIDENTIFIED", meaning: "AudioSocket connections per event loop that may wait for their UUID at once; one more closes the oldest waiting", defaultValue: "`1024`"),
         Variable(name: "HTTP_PORT", meaning: "HTTP service port; unset = no HTTP service", defaultValue: "unset (`make run`: `6001`)"),
         Variable(name: "STS_URL", meaning: "STS endpoint: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP). Unset (and no pipeline URLs) = built-in echo; not combinable with `ASR_URL`/`LLM_URL`/`TTS_URL`", defaultValue: "unset"),
         Variable(name: "ASR_URL", meaning: "pipeline mode: speech-recognition module (`http://`/`https://`), one streaming `POST` per call; the pipeline needs `ASR_URL`, `LLM_URL` and `TTS_URL` all set and `STS_URL` unset", defaultValue: "unset"),
@@ -32,6 +34,8 @@ package enum ConfigurationVariables {
         Variable(name: "HTTP_HEADER_TIMEOUT", meaning: "a request must be complete this long after its first byte, ms (else 408); also how long a new connection may stay silent before its first request (then closed)", defaultValue: "`10000`"),
         Variable(name: "HTTP_IDLE_TIMEOUT", meaning: "idle keep-alive connections are closed after this, ms", defaultValue: "`300000`"),
         Variable(name: "STS_CONNECT_TIMEOUT", meaning: "bound on DNS + TCP connect + TLS handshake to the STS, and again on the WebSocket handshake, ms", defaultValue: "`5000`"),
+        Variable(name: "STS_PING_INTERVAL", meaning: "a WebSocket ping to the STS this often while a call's connection is open, ms (0–3600000; 0 = no pings, no liveness check)", defaultValue: "`10000`"),
+        Variable(name: "STS_PING_TIMEOUT", meaning: "no frame at all from the STS (pong or anything else) within this long after a ping ends the call as an STS failure, ms (1–600000); the log says `STS connection failed: no answer to ping within <N> ms`", defaultValue: "`5000`"),
         Variable(name: "TLS_CA_FILE", meaning: "PEM bundle of CA certificates trusted in addition to the system store (a private CA)", defaultValue: "unset"),
         Variable(name: "PLAYBACK_QUEUE_LIMIT", meaning: "most agent audio a call holds ahead of playback, ms (1000–600000); beyond it the excess is dropped, logged once per call", defaultValue: "`30000`"),
         Variable(name: "LOOPS", meaning: "event loops (threads), each with its own listeners via `SO_REUSEPORT`", defaultValue: "`1`"),

@@ -4,6 +4,14 @@
 /// the event is given up and the call's next one goes. Queues are bounded. Each method is
 /// one event and returns what the dispatcher must do; the clock (ms) is passed in.
 ///
+/// Room is reserved for the events that must not be lost (`reserved`: a call's lifecycle
+/// events): an ordinary event is refused once the call has `maxQueuedPerCall -
+/// reservedPerCall` queued, or all calls `maxQueuedTotal - reservedTotal`; a reserved event
+/// may use the whole bound, and at the bound it evicts the call's newest waiting ordinary
+/// event instead of being refused. So a call that floods ordinary events still gets its
+/// lifecycle events queued; only when a call's queue holds nothing but reserved events, or
+/// the server-wide bound is reached with nothing of that call to evict, is one refused.
+///
 /// `Event` is whatever the dispatcher needs to send and answer an event; the machine only
 /// moves it around.
 package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
@@ -13,13 +21,20 @@ package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
         package var backoffCap: UInt64
         package var maxQueuedPerCall: Int
         package var maxQueuedTotal: Int
+        /// Places of a call's queue only reserved events may take.
+        package var reservedPerCall: Int
+        /// Places of the whole backlog only reserved events may take.
+        package var reservedTotal: Int
 
-        package init(retries: Int, backoffBase: UInt64, backoffCap: UInt64, maxQueuedPerCall: Int, maxQueuedTotal: Int) {
+        package init(retries: Int, backoffBase: UInt64, backoffCap: UInt64, maxQueuedPerCall: Int, maxQueuedTotal: Int,
+                     reservedPerCall: Int = 0, reservedTotal: Int = 0) {
             self.retries = retries
             self.backoffBase = backoffBase
             self.backoffCap = backoffCap
             self.maxQueuedPerCall = maxQueuedPerCall
             self.maxQueuedTotal = maxQueuedTotal
+            self.reservedPerCall = reservedPerCall
+            self.reservedTotal = reservedTotal
         }
 
         /// The wait after failed attempt `number` (1-based).
@@ -52,7 +67,7 @@ package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
         }
         var current: Event
         var phase: Phase
-        var waiting: [Event] = []
+        var waiting: [(event: Event, reserved: Bool)] = []
         var count: Int { 1 + waiting.count }
     }
 
@@ -84,22 +99,34 @@ package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
 
     // MARK: Events
 
-    /// A new event for `key`.
-    package mutating func enqueue(_ event: Event, for key: Key) -> [Action] {
+    /// A new event for `key`; `reserved`: one that may use the reserved room (see above).
+    package mutating func enqueue(_ event: Event, for key: Key, reserved: Bool = false) -> [Action] {
         guard case .running(var queues) = state else { return [.finish(event, delivered: false)] }
         let forCall = queues[key]?.count ?? 0
-        if forCall >= policy.maxQueuedPerCall || backlog >= policy.maxQueuedTotal {
+        var actions: [Action] = []
+        if reserved {
+            if forCall >= policy.maxQueuedPerCall || backlog >= policy.maxQueuedTotal {
+                guard let index = queues[key]?.waiting.lastIndex(where: { !$0.reserved }) else {
+                    return [.dropped(key, event, queuedForCall: forCall, queuedTotal: backlog), .finish(event, delivered: false)]
+                }
+                let evicted = queues[key]!.waiting.remove(at: index).event
+                backlog -= 1
+                actions = [.dropped(key, evicted, queuedForCall: forCall, queuedTotal: backlog + 1),
+                           .finish(evicted, delivered: false)]
+            }
+        } else if forCall >= policy.maxQueuedPerCall - policy.reservedPerCall
+                    || backlog >= policy.maxQueuedTotal - policy.reservedTotal {
             return [.dropped(key, event, queuedForCall: forCall, queuedTotal: backlog), .finish(event, delivered: false)]
         }
         backlog += 1
         if queues[key] != nil {
-            queues[key]!.waiting.append(event)
+            queues[key]!.waiting.append((event, reserved))
             state = .running(queues)
-            return []
+            return actions
         }
         queues[key] = CallQueue(current: event, phase: .attempting(number: 1))
         state = .running(queues)
-        return [.attempt(key, event, number: 1)]
+        return actions + [.attempt(key, event, number: 1)]
     }
 
     /// The attempt under way for `key` ended: `delivered` (a 2xx answer) or not.
@@ -164,7 +191,7 @@ package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
             queues[key] = nil
         } else {
             var rest = queue.waiting
-            let event = rest.removeFirst()
+            let event = rest.removeFirst().event
             queues[key] = CallQueue(current: event, phase: .attempting(number: 1), waiting: rest)
             actions.append(.attempt(key, event, number: 1))
         }

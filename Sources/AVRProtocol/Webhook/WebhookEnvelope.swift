@@ -10,6 +10,13 @@ package enum WebhookEnvelope {
     package static let dtmfDigit = "dtmf_digit"
     package static let callEnded = "call_ended"
 
+    /// Whether `type` is one of a call's lifecycle events, which the dispatcher reserves room
+    /// for; the others (`transcription`, `interruption`, `dtmf_digit`) come once per message
+    /// and are rate-limited per call.
+    package static func isLifecycle(_ type: String) -> Bool {
+        type == callInitiated || type == callStarted || type == callEnded
+    }
+
     /// The envelope's JSON bytes; `payload` is written as given (an object for every event).
     package static func encode(uuid: String, type: String, timestampMs: Int64, payload: JSONValue) -> [UInt8] {
         var bytes: [UInt8] = []

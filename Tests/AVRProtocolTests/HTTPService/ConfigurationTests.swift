@@ -48,6 +48,7 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
                 "AMBIENT_NOISE_LEVEL": "0.25", "CALL_METADATA_TTL": "120", "MAX_PENDING_CALLS": "5", "MAX_PENDING_CALL_BYTES": "1048576",
                 "LOG_LEVEL": "DEBUG", "HTTP_MAX_BODY": "1024", "HTTP_HEADER_TIMEOUT": "2000",
                 "HTTP_IDLE_TIMEOUT": "900000", "LOOPS": "4", "STS_CONNECT_TIMEOUT": "750",
+                "AUDIOSOCKET_UUID_TIMEOUT": "300", "AUDIOSOCKET_MAX_UNIDENTIFIED": "64",
                 "UNRELATED": "ignored",
             ],
             fileExists: { asked.append($0); return true })
@@ -71,6 +72,8 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         #expect(configuration.httpIdleTimeoutMilliseconds == 900_000)
         #expect(configuration.loops == 4)
         #expect(configuration.stsConnectTimeoutMilliseconds == 750)
+        #expect(configuration.audioSocketUUIDTimeoutMilliseconds == 300)
+        #expect(configuration.audioSocketMaxUnidentified == 64)
     }
 
     @Test func emptyStringsMeanUnset() throws {
@@ -78,6 +81,7 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
             "PORT", "HTTP_PORT", "STS_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_TIMEOUT", "WEBHOOK_RETRY",
             "AMBIENT_NOISE_FILE", "AMBIENT_NOISE_LEVEL", "CALL_METADATA_TTL", "MAX_PENDING_CALLS", "LOG_LEVEL",
             "HTTP_MAX_BODY", "HTTP_HEADER_TIMEOUT", "HTTP_IDLE_TIMEOUT", "LOOPS", "STS_CONNECT_TIMEOUT", "TLS_CA_FILE",
+            "AUDIOSOCKET_UUID_TIMEOUT", "AUDIOSOCKET_MAX_UNIDENTIFIED",
         ]
         let environment = Dictionary(uniqueKeysWithValues: names.map { ($0, "") })
         #expect(try parse(environment) == Configuration())
@@ -137,6 +141,9 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         (["HTTP_IDLE_TIMEOUT": "86400001"], #"HTTP_IDLE_TIMEOUT: "86400001" is not a whole number of milliseconds in 1-86400000"#),
         (["LOOPS": "65"], #"LOOPS: "65" is not a whole number of event loops in 1-64"#),
         (["LOOPS": "0"], #"LOOPS: "0" is not a whole number of event loops in 1-64"#),
+        (["AUDIOSOCKET_UUID_TIMEOUT": "99"], #"AUDIOSOCKET_UUID_TIMEOUT: "99" is not a whole number of milliseconds in 100-600000"#),
+        (["AUDIOSOCKET_UUID_TIMEOUT": "5s"], #"AUDIOSOCKET_UUID_TIMEOUT: "5s" is not a whole number of milliseconds in 100-600000"#),
+        (["AUDIOSOCKET_MAX_UNIDENTIFIED": "0"], #"AUDIOSOCKET_MAX_UNIDENTIFIED: "0" is not a whole number of connections in 1-1000000"#),
         (["STS_CONNECT_TIMEOUT": "-5"], #"STS_CONNECT_TIMEOUT: "-5" is not a whole number of milliseconds in 1-600000"#),
         (["WEBHOOK_SECRET": "abc\r\nX-Evil: 1"], "WEBHOOK_SECRET: the value contains a control character (not allowed in an HTTP header)"),
     ])
@@ -188,5 +195,22 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         } catch {
             #expect(error == ConfigurationError(variable: "HTTP_PORT", value: "0", problem: .notAPort))
         }
+    }
+
+    @Test func stsPingIntervalAndTimeout() throws {
+        let defaults = Configuration()
+        #expect(defaults.stsPingIntervalMilliseconds == 10_000)
+        #expect(defaults.stsPingTimeoutMilliseconds == 5000)
+        let set = try parse(["STS_PING_INTERVAL": "500", "STS_PING_TIMEOUT": "750"])
+        #expect(set.stsPingIntervalMilliseconds == 500)
+        #expect(set.stsPingTimeoutMilliseconds == 750)
+        #expect(try parse(["STS_PING_INTERVAL": "0"]).stsPingIntervalMilliseconds == 0, "0: no pings")
+        #expect(try parse(["STS_PING_INTERVAL": "", "STS_PING_TIMEOUT": ""]) == Configuration())
+        #expect(message(["STS_PING_INTERVAL": "3600001"])
+            == #"STS_PING_INTERVAL: "3600001" is not a whole number of milliseconds in 0-3600000"#)
+        #expect(message(["STS_PING_INTERVAL": "10s"])
+            == #"STS_PING_INTERVAL: "10s" is not a whole number of milliseconds in 0-3600000"#)
+        #expect(message(["STS_PING_TIMEOUT": "0"])
+            == #"STS_PING_TIMEOUT: "0" is not a whole number of milliseconds in 1-600000"#)
     }
 }

@@ -312,11 +312,11 @@ final class PipelineBackend: SpeechBackend {
             case .text(let text):
                 perform(machine.handle(.llmText(text), at: loop.nanoseconds))
             case .status(let text):
-                log.debug("LLM status: \(text)")
+                log.limited(.moduleError, .debug, "LLM status: \(text)")
             case .error(let text):
-                log.warn("LLM error message: \(text)")
+                log.limited(.moduleError, .warn, "LLM error message: \(text)")
             case .ignored(let type):
-                log.debug("LLM message of unknown type \"\(type)\" ignored")
+                log.limited(.unexpectedMessage, .debug, "LLM message of unknown type \"\(type)\" ignored")
             }
         }
     }

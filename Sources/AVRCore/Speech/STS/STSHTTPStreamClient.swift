@@ -2,6 +2,11 @@ import AVRProtocol
 
 /// STS over streaming HTTP (SPEC section 7): one chunked `POST` per call whose request
 /// body is the caller's live audio and whose response body is the agent's audio.
+///
+/// A service that stops reading the request body costs at most `STSSendBudget`'s bound: past
+/// 256 KiB unsent, caller audio is dropped and counted, as on the WebSocket client. After the
+/// call the connection closes once flushed, or after `TCPStream.flushDeadline` whatever the
+/// service does.
 final class STSHTTPStreamClient: SpeechBackend {
     private enum State { case idle, connecting, open, closed }
 
@@ -18,6 +23,8 @@ final class STSHTTPStreamClient: SpeechBackend {
     private var preOpen = HeldAudio(capacity: 3 * 16_000)
     private var chunk: [UInt8] = []
     private var statusChecked = false
+    /// Bounds the request body queued when the service stops reading.
+    private var budget = STSSendBudget()
 
     init(loop: EventLoop, url: EndpointURL, uuid: String, log: Logger, connectTimeout: UInt64, tls: TLSClient? = nil) {
         self.loop = loop
@@ -91,7 +98,7 @@ final class STSHTTPStreamClient: SpeechBackend {
     }
 
     private func sendChunk(_ pcm: UnsafeRawBufferPointer) {
-        guard let stream, pcm.count > 0 else { return }
+        guard let stream, pcm.count > 0, budget.admits(stream, log: log) else { return }
         chunk.removeAll(keepingCapacity: true)
         chunk.append(contentsOf: String(pcm.count, radix: 16).utf8)
         chunk.append(contentsOf: [13, 10])

@@ -9,6 +9,17 @@ import AVRProtocol
 /// (at most `closeTimeout`) for the service's close frame or its end of the connection before
 /// closing TCP itself (RFC 6455 §7.1.1: the server closes first, so the client's port does not
 /// linger in TIME_WAIT there).
+///
+/// The same timer, while the connection is open, paces the liveness pings (`STS_PING_INTERVAL`,
+/// `STS_PING_TIMEOUT`): no libuv timer is added per call, and nothing is done per frame but
+/// one stored flag per read.
+///
+/// What the client queues toward a service that does not read is bounded: caller audio and
+/// DTMF go through `STSSendBudget` (dropped past 256 KiB unsent); pongs are coalesced (while
+/// earlier bytes are still unsent only the latest ping's pong is kept, and it is written when
+/// the socket drains: RFC 6455 §5.5.3 allows answering only the most recent ping), and a ping
+/// flood ends the connection (`WebSocketPingFloodGuard`). Our own pings are one per interval
+/// and the close frame one per connection.
 final class STSWebSocketClient: SpeechBackend {
     weak var delegate: SpeechBackendDelegate?
     private let loop: EventLoop
@@ -23,9 +34,11 @@ final class STSWebSocketClient: SpeechBackend {
     private var inbound = ByteBuffer()
     private var handshake: WebSocketHandshakeResponseParser?
     private var reader: WebSocketMessageReader
-    /// Frames dropped because the service stopped reading (bounded send queue).
-    private(set) var droppedFrames = 0
-    private let maxPendingBytes = 256 * 1024
+    /// Bounds the send queue when the service stops reading.
+    private var budget = STSSendBudget()
+    /// The payload of the latest ping, while its pong waits for the socket to drain.
+    private var deferredPong: [UInt8] = []
+    private var pongDeferred = false
     /// How long a hung-up call waits for the service's close frame, ms.
     private let closeTimeout: UInt64 = 1000
 
@@ -33,13 +46,14 @@ final class STSWebSocketClient: SpeechBackend {
 
     init(loop: EventLoop, url: EndpointURL, uuid: String, scratch: LoopScratch, log: Logger,
          connectTimeout: UInt64, tls: TLSClient? = nil, maxMessageSize: Int = 1 << 20,
-         preOpenCapacity: Int = 3 * 16_000) {
+         preOpenCapacity: Int = 3 * 16_000, liveness: WebSocketLiveness.Settings = .off) {
         self.loop = loop
         self.tls = tls
         self.uuid = uuid
         self.scratch = scratch
         self.log = log
-        machine = STSWebSocketStateMachine(url: url, connectTimeout: connectTimeout, preOpenCapacity: preOpenCapacity)
+        machine = STSWebSocketStateMachine(url: url, connectTimeout: connectTimeout, preOpenCapacity: preOpenCapacity,
+                                           liveness: liveness)
         reader = WebSocketMessageReader(maxMessageSize: maxMessageSize)
     }
 
@@ -54,7 +68,7 @@ final class STSWebSocketClient: SpeechBackend {
     }
 
     func sendDTMF(_ digit: UInt8) {
-        guard case .sendDTMF = machine.dtmf() else { return }
+        guard case .sendDTMF = machine.dtmf(), admitted() else { return }
         let text = String(decoding: [digit], as: UTF8.self)
         sendControl { key, out in STSOutboundMessage.appendDTMFDigitFrame(text, maskingKey: key, to: &out) }
     }
@@ -80,7 +94,7 @@ final class STSWebSocketClient: SpeechBackend {
             }
             handshake = parser
             guard answered else { return }
-            perform(machine.handshakeAnswered())
+            perform(machine.handshakeAnswered(now: loop.milliseconds))
             // Frames that came with the answer.
             let rest = inbound
             inbound = ByteBuffer()
@@ -92,9 +106,10 @@ final class STSWebSocketClient: SpeechBackend {
 
     private func readFrames(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
+        machine.heardFromService()
         do throws(WebSocketError) {
             try reader.read(bytes) { event in
-                let action = machine.received(event)
+                let action = machine.received(event, now: loop.milliseconds)
                 if case .deliver = action, case .text(let payload) = event { return interpret(payload) }
                 perform(action, event: event)
             }
@@ -127,9 +142,11 @@ final class STSWebSocketClient: SpeechBackend {
             }
         case .sendHandshake:
             break // carried out where the connection is at hand (above)
-        case .open(let held):
-            timer?.close()
-            timer = nil
+        case .open(let held, let wakeIn):
+            if let wakeIn { armTimer(wakeIn) } else {
+                timer?.close()
+                timer = nil
+            }
             handshake = nil
             sendControl { key, out in STSOutboundMessage.appendInitFrame(uuid: uuid, maskingKey: key, to: &out) }
             var held = held
@@ -140,12 +157,17 @@ final class STSWebSocketClient: SpeechBackend {
             delegate?.speechOpened()
         case .ignoreBinary:
             if case .binary(let payload) = event {
-                log.warn("Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
+                log.limited(.unexpectedMessage, .warn, "Ignoring a \(payload.count)-byte binary message from STS (expected JSON text)")
             }
         case .sendPong:
-            if case .ping(let payload) = event {
-                sendControl { key, out in WebSocketFrameEncoder.appendPong(payload: payload, maskingKey: key, to: &out) }
+            if case .ping(let payload) = event { answerPing(payload) }
+        case .sendPing(let wakeIn):
+            sendControl { key, out in
+                WebSocketFrameEncoder.appendPing(payload: UnsafeRawBufferPointer(start: nil, count: 0), maskingKey: key, to: &out)
             }
+            armTimer(wakeIn)
+        case .sleep(let delay):
+            armTimer(delay)
         case .answerClose(let code):
             if case .close(_, let reason) = event {
                 let text = String(decoding: reason, as: UTF8.self)
@@ -155,8 +177,8 @@ final class STSWebSocketClient: SpeechBackend {
             finish(.finished, politely: true)
         case .startClosing:
             sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .normalClosure, reason: "call ended", maskingKey: key, to: &out) }
-            guard let timer = try? Timer(loop: loop) else { return perform(machine.timerFired()) }
-            self.timer = timer
+            if timer == nil { timer = try? Timer(loop: loop) }
+            guard let timer else { return perform(machine.timerFired()) }
             // The timer's closure holds the client strongly: nothing else does once the call has
             // let go of its backend, and the wait must outlive that.
             timer.start(timeout: closeTimeout) {
@@ -170,7 +192,50 @@ final class STSWebSocketClient: SpeechBackend {
             log.warn("STS protocol error: \(error); closing with \(error.closeCode.rawValue)")
             sendControl { key, out in WebSocketFrameEncoder.appendClose(code: error.closeCode, reason: "", maskingKey: key, to: &out) }
             finish(.failed(.protocolViolation(error)), politely: false)
+        case .failPolicy(let failure):
+            sendControl { key, out in WebSocketFrameEncoder.appendClose(code: .policyViolation, reason: "", maskingKey: key, to: &out) }
+            finish(.failed(failure), politely: false)
         }
+    }
+
+    /// The liveness timer (the handshake's, kept): a weak capture, since the call holds the
+    /// client while it is open.
+    private func armTimer(_ delay: UInt64) {
+        if timer == nil { timer = try? Timer(loop: loop) }
+        timer?.start(timeout: delay) { [weak self] in
+            guard let self else { return }
+            self.perform(self.machine.timerFired(now: self.loop.milliseconds))
+        }
+    }
+
+    /// Answers now when nothing is waiting to go out; else keeps only this ping's payload
+    /// (replacing any earlier one) and answers once the socket has drained.
+    private func answerPing(_ payload: UnsafeRawBufferPointer) {
+        guard let stream else { return }
+        if stream.pendingWriteBytes == 0 && !pongDeferred {
+            return sendControl { key, out in WebSocketFrameEncoder.appendPong(payload: payload, maskingKey: key, to: &out) }
+        }
+        deferredPong.removeAll(keepingCapacity: true)
+        deferredPong.append(contentsOf: payload)
+        guard !pongDeferred else { return }
+        pongDeferred = true
+        stream.onDrain = { [weak self] in self?.sendDeferredPong() }
+    }
+
+    private func sendDeferredPong() {
+        guard pongDeferred, let stream else { return }
+        pongDeferred = false
+        stream.onDrain = nil
+        let payload = deferredPong
+        payload.withUnsafeBytes { payload in
+            sendControl { key, out in WebSocketFrameEncoder.appendPong(payload: payload, maskingKey: key, to: &out) }
+        }
+    }
+
+    /// Whether an optional message (caller audio, DTMF) may be queued; logs drops.
+    private func admitted() -> Bool {
+        guard let stream else { return false }
+        return budget.admits(stream, log: log)
     }
 
     private func sendHandshake(on stream: ClientStream) {
@@ -207,7 +272,8 @@ final class STSWebSocketClient: SpeechBackend {
             do throws(JSONError) {
                 interpret(try JSONValue.parse(payload))
             } catch {
-                log.warn("Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
+                log.limited(.unexpectedMessage, .warn,
+                            "Invalid JSON from STS (\(error)): \(String(decoding: payload.prefix(200), as: UTF8.self))")
             }
         }
     }
@@ -217,7 +283,7 @@ final class STSWebSocketClient: SpeechBackend {
         do throws(Base64Error) {
             try delegate?.speechAgentAudio(base64: base64)
         } catch {
-            log.warn("STS audio with invalid base64 ignored: \(error)")
+            log.limited(.unexpectedMessage, .warn, "STS audio with invalid base64 ignored: \(error)")
         }
     }
 
@@ -237,19 +303,12 @@ final class STSWebSocketClient: SpeechBackend {
         case "error":
             delegate?.speechError(.serviceError(message["message"]?.stringValue ?? message.serialized()))
         default:
-            log.info("Ignoring STS message of unknown type \"\(type)\"")
+            log.limited(.unexpectedMessage, .info, "Ignoring STS message of unknown type \"\(type)\"")
         }
     }
 
     private func sendAudioNow(_ pcm: UnsafeRawBufferPointer) {
-        guard let stream else { return }
-        if stream.pendingWriteBytes > maxPendingBytes {
-            droppedFrames += 1
-            if droppedFrames == 1 || droppedFrames % 500 == 0 {
-                log.warn("STS is not reading: \(droppedFrames) caller frame(s) dropped")
-            }
-            return
-        }
+        guard let stream, admitted() else { return }
         scratch.frame.removeAll(keepingCapacity: true)
         STSAudioMessageEncoder.appendFrame(pcm: pcm, maskingKey: scratch.maskingKeys.next(), to: &scratch.frame)
         stream.write(scratch.frame)
@@ -265,9 +324,11 @@ final class STSWebSocketClient: SpeechBackend {
     private func finish(_ reason: SpeechCloseReason?, politely: Bool) {
         timer?.close()
         timer = nil
+        pongDeferred = false
         if let stream {
             stream.onRead = nil
             stream.onEnd = nil
+            stream.onDrain = nil
             if politely { stream.closeAfterFlush() } else { stream.close() }
         }
         stream = nil

@@ -7,6 +7,10 @@ import AVRProtocol
 /// the caller audio held until the connection opens lives in the states before `open`.
 ///
 /// idle → connecting → handshaking → open → (closing →) closed
+///
+/// While open, the machine also keeps the connection's liveness (`WebSocketLiveness`: a ping
+/// every interval, any frame within the timeout after it) and counts the service's pings
+/// (`WebSocketPingFloodGuard`); the shell passes the loop's time in with the events that need it.
 struct STSWebSocketStateMachine {
     enum State {
         case idle
@@ -29,15 +33,21 @@ struct STSWebSocketStateMachine {
         case connect
         /// Write the upgrade request and arm the handshake timer.
         case sendHandshake
-        /// Stop the timer, send the `init` message, then the held audio in order; report open.
-        case open(held: HeldAudio)
+        /// Send the `init` message, then the held audio in order; report open. The timer
+        /// (the handshake's) is re-armed for `wakeIn` ms (the first ping), or stopped when nil.
+        case open(held: HeldAudio, wakeIn: UInt64?)
         /// Send this caller frame now.
         case sendAudio
         /// Send the digit (only while open; DTMF is not held).
         case sendDTMF
         /// Hand the text message on.
         case deliver
+        /// Answer the ping (the latest one only, if an earlier pong is still unsent).
         case sendPong
+        /// Send a ping and re-arm the timer for `wakeIn` ms.
+        case sendPing(wakeIn: UInt64)
+        /// Re-arm the timer for this many ms.
+        case sleep(UInt64)
         /// A binary message: logged and ignored.
         case ignoreBinary
         /// The service closed the WebSocket: answer with its code, close once flushed, report
@@ -50,17 +60,25 @@ struct STSWebSocketStateMachine {
         case finish(reason: SpeechCloseReason?, politely: Bool)
         /// Send a close frame with the error's code, close, and report the failure.
         case failProtocol(WebSocketError)
+        /// The service abused the protocol (a ping flood): send a close frame with 1008
+        /// (policy violation), close now, and report the failure.
+        case failPolicy(SpeechFailure)
     }
 
     let url: EndpointURL
     let connectTimeout: UInt64
     let preOpenCapacity: Int
+    let livenessSettings: WebSocketLiveness.Settings
     private(set) var state = State.idle
+    /// Set when the connection opens.
+    private var liveness: WebSocketLiveness?
+    private var pings = WebSocketPingFloodGuard()
 
-    init(url: EndpointURL, connectTimeout: UInt64, preOpenCapacity: Int) {
+    init(url: EndpointURL, connectTimeout: UInt64, preOpenCapacity: Int, liveness: WebSocketLiveness.Settings = .off) {
         self.url = url
         self.connectTimeout = connectTimeout
         self.preOpenCapacity = preOpenCapacity
+        livenessSettings = liveness
     }
 
     mutating func start(tlsAvailable: Bool) -> Action {
@@ -82,10 +100,12 @@ struct STSWebSocketStateMachine {
         return fail(.unreachable(url, failure))
     }
 
-    mutating func handshakeAnswered() -> Action {
+    mutating func handshakeAnswered(now: UInt64 = 0) -> Action {
         guard case .handshaking(let held) = state else { return .none }
         state = .open
-        return .open(held: held)
+        let liveness = WebSocketLiveness(settings: livenessSettings, openedAt: now)
+        self.liveness = liveness
+        return .open(held: held, wakeIn: liveness.firstWake)
     }
 
     mutating func handshakeRejected(_ error: WebSocketHandshakeError) -> Action {
@@ -93,10 +113,20 @@ struct STSWebSocketStateMachine {
         return fail(.handshakeRejected(url, error))
     }
 
-    /// The one timer fired: the handshake or the close wait is over.
-    mutating func timerFired() -> Action {
+    /// The one timer fired: the handshake or the close wait is over, or (open) a ping is due
+    /// or its answer overdue.
+    mutating func timerFired(now: UInt64 = 0) -> Action {
         switch state {
         case .handshaking: return fail(.handshakeTimeout(url, milliseconds: connectTimeout))
+        case .open:
+            guard var liveness, liveness.settings.isOn else { return .none }
+            let step = liveness.wake(now: now)
+            self.liveness = liveness
+            switch step {
+            case .sendPing(let wakeIn): return .sendPing(wakeIn: wakeIn)
+            case .sleep(let delay): return .sleep(delay)
+            case .noAnswer(let milliseconds): return fail(.noPingAnswer(milliseconds: milliseconds))
+            }
         case .closing:
             state = .closed
             return .finish(reason: nil, politely: false)
@@ -125,12 +155,23 @@ struct STSWebSocketStateMachine {
         return .none
     }
 
-    /// A complete message from the service.
-    mutating func received(_ event: WebSocketEvent) -> Action {
+    /// A frame was read while open (call once per read, before its messages): the service
+    /// is alive. Cheap enough for every read: one stored flag.
+    mutating func heardFromService() {
+        liveness?.heardFromPeer()
+    }
+
+    /// A complete message from the service; `now` is only read for pings.
+    mutating func received(_ event: WebSocketEvent, now: @autoclosure () -> UInt64 = 0) -> Action {
         switch (state, event) {
         case (.open, .text), (.closing, .text): return .deliver
         case (.open, .binary), (.closing, .binary): return .ignoreBinary
-        case (.open, .ping): return .sendPong
+        case (.open, .ping):
+            guard pings.admit(now: now()) else {
+                state = .closed
+                return .failPolicy(.pingFlood(maxPerSecond: pings.maxPerSecond))
+            }
+            return .sendPong
         case (.closing, .close):
             // The answer to our close frame: the closing handshake is complete.
             state = .closed

@@ -43,14 +43,14 @@ package final class HTTPServer {
         let listener = try TCPListener(loop: loop, host: host, port: port, reusePort: reusePort)
         self.listener = listener
         listener.onConnection = { [unowned self] stream in self.accept(stream) }
-        listener.onAcceptError = { [unowned self] error in
-            log.warn("HTTP accept failed: \(error)")
-            if error.isOutOfFileDescriptors { shedIdleConnections() }
-        }
+        listener.onAcceptError = { [log] error in log.warn("HTTP accept failed: \(error)") }
         listener.onAcceptResumed = { [log] milliseconds, attempts in
             log.info("HTTP accepting again after \(milliseconds) ms (\(attempts) failed attempt(s))")
         }
-        listener.onAcceptPressure = { [unowned self] error in self.onAcceptPressure?(error) ?? false }
+        listener.onAcceptPressure = { [unowned self] error in
+            if let relieve = self.onAcceptPressure { return relieve(error) }
+            return self.shedIdleConnections()
+        }
     }
 
     package var port: Int { listener?.port ?? 0 }
@@ -65,16 +65,19 @@ package final class HTTPServer {
 
     /// Out of file descriptors: closes idle connections, so the listener's retry can accept new
     /// requests: first those that never sent a request (oldest first), then keep-alive ones
-    /// idle longest (a client reconnects for its next request at little cost).
-    private func shedIdleConnections() {
+    /// idle longest (a client reconnects for its next request at little cost). Returns whether
+    /// any was closed (their fds are free at once: `uv_close` closes the socket).
+    @discardableResult
+    package func shedIdleConnections() -> Bool {
         let idle = connections.values.filter(\.isIdle).sorted {
             ($0.hasAnswered ? 1 : 0, $0.idleSince) < ($1.hasAnswered ? 1 : 0, $1.idleSince)
         }
         let victims = idle.prefix(options.shedOnFDPressure)
-        guard !victims.isEmpty else { return }
+        guard !victims.isEmpty else { return false }
         log.warn("HTTP out of file descriptors: closing \(victims.count) idle connection(s) "
             + "(of \(idle.count) idle, \(connections.count) open)")
         for connection in victims { connection.shed() }
+        return true
     }
 
     /// Stops accepting; open connections finish their current request and close.

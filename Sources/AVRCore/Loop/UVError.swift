@@ -11,8 +11,6 @@ package struct UVError: Error, CustomStringConvertible, Equatable, Sendable {
 
     package var isEndOfFile: Bool { code == cuv_errno_eof() }
     package var isCancelled: Bool { code == cuv_errno_ecanceled() }
-    /// EMFILE or ENFILE: the process (or the system) has no file descriptor left.
-    package var isOutOfFileDescriptors: Bool { code == cuv_errno_emfile() || code == cuv_errno_enfile() }
     package static var timedOut: UVError { UVError(cuv_errno_etimedout()) }
 
     /// Throws for a negative libuv status.

@@ -151,11 +151,15 @@ package final class AVRService {
 
     /// A listener of this loop ran out of file descriptors (EMFILE, ENFILE): close what can be
     /// spared, cheapest first, so that calls and `/health` are still accepted. First the
-    /// oldest AudioSocket connections that have not sent their UUID (not calls yet).
+    /// oldest AudioSocket connections that have not sent their UUID (not calls yet), then idle
+    /// HTTP connections (`HTTPServer.shedIdleConnections`).
     /// Returns whether anything was closed (the listener then retries its accept at once;
     /// otherwise it pauses and retries with a backoff, connections waiting in the backlog).
     private func relieveFDPressure(_ error: UVError) -> Bool {
-        audioSocketServer?.shedUnidentified(error) ?? false
+        if audioSocketServer?.shedUnidentified(error) == true { return true }
+        // Then idle HTTP connections: silent ones first, then keep-alive ones idle longest.
+        if httpServer?.shedIdleConnections() == true { return true }
+        return metricsServer?.shedIdleConnections() == true
     }
 
     /// Signals, on the main loop. SIGTERM drains (see `drain`) when `DRAIN_TIMEOUT` > 0;

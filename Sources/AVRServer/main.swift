@@ -68,7 +68,7 @@ func runSingleLoop(_ configuration: Configuration, _ log: Logger, _ metrics: Ser
 /// takes the signals and wakes the others to stop.
 func runLoops(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws(UVError) -> Int32 {
     let registry = CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
-                                capacity: configuration.maxPendingCalls)
+                                capacity: configuration.maxPendingCalls, byteBudget: configuration.maxPendingCallBytes)
     let wakers = WakerList()
     let lifecycle = ServerLifecycle()
     var threads: [LoopThread] = []

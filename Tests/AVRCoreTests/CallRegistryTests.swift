@@ -9,6 +9,29 @@ import AVRProtocol
 
     func route(_ url: String) -> CallRoute { CallRoute(payload: ["n": "1"], stsURL: url, overridden: false) }
 
+    /// Stored bytes are counted: beyond the budget new routes (and growing replacements) are
+    /// refused; claims, replacements and expiry give the bytes back.
+    @Test func theByteBudgetBoundsWhatPendingRoutesHold() {
+        let registry = CallRegistry(timeToLive: 1000, capacity: 100, byteBudget: 1000)
+        #expect(registry.register(a, route: route("ws://x/a"), bytes: 600, now: 0) == .registered)
+        #expect(registry.bytes == 600)
+        #expect(registry.room(for: b, bytes: 401) == .overBudget)
+        #expect(registry.register(b, route: route("ws://x/b"), bytes: 401, now: 0) == .overBudget)
+        #expect(registry.count == 1 && registry.bytes == 600)
+        #expect(registry.room(for: b, bytes: 400) == nil)
+        #expect(registry.register(b, route: route("ws://x/b"), bytes: 400, now: 0) == .registered)
+        #expect(registry.bytes == 1000)
+        // A replacement is counted without its predecessor.
+        #expect(registry.register(a, route: route("ws://x/a2"), bytes: 500, now: 10) == .replaced)
+        #expect(registry.bytes == 900)
+        #expect(registry.register(a, route: route("ws://x/a3"), bytes: 700, now: 10) == .overBudget)
+        #expect(registry.claim(b) != nil)
+        #expect(registry.bytes == 500)
+        #expect(registry.expire(now: 2000) == 1)
+        #expect(registry.count == 0 && registry.bytes == 0)
+        #expect(registry.register(c, route: route("ws://x/c"), bytes: 1000, now: 2000) == .registered)
+    }
+
     @Test func claimReturnsTheRouteOnce() {
         let registry = CallRegistry(timeToLive: 1000, capacity: 10)
         #expect(registry.register(a, route: route("ws://x/1"), now: 0) == .registered)

@@ -5,11 +5,15 @@ import Testing
 @Suite struct HTTPConnectionStateMachineTests {
     typealias Machine = HTTPConnectionStateMachine
     let linger = LingeringClose.Bounds(totalMilliseconds: 5_000, idleMilliseconds: 2_000, maxBytes: 1_000)
-    var machine: Machine { Machine(configuration: .init(requestTimeout: 10_000, idleTimeout: 300_000, linger: linger)) }
+    var machine: Machine {
+        Machine(configuration: .init(requestTimeout: 10_000, idleTimeout: 300_000, firstRequestTimeout: 20_000,
+                                     maxUnsentBytes: 65_536, linger: linger))
+    }
 
     @Test func keepAliveRequestsAlternateBetweenIdleAndAwaitingResponse() {
         var m = machine
-        #expect(m.started() == [.armTimer(milliseconds: 300_000), .startReading])
+        // Before the first request the shorter first-request timer runs.
+        #expect(m.started() == [.armTimer(milliseconds: 20_000), .startReading])
         #expect(m.acceptsRequests)
         // First bytes of a request: the request timer replaces the idle one.
         #expect(m.parsed(.needMore(inMessage: true, expectsContinue: false), now: 0) == [.armTimer(milliseconds: 10_000)])
@@ -21,11 +25,15 @@ import Testing
         #expect(!m.acceptsRequests)
         // The request timer cannot fire while the handler works; a stale fire does nothing.
         #expect(m.timerFired(now: 20_000) == [])
-        #expect(m.responded(keepAlive: true, now: 30) == [.writeResponse(keepAlive: true), .armTimer(milliseconds: 300_000), .resumeParsing])
+        #expect(m.responded(keepAlive: true, now: 30) == [.writeResponse(keepAlive: true)])
+        #expect(m.state == .sending)
+        // The kernel took it all: idle (now with the keep-alive timer), parse what is parked.
+        #expect(m.responseWritten(unsentBytes: 0) == [.armTimer(milliseconds: 300_000), .resumeParsing])
         #expect(m.state == .idle)
         // A whole request in one read.
         #expect(m.parsed(.request(keepAlive: true), now: 40) == [.armTimer(milliseconds: 10_000), .stopTimer, .dispatch])
-        #expect(m.responded(keepAlive: true, now: 41) == [.writeResponse(keepAlive: true), .armTimer(milliseconds: 300_000), .resumeParsing])
+        #expect(m.responded(keepAlive: true, now: 41) == [.writeResponse(keepAlive: true)])
+        #expect(m.responseWritten(unsentBytes: 65_536) == [.armTimer(milliseconds: 300_000), .resumeParsing])
     }
 
     @Test func pipelinedRequestsWaitForEachResponse() {
@@ -36,7 +44,8 @@ import Testing
         #expect(!m.acceptsRequests && !m.hasEnded)
         #expect(m.parsed(.request(keepAlive: true), now: 1) == [], "no parse outcome is accepted while awaiting a response")
         // The response resumes parsing of what is parked.
-        #expect(m.responded(keepAlive: true, now: 2).last == .resumeParsing)
+        _ = m.responded(keepAlive: true, now: 2)
+        #expect(m.responseWritten(unsentBytes: 10).last == .resumeParsing)
         #expect(m.parsed(.request(keepAlive: false), now: 2) == [.armTimer(milliseconds: 10_000), .stopTimer, .dispatch])
     }
 
@@ -151,7 +160,7 @@ import Testing
         var m = machine
         _ = m.started()
         #expect(m.parsed(.needMore(inMessage: false, expectsContinue: false), now: 0) == [
-            .armTimer(milliseconds: 10_000), .armTimer(milliseconds: 300_000),
+            .armTimer(milliseconds: 10_000), .armTimer(milliseconds: 20_000),
         ])
         #expect(m.state == .idle)
     }
@@ -193,6 +202,90 @@ import Testing
         _ = timedOut.serverStopping()
         #expect(timedOut.timerFired(now: 10_000) == [
             .releasePending, .writeError(status: 408), .stopReading, .stopTimer, .closeAfterFlush,
+        ])
+    }
+
+    /// A client that pipelines requests and never reads: once a response leaves more than
+    /// `maxUnsentBytes` unsent, nothing is read or answered until the output drains.
+    @Test func unreadResponsesStopReadingUntilTheOutputDrains() {
+        var m = machine
+        _ = m.started()
+        _ = m.parsed(.request(keepAlive: true), now: 0)
+        #expect(m.responded(keepAlive: true, now: 1) == [.writeResponse(keepAlive: true)])
+        #expect(m.responseWritten(unsentBytes: 65_537) == [.stopReading, .armTimer(milliseconds: 10_000)])
+        #expect(m.state == .backlogged)
+        #expect(!m.acceptsRequests && !m.hasEnded && !m.isIdle)
+        // Parked pipelined requests are not parsed meanwhile.
+        #expect(m.parsed(.request(keepAlive: true), now: 2) == [])
+        #expect(m.responseWritten(unsentBytes: 0) == [], "only a drain resumes")
+        // The client read it all: idle again, parse what is parked (which reads on).
+        #expect(m.outputDrained() == [.armTimer(milliseconds: 300_000), .resumeParsing])
+        #expect(m.state == .idle)
+        #expect(m.outputDrained() == [], "a drain while idle changes nothing")
+
+        // A client that never reads: closed when the request timer fires.
+        var stalled = machine
+        _ = stalled.started()
+        _ = stalled.parsed(.request(keepAlive: true), now: 0)
+        _ = stalled.responded(keepAlive: true, now: 1)
+        _ = stalled.responseWritten(unsentBytes: 1_000_000)
+        #expect(stalled.timerFired(now: 10_001) == [.stopTimer, .closeStalled])
+        #expect(stalled.state == .closed)
+        #expect(stalled.outputDrained() == [])
+
+        // Server stop or the peer's EOF while backlogged: close now.
+        var stopping = machine
+        _ = stopping.started()
+        _ = stopping.parsed(.request(keepAlive: true), now: 0)
+        _ = stopping.responded(keepAlive: true, now: 1)
+        _ = stopping.responseWritten(unsentBytes: 1_000_000)
+        #expect(stopping.serverStopping() == [.stopTimer, .close])
+        var gone = machine
+        _ = gone.started()
+        _ = gone.parsed(.request(keepAlive: true), now: 0)
+        _ = gone.responded(keepAlive: true, now: 1)
+        _ = gone.responseWritten(unsentBytes: 1_000_000)
+        #expect(gone.peerClosed() == [.stopTimer, .close])
+    }
+
+    /// Pipelined requests answered fast (the kernel takes everything) still stop once a loop
+    /// turn has answered `maxUnsentBytes`: the rest waits for the next turn.
+    @Test func manyAnswersInOneTurnYieldToTheLoop() {
+        var m = machine
+        _ = m.started()
+        _ = m.parsed(.request(keepAlive: true), now: 0)
+        _ = m.responded(keepAlive: true, now: 1)
+        #expect(m.responseWritten(unsentBytes: 0, writtenThisTurn: 65_537) == [.stopReading, .armTimer(milliseconds: 1)])
+        #expect(m.state == .yielding)
+        #expect(!m.acceptsRequests && !m.isIdle)
+        #expect(m.parsed(.request(keepAlive: true), now: 2) == [])
+        // The 1 ms timer fires on a later turn: answer what is parked.
+        #expect(m.timerFired(now: 3) == [.armTimer(milliseconds: 300_000), .resumeParsing])
+        #expect(m.state == .idle)
+        // Stopping while yielding: close now.
+        _ = m.parsed(.request(keepAlive: true), now: 3)
+        _ = m.responded(keepAlive: true, now: 4)
+        _ = m.responseWritten(unsentBytes: 0, writtenThisTurn: 100_000)
+        #expect(m.serverStopping() == [.stopTimer, .close])
+        #expect(m.timerFired(now: 5) == [])
+    }
+
+    /// A connection that never sends a request is closed after the first-request timeout;
+    /// after one answered request, idle uses the keep-alive timeout.
+    @Test func silentConnectionsGetTheShortFirstRequestTimeout() {
+        var silent = machine
+        #expect(silent.started() == [.armTimer(milliseconds: 20_000), .startReading])
+        #expect(silent.isIdle)
+        #expect(silent.timerFired(now: 20_000) == [.stopTimer, .close])
+
+        var served = machine
+        _ = served.started()
+        _ = served.parsed(.request(keepAlive: true), now: 0)
+        _ = served.responded(keepAlive: true, now: 1)
+        #expect(served.responseWritten(unsentBytes: 0).first == .armTimer(milliseconds: 300_000))
+        // Separators after a request keep the keep-alive timeout.
+        #expect(served.parsed(.needMore(inMessage: false, expectsContinue: false), now: 2) == [
+            .armTimer(milliseconds: 10_000), .armTimer(milliseconds: 300_000),
         ])
     }
 

@@ -92,6 +92,20 @@ write("http-request", "too-large", b"\x09POST / HTTP/1.1\r\nContent-Length: 9999
 write("http-request", "bad", b"\x00GET / HTTP/1.1\r\nHost : x\r\n\r\n")
 write("http-request", "cl-te", b"\x00POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
 
+# Strict head check: ordinary requests and the smuggling probes
+ok = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+te = b"POST /call HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+split_variants("http-head-check", "pipelined", ok + post + te + b"2;e=1\r\n{}\r\n0\r\nT: 1\r\n\r\n" + b"GET / HTTP/1.0\r\n\r\n")
+split_variants("http-head-check", "bare-cr", b"GET /health HTTP/1.1\r\nHost: x\r\n\rXPOST /call HTTP/1.1\r\nHost: x\r\n\r\n")
+write("http-head-check", "chunk-no-crlf", b"\x00" + te + b"2\r\n{}XX0\r\n\r\n" + post)
+write("http-head-check", "obs-fold", b"\x00POST /call HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n 0\r\n\r\n" + b"a" * 10)
+write("http-head-check", "name-space", b"\x00GET / HTTP/1.1\r\nHost : x\r\nX A: b\r\n\r\n")
+write("http-head-check", "no-host", b"\x00GET / HTTP/1.1\r\nAccept: */*\r\n\r\n")
+write("http-head-check", "two-hosts", b"\x00GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n")
+write("http-head-check", "absolute", b"\x00POST http://avr:6001/call HTTP/1.1\r\nHost: avr\r\nContent-Length: 2\r\n\r\n{}")
+write("http-head-check", "bare-lf", b"\x00GET / HTTP/1.1\nHost: x\n\n")
+write("http-head-check", "te-cl", b"\x00POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+
 # HTTP responses
 resp = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"sts_url\":1}"
 split_variants("http-response", "keepalive", resp + resp)

@@ -75,32 +75,49 @@ package final class CallHTTPService {
         case .success(let body):
             (uuid, payload) = body
         }
-        guard registry.hasRoom(for: uuid) else {
-            log.warn("POST /call refused for \(uuid): \(registry.capacity) calls already pending")
-            return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
+        let bodyBytes = request.body.count
+        if let refusal = registry.room(for: uuid, bytes: bodyBytes) {
+            log.warn("POST /call refused for \(uuid): \(refusalReason(refusal))")
+            return respond(refusalResponse(refusal))
         }
         guard let hook else {
-            return finish(uuid: uuid, payload: payload, base: stsURL, overridden: false, respond: respond)
+            return finish(uuid: uuid, payload: payload, bodyBytes: bodyBytes, base: stsURL, overridden: false, respond: respond)
         }
         hook.callInitiated(uuid: uuid, payload: payload) { [weak self] overrideBase in
             guard let self else { return }
             if let overrideBase {
-                self.finish(uuid: uuid, payload: payload, base: overrideBase, overridden: true, respond: respond)
+                self.finish(uuid: uuid, payload: payload, bodyBytes: bodyBytes, base: overrideBase, overridden: true, respond: respond)
             } else {
-                self.finish(uuid: uuid, payload: payload, base: self.stsURL, overridden: false, respond: respond)
+                self.finish(uuid: uuid, payload: payload, bodyBytes: bodyBytes, base: self.stsURL, overridden: false, respond: respond)
             }
         }
     }
 
-    private func finish(uuid: CallUUID, payload: JSONObject, base: String?, overridden: Bool,
+    private func refusalReason(_ refusal: CallRegistry.RegisterResult) -> String {
+        refusal == .overBudget
+            ? "pending calls hold \(registry.bytes) bytes (budget \(registry.byteBudget), MAX_PENDING_CALL_BYTES)"
+            : "\(registry.capacity) calls already pending"
+    }
+
+    private func refusalResponse(_ refusal: CallRegistry.RegisterResult) -> HTTPResponse {
+        refusal == .overBudget
+            ? .error(503, "pending calls hold too many bytes (budget \(registry.byteBudget)); retry later")
+            : .error(503, "too many pending calls (\(registry.capacity)); retry later")
+    }
+
+    /// `bodyBytes`: the request body's size, which with the URL is what the route is counted as
+    /// holding against the registry's byte budget.
+    private func finish(uuid: CallUUID, payload: JSONObject, bodyBytes: Int, base: String?, overridden: Bool,
                         respond: (HTTPResponse) -> Void) {
         let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
         if overridden, let url { log.info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
         // Kept here in any case: a call that reaches this instance keeps its route even when
         // Redis is down or slow.
-        if registry.register(uuid, route: route, now: clock()) == .full {
-            return respond(.error(503, "too many pending calls (\(registry.capacity)); retry later"))
+        let result = registry.register(uuid, route: route, bytes: bodyBytes + (url?.utf8.count ?? 0), now: clock())
+        if result == .full || result == .overBudget {
+            log.warn("POST /call refused for \(uuid): \(refusalReason(result))")
+            return respond(refusalResponse(result))
         }
         shared?.store(uuid, record: route)
         log.debug("[\(uuid)] Route registered by POST /call")

@@ -5,8 +5,12 @@ import AVRProtocol
 /// States: reading a request (a request timer runs from its first byte), waiting for the
 /// handler (further pipelined bytes are buffered, bounded), idle between requests (an idle
 /// timer runs; the read buffer is released so thousands of idle keep-alive connections —
-/// one per live call with Asterisk's CURL() — cost little), and lingering: after a response
-/// that ends the connection (an early error, or `Connection: close`) the write side is shut
+/// one per live call with Asterisk's CURL() — cost little; before the first request the
+/// shorter first-request timer runs instead), backlogged (a client that does not read its
+/// responses: once more than `maxUnsentBytes` is unsent, nothing is read or answered until
+/// the output drains, or the connection is closed after the request timeout), yielding (a
+/// loop turn's worth of pipelined requests answered; the rest waits a turn), and lingering:
+/// after a response that ends the connection (an early error, or `Connection: close`) the write side is shut
 /// down and input is read and discarded, bounded (`LingeringClose`), so a client still
 /// sending its body gets to read the response instead of a reset.
 ///
@@ -27,6 +31,12 @@ final class HTTPConnection {
     private var inParseLoop = false
     /// Called once the connection is fully closed.
     var onClosed: (() -> Void)?
+    /// Loop time (ms) since which the connection is idle (or since it was accepted).
+    private(set) var idleSince: UInt64 = 0
+    /// Whether the request being answered is a HEAD: its response goes without the body.
+    private var answeringHead = false
+    /// Response bytes written since this connection last got input or a loop turn.
+    private var writtenThisTurn = 0
 
     init(server: HTTPServer, stream: TCPStream) {
         self.server = server
@@ -36,14 +46,33 @@ final class HTTPConnection {
         timer = try? Timer(loop: server.loop)
         machine = HTTPConnectionStateMachine(configuration: .init(
             requestTimeout: server.options.requestTimeout, idleTimeout: server.options.idleTimeout,
+            firstRequestTimeout: server.options.firstRequestTimeout, maxUnsentBytes: server.options.maxUnsentBytes,
             linger: server.options.linger))
     }
 
     private var now: UInt64 { server.loop.milliseconds }
 
+    /// Between requests, nothing under way (see `HTTPServer`'s shedding under fd pressure).
+    var isIdle: Bool { machine.isIdle && pending.isEmpty && !stream.isClosing }
+
+    /// Whether a request has been answered on this connection.
+    var hasAnswered: Bool { machine.hasAnswered }
+
+    /// Closes an idle connection to free its file descriptor.
+    func shed() {
+        assertOnLoop(server.loop)
+        guard isIdle else { return }
+        perform(machine.serverStopping())
+    }
+
     func start() {
         assertOnLoop(server.loop)
         stream.onRead = { [weak self] bytes in self?.received(bytes) }
+        stream.onDrain = { [weak self] in
+            guard let self, self.machine.state == .backlogged else { return }
+            self.idleSince = self.now
+            self.perform(self.machine.outputDrained())
+        }
         stream.onEnd = { [weak self] _ in
             guard let self else { return }
             self.perform(self.machine.peerClosed())
@@ -56,6 +85,7 @@ final class HTTPConnection {
             self.onClosed = nil
             callback?()
         }
+        idleSince = now
         perform(machine.started())
     }
 
@@ -66,6 +96,7 @@ final class HTTPConnection {
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        writtenThisTurn = 0
         if machine.hasEnded {
             perform(machine.discarded(bytes.count, now: now))
             return
@@ -112,6 +143,8 @@ final class HTTPConnection {
     private func parse(_ bytes: UnsafeRawBufferPointer) -> Int {
         let consumed: Int
         let result: HTTPConnectionStateMachine.ParseResult
+        let wasIdle = machine.isIdle
+        defer { if !wasIdle && machine.isIdle { idleSince = now } }
         switch parser.feed(bytes) {
         case .needMore:
             consumed = bytes.count
@@ -122,8 +155,11 @@ final class HTTPConnection {
             result = .request(keepAlive: request.keepAlive)
         case .failure(let failure):
             consumed = bytes.count
-            server.log.debug("HTTP \(HTTPConnectionStateMachine.status(for: failure)) to "
-                + "\(stream.peerAddress?.description ?? "?"): \(failure)")
+            // A refused head is someone probing (or a broken proxy): worth an info line. The
+            // other failures (limits, garbage) stay at debug as before.
+            let line = "HTTP \(HTTPConnectionStateMachine.status(for: failure)) to "
+                + "\(stream.peerAddress?.description ?? "?") and close: \(failure)"
+            if case .strictHead = failure { server.log.info(line) } else { server.log.debug(line) }
             result = .failure(failure)
         }
         perform(machine.parsed(result, now: now), failure: result)
@@ -133,6 +169,7 @@ final class HTTPConnection {
     private func dispatch() {
         guard let request = parsedRequest else { return }
         parsedRequest = nil
+        let isHead = request.method == "HEAD"
         var answered = false
         server.handler(request) { [weak self] response in
             guard let self, !answered else { return }
@@ -140,6 +177,7 @@ final class HTTPConnection {
             guard !self.stream.isClosing else { return }
             let keepAlive = request.keepAlive && !response.closesConnection
             self.answer = response
+            self.answeringHead = isHead
             self.perform(self.machine.responded(keepAlive: keepAlive, now: self.now))
         }
     }
@@ -156,6 +194,7 @@ final class HTTPConnection {
             case .armTimer(let milliseconds):
                 timer?.start(timeout: milliseconds) { [weak self] in
                     guard let self else { return }
+                    self.writtenThisTurn = 0
                     self.perform(self.machine.timerFired(now: self.now))
                 }
             case .stopTimer:
@@ -166,8 +205,14 @@ final class HTTPConnection {
             case .dispatch:
                 dispatch()
             case .writeResponse(let keepAlive):
-                if let answer { stream.write(answer.serialized(keepAlive: keepAlive)) }
+                if let answer {
+                    let bytes = answer.serialized(keepAlive: keepAlive, omittingBody: answeringHead)
+                    writtenThisTurn += bytes.count
+                    stream.write(bytes)
+                }
                 answer = nil
+                perform(machine.responseWritten(unsentBytes: stream.pendingWriteBytes, writtenThisTurn: writtenThisTurn))
+                if machine.isIdle { idleSince = now }
             case .writeError(let status):
                 stream.write(errorResponse(status, failure).serialized(keepAlive: false))
             case .shutdownWrite:
@@ -187,6 +232,10 @@ final class HTTPConnection {
                 stream.closeAfterFlush()
             case .close:
                 stream.close()
+            case .closeStalled:
+                server.log.info("HTTP client \(stream.peerAddress?.description ?? "?") left \(stream.pendingWriteBytes) "
+                    + "response bytes unread for \(server.options.requestTimeout) ms: closed")
+                stream.close()
             case .endLingering(let drain, let why):
                 guard !stream.isClosing else { break }
                 server.log.debug("HTTP lingering close of \(stream.peerAddress?.description ?? "?") ended (\(why.rawValue)) "
@@ -204,6 +253,7 @@ final class HTTPConnection {
         guard case .failure(let failure)? = result else { return .error(status, "bad request") }
         switch failure {
         case .malformed(let reason): return .error(400, "malformed HTTP request: \(reason)")
+        case .strictHead(let reason): return .error(400, "HTTP request refused: \(reason)")
         case .headersTooLarge: return .error(431, "request headers exceed \(server.options.maxHeaderBytes) bytes")
         case .bodyTooLarge: return .error(413, "request body exceeds \(server.options.maxBodyBytes) bytes")
         }

@@ -11,16 +11,34 @@ struct HTTPConnectionStateMachine {
         var requestTimeout: UInt64
         /// An idle keep-alive connection is closed after this long (ms).
         var idleTimeout: UInt64
+        /// A new connection must begin its first request this long after it is accepted (ms):
+        /// connections that never send anything do not hold a file descriptor for long.
+        var firstRequestTimeout: UInt64
+        /// A response that leaves more unsent than this (bytes) stops the connection: nothing
+        /// is read or answered until the client has taken it (response backpressure). Also the
+        /// most response bytes answered to one connection's pipelined requests in one loop turn:
+        /// past it the rest waits for the next turn, so the calls' timers run in between.
+        var maxUnsentBytes: Int
         var linger: LingeringClose.Bounds
     }
 
     enum State: Equatable {
-        /// Between requests; the idle timer runs.
+        /// Between requests; the idle timer runs (before the first request: the shorter
+        /// first-request timer).
         case idle
         /// A request has begun; the request timer runs from its first byte.
         case receiving(stopping: Bool)
         /// The handler has the request; pipelined bytes wait.
         case awaitingResponse(stopping: Bool)
+        /// A keep-alive response is being written (`responseWritten` tells how much is left).
+        case sending
+        /// Over `maxUnsentBytes` of the last response is unsent: nothing is read or parsed
+        /// until the client takes it (`outputDrained`); the request timer bounds the wait.
+        case backlogged
+        /// This loop turn answered `maxUnsentBytes` already: parked requests wait for a 1 ms
+        /// timer, which fires on a later loop turn, after the loop has polled for I/O (a zero
+        /// timer armed from a timer callback would run in the same timer phase with libuv 1.44).
+        case yielding
         /// The last response is written; the write side is shut once it is flushed and input
         /// is discarded, bounded.
         case lingering(LingeringClose)
@@ -57,12 +75,20 @@ struct HTTPConnectionStateMachine {
         case resumeParsing
         case closeAfterFlush
         case close
+        /// The client did not take a response within the request timeout: close now.
+        case closeStalled
         /// The lingering drain ended (`why`, with its bookkeeping for the log): close now.
         case endLingering(LingeringClose, why: LingeringClose.Ending)
     }
 
     let configuration: Configuration
     private(set) var state: State = .idle
+    /// Whether a request has been answered on this connection (idle then uses `idleTimeout`).
+    private(set) var hasAnswered = false
+
+    /// Whether the connection is between requests with nothing under way (the oldest of
+    /// these are closed first when the process runs out of file descriptors).
+    var isIdle: Bool { state == .idle }
 
     init(configuration: Configuration) {
         self.configuration = configuration
@@ -87,7 +113,11 @@ struct HTTPConnectionStateMachine {
     // MARK: Events
 
     mutating func started() -> [Action] {
-        [.armTimer(milliseconds: configuration.idleTimeout), .startReading]
+        [.armTimer(milliseconds: configuration.firstRequestTimeout), .startReading]
+    }
+
+    private var idleTimeout: UInt64 {
+        hasAnswered ? configuration.idleTimeout : configuration.firstRequestTimeout
     }
 
     /// The parser consumed bytes and said this.
@@ -115,7 +145,7 @@ struct HTTPConnectionStateMachine {
             } else {
                 // Only separators so far: back to idle.
                 state = .idle
-                actions.append(.armTimer(milliseconds: configuration.idleTimeout))
+                actions.append(.armTimer(milliseconds: idleTimeout))
             }
         case .request:
             state = .awaitingResponse(stopping: stopping)
@@ -132,13 +162,38 @@ struct HTTPConnectionStateMachine {
     mutating func responded(keepAlive: Bool, now: UInt64) -> [Action] {
         guard case .awaitingResponse(let stopping) = state else { return [] }
         let keep = keepAlive && !stopping
+        hasAnswered = true
         if keep {
-            state = .idle
-            return [.writeResponse(keepAlive: true), .armTimer(milliseconds: configuration.idleTimeout), .resumeParsing]
+            state = .sending
+            return [.writeResponse(keepAlive: true)]
         }
         // Bytes pipelined after this request are never parsed now; lingering keeps them from
         // turning the close into a reset that could destroy the response.
         return [.writeResponse(keepAlive: false)] + end(stopping: stopping, now: now) + [.releasePending]
+    }
+
+    /// The keep-alive response is written; `unsentBytes` of the connection's output have not
+    /// reached the kernel yet; `writtenThisTurn`: response bytes written to this connection
+    /// since the loop last gave it input (or a turn).
+    mutating func responseWritten(unsentBytes: Int, writtenThisTurn: Int = 0) -> [Action] {
+        guard state == .sending else { return [] }
+        if unsentBytes > configuration.maxUnsentBytes {
+            state = .backlogged
+            return [.stopReading, .armTimer(milliseconds: configuration.requestTimeout)]
+        }
+        if writtenThisTurn > configuration.maxUnsentBytes {
+            state = .yielding
+            return [.stopReading, .armTimer(milliseconds: 1)]
+        }
+        state = .idle
+        return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
+    }
+
+    /// Every byte written has reached the kernel.
+    mutating func outputDrained() -> [Action] {
+        guard state == .backlogged else { return [] }
+        state = .idle
+        return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
     }
 
     /// The connection's one timer fired.
@@ -146,12 +201,19 @@ struct HTTPConnectionStateMachine {
         switch state {
         case .idle:
             return close()
+        case .backlogged:
+            state = .closed
+            return [.stopTimer, .closeStalled]
+        case .yielding:
+            // A later loop turn: answer what is parked.
+            state = .idle
+            return [.armTimer(milliseconds: idleTimeout), .resumeParsing]
         case .receiving(let stopping):
             return [.releasePending, .writeError(status: 408)] + end(stopping: stopping, now: now)
         case .lingering(let drain):
             if let ending = drain.check(now: now) { return endLingering(drain, ending) }
             return [.armTimer(milliseconds: drain.timeout(now: now))]
-        case .awaitingResponse, .closingAfterFlush, .closed:
+        case .awaitingResponse, .sending, .closingAfterFlush, .closed:
             return []
         }
     }
@@ -193,7 +255,7 @@ struct HTTPConnectionStateMachine {
             return []
         case .closed:
             return []
-        case .idle, .lingering, .closingAfterFlush:
+        case .idle, .lingering, .closingAfterFlush, .sending, .backlogged, .yielding:
             return close()
         }
     }
@@ -207,7 +269,7 @@ struct HTTPConnectionStateMachine {
 
     static func status(for failure: HTTPRequestParser.Failure) -> Int {
         switch failure {
-        case .malformed: 400
+        case .malformed, .strictHead: 400
         case .headersTooLarge: 431
         case .bodyTooLarge: 413
         }

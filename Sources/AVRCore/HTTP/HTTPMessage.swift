@@ -8,7 +8,8 @@ package struct HTTPRequest: Sendable {
     package var body: [UInt8]
     package var keepAlive: Bool
 
-    /// The path part of the target (before `?`).
+    /// The path part of the target (before `?`); an absolute-form target is already turned
+    /// into its path by the parser.
     package var path: Substring { target.prefix { $0 != "?" } }
 
     /// The first header with this name (case-insensitive).
@@ -45,8 +46,10 @@ package struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: headers, body: JSONErrorBody.make(message), closesConnection: closesConnection)
     }
 
-    func serialized(keepAlive: Bool) -> [UInt8] {
+    /// `omittingBody`: the answer to a HEAD request: the same head (Content-Length included),
+    /// no body.
+    func serialized(keepAlive: Bool, omittingBody: Bool = false) -> [UInt8] {
         HTTPResponseHead.serialize(status: status, contentType: contentType, body: body, keepAlive: keepAlive,
-                                   extraHeaders: headers.map { ($0.name, $0.value) })
+                                   extraHeaders: headers.map { ($0.name, $0.value) }, omittingBody: omittingBody)
     }
 }

@@ -8,6 +8,14 @@ package final class HTTPServer {
         package var requestTimeout: UInt64 = 10_000
         /// An idle keep-alive connection is closed after this long (ms).
         package var idleTimeout: UInt64 = 300_000
+        /// A new connection must begin its first request this long after it is accepted (ms).
+        package var firstRequestTimeout: UInt64 = 10_000
+        /// A connection whose unsent response bytes exceed this stops being read (and its
+        /// pipelined requests answered) until they drain.
+        package var maxUnsentBytes = 64 * 1024
+        /// Idle connections closed (those that never sent a request first, then those idle
+        /// longest) each time accepting fails for lack of file descriptors.
+        package var shedOnFDPressure = 32
         /// Bounds of the drain after a response that ends the connection (see `LingeringClose`).
         var linger = LingeringClose.Bounds()
         package init() {}
@@ -39,7 +47,10 @@ package final class HTTPServer {
         listener.onAcceptResumed = { [log] milliseconds, attempts in
             log.info("HTTP accepting again after \(milliseconds) ms (\(attempts) failed attempt(s))")
         }
-        listener.onAcceptPressure = { [unowned self] error in self.onAcceptPressure?(error) ?? false }
+        listener.onAcceptPressure = { [unowned self] error in
+            if let relieve = self.onAcceptPressure { return relieve(error) }
+            return self.shedIdleConnections()
+        }
     }
 
     package var port: Int { listener?.port ?? 0 }
@@ -50,6 +61,23 @@ package final class HTTPServer {
         connections[id] = connection
         connection.onClosed = { [unowned self] in self.connections[id] = nil }
         connection.start()
+    }
+
+    /// Out of file descriptors: closes idle connections, so the listener's retry can accept new
+    /// requests: first those that never sent a request (oldest first), then keep-alive ones
+    /// idle longest (a client reconnects for its next request at little cost). Returns whether
+    /// any was closed (their fds are free at once: `uv_close` closes the socket).
+    @discardableResult
+    package func shedIdleConnections() -> Bool {
+        let idle = connections.values.filter(\.isIdle).sorted {
+            ($0.hasAnswered ? 1 : 0, $0.idleSince) < ($1.hasAnswered ? 1 : 0, $1.idleSince)
+        }
+        let victims = idle.prefix(options.shedOnFDPressure)
+        guard !victims.isEmpty else { return false }
+        log.warn("HTTP out of file descriptors: closing \(victims.count) idle connection(s) "
+            + "(of \(idle.count) idle, \(connections.count) open)")
+        for connection in victims { connection.shed() }
+        return true
     }
 
     /// Stops accepting; open connections finish their current request and close.

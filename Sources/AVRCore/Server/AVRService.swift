@@ -39,7 +39,8 @@ package final class AVRService {
         self.metrics = metrics
         loopMetrics = LoopMetrics(server: metrics, loopIndex: loopIndex)
         self.registry = registry ?? CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
-                                                 capacity: configuration.maxPendingCalls)
+                                                 capacity: configuration.maxPendingCalls,
+                                                 byteBudget: configuration.maxPendingCallBytes)
     }
 
     /// Binds the listeners and logs the documented start-up lines.
@@ -87,6 +88,7 @@ package final class AVRService {
             var options = HTTPServer.Options()
             options.maxBodyBytes = configuration.httpMaxBodyBytes
             options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
             httpServer = try HTTPServer(loop: loop, host: host, port: httpPort, options: options, log: log,
                                         reusePort: reusePort) { request, respond in
@@ -98,6 +100,7 @@ package final class AVRService {
             // One loop serves it: a scrape is one request a few seconds apart.
             var options = HTTPServer.Options()
             options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
+            options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
             let http = HTTPMetrics(server: metrics)
             metricsServer = try HTTPServer(loop: loop, host: host, port: metricsPort, options: options, log: log) {
@@ -148,11 +151,15 @@ package final class AVRService {
 
     /// A listener of this loop ran out of file descriptors (EMFILE, ENFILE): close what can be
     /// spared, cheapest first, so that calls and `/health` are still accepted. First the
-    /// oldest AudioSocket connections that have not sent their UUID (not calls yet).
+    /// oldest AudioSocket connections that have not sent their UUID (not calls yet), then idle
+    /// HTTP connections (`HTTPServer.shedIdleConnections`).
     /// Returns whether anything was closed (the listener then retries its accept at once;
     /// otherwise it pauses and retries with a backoff, connections waiting in the backlog).
     private func relieveFDPressure(_ error: UVError) -> Bool {
-        audioSocketServer?.shedUnidentified(error) ?? false
+        if audioSocketServer?.shedUnidentified(error) == true { return true }
+        // Then idle HTTP connections: silent ones first, then keep-alive ones idle longest.
+        if httpServer?.shedIdleConnections() == true { return true }
+        return metricsServer?.shedIdleConnections() == true
     }
 
     /// Signals, on the main loop. SIGTERM drains (see `drain`) when `DRAIN_TIMEOUT` > 0;

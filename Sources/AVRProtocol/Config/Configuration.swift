@@ -32,6 +32,9 @@ package struct Configuration: Sendable, Equatable {
     package var callMetadataTTLSeconds = 60
     /// `MAX_PENDING_CALLS`: bound on `POST /call` entries not yet claimed by a call.
     package var maxPendingCalls = 100_000
+    /// `MAX_PENDING_CALL_BYTES`: bound on the bytes those entries hold (payload JSON + STS
+    /// URL). 64 MiB: about a thousand 60 KB payloads, or far more ordinary ones.
+    package var maxPendingCallBytes = 64 * 1024 * 1024
     /// `LOG_LEVEL`.
     package var logLevel = LogLevel.info
     /// `HTTP_MAX_BODY`: larger request bodies get 413.
@@ -159,6 +162,9 @@ package struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("MAX_PENDING_CALLS", in: 1...10_000_000, unit: "calls") {
             configuration.maxPendingCalls = value
+        }
+        if let value = try reader.integer("MAX_PENDING_CALL_BYTES", in: 65_536...4_294_967_296, unit: "bytes") {
+            configuration.maxPendingCallBytes = value
         }
         if let text = reader.value("LOG_LEVEL") {
             guard let level = LogLevel(rawValue: text.lowercased()) else {

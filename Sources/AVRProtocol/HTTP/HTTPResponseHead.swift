@@ -15,14 +15,16 @@ package enum HTTPResponseHead {
     /// `reason` nil uses the standard phrase. A 1xx answer (e.g. `100 Continue`) is the
     /// status line and `extraHeaders` only; 204 and 304 carry no body and no length.
     /// CR, LF and NUL in `reason` or in header names and values are replaced by spaces, so
-    /// no value can ever inject a header.
+    /// no value can ever inject a header. `omittingBody`: the answer to a HEAD request, the
+    /// same head (with the Content-Length of `body`) and no body.
     package static func serialize(
         status: Int,
         reason: String? = nil,
         contentType: String?,
         body: [UInt8],
         keepAlive: Bool,
-        extraHeaders: [(String, String)] = []
+        extraHeaders: [(String, String)] = [],
+        omittingBody: Bool = false
     ) -> [UInt8] {
         precondition((100...999).contains(status), "HTTP status must have three digits")
         var bytes: [UInt8] = []
@@ -39,7 +41,7 @@ package enum HTTPResponseHead {
         appendHeader("Connection", keepAlive ? "keep-alive" : "close", to: &bytes)
         appendHeaders(extraHeaders, to: &bytes)
         bytes.append(contentsOf: "\r\n".utf8)
-        if hasBody { bytes.append(contentsOf: body) }
+        if hasBody && !omittingBody { bytes.append(contentsOf: body) }
         return bytes
     }
 

@@ -29,6 +29,7 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         #expect(configuration.ambientNoiseLevel == 0.90)
         #expect(configuration.callMetadataTTLSeconds == 60)
         #expect(configuration.maxPendingCalls == 100_000)
+        #expect(configuration.maxPendingCallBytes == 64 * 1024 * 1024)
         #expect(configuration.logLevel == .info)
         #expect(configuration.httpMaxBodyBytes == 65536)
         #expect(configuration.httpHeaderTimeoutMilliseconds == 10_000)
@@ -44,7 +45,7 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
                 "PORT": "5002", "HTTP_PORT": "6001", "STS_URL": "ws://localhost:6030",
                 "WEBHOOK_URL": "http://hooks:9000/events", "WEBHOOK_SECRET": "s3cr3t value",
                 "WEBHOOK_TIMEOUT": "1500", "WEBHOOK_RETRY": "3", "AMBIENT_NOISE_FILE": "/noise.raw",
-                "AMBIENT_NOISE_LEVEL": "0.25", "CALL_METADATA_TTL": "120", "MAX_PENDING_CALLS": "5",
+                "AMBIENT_NOISE_LEVEL": "0.25", "CALL_METADATA_TTL": "120", "MAX_PENDING_CALLS": "5", "MAX_PENDING_CALL_BYTES": "1048576",
                 "LOG_LEVEL": "DEBUG", "HTTP_MAX_BODY": "1024", "HTTP_HEADER_TIMEOUT": "2000",
                 "HTTP_IDLE_TIMEOUT": "900000", "LOOPS": "4", "STS_CONNECT_TIMEOUT": "750",
                 "AUDIOSOCKET_UUID_TIMEOUT": "300", "AUDIOSOCKET_MAX_UNIDENTIFIED": "64",
@@ -64,6 +65,7 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         #expect(configuration.ambientNoiseLevel == 0.25)
         #expect(configuration.callMetadataTTLSeconds == 120)
         #expect(configuration.maxPendingCalls == 5)
+        #expect(configuration.maxPendingCallBytes == 1_048_576)
         #expect(configuration.logLevel == .debug)
         #expect(configuration.httpMaxBodyBytes == 1024)
         #expect(configuration.httpHeaderTimeoutMilliseconds == 2000)
@@ -130,6 +132,8 @@ private func message(_ environment: [String: String], files: Set<String> = []) -
         (["CALL_METADATA_TTL": "0"], #"CALL_METADATA_TTL: "0" is not a whole number of seconds in 1-86400"#),
         (["CALL_METADATA_TTL": "86401"], #"CALL_METADATA_TTL: "86401" is not a whole number of seconds in 1-86400"#),
         (["MAX_PENDING_CALLS": "0"], #"MAX_PENDING_CALLS: "0" is not a whole number of calls in 1-10000000"#),
+        (["MAX_PENDING_CALL_BYTES": "1000"], #"MAX_PENDING_CALL_BYTES: "1000" is not a whole number of bytes in 65536-4294967296"#),
+        (["MAX_PENDING_CALL_BYTES": "64MiB"], #"MAX_PENDING_CALL_BYTES: "64MiB" is not a whole number of bytes in 65536-4294967296"#),
         (["LOG_LEVEL": "verbose"], #"LOG_LEVEL: "verbose" is not one of debug, info, warn, error"#),
         (["LOG_LEVEL": "warning"], #"LOG_LEVEL: "warning" is not one of debug, info, warn, error"#),
         (["HTTP_MAX_BODY": "0"], #"HTTP_MAX_BODY: "0" is not a whole number of bytes in 1-16777216"#),

@@ -19,6 +19,16 @@ private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8
         #expect(text(bytes) == "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 30\r\nConnection: close\r\nAllow: POST\r\n\r\n{\"error\":\"method not allowed\"}")
     }
 
+    /// The answer to HEAD: the head GET would get, Content-Length included, and no body.
+    @Test func headAnswerOmitsTheBodyButKeepsItsLength() {
+        let body = Array(#"{"status":"ok"}"#.utf8)
+        let get = HTTPResponseHead.serialize(status: 200, contentType: "application/json", body: body, keepAlive: true)
+        let head = HTTPResponseHead.serialize(status: 200, contentType: "application/json", body: body, keepAlive: true,
+                                              omittingBody: true)
+        #expect(text(head) == "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: keep-alive\r\n\r\n")
+        #expect(get == head + body)
+    }
+
     @Test func emptyBodyWithoutContentType() {
         let bytes = HTTPResponseHead.serialize(status: 404, reason: "Nope", contentType: nil, body: [], keepAlive: true)
         #expect(text(bytes) == "HTTP/1.1 404 Nope\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n")

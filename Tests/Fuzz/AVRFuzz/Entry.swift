@@ -19,6 +19,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "ws-handshake", run: fuzzWebSocketHandshakeResponse),
         FuzzTarget(name: "http-request", run: fuzzHTTPRequestParser),
         FuzzTarget(name: "http-response", run: fuzzHTTPResponseParser),
+        FuzzTarget(name: "http-head-check", run: fuzzHTTPHeadCheck),
         FuzzTarget(name: "json", run: fuzzJSONParser),
         FuzzTarget(name: "sts-inbound", run: fuzzSTSInbound),
         FuzzTarget(name: "url", run: fuzzURL),

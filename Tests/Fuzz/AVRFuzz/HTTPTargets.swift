@@ -154,3 +154,58 @@ private func parseResponses(_ input: SplitInput, chunks: [Range<Int>], maxHeader
     }
     return events
 }
+
+// MARK: - Strict head check (StrictRequestScanner in front of llhttp)
+
+private enum ScanEvent: Equatable {
+    case end(Int) // stream offset just past a request
+    case invalid(StrictRequestScanner.Violation)
+}
+
+/// `StrictRequestScanner` alone, and `HTTPRequestParser` with it (strict) and without it
+/// (llhttp alone). Invariants: the scanner's verdict and request ends are the same split and
+/// whole; the strict parser ends requests only where the scanner ends them and where llhttp
+/// alone ends them too (it never accepts a request the two would frame differently, nor one
+/// the scanner rejects).
+func fuzzHTTPHeadCheck(_ data: UnsafeRawBufferPointer) {
+    let input = SplitInput(data)
+    let split = scanRequests(input, chunks: input.chunks)
+    let whole = scanRequests(input, chunks: input.whole)
+    require(split == whole, "scanner: split delivery differs from whole delivery:\n\(split)\n\(whole)")
+
+    var lenient = HTTPRequestParser.Limits()
+    lenient.strict = false
+    let strictEnds = requestEnds(parseRequests(input, chunks: input.whole, limits: .init()))
+    let lenientEnds = requestEnds(parseRequests(input, chunks: input.whole, limits: lenient))
+    let scannerEnds = whole.compactMap { if case .end(let offset) = $0 { offset } else { nil } }
+    require(strictEnds.count <= scannerEnds.count && Array(scannerEnds.prefix(strictEnds.count)) == strictEnds,
+            "strict parser ended requests the scanner did not: \(strictEnds) vs \(scannerEnds)")
+    require(strictEnds.count <= lenientEnds.count && Array(lenientEnds.prefix(strictEnds.count)) == strictEnds,
+            "strict parser ended requests llhttp alone frames otherwise: \(strictEnds) vs \(lenientEnds)")
+}
+
+private func requestEnds(_ events: [RequestEvent]) -> [Int] {
+    events.compactMap { if case .request(let request) = $0 { request.end } else { nil } }
+}
+
+private func scanRequests(_ input: SplitInput, chunks: [Range<Int>]) -> [ScanEvent] {
+    var scanner = StrictRequestScanner()
+    var events: [ScanEvent] = []
+    for range in chunks {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            switch scanner.scan(input.chunk(offset..<range.upperBound)) {
+            case .needMore:
+                offset = range.upperBound
+            case .requestEnd(let consumed):
+                require(consumed > 0 && consumed <= range.upperBound - offset, "consumed \(consumed)")
+                offset += consumed
+                events.append(.end(offset))
+            case .invalid(let violation):
+                events.append(.invalid(violation))
+                return events
+            }
+        }
+    }
+    return events
+}

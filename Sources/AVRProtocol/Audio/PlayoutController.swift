@@ -1,0 +1,276 @@
+/// Decides, frame by frame, what a call sends to Asterisk, so that the delay the core adds to
+/// the agent's audio comes back to at most one frame after any disturbance.
+///
+/// Wraps the call's ``PlaybackQueue`` (the bounded ring the STS decodes into) and owns its
+/// taking side. Pure: every decision takes the time (monotonic nanoseconds) as an argument.
+///
+/// Delay here is what a sample of agent audio waits in the queue. Audio an STS sends faster
+/// than real time waits because it arrived early: that is *queued ahead*, not delay, and always
+/// plays in full and in order. The core *adds* delay only by playing something the agent did
+/// not send (silence or padding) while the agent's speech was late; every such frame delays
+/// everything queued behind it. The rules:
+///
+/// 1. **No padding.** A tick that finds less than a frame queued sends what there is as a short
+///    frame (Asterisk plays a slin frame of any length; it sends a 276-byte one itself where one
+///    played file ends and the next begins). The 2.75 ms a 138-sample frame lacks is a gap in
+///    the agent's own stream; padding it would push every later sample 2.75 ms back for good.
+/// 2. **Hold, do not fill, while the agent is streaming.** A tick that finds the queue dry
+///    right after speech, while audio still arrived within the stream's own rhythm (the last
+///    gap between arrivals plus a frame, 40 to 100 ms), sends *nothing*: the late audio then
+///    goes out the moment it arrives instead of behind a silence frame.
+/// 3. **The first frame goes at once.** When the queue was idle, held or underrun, a full
+///    frame that arrives is sent at once (``promptFrame(into:now:)``), and the call's 20 ms grid
+///    restarts from there. Two speech frames are never closer than the grid (a tick less than
+///    ``Settings/interval`` minus ``Settings/earlyTolerance`` after the last frame sends
+///    nothing); a silence frame may be followed sooner, and the overlap is owed: idle silence
+///    frames are skipped until it is paid, so over a call the core never sends more than one
+///    frame per 20 ms.
+/// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
+///    while the agent was streaming (a hold that ran out) or on a frame that ended loud
+///    (mid-word), the silence the core sends is counted; when the agent's audio resumes, that
+///    count becomes ``addedDelaySamples``.
+///    While it is at least a frame, frames that are silent all through (peak at most
+///    ``Settings/silenceLevel``) are skipped from the head of the queue, at most
+///    ``Settings/maximumTrimsPerFrame`` per frame sent, never speech and never the last frame
+///    queued. Added delay is forgotten when the queue empties (nothing queued is late any
+///    more); a dry spell longer than ``Settings/maximumUnderrun`` is the end of the agent's
+///    turn, not a stall, and counts nothing. Audio that was queued ahead and drained long
+///    after it arrived, ending quietly, is a finished turn too, so a TTS's own pauses play as
+///    sent. What timing cannot tell apart: a turn that ran dry just in time (an STS streaming
+///    in real time) followed within that limit by a burst; the burst's pauses are then
+///    shortened by at most the gap, and no speech is ever skipped.
+///
+/// A stall (an STS that stopped mid-stream and then delivers what it held in one burst) shows
+/// as added delay of a second or more with as much queued: ``Arrival/stall`` reports it once
+/// per episode so the call can log it.
+package struct PlayoutController: Sendable {
+    package struct Settings: Sendable {
+        /// Nanoseconds per frame (20 ms).
+        package var interval: UInt64 = 20_000_000
+        /// Samples per frame (160 at 8 kHz).
+        package var frameSamples = 160
+        /// How much earlier than a full interval after the last frame a tick still counts as
+        /// due (libuv timers fire up to a millisecond late, so a grid restarted at an arbitrary
+        /// instant meets slot deadlines that much early).
+        package var earlyTolerance: UInt64 = 1_000_000
+        /// The shortest and longest a dry queue is held after speech (see rule 2).
+        package var minimumHold: UInt64 = 40_000_000
+        package var maximumHold: UInt64 = 100_000_000
+        /// A frame whose samples all have at most this magnitude is silence (about -54 dBFS).
+        package var silenceLevel = 64
+        /// The end of the last frame checked for loudness when the queue runs dry.
+        package var tailSamples = 40
+        /// Silent frames skipped per frame sent while added delay is being paid back.
+        package var maximumTrimsPerFrame = 4
+        /// Added delay, with as much queued, that counts as a stall (1 s).
+        package var stallSamples = 8000
+        /// A dry spell longer than this (5 s) ends the agent's turn instead of stalling it.
+        package var maximumUnderrun = 40_000
+
+        package init() {}
+
+        var nanosecondsPerSample: UInt64 { interval / UInt64(frameSamples) }
+    }
+
+    /// What one tick sends.
+    package enum Output: Equatable, Sendable {
+        /// This many samples of agent audio, at the start of the frame; fewer than a frame is
+        /// a short frame, sent as such.
+        case speech(Int)
+        /// A frame of silence (the caller's line never goes dead; ambient noise mixes in).
+        case silence
+        /// Nothing this tick: a held dry queue, a silence frame skipped to pay back an overlap,
+        /// or not due yet.
+        case nothing
+    }
+
+    /// What an arrival means for the call.
+    package struct Arrival: Equatable, Sendable {
+        /// A full frame is queued and the call is not playing: send it now
+        /// (``promptFrame(into:now:)``).
+        package var frameDue = false
+        /// Added delay just crossed ``Settings/stallSamples`` (once per episode).
+        package var stall = false
+    }
+
+    private enum Phase: Sendable {
+        /// Not speaking: silence on the grid.
+        case idle
+        /// Speech frames on the grid.
+        case playing
+        /// The queue ran dry while the agent was streaming: nothing sent, waiting for it.
+        case holding
+        /// Dry after loud speech and the hold ran out: the silence sent is counted.
+        case underrun
+    }
+
+    package let settings: Settings
+    /// The samples waiting; its limits and drop counts are the call's.
+    package private(set) var queue: PlaybackQueue
+    private var phase = Phase.idle
+    /// When the last frame (or skipped silence frame) went out, nil before the first.
+    private var lastSend: UInt64?
+    private var lastSendWasSilence = true
+    private var lastArrival: UInt64?
+    /// The last gap between two arrivals (0 after a long pause): the stream's rhythm.
+    private var arrivalGap: UInt64 = 0
+    private var endedLoud = false
+    private var underrunSamples = 0
+    private var silenceDebtSamples = 0
+    private var stallReported = false
+
+    /// Silence the core played into an underrun, not yet taken back (samples).
+    package private(set) var addedDelaySamples = 0
+    /// The most added delay seen (samples).
+    package private(set) var maximumAddedDelaySamples = 0
+    /// Silent samples skipped from the queue to pay added delay back.
+    package private(set) var paidBackSamples = 0
+    /// Frames sent at once on arrival rather than at a tick.
+    package private(set) var promptFrames = 0
+    /// Frames shorter than a frame (a tail sent without padding).
+    package private(set) var shortFrames = 0
+    /// Ticks that sent nothing while holding for late audio.
+    package private(set) var heldTicks = 0
+    /// Idle silence frames skipped to pay back early frames.
+    package private(set) var skippedSilenceFrames = 0
+    /// Stall episodes (see ``Arrival/stall``).
+    package private(set) var stalls = 0
+
+    package init(queue: PlaybackQueue, settings: Settings = Settings()) {
+        self.queue = queue
+        self.settings = settings
+    }
+
+    package var queuedSamples: Int { queue.queuedSamples }
+    package var isEmpty: Bool { queue.isEmpty }
+
+    // MARK: Arrivals
+
+    /// Queues s16le PCM (see ``PlaybackQueue/append(pcmLittleEndian:)``) that arrived at `now`.
+    package mutating func append(pcmLittleEndian bytes: UnsafeRawBufferPointer, now: UInt64) -> Arrival {
+        queue.append(pcmLittleEndian: bytes)
+        return arrived(at: now)
+    }
+
+    /// Queues base64 s16le PCM decoded straight into the ring (see
+    /// ``PlaybackQueue/append(base64LittleEndianPCM:)``); invalid base64 queues nothing and throws.
+    package mutating func append(base64LittleEndianPCM input: UnsafeRawBufferPointer, now: UInt64) throws(Base64Error) -> Arrival {
+        try queue.append(base64LittleEndianPCM: input)
+        return arrived(at: now)
+    }
+
+    private mutating func arrived(at now: UInt64) -> Arrival {
+        guard !queue.isEmpty else { return Arrival() }
+        if let last = lastArrival {
+            let gap = now &- last
+            arrivalGap = gap < settings.maximumHold ? gap : 0
+        }
+        lastArrival = now
+        var arrival = Arrival()
+        if underrunSamples > 0 {
+            addedDelaySamples += underrunSamples
+            underrunSamples = 0
+            if addedDelaySamples > maximumAddedDelaySamples { maximumAddedDelaySamples = addedDelaySamples }
+        }
+        if !stallReported && addedDelaySamples >= settings.stallSamples && queue.queuedSamples >= settings.stallSamples {
+            stallReported = true
+            stalls += 1
+            arrival.stall = true
+        }
+        arrival.frameDue = phase != .playing && queue.queuedSamples >= settings.frameSamples
+        return arrival
+    }
+
+    /// The agent was interrupted: everything queued is dropped, and with it any added delay;
+    /// the next audio starts a new turn.
+    package mutating func clear() {
+        queue.clear()
+        phase = .idle
+        addedDelaySamples = 0
+        underrunSamples = 0
+        endedLoud = false
+        stallReported = false
+    }
+
+    // MARK: Frames
+
+    /// The frame an arrival made due (``Arrival/frameDue``), sent at `now`: writes it into the
+    /// start of `frame` (at least ``Settings/frameSamples`` long) and returns its sample count,
+    /// 0 when nothing is due. The call's grid restarts at `now`.
+    package mutating func promptFrame(into frame: UnsafeMutableBufferPointer<Int16>, now: UInt64) -> Int {
+        guard phase != .playing, queue.queuedSamples >= settings.frameSamples else { return 0 }
+        if lastSendWasSilence, let last = lastSend, now < last &+ settings.interval {
+            // The silence frame just sent and this one overlap at the caller's end: owed.
+            silenceDebtSamples += Int((last &+ settings.interval - now) / settings.nanosecondsPerSample)
+        }
+        promptFrames += 1
+        return play(into: frame, at: now)
+    }
+
+    /// The frame for the tick at `time` (a slot deadline of the scheduler). `streamOpen` is
+    /// false once the speech backend finished (nothing more will come: no hold).
+    package mutating func tick(at time: UInt64, into frame: UnsafeMutableBufferPointer<Int16>, streamOpen: Bool) -> Output {
+        if let last = lastSend, time &+ settings.earlyTolerance < last &+ settings.interval {
+            return .nothing
+        }
+        if !queue.isEmpty { return .speech(play(into: frame, at: time)) }
+        if streamOpen, phase == .playing || phase == .holding, let arrival = lastArrival,
+           time < arrival &+ holdWindow {
+            phase = .holding
+            heldTicks += 1
+            return .nothing
+        }
+        if phase == .playing || phase == .holding {
+            // Dry within the stream's rhythm (held) or mid-word: the agent is late, not done.
+            phase = streamOpen && (phase == .holding || endedLoud) ? .underrun : .idle
+        }
+        if phase == .underrun {
+            underrunSamples += settings.frameSamples
+            if underrunSamples > settings.maximumUnderrun {
+                phase = .idle
+                underrunSamples = 0
+            }
+        } else if silenceDebtSamples >= settings.frameSamples {
+            silenceDebtSamples -= settings.frameSamples
+            skippedSilenceFrames += 1
+            lastSend = time
+            lastSendWasSilence = true
+            return .nothing
+        }
+        lastSend = time
+        lastSendWasSilence = true
+        return .silence
+    }
+
+    private var holdWindow: UInt64 {
+        min(max(arrivalGap &+ settings.interval, settings.minimumHold), settings.maximumHold)
+    }
+
+    private mutating func play(into frame: UnsafeMutableBufferPointer<Int16>, at time: UInt64) -> Int {
+        let frameSamples = settings.frameSamples
+        var trims = 0
+        while addedDelaySamples >= frameSamples, trims < settings.maximumTrimsPerFrame,
+              queue.queuedSamples > frameSamples, queue.peak(ofFirst: frameSamples) <= settings.silenceLevel {
+            queue.discard(frameSamples)
+            addedDelaySamples -= frameSamples
+            paidBackSamples += frameSamples
+            trims += 1
+        }
+        let count = queue.take(into: UnsafeMutableBufferPointer(rebasing: frame[0..<frameSamples]))
+        lastSend = time
+        lastSendWasSilence = false
+        phase = .playing
+        if count < frameSamples { shortFrames += 1 }
+        if queue.isEmpty {
+            var peak: Int32 = 0
+            for index in max(0, count - settings.tailSamples)..<count {
+                let value = Int32(frame[index])
+                peak = max(peak, value < 0 ? -value : value)
+            }
+            endedLoud = peak > Int32(settings.silenceLevel)
+            addedDelaySamples = 0
+            stallReported = false
+        }
+        return count
+    }
+}

@@ -177,8 +177,16 @@ package struct PlayoutController: Sendable {
             stalls += 1
             arrival.stall = true
         }
-        arrival.frameDue = phase != .playing && queue.queuedSamples >= settings.frameSamples
+        arrival.frameDue = mayPlayAtOnce(now)
         return arrival
+    }
+
+    /// Not playing, a full frame queued, and the last speech frame (if the last frame was
+    /// one) a grid interval ago.
+    private func mayPlayAtOnce(_ now: UInt64) -> Bool {
+        guard phase != .playing, queue.queuedSamples >= settings.frameSamples else { return false }
+        guard !lastSendWasSilence, let last = lastSend else { return true }
+        return now &+ settings.earlyTolerance >= last &+ settings.interval
     }
 
     /// The agent was interrupted: everything queued is dropped, and with it any added delay;
@@ -198,7 +206,7 @@ package struct PlayoutController: Sendable {
     /// start of `frame` (at least ``Settings/frameSamples`` long) and returns its sample count,
     /// 0 when nothing is due. The call's grid restarts at `now`.
     package mutating func promptFrame(into frame: UnsafeMutableBufferPointer<Int16>, now: UInt64) -> Int {
-        guard phase != .playing, queue.queuedSamples >= settings.frameSamples else { return 0 }
+        guard mayPlayAtOnce(now) else { return 0 }
         if lastSendWasSilence, let last = lastSend, now < last &+ settings.interval {
             // The silence frame just sent and this one overlap at the caller's end: owed.
             silenceDebtSamples += Int((last &+ settings.interval - now) / settings.nanosecondsPerSample)

@@ -11,6 +11,8 @@ struct PlayoutHarness {
     var played: [Int16] = []
     /// When each speech frame went out (ns).
     var speechTimes: [UInt64] = []
+    /// (time, samples still queued) after each speech frame: the delay left behind it.
+    var backlog: [(UInt64, Int)] = []
     var stalls = 0
 
     static func ns(_ milliseconds: Double) -> UInt64 { UInt64(milliseconds * 1_000_000) }
@@ -20,16 +22,43 @@ struct PlayoutHarness {
         return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
     }
 
-    /// Raw s16le bytes arriving at `time`; a due first frame goes out at once.
-    mutating func arrive(bytes: [UInt8], at time: UInt64) {
+    /// Raw s16le bytes arriving at `time`; a due frame goes out at once (its sample count is
+    /// returned, 0 for none).
+    @discardableResult
+    mutating func arrive(bytes: [UInt8], at time: UInt64) -> Int {
         let arrival = bytes.withUnsafeBytes { playout.append(pcmLittleEndian: $0, now: time) }
         if arrival.stall {
             stalls += 1
             transcript.append("\(Self.label(time)) stall")
         }
-        guard arrival.frameDue else { return }
+        guard arrival.frameDue else { return 0 }
         let count = frame.withUnsafeMutableBufferPointer { playout.promptFrame(into: $0, now: time) }
         if count > 0 { record(count, at: time, "prompt") }
+        return count
+    }
+
+    /// Arrivals and ticks as `PlaybackScheduler` gives them: slot deadlines 5 ms apart, the
+    /// call's every 20 ms from `firstDeadline`; after a prompt frame the call moves to the
+    /// first slot deadline at or after the frame's end minus 1 ms. Runs up to `end` (ns).
+    mutating func run(_ arrivals: [(UInt64, [UInt8])], until end: UInt64, firstDeadline: UInt64 = 0) {
+        var deadline = firstDeadline
+        var next = 0
+        while true {
+            if next < arrivals.count && arrivals[next].0 < deadline {
+                let (time, bytes) = arrivals[next]
+                next += 1
+                let count = arrive(bytes: bytes, at: time)
+                if count > 0 {
+                    let earliest = time + UInt64(count) * 125_000 - 1_000_000
+                    deadline = (earliest + 4_999_999) / 5_000_000 * 5_000_000
+                }
+            } else if deadline <= end {
+                tick(atNanoseconds: deadline, streamOpen: true)
+                deadline += 20_000_000
+            } else {
+                return
+            }
+        }
     }
 
     mutating func arrive(_ samples: [Int16], at milliseconds: Double) {
@@ -56,6 +85,7 @@ struct PlayoutHarness {
         transcript.append("\(Self.label(time)) \(kind) \(count)")
         played += frame[0..<count]
         speechTimes.append(time)
+        backlog.append((time, playout.queuedSamples))
     }
 }
 
@@ -73,9 +103,13 @@ func speech(from start: Int, count: Int) -> [Int16] {
         call.tick(at: 40)    // less than a frame after the prompt frame: nothing
         call.tick(at: 46.5)  // the grid from 27.5, a slot deadline within the tolerance
         call.tick(at: 66.5)
+        // Held while the stream may still be coming (what it queued, 60 ms, and 40 ms).
         call.tick(at: 86.5)
+        call.tick(at: 106.5)
+        call.tick(at: 126.5)
+        call.tick(at: 146.5)
         #expect(call.transcript == ["0 silence", "20 silence", "27.5 prompt 160", "40 -", "46.5 speech 160",
-                                    "66.5 speech 160", "86.5 silence"])
+                                    "66.5 speech 160", "86.5 -", "106.5 -", "126.5 -", "146.5 silence"])
         #expect(call.played == speech(from: 0, count: 480))
         #expect(call.playout.promptFrames == 1)
     }
@@ -88,20 +122,25 @@ func speech(from start: Int, count: Int) -> [Int16] {
         #expect(call.transcript == ["0 prompt 160", "20 speech 160"])
     }
 
-    /// The echo of a caller whose Asterisk sent one 276-byte frame among 320-byte ones: the
-    /// 138-sample tail goes out as a short frame; nothing is padded, so the frames after it
-    /// go out as soon after arrival as those before it (no 2.75 ms per short frame).
-    @Test func a276ByteTailGoesOutShortNotPadded() {
+    /// The echo of a caller whose Asterisk sent one 276-byte frame among 320-byte ones, paced
+    /// by samples as Asterisk does (the next frame 17.25 ms after it): the 138-sample frame
+    /// goes out as it came, short, and the next one as soon as it has played, so every frame
+    /// leaves as it arrives, before and after (no 2.75 ms per short frame, no padding).
+    @Test func a276ByteFrameGoesOutShortAndAddsNoDelay() {
         var call = PlayoutHarness()
+        var arrivals: [(UInt64, [UInt8])] = []
+        var time: UInt64 = 2_000_000
         var next = 0
-        for (k, size) in [160, 160, 138, 160, 160].enumerated() {
-            call.arrive(speech(from: next, count: size), at: Double(k * 20) + 0.5)
+        for size in [160, 160, 138, 160, 160, 138, 160] {
+            arrivals.append((time, TestSignal.littleEndianBytes(speech(from: next, count: size))))
             next += size
-            if k > 0 { call.tick(at: Double(k * 20) + 1) }
+            time += UInt64(size) * 125_000
         }
-        #expect(call.transcript == ["0.5 prompt 160", "21 speech 160", "41 speech 138", "61 speech 160", "81 speech 160"])
+        call.run(arrivals, until: PlayoutHarness.ns(150), firstDeadline: PlayoutHarness.ns(10))
+        #expect(call.transcript == ["2 prompt 160", "22 prompt 160", "42 prompt 138", "59.2 prompt 160",
+                                    "79.2 prompt 160", "99.2 prompt 138", "116.5 prompt 160", "140 -"])
         #expect(call.played == speech(from: 0, count: next))
-        #expect(call.playout.shortFrames == 1)
+        #expect(call.speechTimes == arrivals.map(\.0))
         #expect(call.playout.addedDelaySamples == 0)
     }
 
@@ -117,7 +156,7 @@ func speech(from start: Int, count: Int) -> [Int16] {
         #expect(call.playout.queuedSamples == 0)
         call.arrive(bytes: Array(bytes[321...]), at: PlayoutHarness.ns(50))
         call.tick(at: 65)
-        #expect(call.transcript == ["0 prompt 160", "20 speech 80", "40 silence", "45 prompt 160", "65 speech 160"])
+        #expect(call.transcript == ["0 prompt 160", "20 speech 80", "40 -", "45 prompt 160", "65 speech 160"])
         #expect(call.played == speech(from: 0, count: 560))
     }
 
@@ -144,7 +183,7 @@ func speech(from start: Int, count: Int) -> [Int16] {
         call.tick(at: 40)
         call.tick(at: 60)
         call.tick(at: 80, streamOpen: false)
-        #expect(call.transcript == ["0 prompt 160", "20 -", "40 silence", "60 silence", "80 silence"])
+        #expect(call.transcript == ["0 prompt 160", "20 -", "40 -", "60 silence", "80 silence"])
     }
 
     /// Beeps of 40 ms every 500 ms, as a caller's echo: what the STS returns in real time.
@@ -157,50 +196,36 @@ func speech(from start: Int, count: Int) -> [Int16] {
     /// follows within 2 s, and every beep plays, in order.
     @Test func a3SecondStallIsPaidBackFromSilenceWithin2Seconds() {
         var call = PlayoutHarness()
-        var content = 0  // samples the STS has produced
-        var sentByTheSTS: [Int16] = []
-        var delays: [(UInt64, Int)] = []
-        var tick: UInt64 = PlayoutHarness.ns(10)
-        func produce(_ count: Int) -> [Int16] {
-            let chunk = Self.beeps(from: content, count: count)
-            content += count
-            sentByTheSTS += chunk
-            return chunk
-        }
-        var time: UInt64 = 0
-        var held: [Int16] = []
+        let content = Self.beeps(from: 0, count: 8 * 8000)
         let stallStart = PlayoutHarness.ns(1000), stallEnd = PlayoutHarness.ns(4000)
-        while time < PlayoutHarness.ns(8000) {
-            // Real time: 160 samples every 20 ms; during the stall they are held back.
-            let chunk = produce(160)
+        // Real time: 160 samples every 20 ms; what falls in the stall leaves at its end.
+        var arrivals: [(UInt64, [UInt8])] = []
+        var held: [Int16] = []
+        for k in 0..<(content.count / 160) {
+            let time = UInt64(k) * 20_000_000
+            let chunk = Array(content[(k * 160)..<((k + 1) * 160)])
             if time >= stallStart && time < stallEnd {
                 held += chunk
             } else {
                 if !held.isEmpty {
-                    call.arrive(bytes: TestSignal.littleEndianBytes(held), at: time)
+                    arrivals.append((time, TestSignal.littleEndianBytes(held)))
                     held = []
                 }
-                call.arrive(bytes: TestSignal.littleEndianBytes(chunk), at: time)
+                arrivals.append((time, TestSignal.littleEndianBytes(chunk)))
             }
-            while tick < time + PlayoutHarness.ns(20) {
-                let queuedBefore = call.playout.queuedSamples
-                if case .speech = call.tick(atNanoseconds: tick) { delays.append((tick, queuedBefore)) }
-                tick += PlayoutHarness.ns(20)
-            }
-            time += PlayoutHarness.ns(20)
         }
+        call.run(arrivals, until: PlayoutHarness.ns(8000), firstDeadline: PlayoutHarness.ns(10))
         #expect(call.stalls == 1)
         #expect(call.playout.maximumAddedDelaySamples >= 3 * 8000 - 480)
-        // Within 2 s of the burst, the queue is back to at most a frame behind real time.
-        let late = delays.filter { $0.0 >= stallEnd + PlayoutHarness.ns(2000) }
-        #expect(!late.isEmpty)
-        #expect(late.allSatisfy { $0.1 <= 2 * 160 })
         #expect(call.playout.paidBackSamples >= 3 * 8000 - 480)
+        // Within 2 s of the burst, nothing is left queued behind a frame: back to real time.
+        let late = call.backlog.filter { $0.0 >= stallEnd + PlayoutHarness.ns(2000) }
+        #expect(late.count > 50)
+        #expect(late.allSatisfy { $0.1 <= 160 })
         // Nothing loud lost or reordered.
         let heard = call.played.filter { $0 != 0 }
-        let sent = sentByTheSTS.filter { $0 != 0 }
-        #expect(heard.count > sent.count - 320)
-        #expect(heard == Array(sent.prefix(heard.count)))
+        let sent = content.filter { $0 != 0 }
+        #expect(heard == sent)
     }
 
     /// A TTS 10 s ahead: everything plays, silence included, one frame per tick.
@@ -256,5 +281,23 @@ func speech(from start: Int, count: Int) -> [Int16] {
         #expect(call.transcript.last == "20 speech 160")
         call.tick(at: 40)
         #expect(call.transcript.last == "40 speech 160")
+    }
+}
+
+extension PlayoutControllerTests {
+    /// A tail that is really the end (its audio arrived long before) is padded to a whole
+    /// frame, as is one left when the stream closed.
+    @Test func theLastTailIsPaddedToAWholeFrame() {
+        var call = PlayoutHarness()
+        call.arrive(speech(from: 0, count: 400), at: 0)
+        call.tick(at: 20)
+        call.tick(at: 100)  // past the hold window (50 ms queued and 40 ms): the real end
+        #expect(call.transcript == ["0 prompt 160", "20 speech 160", "100 speech 160"])
+        #expect(call.played == speech(from: 0, count: 400) + Array(repeating: 0, count: 80))
+        var closed = PlayoutHarness()
+        closed.arrive(speech(from: 0, count: 200), at: 0)
+        closed.tick(at: 20, streamOpen: false)
+        #expect(closed.transcript == ["0 prompt 160", "20 speech 160"])
+        #expect(closed.playout.shortFrames == 0)
     }
 }

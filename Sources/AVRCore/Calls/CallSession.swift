@@ -299,7 +299,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         let now = context.loop.nanoseconds
         let count = playout.promptFrame(into: scratch.samples, now: now)
         guard count > 0 else { return }
-        context.scheduler.rephase(self, earliest: now &+ playout.settings.interval &- playout.settings.earlyTolerance)
+        // The next frame is due when this one has played (20 ms, less for a short frame).
+        let settings = playout.settings
+        context.scheduler.rephase(self, earliest: now &+ UInt64(count) &* settings.nanosecondsPerSample &- settings.earlyTolerance)
         let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<count])
         notifyPromptPlayed()
         let copy = promptPlayed ?? {

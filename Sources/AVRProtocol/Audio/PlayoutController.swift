@@ -10,21 +10,29 @@
 /// not send (silence or padding) while the agent's speech was late; every such frame delays
 /// everything queued behind it. The rules:
 ///
-/// 1. **No padding.** A tick that finds less than a frame queued sends what there is as a short
+/// 1. **No padding mid-stream.** A tick that finds less than a frame queued while the agent is
+///    streaming (audio arrived within the hold window of rule 2) sends what there is as a short
 ///    frame (Asterisk plays a slin frame of any length; it sends a 276-byte one itself where one
 ///    played file ends and the next begins). The 2.75 ms a 138-sample frame lacks is a gap in
 ///    the agent's own stream; padding it would push every later sample 2.75 ms back for good.
+///    Only a tail that is really the end (nothing arrived for longer, or the stream closed) is
+///    padded to a whole frame: silence follows it anyway.
 /// 2. **Hold, do not fill, while the agent is streaming.** A tick that finds the queue dry
-///    right after speech, while audio still arrived within the stream's own rhythm (the last
-///    gap between arrivals plus a frame, 40 to 100 ms), sends *nothing*: the late audio then
-///    goes out the moment it arrives instead of behind a silence frame.
-/// 3. **The first frame goes at once.** When the queue was idle, held or underrun, a full
-///    frame that arrives is sent at once (``promptFrame(into:now:)``), and the call's 20 ms grid
-///    restarts from there. Two speech frames are never closer than the grid (a tick less than
-///    ``Settings/interval`` minus ``Settings/earlyTolerance`` after the last frame sends
-///    nothing); a silence frame may be followed sooner, and the overlap is owed: idle silence
-///    frames are skipped until it is paid, so over a call the core never sends more than one
-///    frame per 20 ms.
+///    right after speech, while the last arrival is recent for what it left queued (that
+///    length plus two frames after it, 40 to 200 ms: a real-time stream's next message is due
+///    when what it sent has played), sends *nothing*: the late audio then goes out the moment
+///    it arrives instead of behind a silence frame.
+/// 3. **A frame goes as soon as it may.** A full frame that arrives when the last speech frame
+///    has played out (its own length after it went: 20 ms, less for a short frame) is sent at
+///    once (``promptFrame(into:now:)``) rather than at the next tick, and the call's grid
+///    restarts from there: the first frame after a quiet spell, the frame a held tick waited
+///    for (whatever arrived, even less than a frame: it is a short frame then, exactly what
+///    the agent sent in time), and the frame after a short one (Asterisk paces the frame after its 276-byte one
+///    17.25 ms later; waiting for the old grid would add the 2.75 ms for good). A speech frame
+///    never follows another sooner than the other's length minus ``Settings/earlyTolerance``
+///    (a tick before that sends nothing). A silence frame may be followed sooner, and the
+///    overlap is owed: idle silence frames are skipped until it is paid, so over a call the
+///    core never sends more than one frame per 20 ms.
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
 ///    while the agent was streaming (a hold that ran out) or on a frame that ended loud
 ///    (mid-word), the silence the core sends is counted; when the agent's audio resumes, that
@@ -32,8 +40,8 @@
 ///    While it is at least a frame, frames that are silent all through (peak at most
 ///    ``Settings/silenceLevel``) are skipped from the head of the queue, at most
 ///    ``Settings/maximumTrimsPerFrame`` per frame sent, never speech and never the last frame
-///    queued. Added delay is forgotten when the queue empties (nothing queued is late any
-///    more); a dry spell longer than ``Settings/maximumUnderrun`` is the end of the agent's
+///    queued. Added delay is forgotten when the queue stays dry past the hold (nothing queued
+///    is late any more); a dry spell longer than ``Settings/maximumUnderrun`` is the end of the agent's
 ///    turn, not a stall, and counts nothing. Audio that was queued ahead and drained long
 ///    after it arrived, ending quietly, is a finished turn too, so a TTS's own pauses play as
 ///    sent. What timing cannot tell apart: a turn that ran dry just in time (an STS streaming
@@ -55,7 +63,7 @@ package struct PlayoutController: Sendable {
         package var earlyTolerance: UInt64 = 1_000_000
         /// The shortest and longest a dry queue is held after speech (see rule 2).
         package var minimumHold: UInt64 = 40_000_000
-        package var maximumHold: UInt64 = 100_000_000
+        package var maximumHold: UInt64 = 200_000_000
         /// A frame whose samples all have at most this magnitude is silence (about -54 dBFS).
         package var silenceLevel = 64
         /// The end of the last frame checked for loudness when the queue runs dry.
@@ -69,7 +77,7 @@ package struct PlayoutController: Sendable {
 
         package init() {}
 
-        var nanosecondsPerSample: UInt64 { interval / UInt64(frameSamples) }
+        package var nanosecondsPerSample: UInt64 { interval / UInt64(frameSamples) }
     }
 
     /// What one tick sends.
@@ -86,8 +94,7 @@ package struct PlayoutController: Sendable {
 
     /// What an arrival means for the call.
     package struct Arrival: Equatable, Sendable {
-        /// A full frame is queued and the call is not playing: send it now
-        /// (``promptFrame(into:now:)``).
+        /// A frame may go now, not at the next tick: send it (``promptFrame(into:now:)``).
         package var frameDue = false
         /// Added delay just crossed ``Settings/stallSamples`` (once per episode).
         package var stall = false
@@ -111,11 +118,17 @@ package struct PlayoutController: Sendable {
     /// When the last frame (or skipped silence frame) went out, nil before the first.
     private var lastSend: UInt64?
     private var lastSendWasSilence = true
+    /// How long the last frame plays (a short frame less than an interval).
+    private var lastDuration: UInt64 = 0
     private var lastArrival: UInt64?
     /// The last gap between two arrivals (0 after a long pause): the stream's rhythm.
     private var arrivalGap: UInt64 = 0
+    /// Samples queued right after the last arrival.
+    private var queuedAtLastArrival = 0
     private var endedLoud = false
     private var underrunSamples = 0
+    /// The tick that started the current hold.
+    private var holdStart: UInt64 = 0
     private var silenceDebtSamples = 0
     private var stallReported = false
 
@@ -148,19 +161,22 @@ package struct PlayoutController: Sendable {
 
     /// Queues s16le PCM (see ``PlaybackQueue/append(pcmLittleEndian:)``) that arrived at `now`.
     package mutating func append(pcmLittleEndian bytes: UnsafeRawBufferPointer, now: UInt64) -> Arrival {
+        let before = queue.queuedSamples
         queue.append(pcmLittleEndian: bytes)
-        return arrived(at: now)
+        return arrived(at: now, samples: queue.queuedSamples - before)
     }
 
     /// Queues base64 s16le PCM decoded straight into the ring (see
     /// ``PlaybackQueue/append(base64LittleEndianPCM:)``); invalid base64 queues nothing and throws.
     package mutating func append(base64LittleEndianPCM input: UnsafeRawBufferPointer, now: UInt64) throws(Base64Error) -> Arrival {
+        let before = queue.queuedSamples
         try queue.append(base64LittleEndianPCM: input)
-        return arrived(at: now)
+        return arrived(at: now, samples: queue.queuedSamples - before)
     }
 
-    private mutating func arrived(at now: UInt64) -> Arrival {
-        guard !queue.isEmpty else { return Arrival() }
+    private mutating func arrived(at now: UInt64, samples: Int) -> Arrival {
+        guard samples > 0 else { return Arrival() }
+        queuedAtLastArrival = queue.queuedSamples
         if let last = lastArrival {
             let gap = now &- last
             arrivalGap = gap < settings.maximumHold ? gap : 0
@@ -181,12 +197,16 @@ package struct PlayoutController: Sendable {
         return arrival
     }
 
-    /// Not playing, a full frame queued, and the last speech frame (if the last frame was
-    /// one) a grid interval ago.
+    /// A full frame queued (or whatever arrived, when a tick found the queue dry, the call was
+    /// idle, or the agent sends at most a frame per interval: then less than a frame is a frame
+    /// of its own, like Asterisk's 276-byte one), and the last frame, if it was speech, played
+    /// out by `now`.
     private func mayPlayAtOnce(_ now: UInt64) -> Bool {
-        guard phase != .playing, queue.queuedSamples >= settings.frameSamples else { return false }
+        guard queue.queuedSamples >= settings.frameSamples
+            || (!queue.isEmpty && (phase != .playing || arrivalGap &+ settings.earlyTolerance >= settings.interval))
+        else { return false }
         guard !lastSendWasSilence, let last = lastSend else { return true }
-        return now &+ settings.earlyTolerance >= last &+ settings.interval
+        return now &+ settings.earlyTolerance >= last &+ lastDuration
     }
 
     /// The agent was interrupted: everything queued is dropped, and with it any added delay;
@@ -203,8 +223,9 @@ package struct PlayoutController: Sendable {
     // MARK: Frames
 
     /// The frame an arrival made due (``Arrival/frameDue``), sent at `now`: writes it into the
-    /// start of `frame` (at least ``Settings/frameSamples`` long) and returns its sample count,
-    /// 0 when nothing is due. The call's grid restarts at `now`.
+    /// start of `frame` (at least ``Settings/frameSamples`` long) and returns its sample count
+    /// (less than a frame for a short one), 0 when nothing is due. The call's grid restarts at
+    /// `now`: the next frame is due that many samples later.
     package mutating func promptFrame(into frame: UnsafeMutableBufferPointer<Int16>, now: UInt64) -> Int {
         guard mayPlayAtOnce(now) else { return 0 }
         if lastSendWasSilence, let last = lastSend, now < last &+ settings.interval {
@@ -218,19 +239,41 @@ package struct PlayoutController: Sendable {
     /// The frame for the tick at `time` (a slot deadline of the scheduler). `streamOpen` is
     /// false once the speech backend finished (nothing more will come: no hold).
     package mutating func tick(at time: UInt64, into frame: UnsafeMutableBufferPointer<Int16>, streamOpen: Bool) -> Output {
-        if let last = lastSend, time &+ settings.earlyTolerance < last &+ settings.interval {
+        if let last = lastSend, time &+ settings.earlyTolerance < last &+ lastDuration {
             return .nothing
         }
-        if !queue.isEmpty { return .speech(play(into: frame, at: time)) }
-        if streamOpen, phase == .playing || phase == .holding, let arrival = lastArrival,
-           time < arrival &+ holdWindow {
+        let streaming = streamOpen && lastArrival.map { time < $0 &+ holdWindow } ?? false
+        if !queue.isEmpty {
+            var count = play(into: frame, at: time)
+            if count < settings.frameSamples && !streaming {
+                // The real end (nothing arrived for a while, or the stream closed): a whole
+                // frame, padded, as every other frame; only silence follows it.
+                for index in count..<settings.frameSamples { frame[index] = 0 }
+                count = settings.frameSamples
+                lastDuration = settings.interval
+            }
+            if count < settings.frameSamples { shortFrames += 1 }
+            return .speech(count)
+        }
+        if streaming, phase == .playing || phase == .holding {
+            if phase == .playing { holdStart = time }
             phase = .holding
             heldTicks += 1
             return .nothing
         }
         if phase == .playing || phase == .holding {
+            // Dry, and nothing came in time: nothing queued is late any more, so what was owed
+            // is forgotten (a burst spread over a few messages is still one, whatever the
+            // ticks between them found).
+            addedDelaySamples = 0
+            stallReported = false
             // Dry within the stream's rhythm (held) or mid-word: the agent is late, not done.
-            phase = streamOpen && (phase == .holding || endedLoud) ? .underrun : .idle
+            let held = phase == .holding
+            phase = streamOpen && (held || endedLoud) ? .underrun : .idle
+            if phase == .underrun && held {
+                // The hold was the start of the underrun: what arrives now is that much late too.
+                underrunSamples += Int((time &- holdStart) / settings.nanosecondsPerSample)
+            }
         }
         if phase == .underrun {
             underrunSamples += settings.frameSamples
@@ -243,15 +286,21 @@ package struct PlayoutController: Sendable {
             skippedSilenceFrames += 1
             lastSend = time
             lastSendWasSilence = true
+            lastDuration = settings.interval
             return .nothing
         }
         lastSend = time
         lastSendWasSilence = true
+        lastDuration = settings.interval
         return .silence
     }
 
+    /// How long after the last arrival a dry queue is held: what was queued then, and two
+    /// frames (a real-time stream's next message is due when what it sent has played). Audio
+    /// queued far ahead drains long after the window, and its end is the end of a turn.
     private var holdWindow: UInt64 {
-        min(max(arrivalGap &+ settings.interval, settings.minimumHold), settings.maximumHold)
+        let length = UInt64(min(queuedAtLastArrival, settings.frameSamples * 50)) &* settings.nanosecondsPerSample
+        return min(max(length &+ 2 &* settings.interval, settings.minimumHold), settings.maximumHold)
     }
 
     private mutating func play(into frame: UnsafeMutableBufferPointer<Int16>, at time: UInt64) -> Int {
@@ -267,8 +316,8 @@ package struct PlayoutController: Sendable {
         let count = queue.take(into: UnsafeMutableBufferPointer(rebasing: frame[0..<frameSamples]))
         lastSend = time
         lastSendWasSilence = false
+        lastDuration = UInt64(count) &* settings.nanosecondsPerSample
         phase = .playing
-        if count < frameSamples { shortFrames += 1 }
         if queue.isEmpty {
             var peak: Int32 = 0
             for index in max(0, count - settings.tailSamples)..<count {
@@ -276,8 +325,6 @@ package struct PlayoutController: Sendable {
                 peak = max(peak, value < 0 ? -value : value)
             }
             endedLoud = peak > Int32(settings.silenceLevel)
-            addedDelaySamples = 0
-            stallReported = false
         }
         return count
     }

@@ -111,9 +111,16 @@ import Testing
             let (outcome, playout) = Self.run(schedule)
             // Everything loud plays, once, in order: only silent frames were skipped.
             #expect(outcome.heard.filter { $0 != 0 } == schedule.content.filter { $0 != 0 }, "seed \(seed)")
-            // A speech frame never leaves before the one before it has played (less 1 ms).
-            #expect(zip(outcome.frames, outcome.frames.dropFirst()).allSatisfy { $1.0 - $0.0 + 1_000_000 >= UInt64($0.2) * 125_000 },
+            // A speech frame never leaves more than a slot spacing and the timer's millisecond
+            // before the one before it has played (the early credit of an arrival-paced stream).
+            #expect(zip(outcome.frames, outcome.frames.dropFirst()).allSatisfy { $1.0 - $0.0 + 6_000_000 >= UInt64($0.2) * 125_000 },
                     "seed \(seed)")
+            // And never faster than real time over a second (to within two frames: the window
+            // starts at a frame, and early credits given back after frames that waited).
+            for (index, first) in outcome.frames.enumerated() {
+                let window = outcome.frames[index...].prefix { $0.0 < first.0 + 1_000_000_000 }
+                #expect(window.reduce(0) { $0 + $1.2 } <= 8000 + 320, "seed \(seed)")
+            }
             // Two seconds after the last disturbance: no added delay left, and each frame no
             // later after its real time than the longest message (it leaves when its last
             // sample exists), a frame and a slot of pacing, the 15 ms an on-time stream may

@@ -30,7 +30,11 @@
 ///    the agent sent in time), and the frame after a short one (Asterisk paces the frame after its 276-byte one
 ///    17.25 ms later; waiting for the old grid would add the 2.75 ms for good). A speech frame
 ///    never follows another sooner than the other's length minus ``Settings/earlyTolerance``
-///    (a tick before that sends nothing). A silence frame may be followed sooner, and the
+///    (a tick before that sends nothing), with one exception that keeps the grid from
+///    ratcheting: the scheduler's slots are 5 ms apart, so a frame sent at a tick may have
+///    waited up to 5 ms past its arrival; a frame that then arrives into an empty queue (an
+///    arrival-paced stream, which going early cannot play faster than it comes) may go up to
+///    that much early, once. A silence frame may be followed sooner, and the
 ///    overlap is owed: idle silence frames are skipped until it is paid, so over a call the
 ///    core never sends more than one frame per 20 ms.
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
@@ -61,6 +65,9 @@ package struct PlayoutController: Sendable {
         /// due (libuv timers fire up to a millisecond late, so a grid restarted at an arbitrary
         /// instant meets slot deadlines that much early).
         package var earlyTolerance: UInt64 = 1_000_000
+        /// How much earlier than its due time a frame arriving into an empty queue may go, at
+        /// most, to give back what the slot grid made earlier frames wait (one slot spacing).
+        package var maximumEarly: UInt64 = 5_000_000
         /// The shortest and longest a dry queue is held after speech (see rule 2).
         package var minimumHold: UInt64 = 40_000_000
         package var maximumHold: UInt64 = 200_000_000
@@ -127,6 +134,9 @@ package struct PlayoutController: Sendable {
     private var queuedAtLastArrival = 0
     private var endedLoud = false
     private var underrunSamples = 0
+    /// How early a frame arriving into an empty queue may go (see ``Settings/maximumEarly``).
+    private var earlyCredit: UInt64 = 0
+    private var arrivedIntoEmptyQueue = false
     /// The tick that started the current hold.
     private var holdStart: UInt64 = 0
     private var silenceDebtSamples = 0
@@ -176,6 +186,7 @@ package struct PlayoutController: Sendable {
 
     private mutating func arrived(at now: UInt64, samples: Int) -> Arrival {
         guard samples > 0 else { return Arrival() }
+        arrivedIntoEmptyQueue = queue.queuedSamples == samples
         queuedAtLastArrival = queue.queuedSamples
         if let last = lastArrival {
             let gap = now &- last
@@ -206,8 +217,12 @@ package struct PlayoutController: Sendable {
             || (!queue.isEmpty && (phase != .playing || arrivalGap &+ settings.earlyTolerance >= settings.interval))
         else { return false }
         guard !lastSendWasSilence, let last = lastSend else { return true }
-        return now &+ settings.earlyTolerance >= last &+ lastDuration
+        return now &+ settings.earlyTolerance &+ usableEarlyCredit >= last &+ lastDuration
     }
+
+    /// The early credit an arrival may use: only when it found the queue empty (the stream is
+    /// arrival-paced, so going early cannot play it faster than it comes).
+    private var usableEarlyCredit: UInt64 { arrivedIntoEmptyQueue ? earlyCredit : 0 }
 
     /// The agent was interrupted: everything queued is dropped, and with it any added delay;
     /// the next audio starts a new turn.
@@ -232,6 +247,9 @@ package struct PlayoutController: Sendable {
             // The silence frame just sent and this one overlap at the caller's end: owed.
             silenceDebtSamples += Int((last &+ settings.interval - now) / settings.nanosecondsPerSample)
         }
+        if !lastSendWasSilence, let last = lastSend, now &+ settings.earlyTolerance < last &+ lastDuration {
+            earlyCredit -= min(earlyCredit, last &+ lastDuration &- now)
+        }
         promptFrames += 1
         return play(into: frame, at: now)
     }
@@ -244,6 +262,10 @@ package struct PlayoutController: Sendable {
         }
         let streaming = streamOpen && lastArrival.map { time < $0 &+ holdWindow } ?? false
         if !queue.isEmpty {
+            // What the grid made this frame wait past its arrival may be given back later.
+            if let arrival = lastArrival, time >= arrival, time &- arrival < settings.interval {
+                earlyCredit = min(time &- arrival, settings.maximumEarly)
+            }
             var count = play(into: frame, at: time)
             if count < settings.frameSamples && !streaming {
                 // The real end (nothing arrived for a while, or the stream closed): a whole

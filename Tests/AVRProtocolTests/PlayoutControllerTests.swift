@@ -301,3 +301,17 @@ extension PlayoutControllerTests {
         #expect(closed.playout.shortFrames == 0)
     }
 }
+
+extension PlayoutControllerTests {
+    /// An idle call does not send a burst's small first message on its own: the whole first
+    /// frame goes as soon as the next message completes it.
+    @Test func anIdleCallWaitsForAWholeFirstFrame() {
+        var call = PlayoutHarness()
+        call.tick(at: 0)
+        call.arrive(speech(from: 0, count: 125), at: 5)
+        #expect(call.transcript == ["0 silence"])
+        call.arrive(speech(from: 125, count: 125), at: 5.1)
+        call.tick(at: 25.1)
+        #expect(call.transcript == ["0 silence", "5.1 prompt 160", "25.1 speech 90"])
+    }
+}

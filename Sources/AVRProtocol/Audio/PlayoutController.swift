@@ -27,7 +27,8 @@
 ///    once (``promptFrame(into:now:)``) rather than at the next tick, and the call's grid
 ///    restarts from there: the first frame after a quiet spell, the frame a held tick waited
 ///    for (whatever arrived, even less than a frame: it is a short frame then, exactly what
-///    the agent sent in time), and the frame after a short one (Asterisk paces the frame after its 276-byte one
+///    the agent sent in time; an idle call waits for a whole first frame or its tick), and the
+///    frame after a short one (Asterisk paces the frame after its 276-byte one
 ///    17.25 ms later; waiting for the old grid would add the 2.75 ms for good). A speech frame
 ///    never follows another sooner than the other's length minus ``Settings/earlyTolerance``
 ///    (a tick before that sends nothing), with one exception that keeps the grid from
@@ -208,14 +209,18 @@ package struct PlayoutController: Sendable {
         return arrival
     }
 
-    /// A full frame queued (or whatever arrived, when a tick found the queue dry, the call was
-    /// idle, or the agent sends at most a frame per interval: then less than a frame is a frame
-    /// of its own, like Asterisk's 276-byte one), and the last frame, if it was speech, played
-    /// out by `now`.
+    /// A full frame queued (or whatever arrived, when a tick found the queue dry mid-stream, or
+    /// the agent sends at most a frame per interval: then less than a frame is a frame of its
+    /// own, like Asterisk's 276-byte one), and the last frame, if it was speech, played out by
+    /// `now`. A call that was idle waits for a whole first frame (the rest of a burst is
+    /// microseconds behind its first message) or its next tick.
     private func mayPlayAtOnce(_ now: UInt64) -> Bool {
-        guard queue.queuedSamples >= settings.frameSamples
-            || (!queue.isEmpty && (phase != .playing || arrivalGap &+ settings.earlyTolerance >= settings.interval))
-        else { return false }
+        let partialIsAFrame = switch phase {
+        case .idle: false
+        case .holding, .underrun: true
+        case .playing: arrivalGap &+ settings.earlyTolerance >= settings.interval
+        }
+        guard queue.queuedSamples >= settings.frameSamples || (!queue.isEmpty && partialIsAFrame) else { return false }
         guard !lastSendWasSilence, let last = lastSend else { return true }
         return now &+ settings.earlyTolerance &+ usableEarlyCredit >= last &+ lastDuration
     }

@@ -70,6 +70,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// the next tick (the backend is mid-delivery then; it is not called back into).
     private var promptPlayed: UnsafeMutableBufferPointer<Int16>?
     private var promptPlayedCount = 0
+    private var inTick = false
     private var ambient: AmbientNoise?
     private var stsEnded = false
     private(set) var ended = false
@@ -241,6 +242,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     func playFrames(_ count: Int, from deadline: UInt64) {
         guard !ended else { return }
         notifyPromptPlayed()
+        // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
+        // not written over the frame in the shared scratch buffer.
+        inTick = true
+        defer { inTick = false }
         let scratch = context.scratch
         let interval = playout.settings.interval
         var sent = 0
@@ -294,7 +299,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// Agent audio arrived while the call was not playing: its first frame goes out now, not
     /// at the next tick, and the call's grid restarts from it.
     private func sendPromptFrame() {
-        guard !ended, schedulerPosition != nil else { return }
+        guard !ended, !inTick, schedulerPosition != nil else { return }
         let scratch = context.scratch
         let now = context.loop.nanoseconds
         let count = playout.promptFrame(into: scratch.samples, now: now)

@@ -315,3 +315,30 @@ extension PlayoutControllerTests {
         #expect(call.transcript == ["0 silence", "5.1 prompt 160", "25.1 speech 90"])
     }
 }
+
+extension PlayoutControllerTests {
+    /// A real-time stream ends (the hold runs out: counted as an underrun), and 2 s later a
+    /// new answer comes at twice real time: it brings about a frame at once, so nothing is
+    /// owed and its pauses play as sent.
+    @Test func aNewAnswerAtItsOwnPaceAfterAnUnderrunOwesNothing() {
+        var call = PlayoutHarness()
+        var arrivals: [(UInt64, [UInt8])] = []
+        let first = Self.beeps(from: 0, count: 8000)
+        for k in 0..<50 {
+            arrivals.append((UInt64(k) * 20_000_000, TestSignal.littleEndianBytes(Array(first[(k * 160)..<((k + 1) * 160)]))))
+        }
+        let second = Self.beeps(from: 0, count: 16000)
+        let bytes = TestSignal.littleEndianBytes(second)
+        var offset = 0
+        var time: UInt64 = 3_000_000_000
+        while offset < bytes.count {
+            let end = min(offset + 333, bytes.count)
+            arrivals.append((time, Array(bytes[offset..<end])))
+            offset = end
+            time += 10_406_250
+        }
+        call.run(arrivals, until: 6_000_000_000, firstDeadline: 5_000_000)
+        #expect(call.playout.paidBackSamples == 0)
+        #expect(call.played.prefix(8000 + 16000) == (first + second)[...])
+    }
+}

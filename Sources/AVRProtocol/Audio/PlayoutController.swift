@@ -39,19 +39,21 @@
 ///    overlap is owed: idle silence frames are skipped until it is paid, so over a call the
 ///    core never sends more than one frame per 20 ms.
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
-///    while the agent was streaming (a hold that ran out) or on a frame that ended loud
-///    (mid-word), the silence the core sends is counted; when the agent's audio resumes, that
-///    count becomes ``addedDelaySamples``.
+///    while the agent was streaming (a hold that ran out), the hold and the silence the core
+///    sends after it are counted; when the agent's audio resumes, what the resumption brings
+///    at once (within 20 ms) beyond a frame, up to that count, is ``addedDelaySamples``:
+///    a stalled STS delivers what it held in a burst, a stream that resumes at its own pace
+///    (a new turn, even at twice real time) brings less than a frame more and skips nothing.
 ///    While it is at least a frame, frames that are silent all through (peak at most
 ///    ``Settings/silenceLevel``) are skipped from the head of the queue, at most
 ///    ``Settings/maximumTrimsPerFrame`` per frame sent, never speech and never the last frame
 ///    queued. Added delay is forgotten when the queue stays dry past the hold (nothing queued
 ///    is late any more); a dry spell longer than ``Settings/maximumUnderrun`` is the end of the agent's
 ///    turn, not a stall, and counts nothing. Audio that was queued ahead and drained long
-///    after it arrived, ending quietly, is a finished turn too, so a TTS's own pauses play as
-///    sent. What timing cannot tell apart: a turn that ran dry just in time (an STS streaming
-///    in real time) followed within that limit by a burst; the burst's pauses are then
-///    shortened by at most the gap, and no speech is ever skipped.
+///    after it arrived is a finished turn too, so a TTS's own pauses play as sent. What timing
+///    cannot tell apart: a turn that ran dry just in time (an STS streaming in real time)
+///    followed within that limit by a new answer sent in one burst; that answer's pauses are
+///    then shortened by at most the gap, and no speech is ever skipped.
 ///
 /// A stall (an STS that stopped mid-stream and then delivers what it held in one burst) shows
 /// as added delay of a second or more with as much queued: ``Arrival/stall`` reports it once
@@ -74,8 +76,6 @@ package struct PlayoutController: Sendable {
         package var maximumHold: UInt64 = 200_000_000
         /// A frame whose samples all have at most this magnitude is silence (about -54 dBFS).
         package var silenceLevel = 64
-        /// The end of the last frame checked for loudness when the queue runs dry.
-        package var tailSamples = 40
         /// Silent frames skipped per frame sent while added delay is being paid back.
         package var maximumTrimsPerFrame = 4
         /// Added delay, with as much queued, that counts as a stall (1 s).
@@ -133,8 +133,11 @@ package struct PlayoutController: Sendable {
     private var arrivalGap: UInt64 = 0
     /// Samples queued right after the last arrival.
     private var queuedAtLastArrival = 0
-    private var endedLoud = false
     private var underrunSamples = 0
+    /// The silence of the last underrun, while its resumption (one frame's time) may still
+    /// bring what was late.
+    private var owedSamples = 0
+    private var resumedAt: UInt64 = 0
     /// How early a frame arriving into an empty queue may go (see ``Settings/maximumEarly``).
     private var earlyCredit: UInt64 = 0
     private var arrivedIntoEmptyQueue = false
@@ -196,9 +199,22 @@ package struct PlayoutController: Sendable {
         lastArrival = now
         var arrival = Arrival()
         if underrunSamples > 0 {
-            addedDelaySamples += underrunSamples
+            owedSamples = underrunSamples
             underrunSamples = 0
-            if addedDelaySamples > maximumAddedDelaySamples { maximumAddedDelaySamples = addedDelaySamples }
+            resumedAt = now
+        }
+        if owedSamples > 0 {
+            if now &- resumedAt <= settings.interval {
+                // What the resumption brought at once beyond a frame was late by the silence
+                // played: owed, up to that silence. A stream that resumes at its own pace (a
+                // new turn, even at twice real time) brings less than a frame more, which
+                // skips nothing.
+                let burst = min(owedSamples, max(0, queue.queuedSamples - settings.frameSamples))
+                if burst > addedDelaySamples { addedDelaySamples = burst }
+                if addedDelaySamples > maximumAddedDelaySamples { maximumAddedDelaySamples = addedDelaySamples }
+            } else {
+                owedSamples = 0
+            }
         }
         if !stallReported && addedDelaySamples >= settings.stallSamples && queue.queuedSamples >= settings.stallSamples {
             stallReported = true
@@ -236,7 +252,7 @@ package struct PlayoutController: Sendable {
         phase = .idle
         addedDelaySamples = 0
         underrunSamples = 0
-        endedLoud = false
+        owedSamples = 0
         stallReported = false
     }
 
@@ -294,10 +310,11 @@ package struct PlayoutController: Sendable {
             // ticks between them found).
             addedDelaySamples = 0
             stallReported = false
-            // Dry within the stream's rhythm (held) or mid-word: the agent is late, not done.
+            // Dry within the stream's rhythm (held): the agent is late, not done. A queue that
+            // drains long after its last arrival (audio sent ahead) is the end of a turn.
             let held = phase == .holding
-            phase = streamOpen && (held || endedLoud) ? .underrun : .idle
-            if phase == .underrun && held {
+            phase = streamOpen && held ? .underrun : .idle
+            if phase == .underrun {
                 // The hold was the start of the underrun: what arrives now is that much late too.
                 underrunSamples += Int((time &- holdStart) / settings.nanosecondsPerSample)
             }
@@ -345,14 +362,6 @@ package struct PlayoutController: Sendable {
         lastSendWasSilence = false
         lastDuration = UInt64(count) &* settings.nanosecondsPerSample
         phase = .playing
-        if queue.isEmpty {
-            var peak: Int32 = 0
-            for index in max(0, count - settings.tailSamples)..<count {
-                let value = Int32(frame[index])
-                peak = max(peak, value < 0 ? -value : value)
-            }
-            endedLoud = peak > Int32(settings.silenceLevel)
-        }
         return count
     }
 }

@@ -41,15 +41,16 @@
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
 ///    while the agent was streaming (a hold that ran out), the hold and the silence the core
 ///    sends after it are counted; when the agent's audio resumes, what the resumption brings
-///    at once (within 20 ms) beyond a frame, up to that count, is ``addedDelaySamples``:
-///    a stalled STS delivers what it held in a burst, a stream that resumes at its own pace
-///    (a new turn, even at twice real time) brings less than a frame more and skips nothing.
+///    at once (within 20 ms), when that is two frames or more, up to that count, is
+///    ``addedDelaySamples``: a stalled STS delivers what it held in a burst, a stream that
+///    resumes at its own pace (a new turn, even at twice real time) brings less and owes
+///    nothing.
 ///    While it is at least a frame, frames that are silent all through (peak at most
 ///    ``Settings/silenceLevel``) are skipped from the head of the queue, at most
 ///    ``Settings/maximumTrimsPerFrame`` per frame sent, never speech and never the last frame
 ///    queued. Added delay is forgotten when the queue stays dry past the hold (nothing queued
-///    is late any more); a dry spell longer than ``Settings/maximumUnderrun`` is the end of the agent's
-///    turn, not a stall, and counts nothing. Audio that was queued ahead and drained long
+///    is late any more); a dry spell longer than ``Settings/maximumUnderrun`` is the end of
+///    the agent's turn, not a stall, and counts nothing. Audio that was queued ahead and drained long
 ///    after it arrived is a finished turn too, so a TTS's own pauses play as sent. What timing
 ///    cannot tell apart: a turn that ran dry just in time (an STS streaming in real time)
 ///    followed within that limit by a new answer sent in one burst; that answer's pauses are
@@ -205,11 +206,12 @@ package struct PlayoutController: Sendable {
         }
         if owedSamples > 0 {
             if now &- resumedAt <= settings.interval {
-                // What the resumption brought at once beyond a frame was late by the silence
-                // played: owed, up to that silence. A stream that resumes at its own pace (a
-                // new turn, even at twice real time) brings less than a frame more, which
-                // skips nothing.
-                let burst = min(owedSamples, max(0, queue.queuedSamples - settings.frameSamples))
+                // A resumption that brings two frames or more at once is the held audio, late
+                // by the silence played: owed, up to that silence. A stream that resumes at
+                // its own pace (a new turn, even at twice real time) brings less, and owes
+                // nothing.
+                let queued = queue.queuedSamples
+                let burst = queued >= 2 * settings.frameSamples ? min(owedSamples, queued) : 0
                 if burst > addedDelaySamples { addedDelaySamples = burst }
                 if addedDelaySamples > maximumAddedDelaySamples { maximumAddedDelaySamples = addedDelaySamples }
             } else {

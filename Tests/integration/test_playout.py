@@ -206,7 +206,7 @@ def test_echo_delay_returns_after_a_3s_sts_stall(avr_server, echo_sts, calls):
     assert len(delays) == 45, f"{45 - len(delays)} beeps never heard"
     assert settled, "no beep sent 2 s after the stall"
     assert max(delays.values()) > 2000, "the stall did not delay anything (the test did not stall the STS)"
-    assert max(settled) < before + 25, f"echo delay {max(settled):.0f} ms 2 s after the stall (was {before:.0f} ms)"
+    check_timing(max(settled) < before + 10, f"echo delay {max(settled):.0f} ms 2 s after the stall (was {before:.0f} ms)")
     srv.wait_for_log(r"Playback stall")
     assert len(srv.log_matches(r"Playback stall")) == 1
 

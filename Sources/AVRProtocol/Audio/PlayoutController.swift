@@ -35,7 +35,7 @@
 ///    ratcheting: the scheduler's slots are 5 ms apart, so a frame sent at a tick may have
 ///    waited up to 5 ms past its arrival; a frame that then arrives into an empty queue (an
 ///    arrival-paced stream, which going early cannot play faster than it comes) may go up to
-///    that much early, once. A silence frame may be followed sooner, and the
+///    that much early (at most 2 ms), once. A silence frame may be followed sooner, and the
 ///    overlap is owed: idle silence frames are skipped until it is paid, so over a call the
 ///    core never sends more than one frame per 20 ms.
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
@@ -70,8 +70,9 @@ package struct PlayoutController: Sendable {
         /// instant meets slot deadlines that much early).
         package var earlyTolerance: UInt64 = 1_000_000
         /// How much earlier than its due time a frame arriving into an empty queue may go, at
-        /// most, to give back what the slot grid made earlier frames wait (one slot spacing).
-        package var maximumEarly: UInt64 = 5_000_000
+        /// most, to give back what the slot grid made earlier frames wait (2 ms: more passes the
+        /// STS's own jitter on to the caller).
+        package var maximumEarly: UInt64 = 2_000_000
         /// The shortest and longest a dry queue is held after speech (see rule 2).
         package var minimumHold: UInt64 = 40_000_000
         package var maximumHold: UInt64 = 200_000_000

@@ -35,8 +35,9 @@
 ///    ratcheting: the scheduler's slots are 5 ms apart, so a frame sent at a tick may have
 ///    waited up to 5 ms past its arrival; a frame that then arrives into an empty queue (an
 ///    arrival-paced stream, which going early cannot play faster than it comes) may go up to
-///    that much early (at most 2 ms), once. A silence frame may be followed sooner, and the
-///    overlap is owed: idle silence frames are skipped until it is paid, so over a call the
+///    that much early, once: at most 2 ms, or the whole wait after a short frame (whose
+///    successor is due before the slot's next deadline). A silence frame may be followed
+///    sooner, and the overlap is owed: idle silence frames are skipped until it is paid, so over a call the
 ///    core never sends more than one frame per 20 ms.
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
 ///    while the agent was streaming (a hold that ran out), the hold and the silence the core
@@ -287,9 +288,7 @@ package struct PlayoutController: Sendable {
         let streaming = streamOpen && lastArrival.map { time < $0 &+ holdWindow } ?? false
         if !queue.isEmpty {
             // What the grid made this frame wait past its arrival may be given back later.
-            if let arrival = lastArrival, time >= arrival, time &- arrival < settings.interval {
-                earlyCredit = min(time &- arrival, settings.maximumEarly)
-            }
+            let waited = lastArrival.map { time >= $0 && time &- $0 < settings.interval ? time &- $0 : 0 } ?? 0
             var count = play(into: frame, at: time)
             if count < settings.frameSamples && !streaming {
                 // The real end (nothing arrived for a while, or the stream closed): a whole
@@ -299,6 +298,9 @@ package struct PlayoutController: Sendable {
                 lastDuration = settings.interval
             }
             if count < settings.frameSamples { shortFrames += 1 }
+            // After a short frame the next is due before the slot's next deadline: all of the
+            // wait (up to a slot spacing) may be given back; otherwise at most maximumEarly.
+            earlyCredit = min(waited, count < settings.frameSamples ? settings.interval / 4 : settings.maximumEarly)
             return .speech(count)
         }
         if streaming, phase == .playing || phase == .holding {

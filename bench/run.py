@@ -452,6 +452,29 @@ def print_table(rows, floors):
             print("-+-".join("-" * w for w in widths))
 
 
+def core_added_latency(rows, floors):
+    """The echo path's caller-to-caller latency p50/p99 of each avr-core run minus the floor's
+    at the same N in the same sweep: what the core adds over bare relaying and pacing. Stored
+    in each row as `core_added_latency`; printed with the bars (p50 <= +1 ms, p99 <= +5 ms)."""
+    lines = []
+    for row in rows:
+        floor = floors.get(row["calls"])
+        core, ref = row["loadgen"].get("latency") or {}, (floor or {}).get("loadgen", {}).get("latency") or {}
+        if not floor or row.get("mode") == "pipeline" or not core.get("p50_ms") or not ref.get("p50_ms"):
+            continue
+        added = {"p50_ms": core["p50_ms"] - ref["p50_ms"], "p99_ms": core["p99_ms"] - ref["p99_ms"],
+                 "core_p50_ms": core["p50_ms"], "core_p99_ms": core["p99_ms"],
+                 "floor_p50_ms": ref["p50_ms"], "floor_p99_ms": ref["p99_ms"]}
+        added["meets_bar"] = added["p50_ms"] <= 1.0 and added["p99_ms"] <= 5.0
+        row["core_added_latency"] = added
+        lines.append(f"core-added latency N={row['calls']}{' tls' if row['target'].endswith('+tls') else ''} "
+                     f"LOOPS={row['loops']}: p50 {added['p50_ms']:+.2f} ms ({core['p50_ms']:.2f} vs floor "
+                     f"{ref['p50_ms']:.2f}), p99 {added['p99_ms']:+.2f} ms ({core['p99_ms']:.2f} vs floor "
+                     f"{ref['p99_ms']:.2f}); bar p50 <= +1, p99 <= +5: {'met' if added['meets_bar'] else 'missed'}")
+    for line in lines:
+        print(line)
+
+
 def microbench(binpath, logdir):
     """ns/frame natively; instructions and allocations per frame under valgrind (if present)."""
     native = json.loads(subprocess.run([f"{binpath}/avr-microbench", "--json"], capture_output=True, text=True,
@@ -643,6 +666,7 @@ def main():
             print(f"server pacing N={row['calls']}{' tls' if row['target'].endswith('+tls') else ''} LOOPS={row['loops']}: "
                   f"{late['ticks']:.0f} ticks, {late['over_2ms_pct']:.2f}% fired more than 2 ms late, "
                   f"p99 within {late['p99_le_ms']:g} ms (avr_loop_lateness_seconds)")
+    core_added_latency(rows, floors)
     knees = {}
     for loops in loop_values:
         for variant in ["avr-core"] + (["avr-core+tls"] if args.tls else []):

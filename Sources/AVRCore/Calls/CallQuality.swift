@@ -1,4 +1,5 @@
 import Logging
+import AVRProtocol
 
 /// What a call's quality line reports when it ends (times are monotonic nanoseconds).
 struct CallQuality {
@@ -31,5 +32,19 @@ struct CallQuality {
         if let stsConnect { fields["sts_connect_ms"] = .stringConvertible(Int(stsConnect / 1_000_000)) }
         if let firstAudio { fields["first_audio_ms"] = .stringConvertible(Int(firstAudio / 1_000_000)) }
         return fields
+    }
+}
+
+extension CallQuality {
+    /// What the call's playout did, added to the quality line: `playout_added_max_ms` (the most
+    /// delay its silence added while the agent's speech was late), `playout_paid_back_ms`
+    /// (silence skipped to take that back), `playout_stalls`, `playout_prompt_frames` (frames
+    /// sent on arrival rather than at a tick) and `playout_short_frames` (tails sent unpadded).
+    static func addPlayout(_ playout: PlayoutController, to fields: inout Logging.Logger.Metadata) {
+        fields["playout_added_max_ms"] = .stringConvertible(playout.maximumAddedDelaySamples / 8)
+        fields["playout_paid_back_ms"] = .stringConvertible(playout.paidBackSamples / 8)
+        fields["playout_stalls"] = .stringConvertible(playout.stalls)
+        fields["playout_prompt_frames"] = .stringConvertible(playout.promptFrames)
+        fields["playout_short_frames"] = .stringConvertible(playout.shortFrames)
     }
 }

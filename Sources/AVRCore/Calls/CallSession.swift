@@ -6,7 +6,7 @@ import AVRProtocol
 /// audio: it is always 8 kHz slin `0x10` (Asterisk reads every server `0x10` as slin), so it
 /// needs no codec. Caller frames are decoded to 8 kHz PCM by `CallerAudioDecoder` and handed
 /// to the backend, which speaks whatever wire protocol it speaks; the backend's audio goes
-/// into `playback`, which the loop's `PlaybackScheduler` drains one 20 ms frame per tick
+/// into `playout`, which the loop's `PlaybackScheduler` drains one 20 ms frame per tick
 /// (silence when empty, ambient noise mixed under everything). The call ends exactly once,
 /// whoever ends it, and `call_ended` is sent then (for calls that got as far as a UUID).
 final class CallSession: PacedPlayer, SpeechBackendDelegate {
@@ -66,8 +66,15 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     private(set) var uuid: CallUUID?
     private var backend: SpeechBackend?
     private var audioDecoder = CallerAudioDecoder(maximumFrameBytes: AudioSocketDecoder.defaultMaximumPayloadLength)
-    private var playback: PlaybackQueue
+    /// The agent's audio and what goes out each 20 ms (see `PlayoutController`).
+    private var playout: PlayoutController
     private var playbackOverflowLogged = false
+    private var stallLogged = false
+    /// A frame sent at once from inside a backend callback, whose `agentFramePlayed` waits for
+    /// the next tick (the backend is mid-delivery then; it is not called back into).
+    private var promptPlayed: UnsafeMutableBufferPointer<Int16>?
+    private var promptPlayedCount = 0
+    private var inTick = false
     private var ambient: AmbientNoise?
     private var stsEnded = false
     private(set) var ended = false
@@ -88,8 +95,12 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         self.stream = stream
         log = context.log
         ambient = context.ambient
-        playback = PlaybackQueue(capacityLimit: context.configuration.playbackQueueLimitMilliseconds * 8,
-                                 initialCapacity: 960)
+        playout = PlayoutController(queue: PlaybackQueue(capacityLimit: context.configuration.playbackQueueLimitMilliseconds * 8,
+                                                         initialCapacity: 960))
+    }
+
+    deinit {
+        promptPlayed?.deallocate()
     }
 
     func start() {
@@ -238,34 +249,38 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     // MARK: Playback
 
-    func playFrames(_ count: Int) {
+    func playFrames(_ count: Int, from deadline: UInt64) {
         guard !ended else { return }
+        notifyPromptPlayed()
+        // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
+        // not written over the frame in the shared scratch buffer.
+        inTick = true
+        defer { inTick = false }
         let scratch = context.scratch
+        let interval = playout.settings.interval
         var sent = 0
         var silent = 0
         var dropped = 0
         var playedOut = false
-        for _ in 0..<count {
-            if !playback.nextFrame(into: scratch.samples) {
-                if stsEnded {
-                    playedOut = true
-                    break
-                }
-                scratch.samples.update(repeating: 0)
-                silent += 1
+        for index in 0..<count {
+            if stsEnded && playout.isEmpty {
+                playedOut = true
+                break
             }
-            ambient?.mix(into: scratch.samples)
-            backend?.agentFramePlayed(UnsafeBufferPointer(scratch.samples))
-            // Asterisk not reading: drop rather than queue without bound.
-            if stream.pendingWriteBytes > 16 * 1024 {
-                droppedPlaybackFrames += 1
-                dropped += 1
+            let length: Int
+            switch playout.tick(at: deadline &+ UInt64(index) &* interval, into: scratch.samples, streamOpen: !stsEnded) {
+            case .nothing:
                 continue
+            case .silence:
+                scratch.samples.update(repeating: 0)
+                length = scratch.samples.count
+                silent += 1
+            case .speech(let samples):
+                length = samples
             }
-            let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(scratch.samples),
-                                                               into: scratch.audioMessage)
-            stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
-            sent += 1
+            let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
+            backend?.agentFramePlayed(UnsafeBufferPointer(frame))
+            if send(frame) { sent += 1 } else { dropped += 1 }
         }
         // Tallies once per call and tick, not per frame (see LoopMetrics).
         let metrics = context.metrics
@@ -274,6 +289,55 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         metrics.droppedBackpressure += dropped
         quality.framesOut += sent
         if playedOut { end(.stsClosed) }
+    }
+
+    /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
+    /// false when it was dropped because Asterisk is not reading.
+    private func send(_ frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
+        ambient?.mix(into: frame)
+        // Asterisk not reading: drop rather than queue without bound.
+        if stream.pendingWriteBytes > 16 * 1024 {
+            droppedPlaybackFrames += 1
+            return false
+        }
+        let scratch = context.scratch
+        let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(frame), into: scratch.audioMessage)
+        stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
+        return true
+    }
+
+    /// Agent audio arrived while the call was not playing: its first frame goes out now, not
+    /// at the next tick, and the call's grid restarts from it.
+    private func sendPromptFrame() {
+        guard !ended, !inTick, schedulerPosition != nil else { return }
+        let scratch = context.scratch
+        let now = context.loop.nanoseconds
+        let count = playout.promptFrame(into: scratch.samples, now: now)
+        guard count > 0 else { return }
+        // The next frame is due when this one has played (20 ms, less for a short frame).
+        let settings = playout.settings
+        context.scheduler.rephase(self, earliest: now &+ UInt64(count) &* settings.nanosecondsPerSample &- settings.earlyTolerance)
+        let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<count])
+        notifyPromptPlayed()
+        let copy = promptPlayed ?? {
+            let buffer = UnsafeMutableBufferPointer<Int16>.allocate(capacity: scratch.samples.count)
+            promptPlayed = buffer
+            return buffer
+        }()
+        _ = copy.initialize(fromContentsOf: frame)
+        promptPlayedCount = count
+        let sent = send(frame)
+        let metrics = context.metrics
+        metrics.framesSent += sent ? 1 : 0
+        metrics.droppedBackpressure += sent ? 0 : 1
+        quality.framesOut += sent ? 1 : 0
+    }
+
+    private func notifyPromptPlayed() {
+        guard promptPlayedCount > 0, let promptPlayed else { return }
+        let count = promptPlayedCount
+        promptPlayedCount = 0
+        backend?.agentFramePlayed(UnsafeBufferPointer(rebasing: promptPlayed[0..<count]))
     }
 
     // MARK: From the speech backend
@@ -288,39 +352,45 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     }
 
     func speechAgentAudio(pcm: UnsafeRawBufferPointer) {
-        let droppedBefore = playback.droppedSamples
-        playback.append(pcmLittleEndian: pcm)
-        agentAudioQueued(droppedBefore: droppedBefore)
+        let droppedBefore = playout.queue.droppedSamples
+        let arrival = playout.append(pcmLittleEndian: pcm, now: context.loop.nanoseconds)
+        agentAudioQueued(arrival, droppedBefore: droppedBefore)
     }
 
     func speechAgentAudio(base64: UnsafeRawBufferPointer) throws(Base64Error) {
-        let droppedBefore = playback.droppedSamples
-        try playback.append(base64LittleEndianPCM: base64)
-        agentAudioQueued(droppedBefore: droppedBefore)
+        let droppedBefore = playout.queue.droppedSamples
+        let arrival = try playout.append(base64LittleEndianPCM: base64, now: context.loop.nanoseconds)
+        agentAudioQueued(arrival, droppedBefore: droppedBefore)
     }
 
-    private func agentAudioQueued(droppedBefore: Int) {
+    private func agentAudioQueued(_ arrival: PlayoutController.Arrival, droppedBefore: Int) {
         if quality.firstAudio == nil, quality.startedAt != 0 {
             let elapsed = context.loop.nanoseconds &- quality.startedAt
             quality.firstAudio = elapsed
             context.metrics.server.firstAudio.recordNanoseconds(Int64(elapsed))
         }
-        if playback.queuedSamples > quality.largestQueueSamples { quality.largestQueueSamples = playback.queuedSamples }
-        if playback.droppedSamples != droppedBefore {
+        if playout.queue.queuedSamples > quality.largestQueueSamples { quality.largestQueueSamples = playout.queue.queuedSamples }
+        if playout.queue.droppedSamples != droppedBefore {
             // Whole 20 ms frames' worth (160 samples) of what did not fit.
-            context.metrics.droppedQueueLimit += playback.droppedSamples / 160 - droppedBefore / 160
+            context.metrics.droppedQueueLimit += playout.queue.droppedSamples / 160 - droppedBefore / 160
         }
-        if playback.droppedSamples != droppedBefore && !playbackOverflowLogged {
+        if playout.queue.droppedSamples != droppedBefore && !playbackOverflowLogged {
             playbackOverflowLogged = true
-            log.warn("Playback queue full (\(playback.capacityLimit / 8) ms ahead of the caller): "
+            log.warn("Playback queue full (\(playout.queue.capacityLimit / 8) ms ahead of the caller): "
                 + "the speech service sends faster than real time; audio beyond the limit is dropped (PLAYBACK_QUEUE_LIMIT)")
         }
+        if arrival.stall && !stallLogged {
+            stallLogged = true
+            log.warn("Playback stall: the speech service stopped mid-speech, then sent \(playout.queue.queuedSamples / 8) ms at once; "
+                + "the caller is \(playout.addedDelaySamples / 8) ms behind until pauses in it are skipped")
+        }
+        if arrival.frameDue { sendPromptFrame() }
     }
 
-    var agentQueuedSamples: Int { playback.queuedSamples }
+    var agentQueuedSamples: Int { playout.queuedSamples }
 
     func speechInterrupted() {
-        playback.clear()
+        playout.clear()
         log.limited(.interruption, .info, "Interruption: playback queue cleared")
         sendPerMessageWebhook(WebhookEnvelope.interruption, payload: .object([:]))
     }
@@ -366,7 +436,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case .finished:
             // Play out what is queued, then hang up (see playFrames).
             stsEnded = true
-            if playback.isEmpty { end(.stsClosed) }
+            if playout.isEmpty { end(.stsClosed) }
         }
     }
 
@@ -394,7 +464,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         } else {
             stream.close()
         }
-        playback.clear()
+        playout.clear()
+        let playback = playout.queue
         if droppedPlaybackFrames > 0 || playback.droppedSamples > 0 {
             log.warn("Playback losses: \(droppedPlaybackFrames) frame(s) dropped while Asterisk was not reading, "
                 + "\(playback.droppedSamples) sample(s) dropped past the \(playback.capacityLimit / 8) ms queue limit")
@@ -411,8 +482,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
                 log.warn("Webhooks: \(unsentWebhooks) dtmf_digit/transcription/interruption event(s) not sent "
                     + "(over the per-call rate of 10 a second after a burst of 20)")
             }
-            log.info("Call quality", fields: quality.fields(duration: duration, reason: reason.metricLabel,
-                                                            framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160))
+            var fields = quality.fields(duration: duration, reason: reason.metricLabel,
+                                        framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160)
+            CallQuality.addPlayout(playout, to: &fields)
+            log.info("Call quality", fields: fields)
             log.info("Call ended: \(reason)")
             context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))
         }

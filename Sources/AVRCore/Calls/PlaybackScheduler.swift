@@ -2,8 +2,9 @@ import AVRProtocol
 
 /// Something that sends one 20 ms frame per tick.
 protocol PacedPlayer: AnyObject {
-    /// Sends `count` frames now (usually 1; more when the loop ran late).
-    func playFrames(_ count: Int)
+    /// The slot's deadlines for `count` frames have come (usually 1; more when the loop ran
+    /// late): the first was due at `deadline`, the others one interval apart.
+    func playFrames(_ count: Int, from deadline: UInt64)
     /// Where the scheduler keeps it (slot, index), nil when not scheduled.
     var schedulerPosition: (slot: Int, index: Int)? { get set }
 }
@@ -63,16 +64,42 @@ final class PlaybackScheduler {
     }
 
     func remove(_ player: PacedPlayer) {
+        guard player.schedulerPosition != nil else { return }
+        detach(player)
+        if playerCount == 0 { timer.stop() }
+    }
+
+    /// Moves `player` to the slot whose next deadline comes first at or after `earliest`:
+    /// a call that just sent a frame at once (agent audio after a quiet spell) keeps its 20 ms
+    /// grid from that frame, to within one slot spacing (5 ms), instead of from its old slot.
+    /// Constant time; the timer is unchanged (every slot keeps its deadlines).
+    func rephase(_ player: PacedPlayer, earliest: UInt64) {
+        guard let position = player.schedulerPosition else { return }
+        var best = position.slot
+        var bestDeadline = UInt64.max
+        for slot in clocks.indices {
+            var deadline = clocks[slot].nextDeadline
+            if deadline < earliest { deadline += (earliest - deadline + interval - 1) / interval * interval }
+            if deadline < bestDeadline {
+                best = slot
+                bestDeadline = deadline
+            }
+        }
+        guard best != position.slot else { return }
+        detach(player)
+        player.schedulerPosition = (best, slots[best].count)
+        slots[best].append(player)
+    }
+
+    private func detach(_ player: PacedPlayer) {
         guard let position = player.schedulerPosition else { return }
         player.schedulerPosition = nil
-        var slot = slots[position.slot]
-        let last = slot.removeLast()
-        if position.index < slot.count {
-            slot[position.index] = last
+        // In place (no copy of the slot's array): a call may move every frame.
+        let last = slots[position.slot].removeLast()
+        if position.index < slots[position.slot].count {
+            slots[position.slot][position.index] = last
             last.schedulerPosition = (position.slot, position.index)
         }
-        slots[position.slot] = slot
-        if playerCount == 0 { timer.stop() }
     }
 
     private func tick() {
@@ -95,8 +122,9 @@ final class PlaybackScheduler {
             // Players may leave during the tick (a call ending); walk a snapshot and skip
             // the ones no longer scheduled.
             let players = slots[slot]
+            let first = clocks[slot].nextDeadline - UInt64(due) * interval
             for player in players where player.schedulerPosition != nil {
-                player.playFrames(due)
+                player.playFrames(due, from: first)
             }
         }
         metrics?.flush()

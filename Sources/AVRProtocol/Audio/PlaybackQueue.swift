@@ -161,21 +161,58 @@ package struct PlaybackQueue: Sendable {
     /// partial frame with silence. Returns `false`, leaving `frame` untouched, when nothing is
     /// queued: the caller then sends silence or ambient noise.
     package mutating func nextFrame(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
-        guard queuedSamples > 0 else { return false }
+        let count = take(into: frame)
+        guard count > 0 else { return false }
+        for index in count..<frame.count { frame[index] = 0 }
+        return true
+    }
+
+    /// Moves up to `frame.count` samples into the start of `frame` and returns how many: no
+    /// padding (``PlayoutController`` sends a short tail as a short frame).
+    package mutating func take(into frame: UnsafeMutableBufferPointer<Int16>) -> Int {
         let count = min(frame.count, queuedSamples)
+        guard count > 0 else { return 0 }
         storage.withUnsafeBufferPointer { ring in
             let firstRun = min(count, ring.count - head)
             for index in 0..<firstRun { frame[index] = ring[head + index] }
             for index in firstRun..<count { frame[index] = ring[index - firstRun] }
         }
-        for index in count..<frame.count { frame[index] = 0 }
+        advance(by: count)
+        return count
+    }
+
+    /// The loudest of the first `count` queued samples, as a magnitude (0...32768): how
+    /// ``PlayoutController`` tells a silent frame it may skip from speech it must play.
+    package func peak(ofFirst count: Int) -> Int {
+        let count = min(count, queuedSamples)
+        guard count > 0 else { return 0 }
+        return storage.withUnsafeBufferPointer { ring in
+            var peak: Int32 = 0
+            var index = head
+            for _ in 0..<count {
+                let value = Int32(ring[index])
+                peak = max(peak, value < 0 ? -value : value)
+                index += 1
+                if index == ring.count { index = 0 }
+            }
+            return Int(peak)
+        }
+    }
+
+    /// Drops the first `count` queued samples (a silent frame skipped to take back delay).
+    package mutating func discard(_ count: Int) {
+        let count = min(count, queuedSamples)
+        guard count > 0 else { return }
+        advance(by: count)
+    }
+
+    private mutating func advance(by count: Int) {
         head = (head + count) % storage.count
         queuedSamples -= count
         if queuedSamples == 0 {
             head = 0
             if storage.count > shrinkThreshold { storage = [Int16](repeating: 0, count: initialCapacity) }
         }
-        return true
     }
 
     /// Drops everything queued, at once (the caller barged in). Keeps the storage.

@@ -24,6 +24,8 @@ enum MicroCases {
         ("g711_ulaw_decode", g711Decode),
         ("g711_ulaw_encode", g711Encode),
         ("playback_tick", playbackTick),
+        ("playout_tick", playoutTick),
+        ("playout_echo_prompt", playoutEchoPrompt),
         ("metrics_per_frame", metricsPerFrame),
         ("vad_caller_frame", vadCallerFrame),
         ("vad_frame_with_echo", vadFrameWithEcho),
@@ -291,6 +293,58 @@ enum MicroCases {
                 for _ in 0..<n {
                     AudioCodec.ulaw.encode(input, into: out)
                     total &+= Int(out[9])
+                }
+            }
+        }
+        return total
+    }
+
+    /// `playback_tick` through the `PlayoutController` a call uses: a queue ahead (the STS sends
+    /// a second at a time), one frame per 20 ms tick, encoded as a slin 0x10 message.
+    static func playoutTick(_ n: Int) -> Int {
+        var playout = PlayoutController(queue: PlaybackQueue())
+        var samples = [Int16](repeating: 0, count: 160)
+        var message = [UInt8](repeating: 0, count: 323)
+        var total = 0
+        var now: UInt64 = 0
+        pcm.withUnsafeBytes { pcm in
+            samples.withUnsafeMutableBufferPointer { frame in
+                message.withUnsafeMutableBytes { out in
+                    for _ in 0..<n {
+                        if playout.queuedSamples < 160 { for _ in 0..<50 { _ = playout.append(pcmLittleEndian: pcm, now: now) } }
+                        now &+= 20_000_000
+                        var count = 160
+                        switch playout.tick(at: now, into: frame, streamOpen: true) {
+                        case .speech(let samples): count = samples
+                        case .silence, .nothing: frame.update(repeating: 0)
+                        }
+                        total &+= AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(rebasing: frame[0..<count]), into: out)
+                    }
+                }
+            }
+        }
+        return total
+    }
+
+    /// The echo path through the `PlayoutController`: one 20 ms frame arrives, goes out at once
+    /// (a prompt frame), and the call's tick in between finds the queue dry and holds.
+    static func playoutEchoPrompt(_ n: Int) -> Int {
+        var playout = PlayoutController(queue: PlaybackQueue())
+        var samples = [Int16](repeating: 0, count: 160)
+        var message = [UInt8](repeating: 0, count: 323)
+        var total = 0
+        var now: UInt64 = 0
+        pcm.withUnsafeBytes { pcm in
+            samples.withUnsafeMutableBufferPointer { frame in
+                message.withUnsafeMutableBytes { out in
+                    for _ in 0..<n {
+                        now &+= 20_000_000
+                        if case .speech = playout.tick(at: now &- 500_000, into: frame, streamOpen: true) { total &+= 1 }
+                        if playout.append(pcmLittleEndian: pcm, now: now).frameDue {
+                            let count = playout.promptFrame(into: frame, now: now)
+                            total &+= AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(rebasing: frame[0..<count]), into: out)
+                        }
+                    }
                 }
             }
         }

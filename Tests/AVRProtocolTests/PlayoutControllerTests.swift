@@ -229,6 +229,80 @@ func speech(from start: Int, count: Int) -> [Int16] {
     }
 
     /// A TTS 10 s ahead: everything plays, silence included, one frame per tick.
+    /// Ticks that never sent (skipped by the pacing clock on a loop that fell behind) while the
+    /// agent's frames were queued on time, every 20 ms, with nothing sending them at once
+    /// (arrivals here are queued without a prompt frame): five frames wait that arrived on
+    /// time. Rules 1–4 see no silence to take back; rule 5 sends one extra frame per tick
+    /// until the queue is back within a frame (and a slot) of the agent's schedule, and every
+    /// sample goes out once, in order. Without it the 100 ms would stay for the rest of the call.
+    @Test func ticksTheLoopSkippedAreCaughtUpOneExtraFramePerTick() {
+        var call = PlayoutHarness()
+        var next = 0
+        var catchUps = 0
+        var time: Double = 1
+        func queueFrame() {
+            let bytes = TestSignal.littleEndianBytes(speech(from: next, count: 160))
+            _ = bytes.withUnsafeBytes { call.playout.append(pcmLittleEndian: $0, now: PlayoutHarness.ns(time)) }
+            next += 160
+        }
+        func tickWithCatchUp() {
+            if case .speech = call.tick(at: time + 4) {
+                var frame = [Int16](repeating: 0, count: 160)
+                let count = frame.withUnsafeMutableBufferPointer {
+                    call.playout.catchUpFrame(into: $0, now: PlayoutHarness.ns(time + 4.1))
+                }
+                if count > 0 {
+                    catchUps += 1
+                    call.played += frame[0..<count]
+                }
+            }
+        }
+        // On time: each frame waits 4 ms for its tick, nothing to catch up.
+        for _ in 0..<10 {
+            queueFrame()
+            tickWithCatchUp()
+            time += 20
+        }
+        #expect(catchUps == 0)
+        // Five ticks skipped while five frames are queued on time.
+        for _ in 0..<5 {
+            queueFrame()
+            time += 20
+        }
+        let behind = call.playout.lateness(at: PlayoutHarness.ns(time))
+        #expect(behind >= 100_000_000, "\(behind) ns behind after the skipped ticks")
+        for _ in 0..<10 {
+            queueFrame()
+            tickWithCatchUp()
+            time += 20
+        }
+        #expect(catchUps == 4, "one extra frame per tick until within a frame and a slot: \(catchUps)")
+        let left = call.playout.lateness(at: PlayoutHarness.ns(time - 15.9))
+        #expect(left <= 25_000_000, "\(left) ns behind at the end")
+        #expect(call.played == speech(from: 0, count: call.played.count))
+        #expect(call.played.count + call.playout.queuedSamples == next)
+        #expect(call.playout.catchUpFrames == catchUps)
+    }
+
+    /// Audio queued far ahead is on the agent's schedule however long it waits: no catch-up.
+    @Test func audioQueuedAheadIsNeverCaughtUp() {
+        var call = PlayoutHarness()
+        call.arrive(speech(from: 0, count: 8000 * 3), at: 0)
+        var extra = 0
+        var time: Double = 20
+        for _ in 0..<100 {
+            if case .speech = call.tick(at: time) {
+                var frame = [Int16](repeating: 0, count: 160)
+                extra += frame.withUnsafeMutableBufferPointer {
+                    call.playout.catchUpFrame(into: $0, now: PlayoutHarness.ns(time + 0.1))
+                }
+            }
+            time += 20
+        }
+        #expect(extra == 0)
+        #expect(call.played == speech(from: 0, count: 160 * 101))
+    }
+
     @Test func a10SecondBurstAheadPlaysInFull() {
         var call = PlayoutHarness()
         call.tick(at: 0)

@@ -46,5 +46,6 @@ extension CallQuality {
         fields["playout_stalls"] = .stringConvertible(playout.stalls)
         fields["playout_prompt_frames"] = .stringConvertible(playout.promptFrames)
         fields["playout_short_frames"] = .stringConvertible(playout.shortFrames)
+        fields["playout_catch_up_frames"] = .stringConvertible(playout.catchUpFrames)
     }
 }

@@ -282,6 +282,16 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             backend?.agentFramePlayed(UnsafeBufferPointer(frame))
             if send(frame) { sent += 1 } else { dropped += 1 }
         }
+        // The loop fell behind (late or skipped ticks): one more frame, until the queue is back
+        // on the agent's schedule (PlayoutController rule 5).
+        if !playedOut {
+            let length = playout.catchUpFrame(into: scratch.samples, now: context.loop.nanoseconds)
+            if length > 0 {
+                let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
+                backend?.agentFramePlayed(UnsafeBufferPointer(frame))
+                if send(frame) { sent += 1 } else { dropped += 1 }
+            }
+        }
         // Tallies once per call and tick, not per frame (see LoopMetrics).
         let metrics = context.metrics
         metrics.framesSent += sent

@@ -57,6 +57,16 @@
 ///    followed within that limit by a new answer sent in one burst; that answer's pauses are
 ///    then shortened by at most the gap, and no speech is ever skipped.
 ///
+/// 5. **The core's own lateness is caught up.** Each sample's earliest play time is when it
+///    arrived or when the sample before it could have finished playing, whichever is later
+///    (``agentScheduleEnd`` follows the last queued one), so audio queued ahead counts as on
+///    time however far ahead it is. When the queue, played from now at one frame per tick,
+///    would end more than ``Settings/catchUpThreshold`` after that (ticks that fired late or
+///    were skipped on a loop that fell behind, which rules 1–4 never see: nothing silent was
+///    played, so there is no silence to take back), the tick sends one more frame on top of
+///    its own (``catchUpFrame(into:now:)``), until the queue is back within the threshold.
+///    Nothing is skipped: the caller gets the late audio a frame sooner each tick.
+///
 /// A stall (an STS that stopped mid-stream and then delivers what it held in one burst) shows
 /// as added delay of a second or more with as much queued: ``Arrival/stall`` reports it once
 /// per episode so the call can log it.
@@ -85,6 +95,10 @@ package struct PlayoutController: Sendable {
         package var stallSamples = 8000
         /// A dry spell longer than this (5 s) ends the agent's turn instead of stalling it.
         package var maximumUnderrun = 40_000
+        /// How far behind the agent's own schedule the queue may end before a tick sends an
+        /// extra frame (rule 5): a frame plus a slot spacing (the 5 ms a frame may wait for its
+        /// slot), so only a whole frame the core itself made late is caught up.
+        package var catchUpThreshold: UInt64 = 25_000_000
 
         package init() {}
 
@@ -165,6 +179,10 @@ package struct PlayoutController: Sendable {
     package private(set) var skippedSilenceFrames = 0
     /// Stall episodes (see ``Arrival/stall``).
     package private(set) var stalls = 0
+    /// Extra frames sent because the core had fallen behind (rule 5).
+    package private(set) var catchUpFrames = 0
+    /// When the last queued sample could have finished playing at the earliest (rule 5).
+    package private(set) var agentScheduleEnd: UInt64 = 0
 
     package init(queue: PlaybackQueue, settings: Settings = Settings()) {
         self.queue = queue
@@ -193,6 +211,7 @@ package struct PlayoutController: Sendable {
 
     private mutating func arrived(at now: UInt64, samples: Int) -> Arrival {
         guard samples > 0 else { return Arrival() }
+        agentScheduleEnd = max(agentScheduleEnd, now) &+ UInt64(samples) &* settings.nanosecondsPerSample
         arrivedIntoEmptyQueue = queue.queuedSamples == samples
         queuedAtLastArrival = queue.queuedSamples
         if let last = lastArrival {
@@ -253,6 +272,7 @@ package struct PlayoutController: Sendable {
     /// the next audio starts a new turn.
     package mutating func clear() {
         queue.clear()
+        agentScheduleEnd = 0
         phase = .idle
         addedDelaySamples = 0
         underrunSamples = 0
@@ -342,6 +362,29 @@ package struct PlayoutController: Sendable {
         lastSendWasSilence = true
         lastDuration = settings.interval
         return .silence
+    }
+
+    /// How much later than the agent's own schedule (rule 5) what is queued would finish if
+    /// played from `now` at one frame per tick: the delay the core's own lateness added.
+    package func lateness(at now: UInt64) -> UInt64 {
+        let next = max(now, lastSend.map { $0 &+ lastDuration } ?? now)
+        let finish = next &+ UInt64(queue.queuedSamples) &* settings.nanosecondsPerSample
+        return finish > agentScheduleEnd ? finish - agentScheduleEnd : 0
+    }
+
+    /// Rule 5: after a tick's frame, one more frame when the queue is more than
+    /// ``Settings/catchUpThreshold`` behind the agent's schedule at `now`; writes it into
+    /// `frame` and returns its sample count, 0 when none is due. The grid stays the tick's:
+    /// the next tick is due when it would have been.
+    package mutating func catchUpFrame(into frame: UnsafeMutableBufferPointer<Int16>, now: UInt64) -> Int {
+        guard phase == .playing, queue.queuedSamples >= settings.frameSamples,
+              lateness(at: now) > settings.catchUpThreshold else { return 0 }
+        let (send, duration) = (lastSend, lastDuration)
+        let count = play(into: frame, at: now)
+        lastSend = send
+        lastDuration = duration
+        catchUpFrames += 1
+        return count
     }
 
     /// How long after the last arrival a dry queue is held: what was queued then, and two

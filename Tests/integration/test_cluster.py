@@ -197,7 +197,7 @@ def test_password_and_database(avr_server, redis_server, calls):
     assert redis.command("-n", "2", "DBSIZE") == "0"
     for srv in (a, b):
         assert not srv.log_matches("s3cr"), "the password is never logged"
-    # /metrics (issue 11): a stored the route, b claimed it, each in one operation.
+    # /metrics: a stored the route, b claimed it, each in one operation.
     assert value(a.http_port, "avr_redis_operations_total", op="set", result="ok") == 1
     assert value(b.http_port, "avr_redis_operations_total", op="getdel", result="ok") == 1
     assert value(b.http_port, "avr_redis_operations_total", result="failed") == 0
@@ -245,15 +245,21 @@ def test_redis_that_never_answers(avr_server, redis_server, calls):
     finally:
         redis.resume()
     srv.wait_for_log(r"Redis .* is back", 10.0)
-    # /metrics (issue 11): the frozen claim missed its deadline; the next found Redis down.
+    # /metrics: the frozen claim missed its deadline; the next found Redis down.
     assert value(srv.http_port, "avr_redis_operations_total", op="getdel", result="failed") >= 1
     assert value(srv.http_port, "avr_redis_operations_total", op="getdel", result="unavailable") >= 1
     for call in live:
         call.stop_streaming()
     deviations = sorted(abs(iv - 0.020) for call in live for iv in call.intervals(skip=5))
     p99 = deviations[int(0.99 * len(deviations))]
-    print(f"caller-side jitter p99 {p99 * 1000:.2f} ms over {len(deviations)} intervals")
-    check_timing(p99 < 0.002, f"caller-side jitter p99 {p99 * 1000:.2f} ms (bar: 2 ms)")
+    worst = deviations[-1]
+    print(f"caller-side jitter p99 {p99 * 1000:.2f} ms, worst {worst * 1000:.2f} ms over {len(deviations)} intervals")
+    # A loop blocked on the frozen Redis would hold every call for the 200 ms deadline: one
+    # interval 200 ms off. Echo frames go out as they come back from the STS (they are not held
+    # for a tick), so the echo path's own jitter of a few ms reaches the caller; the bounds
+    # leave room for that and none for a blocked loop.
+    check_timing(worst < 0.020, f"caller-side worst interval {worst * 1000:.2f} ms off 20 ms (bar: 20 ms)")
+    check_timing(p99 < 0.005, f"caller-side jitter p99 {p99 * 1000:.2f} ms (bar: 5 ms)")
 
 
 def exited_and_others_carry_on(a, live, on_a) -> None:

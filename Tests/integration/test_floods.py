@@ -22,7 +22,7 @@ import pytest
 from asterisk_sim import KIND_DTMF, message
 from audio import sine_frame
 from conftest import AVR_CORE_BIN, REPO, base_env, started_peers, stop_server
-from helpers import build_request, call_request, free_port, request_once, wait_until
+from helpers import SANITIZED, build_request, check_timing, call_request, free_port, request_once, wait_until
 from webhook_helpers import assert_paced, of_call, scripted_sts, types_of  # noqa: F401  (fixtures by name)
 from webhook_receiver import Reply, sts_url_reply
 
@@ -50,14 +50,17 @@ def suppressed(lines: list[str], kind: str) -> int:
     return sum(int(m.group(1)) for l in lines if (m := SUMMARY.search(l)) and m.group(2) == kind)
 
 
-def test_an_sts_flooding_transcripts_is_bounded_and_spares_the_other_calls(avr, webhook_receiver, flooding_sts, calls):
-    """200,000 transcripts in 4 s (50,000 a second), beside 5 echo calls: the call's
-    transcript lines and webhooks keep to its budget (the rest counted in summary lines), the
-    echo calls lose no audio and see no gap over 100 ms, RSS grows less than 64 MB, and the
-    flooding call's call_started and call_ended reach the receiver."""
+@pytest.mark.parametrize("rate", [50_000, None], ids=["paced", "unpaced"])
+def test_an_sts_flooding_transcripts_is_bounded_and_spares_the_other_calls(rate, avr, webhook_receiver, flooding_sts, calls):
+    """200,000 transcripts, in 4 s (50,000 a second) or as fast as the socket takes them,
+    beside 5 echo calls: the call's transcript lines and webhooks keep to its budget (the rest
+    counted in summary lines), the echo calls lose no audio and see no gap over 100 ms, RSS
+    grows less than 64 MB, and the flooding call's call_started and call_ended reach the
+    receiver. Unpaced, megabytes wait in the socket at once: the loop reads them one buffer
+    per turn, so the other calls' pacing runs in between."""
     count = 200_000
     sts = flooding_sts({"type": "transcript", "role": "agent", "text": "flood"}, count,
-                       last={"type": "flood_done"}, rate=50_000)
+                       last={"type": "flood_done"}, rate=rate)
     hooks = webhook_receiver()
     hooks.respond("call_initiated", sts_url_reply(sts.url))
     srv = avr(WEBHOOK_URL=hooks.url)  # no STS_URL: calls without a route get the echo
@@ -106,14 +109,17 @@ def test_an_sts_flooding_transcripts_is_bounded_and_spares_the_other_calls(avr, 
 
     print(f"flood: {count} transcripts read in {elapsed:.2f} s; {len(mine)} lines for the call "
           f"({len(written)} transcript lines); {transcriptions} transcription webhooks; RSS +{grown} KiB")
-    assert grown < 64 * 1024, f"RSS grew by {grown} KiB during the flood"
+    # AddressSanitizer keeps freed memory in quarantine on purpose (hundreds of MB over 200,000
+    # parsed messages), so RSS says nothing about the server's own bound there.
+    if not SANITIZED:
+        assert grown < 64 * 1024, f"RSS grew by {grown} KiB during the flood"
     for c in healthy:
         # Kernel receive times: what the wire saw, not when this process got round to it.
         times = [t for t in c.wire_times() if wall0 <= t <= wall_end]
         late = srv.log_matches(r"Playback ran \d+ ms late")
         st = assert_paced(times, f"echo call beside the flood ({len(times)} frames in {t_end - t0:.1f} s; {late})")
         # No lost audio: a frame for every 20 ms of the window (one at either edge aside).
-        assert len(times) >= (wall_end - wall0) / 0.020 - 2, f"{len(times)} frames in {wall_end - wall0:.2f} s ({st})"
+        check_timing(len(times) >= (wall_end - wall0) / 0.020 - 2, f"{len(times)} frames in {wall_end - wall0:.2f} s ({st})")
         print(f"echo call beside the flood: {st}")
     stop_server(srv)
 
@@ -152,8 +158,13 @@ def test_a_caller_flooding_dtmf_digits_gets_bounded_webhooks_and_its_call_ended(
     srv = avr(WEBHOOK_URL=hooks.url)
     call = calls(srv)
     t0 = time.monotonic()
-    assert call.send_raw(message(KIND_DTMF, b"1") * count)
-    call.hangup()  # after the digits on the same connection: the server reads them all first
+    # An invalid DTMF byte after the digits has a log budget of its own: once its line is
+    # there, every digit before it was read. Only then the hangup: a caller that closes with
+    # our playback frames unread in its socket resets the connection, and whatever the server
+    # had not read yet (it reads one 64 KiB buffer per loop turn) would be lost with it.
+    assert call.send_raw(message(KIND_DTMF, b"1") * count + message(KIND_DTMF, b"Z"))
+    srv.wait_for_log(re.escape(f"[{call.uuid}] ") + r"Ignoring a DTMF message with byte 0x5A", timeout=30)
+    call.hangup()
     srv.wait_for_log(re.escape(f"[{call.uuid}] Call ended"), timeout=30)
     wait_until(lambda: "call_ended" in types_of(of_call(hooks.events(), call.uuid)), timeout=10,
                message="call_ended of the flooding call at the receiver")

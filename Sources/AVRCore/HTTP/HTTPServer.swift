@@ -49,7 +49,7 @@ package final class HTTPServer {
         }
         listener.onAcceptPressure = { [unowned self] error in
             if let relieve = self.onAcceptPressure { return relieve(error) }
-            return self.shedIdleConnections()
+            return self.shedIdleConnections(error)
         }
     }
 
@@ -63,18 +63,19 @@ package final class HTTPServer {
         connection.start()
     }
 
-    /// Out of file descriptors: closes idle connections, so the listener's retry can accept new
-    /// requests: first those that never sent a request (oldest first), then keep-alive ones
-    /// idle longest (a client reconnects for its next request at little cost). Returns whether
-    /// any was closed (their fds are free at once: `uv_close` closes the socket).
+    /// Out of file descriptors (`error`, the failed accept's): closes idle connections, so the
+    /// listener's retry can accept new requests: first those that never sent a request (oldest
+    /// first), then keep-alive ones idle longest (a client reconnects for its next request at
+    /// little cost). Returns whether any was closed (their fds are free at once: `uv_close`
+    /// closes the socket).
     @discardableResult
-    package func shedIdleConnections() -> Bool {
+    package func shedIdleConnections(_ error: UVError) -> Bool {
         let idle = connections.values.filter(\.isIdle).sorted {
             ($0.hasAnswered ? 1 : 0, $0.idleSince) < ($1.hasAnswered ? 1 : 0, $1.idleSince)
         }
         let victims = idle.prefix(options.shedOnFDPressure)
         guard !victims.isEmpty else { return false }
-        log.warn("HTTP out of file descriptors: closing \(victims.count) idle connection(s) "
+        log.warn("HTTP accept failed (\(error)): closing \(victims.count) idle connection(s) "
             + "(of \(idle.count) idle, \(connections.count) open)")
         for connection in victims { connection.shed() }
         return true

@@ -158,8 +158,8 @@ package final class AVRService {
     private func relieveFDPressure(_ error: UVError) -> Bool {
         if audioSocketServer?.shedUnidentified(error) == true { return true }
         // Then idle HTTP connections: silent ones first, then keep-alive ones idle longest.
-        if httpServer?.shedIdleConnections() == true { return true }
-        return metricsServer?.shedIdleConnections() == true
+        if httpServer?.shedIdleConnections(error) == true { return true }
+        return metricsServer?.shedIdleConnections(error) == true
     }
 
     /// Signals, on the main loop. SIGTERM drains (see `drain`) when `DRAIN_TIMEOUT` > 0;

@@ -196,7 +196,13 @@ def test_small_odd_sized_sts_messages_play_in_order(avr_server, sts_peer, calls)
     call.wait_for(lambda: len(nonzero_samples(call.received_audio())) >= len(want), 5.0, "all agent samples")
     call.stop_streaming()
     assert nonzero_samples(call.received_audio()) == want
-    assert {len(p) for _, p in call.audio_frames()} == {320}
+    sizes = {len(p) for _, p in call.audio_frames()}
+    # Frames are whole 20 ms frames while the STS keeps ahead of playback (it sends faster than
+    # real time here); a tick that finds less than a frame while the STS still streams sends
+    # the short frame as it is rather than padding it (which would delay everything after it),
+    # so on a server slowed down (a sanitizer) a 250-byte message can go out alone.
+    assert all(size <= 320 and size % 2 == 0 for size in sizes), sizes
+    check_timing(sizes == {320}, f"frame sizes {sorted(sizes)} (whole frames while the STS keeps ahead)")
 
 
 def test_interruption_empties_the_queue(avr_server, sts_peer, calls):

@@ -79,8 +79,12 @@ class StsPeer:
         out = []
         with open(self.record_path) as fh:
             for line in fh:
-                if line.endswith("\n"):
-                    out.append(json.loads(line))
+                # A line without its newline is still being written: stop there. Reading on
+                # would return the rest of that same line (the file grew meanwhile) as if it
+                # were a line of its own.
+                if not line.endswith("\n"):
+                    break
+                out.append(json.loads(line))
         return out
 
     def conns(self) -> list[int]:

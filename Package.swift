@@ -15,7 +15,7 @@ let package = Package(
         .executable(name: "avr-core", targets: ["AVRServer"]),
     ],
     dependencies: [
-        // Observability (issue 11): logging API, metrics API, Prometheus exposition.
+        // Observability: logging API, metrics API, Prometheus exposition.
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
@@ -41,7 +41,7 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// MARK: - bench (issue 5): the load harness, the floor reference and micro-benchmarks.
+// MARK: - bench: the load harness, the floor reference and micro-benchmarks.
 // Added as one block; nothing above is changed. Sources live under bench/Sources.
 package.targets += [
     .target(name: "AVRBenchSupport", dependencies: ["AVRProtocol"], path: "bench/Sources/AVRBenchSupport"),
@@ -61,7 +61,7 @@ package.products += [
     .executable(name: "avr-microbench", targets: ["AVRMicroBench"]),
 ]
 
-// MARK: - fuzz (issue 8): libFuzzer targets, one executable for all of them (`make fuzz`).
+// MARK: - fuzz: libFuzzer targets, one executable for all of them (`make fuzz`).
 // Only present when AVR_FUZZ is set, so normal builds and `swift test` never see it.
 // Sources live under Tests/Fuzz/AVRFuzz; seeds under Tests/Fuzz/corpus/<target>.
 if Context.environment["AVR_FUZZ"] != nil {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Bench ASR, LLM and TTS services for `bench/run.py --mode pipeline` (issue 12), in Node.js like
+// Bench ASR, LLM and TTS services for `bench/run.py --mode pipeline`, in Node.js like
 // the real AVR modules, on the built-in `http` module only. The same protocol, options, counters
 // and timing as bench/pipeline_services.py (the aiohttp version, kept for comparison), at a
 // fraction of its CPU: 400 calls upload 20 000 ASR chunks a second.
@@ -18,9 +18,9 @@ const USAGE = `usage: pipeline_services.js [-h] [--port PORT] [--asr-every ASR_E
 
 const HELP = `${USAGE}
 
-Bench ASR, LLM and TTS services for \`bench/run.py --mode pipeline\` (issue 12).
+Bench ASR, LLM and TTS services for \`bench/run.py --mode pipeline\`.
 
-One Node.js process answers on a timer, speaking the module protocols of docs PIPELINE.md:
+One Node.js process answers on a timer, speaking the module protocols of README "Pipeline mode":
   POST /speech-to-text-stream  the call's audio streams in; every --asr-every seconds of audio
                                received (16000 bytes a second) a transcript is written back as
                                bare text ("bench turn N for call", no framing)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Bench ASR, LLM and TTS services for `bench/run.py --mode pipeline` (issue 12).
+"""Bench ASR, LLM and TTS services for `bench/run.py --mode pipeline`.
 
-One aiohttp process answers on a timer, speaking the module protocols of docs PIPELINE.md:
+One aiohttp process answers on a timer, speaking the module protocols of README "Pipeline mode":
   POST /speech-to-text-stream  the call's audio streams in; every --asr-every seconds of audio
                                received (16000 bytes a second) a transcript is written back as
                                bare text ("bench turn N for call", no framing)

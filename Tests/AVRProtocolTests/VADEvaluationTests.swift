@@ -123,7 +123,7 @@ import Testing
             let f = falseTriggers[key]!
             print("VAD-EVAL false triggers, \(key): \(f.triggers) in \(String(format: "%.1f", f.minutes)) min = \(String(format: "%.2f", Double(f.triggers) / f.minutes))/min")
         }
-        // The bars of issue 12: speech at -10/-20 dBFS is caught within 300 ms; echo and line noise never trigger.
+        // The bars (docs/VAD.md): speech at -10/-20 dBFS is caught within 300 ms; echo and line noise never trigger.
         for group in order where !group.hasPrefix("speech-30") {
             #expect(groups[group]!.misses == 0, "\(group) missed")
             #expect(groups[group]!.latencies.allSatisfy { $0 <= 300 }, "\(group) too slow")

@@ -180,7 +180,7 @@ write("codec-detector", "stall", bytes([0]) + rec(b"\xd5" * 160, 0) + rec(b"\xd5
 random.seed(1)
 write("codec-detector", "noise", bytes([0]) + b"".join(rec(bytes(random.randrange(256) for _ in range(320)), 20) for _ in range(3)))
 
-# Pipeline (issue 12). llm-reply: flag bit 0 (control 0x08) builds serialised text objects
+# Pipeline. llm-reply: flag bit 0 (control 0x08) builds serialised text objects
 # from the 0x00-separated stream; sentence-splitter: text; tts-audio: flag bit 0 puts a WAV
 # header first (bits 1-2: streamed, sized, 16 kHz, stereo); asr-transcript: flag bit 0 spaces
 # the pieces in time (bits 1-3 pick the gap).

@@ -1,4 +1,4 @@
-"""Helpers for the pipeline tests (issue 12): a caller line that talks, a line that hears
+"""Helpers for the pipeline tests: a caller line that talks, a line that hears
 itself, and where the agent's clips are in what the caller heard.
 
 `CallerLine` feeds a simulated call a frame every 20 ms: the frames of the clips queued with

@@ -1,4 +1,4 @@
-"""Call path (SPEC sections 4, 5, 8): simulated Asterisk <-> avr-core <-> real STS peers."""
+"""Call path: simulated Asterisk <-> avr-core <-> real STS peers."""
 
 from __future__ import annotations
 

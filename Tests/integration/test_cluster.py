@@ -1,4 +1,4 @@
-"""Cluster mode (issue 10): two avr-core instances behind HAProxy (deploy/haproxy.cfg), a
+"""Cluster mode: two avr-core instances behind HAProxy (deploy/haproxy.cfg), a
 real redis-server. Asterisk's two connections of a call (CURL to /call, then AudioSocket)
 are placed independently by the load balancer; with REDIS_URL the call keeps its payload
 and its webhook override wherever they land. Redis stopped, restarted or frozen never

@@ -1,4 +1,4 @@
-"""Codecs, sample rates, ambient noise and the rarer AudioSocket messages (SPEC sections 2, 4, 8).
+"""Codecs, sample rates, ambient noise and the rarer AudioSocket messages.
 
 `Dial(AudioSocket/...)` passes the caller's native codec: G.711 A-law or μ-law inside `0x10`
 messages of 160 bytes, or signed linear at a higher rate (`0x12` = 16 kHz, `0x15` = 44.1 kHz).

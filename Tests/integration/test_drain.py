@@ -1,4 +1,4 @@
-"""Graceful drain (issue 10): SIGTERM fails /ready at once, refuses new calls, and lets the
+"""Graceful drain: SIGTERM fails /ready at once, refuses new calls, and lets the
 calls in progress finish (or end at DRAIN_TIMEOUT); a second SIGTERM or a SIGINT ends them
 all at once. Real sockets, the simulated Asterisk, the built-in echo."""
 

@@ -1,4 +1,4 @@
-"""Issue "HTTP service" (SPEC section 3): /call, /health, robustness of the HTTP/1.1 server."""
+"""The HTTP service: /call, /health, robustness of the HTTP/1.1 server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4, item 5: STS over streaming HTTP (SPEC section 7) against a real aiohttp server.
+"""STS over streaming HTTP against a real aiohttp server.
 
 One chunked POST per call (Content-Type audio/l16, X-UUID), the caller's audio as the
 request body byte for byte, the response body's PCM played back byte for byte in 320-byte

@@ -1,4 +1,4 @@
-"""Issue 12: the ASR → LLM → TTS pipeline (PIPELINE.md) through the simulated Asterisk, against
+"""The ASR → LLM → TTS pipeline (README "Pipeline mode") through the simulated Asterisk, against
 test services that speak the modules' protocols (peers/pipeline_services.py).
 
 Speech is real: the caller's words and the agent's sentences are espeak-ng renderings
@@ -99,7 +99,7 @@ def wait_spoken(call, tts, text: str, timeout: float = 10.0) -> list[str]:
 
 
 def check_serialised(tts) -> None:
-    """Each TTS request began only after the previous response had ended (PIPELINE.md §3)."""
+    """Each TTS request began only after the previous response had ended (TTS requests are serialised)."""
     rs = tts.requests
     for a, b in zip(rs, rs[1:]):
         end = a["t_done"] or a["closed_at"]

@@ -112,7 +112,7 @@ def test_second_call_resumes_the_tls_session(avr, sts_peer, calls, certs):
         want_version = "TLSv1.2" if version == "1.2" else "TLSv1.3"
         assert seen == [(want_version, False), (want_version, True), (want_version, True)], \
             f"TLS {version}: (version, resumed) per call: {seen}"
-        # And /metrics says the same (issue 11).
+        # And /metrics says the same.
         handshakes = {r: value(srv.http_port, "avr_tls_handshakes_total", result=r) for r in ("full", "resumed", "failed")}
         assert handshakes == {"full": 1, "resumed": 2, "failed": 0}, f"TLS {version}: {handshakes}"
 

@@ -1,4 +1,4 @@
-"""Issue 4: webhooks (SPEC section 6) and dynamic STS routing through `call_initiated` (section 3).
+"""Webhooks and dynamic STS routing through `call_initiated`.
 
 Real receivers: the aiohttp `WebhookReceiver` peer (scripted replies), and `RawReceiver`
 (webhook_helpers) for half responses and receivers that never answer. Every wait has a

@@ -1,4 +1,4 @@
-"""Helpers for the webhook and streaming-HTTP STS tests (issue 4, SPEC sections 3, 6, 7).
+"""Helpers for the webhook and streaming-HTTP STS tests.
 
 - envelope and pacing checks for recorded webhook requests and received audio.
 - `RawReceiver`: a raw-socket webhook receiver for what aiohttp cannot do on purpose:

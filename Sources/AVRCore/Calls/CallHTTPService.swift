@@ -6,7 +6,7 @@ package protocol CallInitiatedHook: AnyObject {
     func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (_ overrideBase: String?) -> Void)
 }
 
-/// The HTTP API of SPEC section 3: `GET /health` and `POST /call`.
+/// The HTTP API (README "HTTP API"): `GET /health` and `POST /call`.
 package final class CallHTTPService {
     private let registry: CallRegistry
     private let stsURL: String?

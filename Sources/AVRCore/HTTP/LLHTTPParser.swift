@@ -20,7 +20,7 @@ struct LLHTTPError: Error, Equatable, Sendable, CustomStringConvertible {
     var description: String { reason }
 }
 
-/// The one wrapper of llhttp, for requests and responses alike (issue 13).
+/// The one wrapper of llhttp, for requests and responses alike.
 ///
 /// - One settings scheme: a single callback table for the whole process, allocated once and
 ///   never freed (llhttp keeps its address); every callback finds its parser through

@@ -1,6 +1,6 @@
 import AVRProtocol
 
-/// Delivers lifecycle events to `WEBHOOK_URL` (SPEC section 6).
+/// Delivers lifecycle events to `WEBHOOK_URL` (README "Webhooks").
 ///
 /// - Events of one call are delivered in the order they happened: the next waits until
 ///   the previous one succeeded or gave up. Different calls deliver independently.

@@ -1,4 +1,4 @@
-/// The webhook retry policy (SPEC section 6), without I/O: events of one call (`Key`) are
+/// The webhook retry policy (README "Webhooks"), without I/O: events of one call (`Key`) are
 /// delivered one at a time in the order they were queued; an attempt that fails is retried
 /// up to `retries` times after `backoffBase × 2^(n-1)` ms (capped at `backoffCap`); then
 /// the event is given up and the call's next one goes. Queues are bounded. Each method is

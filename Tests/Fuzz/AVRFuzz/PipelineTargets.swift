@@ -1,6 +1,6 @@
 @testable import AVRProtocol
 
-// MARK: - Pipeline parsers (issue 12)
+// MARK: - Pipeline parsers
 
 let pipelineTargets: [FuzzTarget] = [
     FuzzTarget(name: "llm-reply", run: fuzzLLMReplyParser),

@@ -1,4 +1,4 @@
-"""A simulated Asterisk AudioSocket client (SPEC sections 4 and 8).
+"""A simulated Asterisk AudioSocket client (README "Asterisk dialplan", docs/ARCHITECTURE.md "A call").
 
     call = AsteriskCall(host, port, uuid)
     call.start()                      # connect, send 0x01 + 16 raw UUID bytes

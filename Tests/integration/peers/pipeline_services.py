@@ -1,4 +1,4 @@
-"""ASR, LLM and TTS test services speaking what the AVR modules speak (PIPELINE.md), on
+"""ASR, LLM and TTS test services speaking what the AVR modules speak (README "Pipeline mode"), on
 aiohttp, each on its own 127.0.0.1 port with its own event loop in a thread.
 
     asr = AsrService(turns=[AsrTurn(["Hello there<end>\\n"])]).start()   # ASR_URL = asr.url
@@ -549,7 +549,7 @@ class TtsService(_Service):
 
 # ----------------------------------------------------------------------------- script
 def main() -> None:
-    ap = argparse.ArgumentParser(description="ASR/LLM/TTS test services (PIPELINE.md)")
+    ap = argparse.ArgumentParser(description="ASR/LLM/TTS test services (README: Pipeline mode)")
     ap.add_argument("--asr-text", default="Hello there<end>\n", help="written at each utterance end")
     ap.add_argument("--llm-reply", default="Sure, I can help with that. What would you like to know?")
     ap.add_argument("--llm-variant", choices=["whole", "deltas", "split", "plain"], default="deltas")

@@ -1,4 +1,4 @@
-"""STS over streaming HTTP (SPEC section 7) on aiohttp, running its own event loop in a thread.
+"""STS over streaming HTTP (README "STS protocol") on aiohttp, running its own event loop in a thread.
 
     sts = HttpStreamSts(reply=pattern_pcm(16_100), write_size=333).start()
     ... STS_URL=sts.url (http://127.0.0.1:<port>/stream) ...

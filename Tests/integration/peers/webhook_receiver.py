@@ -1,4 +1,4 @@
-"""Webhook receiver (SPEC section 6) on aiohttp, running its own event loop in a thread.
+"""Webhook receiver (README "Webhooks") on aiohttp, running its own event loop in a thread.
 
     hooks = WebhookReceiver().start()
     hooks.respond("call_initiated", sts_url_reply("ws://127.0.0.1:7000"))

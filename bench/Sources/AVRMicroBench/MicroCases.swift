@@ -111,7 +111,7 @@ enum MicroCases {
     /// Bytes copied out of the loop's read buffer per frame, by case (printed next to the time).
     nonisolated(unsafe) static var copiedPerFrame: [String: Double] = [:]
 
-    /// The receive path as `CallSession` runs it (issue 13): each read decoded in place by
+    /// The receive path as `CallSession` runs it: each read decoded in place by
     /// `AudioSocketFrameReader`, one whole 0x10 frame per read as Asterisk sends them.
     static func audioSocketRead(_ n: Int) -> Int {
         var reader = AudioSocketFrameReader()

@@ -1,6 +1,6 @@
 import AVRProtocol
 
-/// The ASR → LLM → TTS pipeline behind the speech seam (PIPELINE.md): one streaming ASR
+/// The ASR → LLM → TTS pipeline behind the speech seam (README "Pipeline mode"): one streaming ASR
 /// request per call, one LLM request per user turn, one TTS request per sentence
 /// (serialised), barge-in by voice activity. The decisions live in the pure
 /// `PipelineTurnMachine`; this class does the I/O and feeds it.

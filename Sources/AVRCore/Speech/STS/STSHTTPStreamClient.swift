@@ -1,6 +1,6 @@
 import AVRProtocol
 
-/// STS over streaming HTTP (SPEC section 7): one chunked `POST` per call whose request
+/// STS over streaming HTTP (README "STS protocol"): one chunked `POST` per call whose request
 /// body is the caller's live audio and whose response body is the agent's audio.
 ///
 /// A service that stops reading the request body costs at most `STSSendBudget`'s bound: past

@@ -135,10 +135,11 @@ final class STSFailoverBackend: SpeechBackend, SpeechBackendDelegate {
     }
 
     private func deadlinePassed() {
+        let budget = if case .starting = machine.phase { machine.settings.connectTimeout } else { machine.settings.budget }
         let action = machine.deadlinePassed(now: loop.milliseconds)
         if case .giveUp = action {
             let url = endpoints[machine.current]
-            failures.append((url.redacted, .unreachable(url, .timedOut(milliseconds: machine.settings.connectTimeout))))
+            failures.append((url.redacted, .unreachable(url, .timedOut(milliseconds: budget))))
         }
         perform(action)
     }

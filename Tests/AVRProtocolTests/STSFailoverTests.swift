@@ -45,26 +45,26 @@ import Testing
     }
 
     static func open(_ machine: inout Machine, at now: UInt64 = 0) {
-        #expect(machine.start(now: now) == .connect(endpoint: 0, timeout: 2500, deadlineIn: 5000))
+        #expect(machine.start(now: now) == .connect(endpoint: 0, timeout: 5000, deadlineIn: 10_000))
         #expect(machine.opened(now: now + 10) == .opened(nil))
     }
 
-    @Test func callStartTriesEachEndpointOnceSharingTheConnectTimeout() {
+    @Test func callStartTriesEachEndpointOnceSharingTwiceTheConnectTimeout() {
         var m = Self.machine(endpoints: 3, connectTimeout: 6000)
-        #expect(m.start(now: 100) == .connect(endpoint: 0, timeout: 2000, deadlineIn: 6000))
-        // Refused at once: the two left share what is left.
-        #expect(m.attemptFailed(now: 101) == .connect(endpoint: 1, timeout: 2999, deadlineIn: 5999))
-        // Timed out after its share: the last one gets the rest.
-        #expect(m.attemptFailed(now: 3100) == .connect(endpoint: 2, timeout: 3000, deadlineIn: 3000))
-        #expect(m.attemptFailed(now: 3200) == .giveUp)
+        #expect(m.start(now: 100) == .connect(endpoint: 0, timeout: 4000, deadlineIn: 12_000))
+        // Refused at once: the two left share what is left (never more than the timeout each).
+        #expect(m.attemptFailed(now: 101) == .connect(endpoint: 1, timeout: 5999, deadlineIn: 11_999))
+        // Timed out (connect, then handshake): the last one gets the rest.
+        #expect(m.attemptFailed(now: 9100) == .connect(endpoint: 2, timeout: 3000, deadlineIn: 3000))
+        #expect(m.attemptFailed(now: 9200) == .giveUp)
         #expect(m.phase == .ended)
         #expect(m.attemptFailed(now: 3300) == .none)
     }
 
     @Test func callStartOpensOnTheSecond() {
         var m = Self.machine()
-        #expect(m.start(now: 0) == .connect(endpoint: 0, timeout: 2500, deadlineIn: 5000))
-        #expect(m.attemptFailed(now: 2) == .connect(endpoint: 1, timeout: 4998, deadlineIn: 4998))
+        #expect(m.start(now: 0) == .connect(endpoint: 0, timeout: 5000, deadlineIn: 10_000))
+        #expect(m.attemptFailed(now: 2) == .connect(endpoint: 1, timeout: 5000, deadlineIn: 9998))
         #expect(m.opened(now: 9) == .opened(nil), "no failover at call start: nothing was lost")
         #expect(m.current == 1)
     }
@@ -72,20 +72,20 @@ import Testing
     @Test func callStartDeadlineEndsIt() {
         var m = Self.machine()
         _ = m.start(now: 0)
-        #expect(m.deadlinePassed(now: 4999) == .none, "a timer firing early changes nothing")
-        #expect(m.deadlinePassed(now: 5000) == .giveUp)
+        #expect(m.deadlinePassed(now: 9999) == .none, "a timer firing early changes nothing")
+        #expect(m.deadlinePassed(now: 10_000) == .giveUp)
         var late = Self.machine()
         _ = late.start(now: 0)
-        #expect(late.attemptFailed(now: 5000) == .giveUp, "no time left for the second")
+        #expect(late.attemptFailed(now: 10_000) == .giveUp, "no time left for the second")
     }
 
     @Test func lossFailsOverRoundRobinAndReportsTheGap() {
         var m = Self.machine()
         Self.open(&m)
-        #expect(m.lost(now: 1000) == .connect(endpoint: 1, timeout: 1000, deadlineIn: 3000))
+        #expect(m.lost(now: 1000) == .connect(endpoint: 1, timeout: 1500, deadlineIn: 3000))
         #expect(m.opened(now: 1040) == .opened(.init(from: 0, to: 1, gapMilliseconds: 40)))
         // Long after: a new window, and round-robin back to the first.
-        #expect(m.lost(now: 60_000) == .connect(endpoint: 0, timeout: 1000, deadlineIn: 3000))
+        #expect(m.lost(now: 60_000) == .connect(endpoint: 0, timeout: 1500, deadlineIn: 3000))
         #expect(m.attemptFailed(now: 60_001) == .connect(endpoint: 1, timeout: 1499, deadlineIn: 2999))
         #expect(m.opened(now: 60_030) == .opened(.init(from: 1, to: 1, gapMilliseconds: 30)))
     }
@@ -93,7 +93,8 @@ import Testing
     @Test func failoverGivesUpAfterItsAttempts() {
         var m = Self.machine(attempts: 3)
         Self.open(&m)
-        #expect(m.lost(now: 1000) == .connect(endpoint: 1, timeout: 1000, deadlineIn: 3000))
+        // Half of what is left to each but the last, which gets the rest.
+        #expect(m.lost(now: 1000) == .connect(endpoint: 1, timeout: 1500, deadlineIn: 3000))
         #expect(m.attemptFailed(now: 1001) == .connect(endpoint: 0, timeout: 1499, deadlineIn: 2999))
         #expect(m.attemptFailed(now: 1002) == .connect(endpoint: 1, timeout: 2998, deadlineIn: 2998))
         #expect(m.attemptFailed(now: 1003) == .giveUp)
@@ -119,7 +120,7 @@ import Testing
 
     @Test func oneEndpointOrNoAttemptsPassesTheLossOn() {
         var single = Self.machine(endpoints: 1)
-        #expect(single.start(now: 0) == .connect(endpoint: 0, timeout: 5000, deadlineIn: 5000))
+        #expect(single.start(now: 0) == .connect(endpoint: 0, timeout: 5000, deadlineIn: 10_000))
         #expect(single.opened(now: 5) == .opened(nil))
         #expect(single.lost(now: 100) == .passOn)
         var off = Self.machine(attempts: 0)

@@ -2,16 +2,21 @@
 /// call whose `STS_URL` (or webhook `sts_url`) lists several endpoints, without I/O. The
 /// shell (`STSFailoverBackend`) opens the connections and passes the loop's time in.
 ///
-/// **Call start.** Endpoints are tried in order, each once, within `STS_CONNECT_TIMEOUT`
-/// counted from the start: each attempt gets what is left of it divided by the endpoints not
-/// yet tried (a refused port costs a millisecond and leaves the rest to the next one; a
-/// black-holed one cannot take the others' time). When the last fails, or the time is up,
-/// the call gives up.
+/// **Call start.** Endpoints are tried in order, each once, within twice `STS_CONNECT_TIMEOUT`
+/// counted from the start (what one endpoint may take: its connect, then its handshake, each
+/// bounded by the timeout; so a second endpoint never makes a start fail sooner than one
+/// would): each attempt gets what is left divided by the endpoints not yet tried, for its
+/// connect and again for its handshake. A refused port costs a millisecond and leaves the rest
+/// to the next one; a black-holed one cannot take the others' time. When the last fails, or
+/// the time is up, the call gives up.
 ///
 /// **Mid-call.** A connection lost without a close frame (reset, end of stream, no answer to
 /// a ping) is replaced by a connection to the next endpoint, round-robin (after the last, the
-/// first): up to `attempts` attempts within `budget` ms of the loss, each getting what is
-/// left of the budget divided by the attempts left. A connection that is lost again less
+/// first): up to `attempts` attempts within `budget` ms of the loss, each but the last getting
+/// half of what is left of the budget, the last all of it. The first attempt goes to the
+/// endpoint most likely healthy, and when a whole fleet of calls fails over to it at once its
+/// handshakes queue up: it gets the most time, and the attempts after it, often to the
+/// endpoint just lost (refused at once), still get some. A connection that is lost again less
 /// than `budget` ms after a failover opened it continues the same count instead of starting a
 /// new one, so an endpoint that accepts and drops at once costs at most `attempts`
 /// connections per `budget`. A service that closes with a close frame is not failed over.
@@ -19,7 +24,7 @@ package struct STSFailoverMachine {
     package struct Settings: Sendable, Equatable {
         /// How many endpoints the call has (at least 1; with 1 nothing fails over mid-call).
         package var endpoints: Int
-        /// `STS_CONNECT_TIMEOUT`, ms: the call start's whole budget.
+        /// `STS_CONNECT_TIMEOUT`, ms: the call start's whole budget is twice this.
         package var connectTimeout: UInt64
         /// `STS_FAILOVER_ATTEMPTS`: connections tried after a loss.
         package var attempts: Int
@@ -85,9 +90,10 @@ package struct STSFailoverMachine {
         guard case .idle = phase else { return .none }
         phase = .starting(since: now, tried: 1)
         current = 0
-        deadline = now &+ settings.connectTimeout
-        return .connect(endpoint: 0, timeout: max(1, settings.connectTimeout / UInt64(max(1, settings.endpoints))),
-                        deadlineIn: settings.connectTimeout)
+        let budget = 2 &* settings.connectTimeout
+        deadline = now &+ budget
+        return .connect(endpoint: 0, timeout: max(1, min(settings.connectTimeout, budget / UInt64(max(1, settings.endpoints)))),
+                        deadlineIn: budget)
     }
 
     /// The attempt in flight failed (refused, timed out, rejected, lost before it opened).
@@ -98,7 +104,8 @@ package struct STSFailoverMachine {
             guard tried < settings.endpoints, left > 0 else { return end() }
             phase = .starting(since: since, tried: tried + 1)
             current = tried
-            return .connect(endpoint: current, timeout: max(1, left / UInt64(settings.endpoints - tried)), deadlineIn: left)
+            let share = max(1, min(settings.connectTimeout, left / UInt64(settings.endpoints - tried)))
+            return .connect(endpoint: current, timeout: share, deadlineIn: left)
         case .reconnecting:
             return nextAttempt(now: now)
         default:
@@ -161,7 +168,7 @@ package struct STSFailoverMachine {
         let left = remaining(now)
         guard attemptsLeft > 0, left > 0 else { return end() }
         current = (current + 1) % settings.endpoints
-        let timeout = max(1, left / UInt64(attemptsLeft))
+        let timeout = attemptsLeft > 1 ? max(1, left / 2) : left
         attemptsLeft -= 1
         return .connect(endpoint: current, timeout: timeout, deadlineIn: left)
     }

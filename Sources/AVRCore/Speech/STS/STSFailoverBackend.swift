@@ -135,7 +135,7 @@ final class STSFailoverBackend: SpeechBackend, SpeechBackendDelegate {
     }
 
     private func deadlinePassed() {
-        let budget = if case .starting = machine.phase { machine.settings.connectTimeout } else { machine.settings.budget }
+        let budget = if case .starting = machine.phase { 2 * machine.settings.connectTimeout } else { machine.settings.budget }
         let action = machine.deadlinePassed(now: loop.milliseconds)
         if case .giveUp = action {
             let url = endpoints[machine.current]

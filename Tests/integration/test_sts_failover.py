@@ -20,6 +20,7 @@ import pytest
 from audio import is_silence, marked_frame, parse_marker
 from conftest import run_config_error
 from helpers import build_request, free_port, request_once, wait_until
+from webhook_receiver import sts_url_reply
 
 pytestmark = pytest.mark.call_path
 
@@ -181,6 +182,23 @@ def test_every_sts_down_at_call_start_ends_the_call_naming_each(avr_server, call
     assert line.count("connection refused") == 2, line
     hooks.wait_for_events("call_ended", 1, timeout=5)
     assert not hooks.events("call_failover")
+
+
+def test_a_webhook_sts_url_list_gets_the_payload_on_each_endpoint(avr_server, calls, sts_peer, webhook_receiver):
+    closed = free_port()
+    b = sts_peer("python", "echo")
+    hooks = webhook_receiver()
+    hooks.respond("call_initiated", sts_url_reply(f"ws://127.0.0.1:{closed}/x, {b.url}/y"))
+    srv = avr_server(WEBHOOK_URL=hooks.url)  # no STS_URL: the webhook chooses
+    uuid = str(uuidlib.uuid4())
+    body = json.dumps({"uuid": uuid, "payload": {"from": "2000"}}).encode()
+    resp = request_once(srv.http_port, build_request("POST", "/call", body))
+    assert resp.json() == {"sts_url": f"ws://127.0.0.1:{closed}/x?from=2000 {b.url}/y?from=2000", "override": True}, resp.body
+    call = calls(srv, uuid)
+    call.send_frame(marked_frame(0, 0))
+    b.wait_conn(0)
+    assert connections(b)[0]["url"] == "/y?from=2000"
+    call.wait_for(lambda: echoed_seqs(call), 5.0, "the echo through the second endpoint")
 
 
 def test_many_calls_all_fail_over_when_their_sts_dies(avr_server, calls, sts_peer, webhook_receiver):

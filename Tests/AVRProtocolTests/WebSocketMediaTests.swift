@@ -217,7 +217,8 @@ import Testing
             #expect(Self.parse(text) == .failure(error), "\(text.debugDescription)")
         }
         if case .failure(.invalidJSON) = Self.parse("{not json") {} else { Issue.record("{not json parsed") }
-        if case .failure(.invalidJSON) = Self.parse("[1,2]") {} else { Issue.record("array parsed") }
+        #expect(Self.parse("[1,2]") == .failure(.invalidEventName("[1,2]")))
+        if case .failure(.invalidJSON) = Self.parse("{\"event\":\"X\"} trailing") {} else { Issue.record("trailing bytes parsed") }
         let long = [UInt8](repeating: UInt8(ascii: "A"), count: MediaControlParser.maxLength + 1)
         #expect(Result { () throws(MediaControlError) in try MediaControlParser.parse(long) } == .failure(.tooLong(long.count)))
         // Bytes that are not UTF-8 at all (the WebSocket layer refuses them first; the parser

@@ -234,7 +234,11 @@ def _caller_reset(ch, srv):
 
 def _agent_ends(ch, srv):
     # The STS closes (with a close frame) after a few audio messages: the agent hung up.
-    stream(ch, [lin2ulaw(tone_pcm(160, start_sample=160 * k)) for k in range(15)])
+    from websockets.exceptions import ConnectionClosed
+    try:
+        stream(ch, [lin2ulaw(tone_pcm(160, start_sample=160 * k)) for k in range(15)])
+    except ConnectionClosed:
+        pass  # the HANGUP came while the caller was still talking
     ch.wait_text("HANGUP")
 
 

@@ -150,15 +150,15 @@ final class WebSocketMediaLeg: CallerLeg {
                 + "is not one we take (ulaw, alaw, slin, slin12 ... slin192)"))
         }
         self.format = format
+        var codec: AudioCodec?
         switch format {
-        case .ulaw: session.callerCodecKnown(.ulaw, name: format.description)
-        case .alaw: session.callerCodecKnown(.alaw, name: format.description)
+        case .ulaw: codec = .ulaw
+        case .alaw: codec = .alaw
         case .slin(let rate):
             kind = AudioSocketKind(audioSampleRate: rate) ?? .audio8kHz
             if rate == 8000 {
-                session.callerCodecKnown(.slin, name: format.description)
+                codec = .slin
             } else {
-                session.callerCodecKnown(nil, name: format.description)
                 upsampler = LinearUpsampler(outputRate: rate)
             }
         }
@@ -173,6 +173,8 @@ final class WebSocketMediaLeg: CallerLeg {
                 + "using \(uuid)")
         }
         session.callerIdentified(uuid)
+        // After the UUID, so the line carries it; no audio has been read in between.
+        if !session.ended { session.callerCodecKnown(codec, name: format.description) }
     }
 
     // MARK: To Asterisk

@@ -272,3 +272,16 @@ import Testing
         }
     }
 }
+
+@Suite struct CallUUIDRandomTests {
+    @Test func randomUUIDsAreVersion4AndDiffer() {
+        let first = CallUUID.random()
+        let second = CallUUID.random()
+        #expect(first != second)
+        let text = first.description
+        #expect(CallUUID(string: text) == first)
+        let characters = Array(text)
+        #expect(characters[14] == "4")
+        #expect("89ab".contains(characters[19]))
+    }
+}

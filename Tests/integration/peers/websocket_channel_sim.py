@@ -59,8 +59,9 @@ class WebSocketChannel:
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> "WebSocketChannel":
+        # Entered by hand: the connection outlives this call (closed by hangup/close_quietly).
         self.ws = connect(f"ws://127.0.0.1:{self.port}{self.path}", compression=None, max_size=None,
-                          open_timeout=5, ping_interval=None, close_timeout=2)
+                          open_timeout=5, ping_interval=None, close_timeout=2).__enter__()
         self.ws.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

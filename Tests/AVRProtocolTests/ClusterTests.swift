@@ -159,3 +159,89 @@ import Testing
         }
     }
 }
+
+@Suite struct RedisReconnectGateTests {
+    @Test func aRequestStartsOneAttemptWhileDownAndJoinsIt() {
+        var availability = RedisAvailability(minimumBackoff: 100, maximumBackoff: 5_000)
+        // The first attempt is under way (start-up): requests join it.
+        #expect(!availability.demanded())
+        #expect(availability.state == .connecting)
+        _ = availability.connected(now: 0)
+        #expect(!availability.demanded(), "up: requests just go")
+        let lost = availability.failed(now: 1_000)
+        #expect(lost.report == .lost && lost.retryAt == 1_100)
+        // Down, the backoff timer pending: the first request connects at once...
+        #expect(availability.demanded())
+        #expect(availability.state == .connecting && !availability.usable)
+        // ...and every other one joins that attempt: one connect in flight.
+        for _ in 0..<100 { #expect(!availability.demanded()) }
+        // The attempt fails (a dead Redis): the next request may try again, the backoff
+        // (for the idle timer) keeps growing as before.
+        let again = availability.failed(now: 1_010)
+        #expect(again.report == nil && again.retryAt == 1_210)
+        #expect(availability.demanded())
+        #expect(!availability.demanded())
+        // Redis is back: the attempt a request started reports the recovery.
+        #expect(availability.connected(now: 1_020) == .recovered(downForMilliseconds: 20))
+        #expect(!availability.demanded() && availability.usable)
+    }
+
+    @Test func theBackoffTimerAndARequestNeverConnectTwice() {
+        var availability = RedisAvailability()
+        _ = availability.failed(now: 0)
+        availability.reconnecting()  // the timer's attempt
+        #expect(!availability.demanded(), "a request joins the timer's attempt")
+    }
+}
+
+@Suite struct RouteClaimTests {
+    @Test func foundInRedisWins() {
+        var claim = RouteClaim(retryDelay: 100)
+        #expect(claim.answered(.found, foundLocally: true, now: 5) == .useShared)
+    }
+
+    @Test func absentInRedisButLocalUsesLocal() {
+        var claim = RouteClaim(retryDelay: 100)
+        #expect(claim.answered(.absent, foundLocally: true, now: 5) == .useLocal)
+    }
+
+    @Test func unavailableNeverAsksAgain() {
+        var claim = RouteClaim(retryDelay: 100)
+        #expect(claim.answered(.unavailable, foundLocally: false, now: 5) == .useLocal)
+    }
+
+    @Test func aMissEverywhereAsksOnceMoreAfterTheDelay() {
+        var claim = RouteClaim(retryDelay: 100)
+        #expect(claim.answered(.absent, foundLocally: false, now: 1_000) == .askAgain(at: 1_100))
+        // The SET landed meanwhile.
+        var landed = claim
+        #expect(landed.answered(.found, foundLocally: false, now: 1_100) == .useShared)
+        // Still nowhere: the call goes on without a route; never a third ask.
+        #expect(claim.answered(.absent, foundLocally: false, now: 1_100) == .useLocal)
+        #expect(claim.answers == 2)
+        // Redis gone by the second ask: the local registry decides (it may have it by now).
+        var secondUnavailable = RouteClaim(retryDelay: 100)
+        _ = secondUnavailable.answered(.absent, foundLocally: false, now: 0)
+        #expect(secondUnavailable.answered(.unavailable, foundLocally: true, now: 100) == .useLocal)
+    }
+
+    @Test func zeroDelayNeverAsksTwice() {
+        var claim = RouteClaim(retryDelay: 0)
+        #expect(claim.answered(.absent, foundLocally: false, now: 1_000) == .useLocal)
+    }
+
+    @Test func configuration() throws {
+        #expect(Configuration().redisClaimRetryMilliseconds == 100)
+        let set = try Configuration.parse(environment: ["REDIS_CLAIM_RETRY_MS": "0"], fileExists: { _ in false })
+        #expect(set.redisClaimRetryMilliseconds == 0)
+        for bad in ["-1", "5001", "1.5", "soon"] {
+            do {
+                _ = try Configuration.parse(environment: ["REDIS_CLAIM_RETRY_MS": bad], fileExists: { _ in false })
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(error.description.hasPrefix("REDIS_CLAIM_RETRY_MS"), "\(error)")
+                #expect(error.description.contains(bad), "\(error)")
+            }
+        }
+    }
+}

@@ -20,6 +20,9 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
     case moduleError
     /// A webhook dropped because the queues are full (the dispatcher's own budget).
     case webhookDropped
+    /// A `POST /call` whose route could not be stored in Redis (kept on this instance only;
+    /// the HTTP service's own budget).
+    case routeNotShared
 
     /// The name in the summary line, `suppressed N similar lines (<kind>)`.
     package var description: String {
@@ -32,6 +35,7 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .unexpectedMessage: "unexpected_message"
         case .moduleError: "module_error"
         case .webhookDropped: "webhook_dropped"
+        case .routeNotShared: "route_not_shared"
         }
     }
 }

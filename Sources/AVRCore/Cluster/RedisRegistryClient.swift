@@ -77,6 +77,8 @@ final class RedisRegistryClient {
         let delayTimer = try Timer(loop: loop)
         delayTimer.unref()
         self.delayTimer = delayTimer
+        // The handshake's deadline counts from now, not from when the loop was created.
+        loop.updateTime()
         connect(onDemand: false)
     }
 

@@ -67,20 +67,23 @@ final class CallContext {
             var claim = claim
             let local = registry.claim(uuid)
             var found: RouteRecord?
+            var problem = ""
             let answer: RouteClaim.SharedAnswer
             switch outcome {
             case .found(let record):
                 found = record
                 answer = .found
             case .absent: answer = .absent
-            case .unavailable: answer = .unavailable
+            case .unavailable(let why):
+                problem = why
+                answer = .unavailable
             }
             switch claim.answered(answer, foundLocally: local != nil, now: loop.milliseconds) {
             case .useShared: deliver(found)
             case .useLocal:
                 if answer == .unavailable && local == nil, let self {
                     self.claimLog.limited(.routeNotShared, .warn, "[\(uuid)] Route unknown: Redis \(shared?.endpoint ?? "") "
-                        + "could not be asked (\(shared?.lastProblem ?? "closed")) and this instance has none")
+                        + "could not be asked (\(problem)) and this instance has none")
                 }
                 deliver(local)
             case .askAgain(let due):

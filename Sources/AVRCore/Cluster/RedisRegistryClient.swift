@@ -16,8 +16,8 @@ final class RedisRegistryClient {
     enum ClaimOutcome {
         case found(RouteRecord)
         case absent
-        /// Redis could not answer (down, slow, error): use the local registry.
-        case unavailable
+        /// Redis could not answer (down, slow, error; why, for the log): use the local registry.
+        case unavailable(String)
     }
 
     enum StoreOutcome: Equatable {
@@ -91,7 +91,7 @@ final class RedisRegistryClient {
             return completion(.notStored(lastProblem))
         }
         let ttl = Array(String(timeToLive).utf8)
-        request([Array("SET".utf8), key(uuid), record.encoded(), Array("PX".utf8), ttl]) { [weak self] reply in
+        request([Array("SET".utf8), key(uuid), record.encoded(), Array("PX".utf8), ttl]) { [weak self, weak connection] reply in
             self?.count("set", reply)
             switch reply {
             case .status:
@@ -100,7 +100,7 @@ final class RedisRegistryClient {
                 self?.logErrorReply("SET", message)
                 completion(.notStored("SET refused: \(message)"))
             case .noReply:
-                completion(.notStored(self?.lastProblem ?? "shutting down"))
+                completion(.notStored(connection?.goneReason ?? self?.lastProblem ?? "shutting down"))
             default:
                 completion(.notStored("unexpected reply to SET"))
             }
@@ -113,9 +113,9 @@ final class RedisRegistryClient {
     func claim(_ uuid: CallUUID, completion: @escaping (ClaimOutcome) -> Void) {
         guard reachable() else {
             count("getdel", "unavailable")
-            return completion(.unavailable)
+            return completion(.unavailable(lastProblem))
         }
-        request([Array("GETDEL".utf8), key(uuid)]) { [weak self] reply in
+        request([Array("GETDEL".utf8), key(uuid)]) { [weak self, weak connection] reply in
             self?.count("getdel", reply)
             switch reply {
             case .string(let bytes):
@@ -129,9 +129,9 @@ final class RedisRegistryClient {
                 completion(.absent)
             case .error(let message):
                 self?.logErrorReply("GETDEL", message)
-                completion(.unavailable)
+                completion(.unavailable("GETDEL refused: \(message)"))
             default:
-                completion(.unavailable)
+                completion(.unavailable(connection?.goneReason ?? self?.lastProblem ?? "shutting down"))
             }
         }
     }

@@ -124,7 +124,10 @@ package final class CallHTTPService {
     /// draining instance answers 503 instead (it takes no AudioSocket connection any more).
     private func finish(uuid: CallUUID, payload: JSONObject, bodyBytes: Int, base: String?, overridden: Bool,
                         respond: @escaping (HTTPResponse) -> Void) {
-        let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
+        // Each endpoint of a list gets the payload (a failover keeps the call's query).
+        let url = base.map { base in
+            STSEndpointList.join(STSEndpointList.split(base).map { EffectiveSTSURL.make(base: $0, payload: payload) })
+        }
         if overridden, let url { log.info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
         var body = Array(#"{"sts_url":"#.utf8)

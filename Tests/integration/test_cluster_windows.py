@@ -135,7 +135,8 @@ def test_a_request_finds_a_restarted_redis_at_once(avr_server, redis_server):
         resp, waited = timed_post(srv.http_port, u, n)
         assert resp.status == 200
         check_timing(waited < 0.5, f"/call with Redis refusing connections took {waited:.3f} s")
-    assert uuids_logged([srv], KEPT_LOCAL) == set(down), "every route kept locally is logged"
+    wait_until(lambda: uuids_logged([srv], KEPT_LOCAL) == set(down), 3.0,
+               message="every route kept locally logged (and only those)")
     redis = redis_server(port=port)
     uuid = str(uuidlib.uuid4())
     resp, waited = timed_post(srv.http_port, uuid, 99)

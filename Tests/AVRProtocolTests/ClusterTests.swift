@@ -159,3 +159,117 @@ import Testing
         }
     }
 }
+
+@Suite struct RedisReconnectGateTests {
+    @Test func aRequestStartsOneAttemptWhileDownAndJoinsIt() {
+        var availability = RedisAvailability(minimumBackoff: 100, maximumBackoff: 5_000)
+        // The first attempt is under way (start-up): requests join it.
+        let r1 = availability.demanded()
+        #expect(!r1)
+        #expect(availability.state == .connecting)
+        _ = availability.connected(now: 0)
+        let r2 = availability.demanded()
+        #expect(!r2, "up: requests just go")
+        let lost = availability.failed(now: 1_000)
+        #expect(lost.report == .lost && lost.retryAt == 1_100)
+        // Down, the backoff timer pending: the first request connects at once...
+        let r3 = availability.demanded()
+        #expect(r3)
+        #expect(availability.state == .connecting && !availability.usable)
+        // ...and every other one joins that attempt: one connect in flight.
+        for _ in 0..<100 { let r4 = availability.demanded(); #expect(!r4) }
+        // The attempt fails (a dead Redis): the next request may try again, the backoff
+        // (for the idle timer) keeps growing as before.
+        let again = availability.failed(now: 1_010)
+        #expect(again.report == nil && again.retryAt == 1_210)
+        let r5 = availability.demanded()
+        #expect(r5)
+        let r6 = availability.demanded()
+        #expect(!r6)
+        // Redis is back: the attempt a request started reports the recovery.
+        let r7 = availability.connected(now: 1_020)
+        #expect(r7 == .recovered(downForMilliseconds: 20))
+        let r8 = availability.demanded()
+        #expect(!r8 && availability.usable)
+    }
+
+    @Test func theBackoffTimerAndARequestNeverConnectTwice() {
+        var availability = RedisAvailability()
+        _ = availability.failed(now: 0)
+        availability.reconnecting()  // the timer's attempt
+        let r9 = availability.demanded()
+        #expect(!r9, "a request joins the timer's attempt")
+    }
+}
+
+@Suite struct RouteClaimTests {
+    @Test func foundInRedisWins() {
+        var claim = RouteClaim(retryDelay: 100)
+        let r10 = claim.answered(.found, foundLocally: true, now: 5)
+        #expect(r10 == .useShared)
+    }
+
+    @Test func absentInRedisButLocalUsesLocal() {
+        var claim = RouteClaim(retryDelay: 100)
+        let r11 = claim.answered(.absent, foundLocally: true, now: 5)
+        #expect(r11 == .useLocal)
+    }
+
+    @Test func unavailableNeverAsksAgain() {
+        var claim = RouteClaim(retryDelay: 100)
+        let r12 = claim.answered(.unavailable, foundLocally: false, now: 5)
+        #expect(r12 == .useLocal)
+    }
+
+    @Test func aMissEverywhereAsksOnceMoreAfterTheDelay() {
+        var claim = RouteClaim(retryDelay: 100)
+        let r13 = claim.answered(.absent, foundLocally: false, now: 1_000)
+        #expect(r13 == .askAgain(at: 1_100))
+        // The SET landed meanwhile.
+        var landed = claim
+        let r14 = landed.answered(.found, foundLocally: false, now: 1_100)
+        #expect(r14 == .useShared)
+        // Still nowhere: the call goes on without a route; never a third ask.
+        let r15 = claim.answered(.absent, foundLocally: false, now: 1_100)
+        #expect(r15 == .useLocal)
+        #expect(claim.answers == 2)
+        // Redis gone by the second ask: the local registry decides (it may have it by now).
+        var secondUnavailable = RouteClaim(retryDelay: 100)
+        _ = secondUnavailable.answered(.absent, foundLocally: false, now: 0)
+        let r16 = secondUnavailable.answered(.unavailable, foundLocally: true, now: 100)
+        #expect(r16 == .useLocal)
+    }
+
+    @Test func routesNotSharedHaveABudgetOfTheirOwn() {
+        #expect(PeerLogKind.routeNotShared.description == "route_not_shared")
+        var limiter = LogRateLimiter(perSecond: 2, burst: 3)
+        for _ in 0..<3 { let r17 = limiter.admit(.routeNotShared, now: 0); #expect(r17 == .write(suppressedBefore: 0)) }
+        let r18 = limiter.admit(.routeNotShared, now: 0)
+        #expect(r18 == .suppress)
+        let r19 = limiter.admit(.webhookDropped, now: 0)
+        #expect(r19 == .write(suppressedBefore: 0), "another kind's budget is untouched")
+        let r20 = limiter.admit(.routeNotShared, now: 500)
+        #expect(r20 == .write(suppressedBefore: 1))
+    }
+
+    @Test func zeroDelayNeverAsksTwice() {
+        var claim = RouteClaim(retryDelay: 0)
+        let r21 = claim.answered(.absent, foundLocally: false, now: 1_000)
+        #expect(r21 == .useLocal)
+    }
+
+    @Test func configuration() throws {
+        #expect(Configuration().redisClaimRetryMilliseconds == 100)
+        let set = try Configuration.parse(environment: ["REDIS_CLAIM_RETRY_MS": "0"], fileExists: { _ in false })
+        #expect(set.redisClaimRetryMilliseconds == 0)
+        for bad in ["-1", "5001", "1.5", "soon"] {
+            do {
+                _ = try Configuration.parse(environment: ["REDIS_CLAIM_RETRY_MS": bad], fileExists: { _ in false })
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(error.description.hasPrefix("REDIS_CLAIM_RETRY_MS"), "\(error)")
+                #expect(error.description.contains(bad), "\(error)")
+            }
+        }
+    }
+}

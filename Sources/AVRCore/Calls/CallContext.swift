@@ -16,6 +16,8 @@ final class CallContext {
     let metrics: LoopMetrics
     /// For `wss://` and `https://` STS legs.
     let tls: TLSClient?
+    /// Claims Redis could not answer: one line per call, within a budget of its own.
+    private let claimLog: Logger
 
     init(loop: EventLoop, configuration: Configuration, registry: CallRegistry, webhooks: WebhookDispatcher?,
          ambient: AmbientNoise?, log: Logger, metrics: LoopMetrics, shared: RedisRegistryClient? = nil,
@@ -28,6 +30,7 @@ final class CallContext {
         self.webhooks = webhooks
         self.ambient = ambient
         self.log = log
+        claimLog = log.withOwnBudget()
         self.metrics = metrics
         scheduler = try PlaybackScheduler(loop: loop, log: log, metrics: metrics)
     }
@@ -38,26 +41,60 @@ final class CallContext {
         case later
     }
 
-    /// Claims the route `POST /call` stored for `uuid`. Without Redis (or while it is down)
-    /// the answer comes at once from this process's registry. With Redis, `GETDEL` decides;
-    /// when Redis has no entry or cannot answer, the local registry does (a route registered
-    /// here while Redis was down). Either way the local entry is taken out.
+    /// Claims the route `POST /call` stored for `uuid`. Without Redis the answer comes at
+    /// once from this process's registry. With Redis, `GETDEL` decides; when Redis has no
+    /// entry or cannot answer, the local registry does (a route registered here while Redis
+    /// was down). A miss in both asks Redis once more after `REDIS_CLAIM_RETRY_MS` (a `SET`
+    /// may still be in flight; `RouteClaim`). Either way the local entry is taken out.
     func lookupRoute(_ uuid: CallUUID, later completion: @escaping (CallRoute?) -> Void) -> RouteLookup {
-        // While Redis is down `claim` answers `.unavailable` at once (and counts it): the
-        // local registry decides synchronously.
         guard let shared else { return .now(registry.claim(uuid)) }
         var synchronous: CallRoute??
         var inCall = true
-        shared.claim(uuid) { [registry] outcome in
-            let local = registry.claim(uuid)
-            let route: CallRoute? = switch outcome {
-            case .found(let record): record
-            case .absent, .unavailable: local
-            }
+        let claim = RouteClaim(retryDelay: UInt64(configuration.redisClaimRetryMilliseconds))
+        ask(uuid, claim, shared) { route in
             if inCall { synchronous = .some(route) } else { completion(route) }
         }
         inCall = false
         if let synchronous { return .now(synchronous) }
         return .later
+    }
+
+    /// One `GETDEL` of the claim, then what `RouteClaim` decides.
+    private func ask(_ uuid: CallUUID, _ claim: RouteClaim, _ shared: RedisRegistryClient,
+                     deliver: @escaping (CallRoute?) -> Void) {
+        // Weak: these closures wait inside `shared` (its connection, its delay queue).
+        shared.claim(uuid) { [weak self, weak shared, registry, loop] outcome in
+            var claim = claim
+            let local = registry.claim(uuid)
+            var found: RouteRecord?
+            var problem = ""
+            let answer: RouteClaim.SharedAnswer
+            switch outcome {
+            case .found(let record):
+                found = record
+                answer = .found
+            case .absent: answer = .absent
+            case .unavailable(let why):
+                problem = why
+                answer = .unavailable
+            }
+            switch claim.answered(answer, foundLocally: local != nil, now: loop.milliseconds) {
+            case .useShared: deliver(found)
+            case .useLocal:
+                if answer == .unavailable && local == nil, let self {
+                    self.claimLog.limited(.routeNotShared, .warn, "[\(uuid)] Route unknown: Redis \(shared?.endpoint ?? "") "
+                        + "could not be asked (\(problem)) and this instance has none")
+                }
+                deliver(local)
+            case .askAgain(let due):
+                guard let shared else { return deliver(local) }
+                self?.log.debug("[\(uuid)] Route neither in Redis nor here yet: asking Redis again in "
+                    + "\(due - loop.milliseconds) ms")
+                shared.at(due) { [weak self, weak shared] in
+                    guard let self, let shared else { return deliver(nil) }
+                    self.ask(uuid, claim, shared, deliver: deliver)
+                }
+            }
+        }
     }
 }

@@ -11,11 +11,19 @@ package final class CallHTTPService {
     private let registry: CallRegistry
     private let stsURL: String?
     private let log: Logger
+    /// For the lines of `/call`s whose route Redis could not store: one per call, within a
+    /// budget of its own (`LogRateLimiter`), as an outage can cause one per request.
+    private let notSharedLog: Logger
     private let clock: () -> UInt64
     package var hook: CallInitiatedHook?
-    /// Set on SIGTERM: `/ready` answers 503 and `/call` is refused, so a load balancer
-    /// moves new calls elsewhere while the calls in progress finish.
+    /// Set on SIGTERM: `/ready` answers 503, so a load balancer moves new calls elsewhere
+    /// while the calls in progress finish. `/call` is refused too, except with Redis: a
+    /// route stored there is served by whichever instance gets the AudioSocket connection,
+    /// so a `/call` that reaches this instance before the balancer has taken it out still
+    /// succeeds (503 if Redis cannot store it).
     package var draining = false
+    /// Called on every `POST /call` (a draining server waits until they stop coming).
+    var onCallRequest: (() -> Void)?
     /// The shared registry (`REDIS_URL`): routes are stored there too.
     var shared: RedisRegistryClient?
     /// `GET /metrics` serves this registry's exposition; requests are counted in it too.
@@ -26,6 +34,7 @@ package final class CallHTTPService {
         self.registry = registry
         self.stsURL = stsURL
         self.log = log
+        notSharedLog = log.withOwnBudget()
         self.clock = clock
     }
 
@@ -54,7 +63,8 @@ package final class CallHTTPService {
             guard request.method == "POST" else {
                 return respond(.error(405, "method \(request.method) not allowed on /call; use POST", headers: [("Allow", "POST")]))
             }
-            if draining {
+            onCallRequest?()
+            if draining && shared == nil {
                 return respond(.error(503, "server is draining (shutting down); send the call to another instance"))
             }
             registerCall(request, respond: respond)
@@ -107,29 +117,57 @@ package final class CallHTTPService {
 
     /// `bodyBytes`: the request body's size, which with the URL is what the route is counted as
     /// holding against the registry's byte budget.
+    /// With Redis the answer waits for its reply to the `SET` (within `REDIS_TIMEOUT`; the
+    /// loop goes on meanwhile): a 200 then means any instance can claim the route. When Redis
+    /// cannot store it, the route stays on this instance only, which the 200 still stands for
+    /// (a call whose AudioSocket connection comes here finds it) and one line says; a
+    /// draining instance answers 503 instead (it takes no AudioSocket connection any more).
     private func finish(uuid: CallUUID, payload: JSONObject, bodyBytes: Int, base: String?, overridden: Bool,
-                        respond: (HTTPResponse) -> Void) {
+                        respond: @escaping (HTTPResponse) -> Void) {
         // Each endpoint of a list gets the payload (a failover keeps the call's query).
         let url = base.map { base in
             STSEndpointList.join(STSEndpointList.split(base).map { EffectiveSTSURL.make(base: $0, payload: payload) })
         }
         if overridden, let url { log.info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
-        // Kept here in any case: a call that reaches this instance keeps its route even when
-        // Redis is down or slow.
-        let result = registry.register(uuid, route: route, bytes: bodyBytes + (url?.utf8.count ?? 0), now: clock())
-        if result == .full || result == .overBudget {
-            log.warn("POST /call refused for \(uuid): \(refusalReason(result))")
-            return respond(refusalResponse(result))
-        }
-        shared?.store(uuid, record: route)
-        log.debug("[\(uuid)] Route registered by POST /call")
         var body = Array(#"{"sts_url":"#.utf8)
         if let url { JSONValue.appendQuoted(url, to: &body) } else { body.append(contentsOf: "null".utf8) }
         body.append(contentsOf: #","override":"#.utf8)
         body.append(contentsOf: (overridden ? "true" : "false").utf8)
         body.append(UInt8(ascii: "}"))
-        respond(HTTPResponse(status: 200, body: body))
+        let answer = HTTPResponse(status: 200, body: body)
+        // Kept here too: a call that reaches this instance keeps its route even when Redis is
+        // down or slow. Not while draining: no AudioSocket connection will come here.
+        if !(draining && shared != nil) {
+            let result = registry.register(uuid, route: route, bytes: bodyBytes + (url?.utf8.count ?? 0), now: clock())
+            if result == .full || result == .overBudget {
+                log.warn("POST /call refused for \(uuid): \(refusalReason(result))")
+                return respond(refusalResponse(result))
+            }
+        }
+        guard let shared else {
+            log.debug("[\(uuid)] Route registered by POST /call")
+            return respond(answer)
+        }
+        shared.store(uuid, record: route) { [weak self] outcome in
+            guard let self else { return respond(.error(503, "server is shutting down")) }
+            switch outcome {
+            case .stored:
+                self.log.debug("[\(uuid)] Route registered by POST /call")
+                respond(answer)
+            case .notStored(let reason) where self.draining:
+                _ = self.registry.claim(uuid)
+                self.notSharedLog.limited(.routeNotShared, .warn,
+                    "[\(uuid)] POST /call refused while draining: Redis \(shared.endpoint) could not store the route (\(reason))")
+                respond(.error(503, "server is draining and the shared registry cannot store the route; send the call to another instance"))
+            case .notStored(let reason):
+                self.log.debug("[\(uuid)] Route registered by POST /call")
+                self.notSharedLog.limited(.routeNotShared, .warn,
+                    "[\(uuid)] Route kept on this instance only: Redis \(shared.endpoint) could not store it (\(reason)); "
+                    + "the call finds it only if its AudioSocket connection reaches this instance")
+                respond(answer)
+            }
+        }
     }
 
     /// `GET /metrics`: the Prometheus text exposition.

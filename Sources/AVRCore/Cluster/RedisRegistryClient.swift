@@ -1,17 +1,30 @@
 import AVRProtocol
 
 /// The Redis half of the shared call registry, on one loop: `SET key value PX ttl` for
-/// `POST /call`, `GETDEL key` for the AudioSocket side, each with the `REDIS_TIMEOUT`
-/// deadline. Never waits: an operation is refused at once while Redis is not up, and a
-/// request that misses its deadline marks the connection stuck (it is closed, every request
-/// behind it fails at once, and the callers fall back to the local registry). Reconnection
-/// backs off (`RedisAvailability`); loss and recovery are one log line each.
+/// `POST /call` (its answer waits for Redis' reply), `GETDEL key` for the AudioSocket side,
+/// each with the `REDIS_TIMEOUT` deadline; the loop never blocks on either. A request that
+/// misses its deadline marks the connection stuck (it is closed, every request behind it
+/// fails at once, and the callers fall back to the local registry).
+///
+/// Reconnection: while Redis is down, the first request that needs it starts an attempt at
+/// once and queues behind its handshake; requests arriving meanwhile join that attempt (at
+/// most one connect in flight, `RedisAvailability.demanded`). Without requests, attempts
+/// back off (`RedisAvailability`). A dead Redis thus costs each request at most one
+/// deadline, and one that is back is used by the next request. Loss and recovery are one
+/// log line each.
 final class RedisRegistryClient {
     enum ClaimOutcome {
         case found(RouteRecord)
         case absent
-        /// Redis could not answer (down, slow, error): use the local registry.
-        case unavailable
+        /// Redis could not answer (down, slow, error; why, for the log): use the local registry.
+        case unavailable(String)
+    }
+
+    enum StoreOutcome: Equatable {
+        /// Redis acknowledged the `SET`: every instance can claim the route.
+        case stored
+        /// Not stored (the reason, for the log): the route is only where the caller kept it.
+        case notStored(String)
     }
 
     private let loop: EventLoop
@@ -27,7 +40,18 @@ final class RedisRegistryClient {
     private var deadlineTimer: Timer?
     private var retryTimer: Timer?
     private var closed = false
+    /// Server stop: nothing new is sent; the connection closes once the requests in flight
+    /// are answered or fail (`finish`).
+    private var finishing = false
     private var errorReplyLogged = false
+    /// The address the last resolution gave: an attempt a request starts uses it at once
+    /// (a literal IP is never resolved at all); the backoff's attempts resolve again.
+    private var resolvedIP: String?
+    /// Why Redis last could not be used (for the lines of `/call`s it could not store).
+    private(set) var lastProblem = "not connected yet"
+    /// Actions due later (a claim's second ask), in due order: one timer serves them.
+    private var delayed: [(due: UInt64, action: () -> Void)] = []
+    private var delayTimer: Timer?
 
     init(loop: EventLoop, url: RedisURL, keyPrefix: String, timeout: UInt64, timeToLive: UInt64, log: Logger) {
         self.loop = loop
@@ -40,6 +64,9 @@ final class RedisRegistryClient {
 
     var isUp: Bool { availability.usable }
 
+    /// The URL as logs show it (no password).
+    var endpoint: String { url.description }
+
     func start() throws(UVError) {
         let deadlineTimer = try Timer(loop: loop)
         deadlineTimer.unref()
@@ -47,32 +74,48 @@ final class RedisRegistryClient {
         let retryTimer = try Timer(loop: loop)
         retryTimer.unref()
         self.retryTimer = retryTimer
-        connect()
+        let delayTimer = try Timer(loop: loop)
+        delayTimer.unref()
+        self.delayTimer = delayTimer
+        // The handshake's deadline counts from now, not from when the loop was created.
+        loop.updateTime()
+        connect(onDemand: false)
     }
 
-    /// Stores the route (fire and forget: the caller already keeps it locally).
-    func store(_ uuid: CallUUID, record: RouteRecord) {
-        guard availability.usable else { return count("set", "unavailable") }
+    /// Stores the route. `completion` runs exactly once: `.stored` when Redis acknowledged
+    /// the `SET` (within the deadline), else `.notStored` (at once when no connection can be
+    /// had, else when the connection fails or the deadline passes).
+    func store(_ uuid: CallUUID, record: RouteRecord, completion: @escaping (StoreOutcome) -> Void) {
+        guard reachable() else {
+            count("set", "unavailable")
+            return completion(.notStored(lastProblem))
+        }
         let ttl = Array(String(timeToLive).utf8)
-        request([Array("SET".utf8), key(uuid), record.encoded(), Array("PX".utf8), ttl]) { [weak self] reply in
-            guard let self else { return }
-            self.count("set", reply)
+        request([Array("SET".utf8), key(uuid), record.encoded(), Array("PX".utf8), ttl]) { [weak self, weak connection] reply in
+            self?.count("set", reply)
             switch reply {
-            case .status: break
-            case .error(let message): self.logErrorReply("SET", message)
-            default: break
+            case .status:
+                completion(.stored)
+            case .error(let message):
+                self?.logErrorReply("SET", message)
+                completion(.notStored("SET refused: \(message)"))
+            case .noReply:
+                completion(.notStored(connection?.goneReason ?? self?.lastProblem ?? "shutting down"))
+            default:
+                completion(.notStored("unexpected reply to SET"))
             }
         }
     }
 
     /// Takes the route out of Redis in one round trip (`GETDEL`). `completion` runs exactly
-    /// once: at once with `.unavailable` while Redis is not up, else within the deadline.
+    /// once: at once with `.unavailable` when no connection can be had, else within the
+    /// deadline.
     func claim(_ uuid: CallUUID, completion: @escaping (ClaimOutcome) -> Void) {
-        guard availability.usable else {
+        guard reachable() else {
             count("getdel", "unavailable")
-            return completion(.unavailable)
+            return completion(.unavailable(lastProblem))
         }
-        request([Array("GETDEL".utf8), key(uuid)]) { [weak self] reply in
+        request([Array("GETDEL".utf8), key(uuid)]) { [weak self, weak connection] reply in
             self?.count("getdel", reply)
             switch reply {
             case .string(let bytes):
@@ -86,11 +129,58 @@ final class RedisRegistryClient {
                 completion(.absent)
             case .error(let message):
                 self?.logErrorReply("GETDEL", message)
-                completion(.unavailable)
+                completion(.unavailable("GETDEL refused: \(message)"))
             default:
-                completion(.unavailable)
+                completion(.unavailable(connection?.goneReason ?? self?.lastProblem ?? "shutting down"))
             }
         }
+    }
+
+    /// Runs `action` on the loop at `due` (loop milliseconds); at once when the client
+    /// finishes or closes (the action then finds Redis unreachable).
+    func at(_ due: UInt64, _ action: @escaping () -> Void) {
+        guard !closed, !finishing else { return action() }
+        // The delays are all the same: the new entry almost always goes last.
+        var index = delayed.count
+        while index > 0 && delayed[index - 1].due > due { index -= 1 }
+        delayed.insert((due, action), at: index)
+        if index == 0 { armDelayed() }
+    }
+
+    private func armDelayed() {
+        guard let first = delayed.first else {
+            delayTimer?.stop()
+            return
+        }
+        let now = loop.milliseconds
+        delayTimer?.start(timeout: first.due > now ? first.due - now : 0) { [weak self] in
+            guard let self else { return }
+            let now = self.loop.milliseconds
+            var due: [() -> Void] = []
+            while let first = self.delayed.first, first.due <= now {
+                due.append(first.action)
+                self.delayed.removeFirst()
+            }
+            self.armDelayed()
+            for action in due { action() }
+        }
+    }
+
+    private func runDelayedNow() {
+        let due = delayed.map(\.action)
+        delayed.removeAll()
+        delayTimer?.stop()
+        for action in due { action() }
+    }
+
+    /// Server stop: nothing new goes to Redis; the requests in flight (a `/call` waiting for
+    /// its `SET`) get their replies or their deadline, then the connection closes.
+    func finish() {
+        guard !closed, !finishing else { return }
+        finishing = true
+        retryTimer?.stop()
+        runDelayedNow()
+        if requests.isEmpty || connection == nil { close() }
     }
 
     func close() {
@@ -104,25 +194,44 @@ final class RedisRegistryClient {
         deadlineTimer = nil
         retryTimer?.close()
         retryTimer = nil
+        runDelayedNow()
+        delayTimer?.close()
+        delayTimer = nil
     }
 
     // MARK: Connection
 
-    private func connect() {
-        guard !closed else { return }
+    /// Whether a request can go to Redis now: it is up, or an attempt is under way that the
+    /// request queues behind (hiredis sends it after the handshake; its own deadline bounds
+    /// the wait). While Redis is down the request starts that attempt itself.
+    private func reachable() -> Bool {
+        guard !closed, !finishing else { return false }
+        if availability.demanded() {
+            retryTimer?.stop()
+            connect(onDemand: true)
+        }
+        return connection != nil && (availability.usable || availability.state == .connecting)
+    }
+
+    private func connect(onDemand: Bool) {
+        guard !closed, !finishing else { return }
         availability.reconnecting()
+        if onDemand, let ip = resolvedIP { return open(ip: ip) }
         DNSResolver.resolve(loop: loop, host: url.host, port: url.port) { [weak self] result in
-            guard let self, !self.closed else { return }
+            guard let self, !self.closed, !self.finishing else { return }
             switch result {
             case .failure(let error):
                 self.failed("cannot resolve \(self.url.host): \(error)")
             case .success(let addresses):
-                self.open(ip: addresses[0].numericHost)
+                let ip = addresses[0].numericHost
+                self.resolvedIP = ip
+                self.open(ip: ip)
             }
         }
     }
 
     private func open(ip: String) {
+        lastProblem = "the connection closed before Redis answered"
         let connection = RedisConnection(loop: loop)
         if let error = connection.connect(ip: ip, port: url.port) {
             return failed(error)
@@ -165,6 +274,7 @@ final class RedisRegistryClient {
     /// and try again after the backoff.
     private func failed(_ reason: String) {
         guard !closed else { return }
+        lastProblem = reason
         let connection = self.connection
         self.connection = nil
         requests.removeAll()
@@ -178,7 +288,8 @@ final class RedisRegistryClient {
         } else {
             log.debug("Redis \(url) still unavailable: \(reason)")
         }
-        retryTimer?.start(timeout: retryAt > now ? retryAt - now : 0) { [weak self] in self?.connect() }
+        if finishing { return close() }
+        retryTimer?.start(timeout: retryAt > now ? retryAt - now : 0) { [weak self] in self?.connect(onDemand: false) }
     }
 
     // MARK: Requests with deadlines
@@ -197,6 +308,7 @@ final class RedisRegistryClient {
                 self.armDeadline()
             }
             completion(reply)
+            if let self, self.finishing, self.requests.isEmpty { self.close() }
         }
     }
 

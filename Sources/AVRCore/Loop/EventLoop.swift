@@ -93,6 +93,10 @@ package final class EventLoop {
     /// Loop time in milliseconds, cached at the start of the iteration.
     package var milliseconds: UInt64 { uv_now(raw) }
 
+    /// Refreshes the cached loop time: for deadlines set before the loop first runs (start-up
+    /// work such as loading the trust store can take a while after the loop was created).
+    package func updateTime() { uv_update_time(raw) }
+
     /// Number of handles libuv still knows (closing ones included).
     package var aliveHandleCount: Int {
         var count = 0

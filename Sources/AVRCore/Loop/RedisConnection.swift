@@ -34,6 +34,9 @@ final class RedisConnection {
     /// The connection failed or closed on its own (not after `close()`); pending commands
     /// have had their `.noReply`.
     var onGone: ((String) -> Void)?
+    /// Why the connection went away on its own, set before pending commands get their
+    /// `.noReply` (so their callbacks can say why).
+    private(set) var goneReason: String?
 
     init(loop: EventLoop) {
         self.loop = loop
@@ -124,6 +127,7 @@ final class RedisConnection {
             return
         }
         context = nil  // hiredis frees it after this callback
+        goneReason = message
         keepAlive = nil  // the caller's reference keeps us alive until this callback returns
         let left = pending
         pending = [:]

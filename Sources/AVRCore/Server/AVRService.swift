@@ -83,6 +83,7 @@ package final class AVRService {
                                           clock: { [loop] in loop.milliseconds })
             service.hook = webhooks
             service.shared = shared
+            service.onCallRequest = { [lifecycle] in lifecycle.callRequested(now: MonotonicClock.milliseconds()) }
             service.metrics = (metrics, HTTPMetrics(server: metrics))
             callService = service
             var options = HTTPServer.Options()
@@ -229,7 +230,8 @@ package final class AVRService {
     private func beginDrain(signal: Int32) {
         guard lifecycle.advance(to: .draining) else { return }
         let timeout = UInt64(configuration.drainTimeoutSeconds) * 1000
-        log.info("Received signal \(signal), draining: /ready answers 503, new calls are refused, "
+        log.info("Received signal \(signal), draining: /ready answers 503, new calls are refused"
+            + (configuration.redisURL == nil ? "" : " (POST /call still stores routes in Redis)") + ", "
             + "\(lifecycle.liveCalls) call(s) in progress may go on for up to \(configuration.drainTimeoutSeconds) s "
             + "(DRAIN_TIMEOUT); a second SIGTERM or SIGINT ends them now")
         drain()
@@ -244,6 +246,10 @@ package final class AVRService {
         watch.start(timeout: 0, repeat: 100) { [unowned self] in
             let left = self.lifecycle.liveCalls
             let now = self.loop.milliseconds
+            if left == 0 && now < deadline && self.configuration.redisURL != nil
+                && MonotonicClock.milliseconds() < self.lifecycle.lastCallRequest + Self.drainCallQuiet {
+                return  // the balancer still sends /call here: stay until it has taken us out
+            }
             if left == 0 {
                 self.log.info("Drained: no calls left, stopping")
                 return self.stopEverywhere()
@@ -260,8 +266,15 @@ package final class AVRService {
         }
     }
 
-    /// Any loop: stop accepting AudioSocket connections, fail `/ready`, refuse `/call`;
-    /// calls in progress go on. The HTTP listener stays open so `/ready` can say so.
+    /// With Redis, a drained instance (no call left) still waits until no `POST /call` has
+    /// reached it for this long (ms) before it stops: `/call` is still served while draining,
+    /// and a listener closing under the balancer's feet would cut the requests it had already
+    /// accepted. A second covers a health check every 500 ms (`deploy/haproxy.cfg`).
+    static let drainCallQuiet: UInt64 = 1_000
+
+    /// Any loop: stop accepting AudioSocket connections, fail `/ready`, refuse `/call`
+    /// (without Redis); calls in progress go on. The HTTP listener stays open so `/ready`
+    /// can say so.
     package func drain() {
         guard !draining, !stopping else { return }
         draining = true
@@ -290,7 +303,8 @@ package final class AVRService {
         audioSocketServer?.close()
         sweeper?.close()
         sweeper = nil
-        shared?.close()
+        // A `/call` waiting for its `SET` still gets its answer (within REDIS_TIMEOUT).
+        shared?.finish()
         for watcher in signals { watcher.close() }
         signals = []
         // The HTTP client closes once the last queued webhook is delivered or given up,

@@ -31,4 +31,12 @@ package final class ServerLifecycle: Sendable {
     package var liveCalls: Int { calls.load(ordering: .relaxed) }
     func callOpened() { calls.add(1, ordering: .relaxed) }
     func callClosed() { calls.subtract(1, ordering: .relaxed) }
+
+    private let lastCallRequestAt = Atomic<UInt64>(0)
+
+    /// A `POST /call` arrived (on any loop) at `now`, monotonic ms (`MonotonicClock`).
+    func callRequested(now: UInt64) { lastCallRequestAt.store(now, ordering: .relaxed) }
+
+    /// When the latest `POST /call` arrived (0: none yet).
+    var lastCallRequest: UInt64 { lastCallRequestAt.load(ordering: .relaxed) }
 }

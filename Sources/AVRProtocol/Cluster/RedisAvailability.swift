@@ -72,6 +72,19 @@ package struct RedisAvailability: Sendable, Equatable {
     package mutating func reconnecting() {
         state = .connecting
     }
+
+    /// The reconnect gate: a request needs Redis now (a `POST /call` to store, a claim).
+    /// Returns true when the caller must start a connection attempt at once rather than wait
+    /// for the backoff: only while down. While an attempt is under way the request joins it
+    /// (at most one connect in flight, whatever the request rate); while up it just goes.
+    /// The backoff keeps governing the attempts nobody asks for (the idle retry timer), so a
+    /// Redis that comes back is found by the first request that needs it, and a dead one
+    /// costs each request at most the one attempt it joined (bounded by `REDIS_TIMEOUT`).
+    package mutating func demanded() -> Bool {
+        guard state == .down else { return false }
+        state = .connecting
+        return true
+    }
 }
 
 /// Requests in flight on one Redis connection, in the order they were sent (Redis answers

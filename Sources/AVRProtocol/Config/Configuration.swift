@@ -84,6 +84,11 @@ package struct Configuration: Sendable, Equatable {
     /// first audio waits for its claim; a quarter of a second is the most a caller should wait
     /// before the route falls back to this instance's own registry.
     package var redisTimeoutMilliseconds = 250
+    /// `REDIS_CLAIM_RETRY_MS`: after a claim found the uuid neither in Redis nor here, wait
+    /// this long and ask Redis once more (0: never): the `SET` of a `POST /call` answered a
+    /// moment ago may still be on its way. 100 ms: far more than a `SET` takes on a local
+    /// network, and short enough that a caller without a prior `/call` hardly waits.
+    package var redisClaimRetryMilliseconds = 100
     /// `LOG_FORMAT`: `text` (`[LEVEL]: message`) or `json` (one object per line).
     package var logFormat = LogFormat.text
     /// `METRICS_PORT`: a second port serving only `GET /metrics` (and `/health`); nil = none.
@@ -247,6 +252,9 @@ package struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("REDIS_TIMEOUT", in: 1...60_000, unit: "milliseconds") {
             configuration.redisTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("REDIS_CLAIM_RETRY_MS", in: 0...5_000, unit: "milliseconds") {
+            configuration.redisClaimRetryMilliseconds = value
         }
         if let text = reader.value("LOG_FORMAT") {
             guard let format = LogFormat(rawValue: text.lowercased()) else {

@@ -45,6 +45,7 @@ package enum ConfigurationVariables {
         Variable(name: "REDIS_URL", meaning: "`redis://[:password@]host[:port][/db]`: call registry shared by instances (see Cluster mode); unset = registry in this process", defaultValue: "unset"),
         Variable(name: "REDIS_KEY_PREFIX", meaning: "prefix of the registry's Redis keys (`<prefix><uuid>`)", defaultValue: "`avr:call:`"),
         Variable(name: "REDIS_TIMEOUT", meaning: "deadline of every Redis operation (connect + handshake, `SET`, `GETDEL`), ms", defaultValue: "`250`"),
+        Variable(name: "REDIS_CLAIM_RETRY_MS", meaning: "a claim that finds the uuid neither in Redis nor locally asks Redis once more after this long (a `SET` may be in flight), ms (0–5000, 0 = never)", defaultValue: "`100`"),
         Variable(name: "LOG_LEVEL", meaning: "`debug`, `info`, `warn`, `error`", defaultValue: "`info`"),
         Variable(name: "LOG_FORMAT", meaning: "`text` (`[LEVEL]: message`) or `json` (one object per line, metadata such as `uuid` as fields)", defaultValue: "`text`"),
         Variable(name: "METRICS_PORT", meaning: "a second port serving only `GET /metrics` and `/health` (for when the HTTP port stays private); `/metrics` is on `HTTP_PORT` too", defaultValue: "unset"),

@@ -23,6 +23,9 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A control message from Asterisk's WebSocket channel (the `/media` leg) that could not
     /// be read, or a command of ours it refused.
     case callerMessage
+    /// A `POST /call` whose route could not be stored in Redis (kept on this instance only;
+    /// the HTTP service's own budget).
+    case routeNotShared
 
     /// The name in the summary line, `suppressed N similar lines (<kind>)`.
     package var description: String {
@@ -36,6 +39,7 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .moduleError: "module_error"
         case .webhookDropped: "webhook_dropped"
         case .callerMessage: "caller_message"
+        case .routeNotShared: "route_not_shared"
         }
     }
 }

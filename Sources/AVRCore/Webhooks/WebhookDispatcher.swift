@@ -76,8 +76,15 @@ package final class WebhookDispatcher {
         perform(machine.abandon())
     }
 
-    /// Queues `type` for `uuid`, timestamped now. `completion` (if any) gets the successful
+    /// Queues `event` for `uuid`, timestamped now. `completion` (if any) gets the successful
     /// response, or nil once every attempt failed or the event was dropped.
+    package func send(_ event: WebhookEvent, uuid: CallUUID, completion: ((HTTPClientResponse?) -> Void)? = nil) {
+        send(event.type, uuid: uuid, payload: event.payload, completion: completion)
+    }
+
+    /// Queues `type` with `payload` for `uuid`, timestamped now (`send(_ event:...)` is the
+    /// usual door: `WebhookEvent` is where payloads are written). The body is serialised
+    /// here, once; every attempt sends these bytes.
     package func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
         assertOnLoop(loop)
@@ -173,7 +180,7 @@ extension WebhookDispatcher: CallInitiatedHook {
     /// `call_initiated`, waiting for its answer: a JSON object with a string `sts_url`
     /// holding a usable URL chooses the call's STS base URL.
     package func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (String?) -> Void) {
-        send(WebhookEnvelope.callInitiated, uuid: uuid, payload: .object(payload)) { [log] response in
+        send(.callInitiated(payload: payload), uuid: uuid) { [log] response in
             guard let response else { return completion(nil) }
             guard !response.body.isEmpty else { return completion(nil) }
             log.info("Webhook response received: \(String(decoding: response.body, as: UTF8.self))")

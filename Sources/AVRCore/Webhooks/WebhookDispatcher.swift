@@ -11,6 +11,9 @@ import AVRProtocol
 ///   places of each call's queue, `reservedTotal` of the whole backlog) and at the bound evict
 ///   the call's newest waiting per-message event, so a call flooding transcripts still gets
 ///   its `call_ended` delivered.
+/// - With a secret, each attempt carries the static `X-AVR-WEBHOOK-SECRET` header and an
+///   `X-AVR-Signature` (`WebhookSignature`) over the body's exact bytes, which are serialised
+///   once per event: a retry sends the same bytes, signed again with its own timestamp.
 /// - Nothing here runs on the audio path's schedule: deliveries are loop callbacks like
 ///   any other I/O and never block.
 package final class WebhookDispatcher {
@@ -41,6 +44,8 @@ package final class WebhookDispatcher {
     private let client: HTTPClient
     private let log: Logger
     private let wallClock: () -> Int64
+    /// Signs each attempt when a secret is configured (the key is prepared once).
+    private let signature: WebhookSignature?
     /// The retry policy and the per-call queues; this class only sends, times and answers.
     private var machine: Machine
     private var retryTimers: [CallUUID: Timer] = [:]
@@ -60,6 +65,7 @@ package final class WebhookDispatcher {
         // Its own budget for the drop lines, which a flood of events could cause one per event.
         self.log = log.withOwnBudget()
         self.wallClock = wallClock
+        signature = options.secret.map(WebhookSignature.init(secret:))
         machine = Machine(policy: .init(retries: options.retries, backoffBase: options.backoffBase,
                                         backoffCap: options.backoffCap, maxQueuedPerCall: options.maxQueuedPerCall,
                                         maxQueuedTotal: options.maxQueuedTotal,
@@ -142,6 +148,12 @@ package final class WebhookDispatcher {
     private func attempt(_ uuid: CallUUID, _ event: Event, number: Int) {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("User-Agent", "avr-core")]
         if let secret = options.secret { headers.append(("X-AVR-WEBHOOK-SECRET", secret)) }
+        if let signature {
+            // Signed at each attempt: a retry after a backoff carries its own, fresh timestamp.
+            let now = wallClock()
+            let seconds = now >= 0 ? now / 1000 : (now - 999) / 1000
+            headers.append((WebhookSignature.headerName, signature.headerValue(body: event.body, unixSeconds: seconds)))
+        }
         let request = HTTPClientRequest(method: "POST", host: url.host, port: url.port, hostHeader: url.hostHeader,
                                         target: url.requestTarget, headers: headers, body: event.body,
                                         usesTLS: url.scheme.usesTLS)

@@ -17,7 +17,7 @@ import Testing
         #expect(body(.transcription(role: .agent, text: "Hi \"there\"")) == expected("transcription", #"{"role":"agent","text":"Hi \"there\""}"#))
         #expect(body(.transcription(role: .other("system"), text: "")) == expected("transcription", #"{"role":"system","text":""}"#))
         #expect(body(.interruption) == expected("interruption", "{}"))
-        #expect(body(.dtmfDigit(digit)) == expected("dtmf_digit", #"{"digit":"#"}"#))
+        #expect(body(.dtmfDigit(digit)) == expected("dtmf_digit", ##"{"digit":"#"}"##))
     }
 
     @Test func lifecycleEventsAreTheReservedOnes() throws {
@@ -35,12 +35,13 @@ import Testing
         summary.framesIn = 61
         summary.framesOut = 60
         summary.framesDropped = 2
+        summary.framesLate = 5
         summary.maxQueueMilliseconds = 40
         summary.firstAudioMilliseconds = 7
         summary.playoutPromptFrames = 3
         summary.playoutCatchUpFrames = 1
         #expect(body(.callEnded(summary)) == expected("call_ended", #"{"reason":"sts_failed","detail":"STS failed: connection refused","#
-            + #""duration_ms":1234,"quality":{"codec":"ULAW","frames_in":61,"frames_out":60,"frames_dropped":2,"#
+            + #""duration_ms":1234,"quality":{"codec":"ULAW","frames_in":61,"frames_out":60,"frames_dropped":2,"frames_late":5,"#
             + #""max_queue_ms":40,"sts_connect_ms":null,"first_audio_ms":7,"playout_added_max_ms":0,"playout_paid_back_ms":0,"#
             + #""playout_stalls":0,"playout_prompt_frames":3,"playout_short_frames":0,"playout_catch_up_frames":1}}"#))
     }
@@ -58,6 +59,6 @@ import Testing
         #expect(figures["sts_connect_ms"] == .number(12))
         #expect(figures["first_audio_ms"] == .absent)
         #expect(figures["codec"] == .text("none"))
-        #expect(summary.qualityFigures.count == 13)
+        #expect(summary.qualityFigures.count == 14)
     }
 }

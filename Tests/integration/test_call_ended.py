@@ -8,6 +8,8 @@ test_webhooks.py's exactly-one-call_ended test.)
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid as uuidlib
 
@@ -61,6 +63,26 @@ def test_caller_hangup_reports_duration_and_exact_frame_counts(avr, webhook_rece
                  f"duration {payload['duration_ms']} ms, the caller measured {measured:.0f} ms")
     check_timing(quality["frames_out"] <= payload["duration_ms"] / 20 + 5,
                  f"{quality['frames_out']} frames out in {payload['duration_ms']} ms")
+
+
+def test_a_stalled_server_loop_counts_the_frames_it_could_not_play(avr, webhook_receiver, calls):
+    """SIGSTOP freezes the whole server for 400 ms (20 deadlines): the next tick plays at most
+    3 of them and gives up the rest, which `frames_late` reports for the call."""
+    hooks = webhook_receiver()
+    srv = avr(WEBHOOK_URL=hooks.url)
+    call = calls(srv)
+    call.start_streaming(sine_frame)
+    call.wait_frames(10)
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        time.sleep(0.4)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    srv.wait_for_log(r"Playback ran \d+ ms late: \d+ frame\(s\) skipped")
+    call.wait_frames(len(call.audio_frames()) + 10)
+    call.hangup()
+    payload = ended_payload(hooks, srv, call, "caller_closed")
+    assert payload["quality"]["frames_late"] >= 10, payload["quality"]
 
 
 def test_sts_close_reports_sts_closed_with_its_connect_time(avr, webhook_receiver, sts_peer, calls):

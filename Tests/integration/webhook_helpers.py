@@ -63,8 +63,8 @@ def check_envelope(entry: dict, uuid: str, etype: str, payload: dict) -> None:
 
 CALL_END_REASONS = {"caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed", "sts_failed",
                     "shutdown"}
-QUALITY_FIGURES = ["codec", "frames_in", "frames_out", "frames_dropped", "max_queue_ms", "sts_connect_ms",
-                   "first_audio_ms", "playout_added_max_ms", "playout_paid_back_ms", "playout_stalls",
+QUALITY_FIGURES = ["codec", "frames_in", "frames_out", "frames_dropped", "frames_late", "max_queue_ms",
+                   "sts_connect_ms", "first_audio_ms", "playout_added_max_ms", "playout_paid_back_ms", "playout_stalls",
                    "playout_prompt_frames", "playout_short_frames", "playout_catch_up_frames"]
 MAYBE_ABSENT = {"sts_connect_ms", "first_audio_ms"}
 

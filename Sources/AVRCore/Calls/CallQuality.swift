@@ -14,6 +14,8 @@ struct CallQuality {
     var codec = "none"
     var framesIn = 0
     var framesOut = 0
+    /// 20 ms deadlines the loop ran too late to play (`PlaybackScheduler`, "late" drops).
+    var framesLate = 0
     var largestQueueSamples = 0
 
     /// What the call reports at its end (`CallEndSummary`: the quality line and `call_ended`),
@@ -24,6 +26,7 @@ struct CallQuality {
         summary.framesIn = framesIn
         summary.framesOut = framesOut
         summary.framesDropped = framesDropped
+        summary.framesLate = framesLate
         summary.maxQueueMilliseconds = largestQueueSamples / 8
         summary.stsConnectMilliseconds = stsConnect.map { Int($0 / 1_000_000) }
         summary.firstAudioMilliseconds = firstAudio.map { Int($0 / 1_000_000) }
@@ -31,7 +34,7 @@ struct CallQuality {
     }
 
     /// The quality line's fields: `duration_ms`, `end_reason`, then the summary's quality
-    /// figures (`codec`, `frames_in`, `frames_out`, `frames_dropped`, `max_queue_ms`, the
+    /// figures (`codec`, `frames_in`, `frames_out`, `frames_dropped`, `frames_late`, `max_queue_ms`, the
     /// playout figures, and, when they happened, `sts_connect_ms` and `first_audio_ms`).
     static func logFields(_ summary: CallEndSummary) -> Logging.Logger.Metadata {
         var fields: Logging.Logger.Metadata = [

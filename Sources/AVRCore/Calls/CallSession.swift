@@ -257,8 +257,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     // MARK: Playback
 
-    func playFrames(_ count: Int, from deadline: UInt64) {
+    func playFrames(_ count: Int, from deadline: UInt64, skipped: Int) {
         guard !ended else { return }
+        quality.framesLate += skipped
         notifyPromptPlayed()
         // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
         // not written over the frame in the shared scratch buffer.

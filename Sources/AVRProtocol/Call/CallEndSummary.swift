@@ -40,6 +40,8 @@ package struct CallEndSummary: Sendable, Equatable {
     package var framesOut = 0
     /// Playback frames lost: Asterisk not reading, and audio beyond the playback queue limit.
     package var framesDropped = 0
+    /// 20 ms frames the server's loop ran too late to play at all (skipped, not sent late).
+    package var framesLate = 0
     /// The most agent audio queued for playback at once.
     package var maxQueueMilliseconds = 0
     /// DNS + TCP + handshake of the speech service's connection; nil when there was none
@@ -88,6 +90,7 @@ package struct CallEndSummary: Sendable, Equatable {
             ("frames_in", .number(framesIn)),
             ("frames_out", .number(framesOut)),
             ("frames_dropped", .number(framesDropped)),
+            ("frames_late", .number(framesLate)),
             ("max_queue_ms", .number(maxQueueMilliseconds)),
             ("sts_connect_ms", stsConnectMilliseconds.map(Figure.number) ?? .absent),
             ("first_audio_ms", firstAudioMilliseconds.map(Figure.number) ?? .absent),

@@ -58,8 +58,11 @@ def test_caller_hangup_reports_duration_and_exact_frame_counts(avr, webhook_rece
     assert quality["sts_connect_ms"] is None, "no STS connection for the built-in echo"
     assert quality["first_audio_ms"] is not None and quality["first_audio_ms"] <= payload["duration_ms"], payload
     measured = (t_hangup - t_start) * 1000
-    assert payload["duration_ms"] <= measured + 100, f"duration {payload['duration_ms']} ms, measured {measured:.0f} ms"
-    check_timing(payload["duration_ms"] >= measured - 100,
+    # Milliseconds from the UUID to the hangup, whatever the machine's load (a unit or origin
+    # mistake is off by far more than a second); within 100 ms where timing is asserted.
+    assert measured - 1000 <= payload["duration_ms"] <= measured + 2000, \
+        f"duration {payload['duration_ms']} ms, the caller measured {measured:.0f} ms"
+    check_timing(abs(payload["duration_ms"] - measured) <= 100,
                  f"duration {payload['duration_ms']} ms, the caller measured {measured:.0f} ms")
     check_timing(quality["frames_out"] <= payload["duration_ms"] / 20 + 5,
                  f"{quality['frames_out']} frames out in {payload['duration_ms']} ms")

@@ -200,7 +200,7 @@ extension WebhookDispatcher: CallInitiatedHook {
                 return completion(nil)
             }
             do {
-                _ = try EndpointURL.parse(text)
+                _ = try STSEndpointList.parse(text)
                 completion(text)
             } catch {
                 log.warn("Ignoring sts_url from webhook: \(error): \(text)")

@@ -18,6 +18,8 @@ import Testing
         #expect(body(.transcription(role: .other("system"), text: "")) == expected("transcription", #"{"role":"system","text":""}"#))
         #expect(body(.interruption) == expected("interruption", "{}"))
         #expect(body(.dtmfDigit(digit)) == expected("dtmf_digit", ##"{"digit":"#"}"##))
+        #expect(body(.callFailover(from: "ws://a:1/?x=", to: "ws://b:2/", reason: "ping_timeout", gapMilliseconds: 14))
+            == expected("call_failover", #"{"from":"ws://a:1/?x=","to":"ws://b:2/","reason":"ping_timeout","gap_ms":14}"#))
     }
 
     @Test func lifecycleEventsAreTheReservedOnes() throws {

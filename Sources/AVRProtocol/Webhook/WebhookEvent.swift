@@ -15,6 +15,9 @@ package enum WebhookEvent: Sendable, Equatable {
     case dtmfDigit(DTMFDigit)
     /// The call is over: why, how long, and its quality figures (`CallEndSummary`).
     case callEnded(CallEndSummary)
+    /// The call's STS connection was lost and the call goes on through another endpoint:
+    /// `{"from":…,"to":…,"reason":…,"gap_ms":…}` (endpoints without credentials or query values).
+    case callFailover(from: String, to: String, reason: String, gapMilliseconds: UInt64)
 
     /// The envelope's `type`.
     package var type: String {
@@ -25,6 +28,7 @@ package enum WebhookEvent: Sendable, Equatable {
         case .interruption: WebhookEnvelope.interruption
         case .dtmfDigit: WebhookEnvelope.dtmfDigit
         case .callEnded: WebhookEnvelope.callEnded
+        case .callFailover: WebhookEnvelope.callFailover
         }
     }
 
@@ -36,6 +40,8 @@ package enum WebhookEvent: Sendable, Equatable {
         case .transcription(let role, let text): ["role": .string(role.label), "text": .string(text)]
         case .dtmfDigit(let digit): ["digit": .string(digit.description)]
         case .callEnded(let summary): summary.webhookPayload
+        case .callFailover(let from, let to, let reason, let gap):
+            ["from": .string(from), "to": .string(to), "reason": .string(reason), "gap_ms": JSONValue(integer: gap)]
         }
     }
 

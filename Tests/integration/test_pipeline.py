@@ -23,7 +23,7 @@ from pipeline_services import (AsrService, AsrTurn, LlmReply, LlmService, TtsRep
                                header_values, llm_deltas, llm_error, llm_objects, llm_plain,
                                llm_split, llm_whole, text_object)
 from waiting import wait_on
-from webhook_helpers import assert_paced, of_call, types_of
+from webhook_helpers import assert_paced, check_call_ended, of_call, types_of
 
 pytestmark = pytest.mark.call_path
 
@@ -417,7 +417,10 @@ def test_asr_that_cannot_be_reached_ends_the_call(avr, llm_service, tts_service,
     CallerLine(call).start()
     call.wait_ended(5.0)
     hooks.wait_for_events("call_ended", timeout=3.0)
-    assert types_of(of_call(hooks.events(), call.uuid)) == ["call_started", "call_ended"]
+    mine = of_call(hooks.events(), call.uuid)
+    assert types_of(mine) == ["call_started", "call_ended"]
+    ended = check_call_ended(mine[-1], call.uuid, "sts_failed")
+    assert ended["detail"].startswith("STS failed: "), ended
     assert llm.count() == 0 and tts.count() == 0
     assert srv.alive()
     call.stop_streaming()

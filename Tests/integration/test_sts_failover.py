@@ -20,6 +20,7 @@ import pytest
 from audio import is_silence, marked_frame, parse_marker
 from conftest import run_config_error
 from helpers import build_request, free_port, request_once, wait_until
+from webhook_helpers import check_call_ended
 from webhook_receiver import sts_url_reply
 
 pytestmark = pytest.mark.call_path
@@ -180,8 +181,11 @@ def test_every_sts_down_at_call_start_ends_the_call_naming_each(avr_server, call
     line = srv.wait_for_log(r"STS connection failed: no STS endpoint left \(2 tried\): .*").group(0)
     assert f"ws://127.0.0.1:{p1}/a?token= (" in line and f"ws://127.0.0.1:{p2}/b (" in line, line
     assert line.count("connection refused") == 2, line
-    hooks.wait_for_events("call_ended", 1, timeout=5)
+    (ended,) = hooks.wait_for_events("call_ended", 1, timeout=5)
     assert not hooks.events("call_failover")
+    payload = check_call_ended(ended, call.uuid, "sts_failed")
+    assert "no STS endpoint left (2 tried)" in payload["detail"], payload
+    assert "secret" not in payload["detail"], f"call_ended names an endpoint with its query value: {payload['detail']!r}"
 
 
 def test_a_webhook_sts_url_list_gets_the_payload_on_each_endpoint(avr_server, calls, sts_peer, webhook_receiver):

@@ -24,11 +24,14 @@ from audio import sine_frame
 from conftest import AvrServer, stop_server
 from webhook_helpers import (  # noqa: F401  (fixtures are used by name)
     RawReceiver,
+    assert_matches_quality_line,
     assert_paced,
+    check_call_ended,
     check_envelope,
     header,
     of_call,
     pacing,
+    quality_line,
     raw_receiver,
     scripted_sts,
     types_of,
@@ -79,9 +82,12 @@ def test_every_event_of_a_full_call_in_order(avr, webhook_receiver, scripted_sts
     assert types_of(events) == ["call_initiated", "call_started", "transcription", "transcription",
                                 "interruption", "dtmf_digit", "call_ended"], [e["json"] for e in events]
     expected_payloads = [SEED_PAYLOAD, {}, {"role": "user", "text": "hello there"},
-                         {"role": "agent", "text": "Hi! How can I help? \u00e9\"\\"}, {}, {"digit": "5"}, {}]
+                         {"role": "agent", "text": "Hi! How can I help? \u00e9\"\\"}, {}, {"digit": "5"}, None]
     for entry, payload in zip(events, expected_payloads):
-        check_envelope(entry, uuid, entry["json"]["type"], payload)
+        if payload is None:
+            check_call_ended(entry, uuid, "caller_closed")
+        else:
+            check_envelope(entry, uuid, entry["json"]["type"], payload)
         assert entry["path"] == "/hooks/avr-events?tenant=7", f"path of WEBHOOK_URL not kept: {entry['path']!r}"
         assert header(entry, "X-AVR-WEBHOOK-SECRET") == "s3cr3t-Value_42", entry["headers"]
     stamps = [e["json"]["timestamp"] for e in events]
@@ -105,6 +111,7 @@ def test_no_secret_header_without_webhook_secret(avr, webhook_receiver, calls):
     check_envelope(events[2], uuid, "dtmf_digit", {"digit": "7"})
     for e in events:
         assert header(e, "X-AVR-WEBHOOK-SECRET") is None, f"secret header sent without WEBHOOK_SECRET: {e['headers']}"
+        assert header(e, "X-AVR-Signature") is None, f"signature sent without WEBHOOK_SECRET: {e['headers']}"
         assert e["path"] == "/events"
 
 
@@ -305,19 +312,21 @@ def _end_by_sts(call, srv, ctx):
     pass  # the STS closes by itself after a few messages, or cannot be reached
 
 
-@pytest.mark.parametrize("way, sts_mode, trigger, server_ends", [
-    ("caller-close", None, _end_by_caller_close, False),
-    ("caller-reset", None, _end_by_caller_reset, False),
-    ("caller-0x00", None, _end_by_caller_0x00, False),
-    ("asterisk-error-0xff", None, _end_by_asterisk_error, False),
-    ("protocol-error-unknown-kind", None, _end_by_protocol_error, True),
-    ("protocol-error-second-uuid", None, _end_by_second_uuid, True),
-    ("sts-closes-abruptly", "close", _end_by_sts, True),
-    ("sts-closes-with-close-frame", "closeframe", _end_by_sts, True),
-    ("sts-unreachable", "unreachable", _end_by_sts, True),
+# An STS that drops its TCP connection (Node `ws.terminate()`) ends with a FIN, or with a
+# reset when caller audio is still unread on its side: a clean close or a failure.
+@pytest.mark.parametrize("way, sts_mode, trigger, server_ends, reason", [
+    ("caller-close", None, _end_by_caller_close, False, "caller_closed"),
+    ("caller-reset", None, _end_by_caller_reset, False, "caller_closed"),
+    ("caller-0x00", None, _end_by_caller_0x00, False, "caller_hangup"),
+    ("asterisk-error-0xff", None, _end_by_asterisk_error, False, "caller_error"),
+    ("protocol-error-unknown-kind", None, _end_by_protocol_error, True, "protocol_error"),
+    ("protocol-error-second-uuid", None, _end_by_second_uuid, True, "protocol_error"),
+    ("sts-closes-abruptly", "close", _end_by_sts, True, {"sts_closed", "sts_failed"}),
+    ("sts-closes-with-close-frame", "closeframe", _end_by_sts, True, "sts_closed"),
+    ("sts-unreachable", "unreachable", _end_by_sts, True, "sts_failed"),
 ])
 def test_exactly_one_call_ended_whichever_way_the_call_ends(avr, webhook_receiver, sts_peer, calls,
-                                                            way, sts_mode, trigger, server_ends):
+                                                            way, sts_mode, trigger, server_ends, reason):
     hooks = webhook_receiver()
     env = {"WEBHOOK_URL": hooks.url}
     if sts_mode == "unreachable":
@@ -341,7 +350,8 @@ def test_exactly_one_call_ended_whichever_way_the_call_ends(avr, webhook_receive
     types = types_of(mine)
     assert types.count("call_ended") == 1, f"{way}: {types}"
     assert types[0] == "call_started" and types[-1] == "call_ended", f"{way}: {types}"
-    check_envelope(mine[-1], call.uuid, "call_ended", {})
+    payload = check_call_ended(mine[-1], call.uuid, reason)
+    assert_matches_quality_line(payload, quality_line(srv, call.uuid))
     assert len(srv.log_matches(r"Call ended: ")) == 1, srv.log_matches(r"Call ended")
 
 
@@ -360,7 +370,8 @@ def test_server_shutdown_delivers_call_ended_before_exit(avr, webhook_receiver, 
     for c in cs:
         mine = of_call(hooks.events(), c.uuid)
         assert types_of(mine) == ["call_started", "call_ended"], types_of(mine)
-        check_envelope(mine[-1], c.uuid, "call_ended", {})
+        payload = check_call_ended(mine[-1], c.uuid, "shutdown")
+        assert payload["detail"] == "server shutting down", payload
         assert t_term < mine[-1]["t"] < exited
         assert c.ended(), "the server exited without ending the call towards Asterisk"
     assert exited - t_term >= 0.3, "exited before the receiver could have answered call_ended"

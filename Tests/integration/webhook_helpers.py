@@ -61,6 +61,56 @@ def check_envelope(entry: dict, uuid: str, etype: str, payload: dict) -> None:
     assert skew < 30, f"timestamp {ts} is {skew:.1f}s away from now"
 
 
+CALL_END_REASONS = {"caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed", "sts_failed",
+                    "shutdown"}
+QUALITY_FIGURES = ["codec", "frames_in", "frames_out", "frames_dropped", "frames_late", "max_queue_ms",
+                   "sts_connect_ms", "first_audio_ms", "playout_added_max_ms", "playout_paid_back_ms", "playout_stalls",
+                   "playout_prompt_frames", "playout_short_frames", "playout_catch_up_frames"]
+MAYBE_ABSENT = {"sts_connect_ms", "first_audio_ms"}
+
+
+def check_call_ended(entry: dict, uuid: str, reasons: str | set[str]) -> dict:
+    """The `call_ended` envelope and payload (docs/PROTOCOLS.md, "call_ended"): the reason
+    (one of `reasons`), a detail, the duration and every quality figure, in order, with its
+    type. Returns the payload."""
+    allowed = {reasons} if isinstance(reasons, str) else set(reasons)
+    payload = entry["json"]["payload"]
+    check_envelope(entry, uuid, "call_ended", payload)
+    assert list(payload) == ["reason", "detail", "duration_ms", "quality"], f"call_ended payload keys {list(payload)}"
+    assert payload["reason"] in CALL_END_REASONS, payload
+    assert payload["reason"] in allowed, f"call_ended reason {payload['reason']!r}, expected {sorted(allowed)}: {payload}"
+    assert isinstance(payload["detail"], str) and payload["detail"], payload
+    assert isinstance(payload["duration_ms"], int) and payload["duration_ms"] >= 0, payload
+    quality = payload["quality"]
+    assert list(quality) == QUALITY_FIGURES, f"quality figures {list(quality)}"
+    for name, value in quality.items():
+        if name == "codec":
+            assert isinstance(value, str) and value, quality
+        elif name in MAYBE_ABSENT and value is None:
+            continue
+        else:
+            assert isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"{name}={value!r}"
+    return payload
+
+
+def quality_line(srv, uuid: str) -> dict[str, str]:
+    """The call's `Call quality` log line (text format) as key -> value."""
+    m = srv.wait_for_log(r"^\[INFO\]: \[" + uuid + r"\] Call quality (.*)$")
+    return dict(kv.split("=", 1) for kv in m.group(1).split())
+
+
+def assert_matches_quality_line(payload: dict, line: dict[str, str]) -> None:
+    """call_ended and the quality line report the same figures (absent in the line = null)."""
+    assert line["end_reason"] == payload["reason"], (line, payload)
+    assert int(line["duration_ms"]) == payload["duration_ms"], (line, payload)
+    for name, value in payload["quality"].items():
+        if value is None:
+            assert name not in line, f"{name} is null in call_ended but {line.get(name)} in the quality line"
+        else:
+            assert line.get(name) == str(value), f"{name}: call_ended {value!r}, quality line {line.get(name)!r}"
+    assert set(line) == {"end_reason", "duration_ms"} | {k for k, v in payload["quality"].items() if v is not None}, line
+
+
 def pacing(ts: list[float]) -> dict:
     """Mean interval, p99 |interval - 20 ms|, max interval, for arrival times (seconds)."""
     iv = [b - a for a, b in zip(ts, ts[1:])]

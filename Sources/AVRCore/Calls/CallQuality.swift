@@ -14,38 +14,40 @@ struct CallQuality {
     var codec = "none"
     var framesIn = 0
     var framesOut = 0
+    /// 20 ms deadlines the loop ran too late to play (`PlaybackScheduler`, "late" drops).
+    var framesLate = 0
     var largestQueueSamples = 0
 
-    /// The quality line's fields: `duration_ms`, `end_reason`, `codec`, `frames_in`,
-    /// `frames_out`, `frames_dropped`, `max_queue_ms`, and, when they happened,
-    /// `sts_connect_ms` and `first_audio_ms`.
-    func fields(duration: UInt64, reason: String, framesDropped: Int) -> Logging.Logger.Metadata {
-        var fields: Logging.Logger.Metadata = [
-            "duration_ms": .stringConvertible(Int(duration / 1_000_000)),
-            "end_reason": .string(reason),
-            "codec": .string(codec),
-            "frames_in": .stringConvertible(framesIn),
-            "frames_out": .stringConvertible(framesOut),
-            "frames_dropped": .stringConvertible(framesDropped),
-            "max_queue_ms": .stringConvertible(largestQueueSamples / 8),
-        ]
-        if let stsConnect { fields["sts_connect_ms"] = .stringConvertible(Int(stsConnect / 1_000_000)) }
-        if let firstAudio { fields["first_audio_ms"] = .stringConvertible(Int(firstAudio / 1_000_000)) }
-        return fields
+    /// What the call reports at its end (`CallEndSummary`: the quality line and `call_ended`),
+    /// the playout figures still to be added (`CallEndSummary.addPlayout`).
+    func summary(duration: UInt64, reason: CallEndReason, detail: String, framesDropped: Int) -> CallEndSummary {
+        var summary = CallEndSummary(reason: reason, detail: detail, durationMilliseconds: Int(duration / 1_000_000))
+        summary.codec = codec
+        summary.framesIn = framesIn
+        summary.framesOut = framesOut
+        summary.framesDropped = framesDropped
+        summary.framesLate = framesLate
+        summary.maxQueueMilliseconds = largestQueueSamples / 8
+        summary.stsConnectMilliseconds = stsConnect.map { Int($0 / 1_000_000) }
+        summary.firstAudioMilliseconds = firstAudio.map { Int($0 / 1_000_000) }
+        return summary
     }
-}
 
-extension CallQuality {
-    /// What the call's playout did, added to the quality line: `playout_added_max_ms` (the most
-    /// delay its silence added while the agent's speech was late), `playout_paid_back_ms`
-    /// (silence skipped to take that back), `playout_stalls`, `playout_prompt_frames` (frames
-    /// sent on arrival rather than at a tick) and `playout_short_frames` (tails sent unpadded).
-    static func addPlayout(_ playout: PlayoutController, to fields: inout Logging.Logger.Metadata) {
-        fields["playout_added_max_ms"] = .stringConvertible(playout.maximumAddedDelaySamples / 8)
-        fields["playout_paid_back_ms"] = .stringConvertible(playout.paidBackSamples / 8)
-        fields["playout_stalls"] = .stringConvertible(playout.stalls)
-        fields["playout_prompt_frames"] = .stringConvertible(playout.promptFrames)
-        fields["playout_short_frames"] = .stringConvertible(playout.shortFrames)
-        fields["playout_catch_up_frames"] = .stringConvertible(playout.catchUpFrames)
+    /// The quality line's fields: `duration_ms`, `end_reason`, then the summary's quality
+    /// figures (`codec`, `frames_in`, `frames_out`, `frames_dropped`, `frames_late`, `max_queue_ms`, the
+    /// playout figures, and, when they happened, `sts_connect_ms` and `first_audio_ms`).
+    static func logFields(_ summary: CallEndSummary) -> Logging.Logger.Metadata {
+        var fields: Logging.Logger.Metadata = [
+            "duration_ms": .stringConvertible(summary.durationMilliseconds),
+            "end_reason": .string(summary.reason.rawValue),
+        ]
+        for (name, value) in summary.qualityFigures {
+            switch value {
+            case .number(let number): fields[name] = .stringConvertible(number)
+            case .text(let text): fields[name] = .string(text)
+            case .absent: break
+            }
+        }
+        return fields
     }
 }

@@ -9,7 +9,8 @@ import AVRProtocol
 /// to the backend, which speaks whatever wire protocol it speaks; the backend's audio goes
 /// into `playout`, which the loop's `PlaybackScheduler` drains one 20 ms frame per tick
 /// (silence when empty, ambient noise mixed under everything). The call ends exactly once,
-/// whoever ends it, and `call_ended` is sent then (for calls that got as far as a UUID).
+/// whoever ends it, and `call_ended` is sent then (for calls that got as far as a UUID), with
+/// the reason, the duration and the quality figures of the call's quality line.
 final class CallSession: PacedPlayer, SpeechBackendDelegate {
     enum EndReason: CustomStringConvertible {
         case callerHungUp
@@ -24,18 +25,25 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         /// Closed before it sent its UUID (see `AwaitingUUIDQueue`): not a call yet.
         case unidentified(AwaitingUUIDQueue.CloseReason)
 
+        /// The reason `call_ended` and the quality line report; nil for a connection that
+        /// never became a call.
+        var callEndReason: CallEndReason? {
+            switch self {
+            case .callerHungUp: .callerHangup
+            case .callerClosed: .callerClosed
+            case .callerError: .callerError
+            case .protocolError, .mediaProtocolError: .protocolError
+            case .stsClosed: .stsClosed
+            case .stsFailed: .stsFailed
+            case .shutdown: .shutdown
+            case .unidentified: nil
+            }
+        }
+
         /// The `reason` label of `avr_calls_ended_total` and the quality line.
         var metricLabel: String {
-            switch self {
-            case .callerHungUp: "caller_hangup"
-            case .callerClosed: "caller_closed"
-            case .callerError: "caller_error"
-            case .protocolError, .mediaProtocolError: "protocol_error"
-            case .stsClosed: "sts_closed"
-            case .stsFailed: "sts_failed"
-            case .shutdown: "shutdown"
-            case .unidentified(let reason): reason.metricLabel
-            }
+            if case .unidentified(let reason) = self { return reason.metricLabel }
+            return callEndReason?.rawValue ?? "unknown"
         }
 
         var description: String {
@@ -120,7 +128,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     func callerDTMF(_ digit: DTMFDigit) {
         log.limited(.dtmf, .info, "DTMF digit: \(digit)")
         backend?.sendDTMF(digit.ascii)
-        sendPerMessageWebhook(WebhookEnvelope.dtmfDigit, payload: .object(["digit": .string(digit.description)]))
+        sendPerMessageWebhook(.dtmfDigit(digit))
     }
 
     /// The leg knows the caller's codec (the WebSocket channel names it in MEDIA_START):
@@ -146,7 +154,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         quality.startedAt = context.loop.nanoseconds
         context.metrics.server.callsStarted.increment()
         context.metrics.server.callsActive.increment()
-        context.webhooks?.send(WebhookEnvelope.callStarted, uuid: uuid, payload: .object([:]))
+        context.webhooks?.send(.callStarted, uuid: uuid)
         switch context.lookupRoute(uuid, later: { [weak self] route in self?.routeKnown(route) }) {
         case .now(let route):
             routeKnown(route)
@@ -234,8 +242,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     // MARK: Playback
 
-    func playFrames(_ count: Int, from deadline: UInt64) {
+    func playFrames(_ count: Int, from deadline: UInt64, skipped: Int) {
         guard !ended else { return }
+        quality.framesLate += skipped
         notifyPromptPlayed()
         // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
         // not written over the frame in the shared scratch buffer.
@@ -384,13 +393,12 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         playout.clear()
         leg.agentAudioFlushed()
         log.limited(.interruption, .info, "Interruption: playback queue cleared")
-        sendPerMessageWebhook(WebhookEnvelope.interruption, payload: .object([:]))
+        sendPerMessageWebhook(.interruption)
     }
 
     func speechTranscript(role: TranscriptRole, text: String) {
         log.limited(.transcript, .info, "Transcript (\(role)): \(text)")
-        sendPerMessageWebhook(WebhookEnvelope.transcription,
-                              payload: .object(["role": .string(role.label), "text": .string(text)]))
+        sendPerMessageWebhook(.transcription(role: role, text: text))
     }
 
     func speechError(_ error: SpeechFailure) {
@@ -402,13 +410,13 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// Per-message events (`dtmf_digit`, `transcription`, `interruption`) share one budget
     /// per call (`perMessageWebhooks`); beyond it they are not sent but counted, and the
     /// count is logged when the call ends. Lifecycle events never go through it.
-    private func sendPerMessageWebhook(_ type: String, payload: JSONValue) {
+    private func sendPerMessageWebhook(_ event: WebhookEvent) {
         guard let uuid, let webhooks = context.webhooks else { return }
         guard perMessageWebhooks.take(now: context.loop.milliseconds) else {
             unsentWebhooks += 1
             return
         }
-        webhooks.send(type, uuid: uuid, payload: payload)
+        webhooks.send(event, uuid: uuid)
     }
 
     /// The per-call budget of per-message webhooks: a burst of 20, then 10 a second.
@@ -470,12 +478,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
                 log.warn("Webhooks: \(unsentWebhooks) dtmf_digit/transcription/interruption event(s) not sent "
                     + "(over the per-call rate of 10 a second after a burst of 20)")
             }
-            var fields = quality.fields(duration: duration, reason: reason.metricLabel,
-                                        framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160)
-            CallQuality.addPlayout(playout, to: &fields)
-            log.info("Call quality", fields: fields)
+            // One summary for the quality line and `call_ended`, so the two always agree.
+            var summary = quality.summary(duration: duration, reason: reason.callEndReason ?? .shutdown,
+                                          detail: reason.description,
+                                          framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160)
+            summary.addPlayout(playout)
+            log.info("Call quality", fields: CallQuality.logFields(summary))
             log.info("Call ended: \(reason)")
-            context.webhooks?.send(WebhookEnvelope.callEnded, uuid: uuid, payload: .object([:]))
+            context.webhooks?.send(.callEnded(summary), uuid: uuid)
         }
     }
 }

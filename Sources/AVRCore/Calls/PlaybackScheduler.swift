@@ -3,8 +3,9 @@ import AVRProtocol
 /// Something that sends one 20 ms frame per tick.
 protocol PacedPlayer: AnyObject {
     /// The slot's deadlines for `count` frames have come (usually 1; more when the loop ran
-    /// late): the first was due at `deadline`, the others one interval apart.
-    func playFrames(_ count: Int, from deadline: UInt64)
+    /// late): the first was due at `deadline`, the others one interval apart. `skipped`
+    /// deadlines before them were given up (the loop ran too late to catch up on them).
+    func playFrames(_ count: Int, from deadline: UInt64, skipped: Int)
     /// Where the scheduler keeps it (slot, index), nil when not scheduled.
     var schedulerPosition: (slot: Int, index: Int)? { get set }
 }
@@ -124,7 +125,7 @@ final class PlaybackScheduler {
             let players = slots[slot]
             let first = clocks[slot].nextDeadline - UInt64(due) * interval
             for player in players where player.schedulerPosition != nil {
-                player.playFrames(due, from: first)
+                player.playFrames(due, from: first, skipped: Int(skipped))
             }
         }
         metrics?.flush()

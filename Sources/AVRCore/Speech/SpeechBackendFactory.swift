@@ -35,10 +35,8 @@ enum SpeechBackendFactory {
         }
         if let webhooks = context.webhooks {
             backend.onFailover = { [weak webhooks] event in
-                webhooks?.send(WebhookEnvelope.callFailover, uuid: uuid, payload: .object([
-                    "from": .string(event.from), "to": .string(event.to), "reason": .string(event.reason),
-                    "gap_ms": .number(String(event.gapMilliseconds)),
-                ]))
+                webhooks?.send(.callFailover(from: event.from, to: event.to, reason: event.reason,
+                                             gapMilliseconds: event.gapMilliseconds), uuid: uuid)
             }
         }
         return .success(backend)

@@ -11,6 +11,9 @@ import AVRProtocol
 ///   places of each call's queue, `reservedTotal` of the whole backlog) and at the bound evict
 ///   the call's newest waiting per-message event, so a call flooding transcripts still gets
 ///   its `call_ended` delivered.
+/// - With a secret, each attempt carries the static `X-AVR-WEBHOOK-SECRET` header and an
+///   `X-AVR-Signature` (`WebhookSignature`) over the body's exact bytes, which are serialised
+///   once per event: a retry sends the same bytes, signed again with its own timestamp.
 /// - Nothing here runs on the audio path's schedule: deliveries are loop callbacks like
 ///   any other I/O and never block.
 package final class WebhookDispatcher {
@@ -41,6 +44,8 @@ package final class WebhookDispatcher {
     private let client: HTTPClient
     private let log: Logger
     private let wallClock: () -> Int64
+    /// Signs each attempt when a secret is configured (the key is prepared once).
+    private let signature: WebhookSignature?
     /// The retry policy and the per-call queues; this class only sends, times and answers.
     private var machine: Machine
     private var retryTimers: [CallUUID: Timer] = [:]
@@ -60,6 +65,7 @@ package final class WebhookDispatcher {
         // Its own budget for the drop lines, which a flood of events could cause one per event.
         self.log = log.withOwnBudget()
         self.wallClock = wallClock
+        signature = options.secret.map(WebhookSignature.init(secret:))
         machine = Machine(policy: .init(retries: options.retries, backoffBase: options.backoffBase,
                                         backoffCap: options.backoffCap, maxQueuedPerCall: options.maxQueuedPerCall,
                                         maxQueuedTotal: options.maxQueuedTotal,
@@ -76,8 +82,15 @@ package final class WebhookDispatcher {
         perform(machine.abandon())
     }
 
-    /// Queues `type` for `uuid`, timestamped now. `completion` (if any) gets the successful
+    /// Queues `event` for `uuid`, timestamped now. `completion` (if any) gets the successful
     /// response, or nil once every attempt failed or the event was dropped.
+    package func send(_ event: WebhookEvent, uuid: CallUUID, completion: ((HTTPClientResponse?) -> Void)? = nil) {
+        send(event.type, uuid: uuid, payload: event.payload, completion: completion)
+    }
+
+    /// Queues `type` with `payload` for `uuid`, timestamped now (`send(_ event:...)` is the
+    /// usual door: `WebhookEvent` is where payloads are written). The body is serialised
+    /// here, once; every attempt sends these bytes.
     package func send(_ type: String, uuid: CallUUID, payload: JSONValue,
                      completion: ((HTTPClientResponse?) -> Void)? = nil) {
         assertOnLoop(loop)
@@ -135,6 +148,12 @@ package final class WebhookDispatcher {
     private func attempt(_ uuid: CallUUID, _ event: Event, number: Int) {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("User-Agent", "avr-core")]
         if let secret = options.secret { headers.append(("X-AVR-WEBHOOK-SECRET", secret)) }
+        if let signature {
+            // Signed at each attempt: a retry after a backoff carries its own, fresh timestamp.
+            let now = wallClock()
+            let seconds = now >= 0 ? now / 1000 : (now - 999) / 1000
+            headers.append((WebhookSignature.headerName, signature.headerValue(body: event.body, unixSeconds: seconds)))
+        }
         let request = HTTPClientRequest(method: "POST", host: url.host, port: url.port, hostHeader: url.hostHeader,
                                         target: url.requestTarget, headers: headers, body: event.body,
                                         usesTLS: url.scheme.usesTLS)
@@ -173,7 +192,7 @@ extension WebhookDispatcher: CallInitiatedHook {
     /// `call_initiated`, waiting for its answer: a JSON object with a string `sts_url`
     /// holding a usable URL chooses the call's STS base URL.
     package func callInitiated(uuid: CallUUID, payload: JSONObject, completion: @escaping (String?) -> Void) {
-        send(WebhookEnvelope.callInitiated, uuid: uuid, payload: .object(payload)) { [log] response in
+        send(.callInitiated(payload: payload), uuid: uuid) { [log] response in
             guard let response else { return completion(nil) }
             guard !response.body.isEmpty else { return completion(nil) }
             log.info("Webhook response received: \(String(decoding: response.body, as: UTF8.self))")

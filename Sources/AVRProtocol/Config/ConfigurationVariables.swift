@@ -22,7 +22,7 @@ package enum ConfigurationVariables {
         Variable(name: "PIPELINE_REQUEST_TIMEOUT", meaning: "pipeline mode: bound on connect, on the wait for the response head, and on each silence within the response body of LLM and TTS requests, ms (the ASR stream: connect only)", defaultValue: "`10000`"),
         Variable(name: "ASR_DEBOUNCE_MS", meaning: "pipeline mode: ASR chunks less than this apart make one user turn, ms (0–10000)", defaultValue: "`300`"),
         Variable(name: "WEBHOOK_URL", meaning: "webhook receiver (`http://` or `https://`); unset = no webhooks", defaultValue: "unset"),
-        Variable(name: "WEBHOOK_SECRET", meaning: "sent as header `X-AVR-WEBHOOK-SECRET`", defaultValue: "unset"),
+        Variable(name: "WEBHOOK_SECRET", meaning: "sent as header `X-AVR-WEBHOOK-SECRET`, and the key of the `X-AVR-Signature` HMAC-SHA256 signature every webhook request carries (docs/PROTOCOLS.md)", defaultValue: "unset"),
         Variable(name: "WEBHOOK_TIMEOUT", meaning: "per-attempt timeout (connect + send + whole response), ms", defaultValue: "`3000`"),
         Variable(name: "WEBHOOK_RETRY", meaning: "extra attempts after a failed one (0–10)", defaultValue: "`0`"),
         Variable(name: "AMBIENT_NOISE_FILE", meaning: "raw PCM, 8 kHz mono s16le, looped under everything sent to the caller", defaultValue: "unset"),

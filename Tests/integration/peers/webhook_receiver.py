@@ -51,13 +51,15 @@ def garbage() -> Reply:
 
 
 def recorded_request(method: str, path: str, headers: dict, body: bytes) -> dict:
-    """What a receiver records of a request: arrival time, method, path, headers, body, JSON."""
+    """What a receiver records of a request: arrival time, method, path, headers, body (text,
+    and `raw`: the exact bytes, which a signature covers), JSON."""
     entry = {
         "t": time.monotonic(),
         "method": method,
         "path": path,
         "headers": headers,
         "body": body.decode("utf-8", "replace"),
+        "raw": bytes(body),
     }
     try:
         entry["json"] = json.loads(body)
@@ -127,7 +129,7 @@ class WebhookReceiver(RequestLog):
             self._cond.notify_all()
         if self.record_path:
             with open(self.record_path, "a") as fh:
-                fh.write(json.dumps(entry) + "\n")
+                fh.write(json.dumps({k: v for k, v in entry.items() if k != "raw"}) + "\n")
         if reply.delay:
             await asyncio.sleep(reply.delay)
         return web.Response(status=reply.status, body=reply.body.encode(), content_type=None,

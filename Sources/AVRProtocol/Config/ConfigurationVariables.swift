@@ -13,6 +13,7 @@ package enum ConfigurationVariables {
         Variable(name: "AUDIOSOCKET_UUID_TIMEOUT", meaning: "an AudioSocket connection must send its UUID (Asterisk does, first thing) within this, ms (100–600000); else it is closed (see Connection budgets)", defaultValue: "`5000`"),
         Variable(name: "AUDIOSOCKET_MAX_UNIDENTIFIED", meaning: "AudioSocket connections per event loop that may wait for their UUID at once; one more closes the oldest waiting", defaultValue: "`1024`"),
         Variable(name: "HTTP_PORT", meaning: "HTTP service port; unset = no HTTP service", defaultValue: "unset (`make run`: `6001`)"),
+        Variable(name: "BIND_ADDRESS", meaning: "numeric IPv4 or IPv6 address every listener binds (AudioSocket, HTTP, metrics): `127.0.0.1` or `::1` = this host only, `::` = every interface, IPv6 and IPv4; not a host name", defaultValue: "`0.0.0.0` (every IPv4 interface)"),
         Variable(name: "STS_URL", meaning: "STS endpoint: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP). Unset (and no pipeline URLs) = built-in echo; not combinable with `ASR_URL`/`LLM_URL`/`TTS_URL`", defaultValue: "unset"),
         Variable(name: "ASR_URL", meaning: "pipeline mode: speech-recognition module (`http://`/`https://`), one streaming `POST` per call; the pipeline needs `ASR_URL`, `LLM_URL` and `TTS_URL` all set and `STS_URL` unset", defaultValue: "unset"),
         Variable(name: "LLM_URL", meaning: "pipeline mode: language-model module (`http://`/`https://`), one `POST` per user turn", defaultValue: "unset"),

@@ -110,7 +110,7 @@ package final class CallHTTPService {
     private func finish(uuid: CallUUID, payload: JSONObject, bodyBytes: Int, base: String?, overridden: Bool,
                         respond: (HTTPResponse) -> Void) {
         let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
-        if overridden, let url { log.info("Overriding STS URL: \(url)") }
+        if overridden, let url { log.with("uuid", uuid.description).info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
         // Kept here in any case: a call that reaches this instance keeps its route even when
         // Redis is down or slow.

@@ -7,8 +7,11 @@ struct CallQuality {
     var startedAt: UInt64 = 0
     /// When the STS leg started connecting (nil for the built-in echo).
     var legStartedAt: UInt64?
-    /// DNS + TCP + handshake of the STS leg.
+    /// DNS + TCP + handshake of the STS leg (pipeline: of the ASR stream).
     var stsConnect: UInt64?
+    /// What `stsConnect` measured, the quality line's `<leg>_connect_ms`: `sts`, or `asr` in
+    /// pipeline mode, where no STS connection is made and the leg is the ASR stream's.
+    var leg = "sts"
     /// From `startedAt` to the agent's first audio.
     var firstAudio: UInt64?
     var codec = "none"
@@ -18,7 +21,7 @@ struct CallQuality {
 
     /// The quality line's fields: `duration_ms`, `end_reason`, `codec`, `frames_in`,
     /// `frames_out`, `frames_dropped`, `max_queue_ms`, and, when they happened,
-    /// `sts_connect_ms` and `first_audio_ms`.
+    /// `sts_connect_ms` (pipeline: `asr_connect_ms`) and `first_audio_ms`.
     func fields(duration: UInt64, reason: String, framesDropped: Int) -> Logging.Logger.Metadata {
         var fields: Logging.Logger.Metadata = [
             "duration_ms": .stringConvertible(Int(duration / 1_000_000)),
@@ -29,7 +32,7 @@ struct CallQuality {
             "frames_dropped": .stringConvertible(framesDropped),
             "max_queue_ms": .stringConvertible(largestQueueSamples / 8),
         ]
-        if let stsConnect { fields["sts_connect_ms"] = .stringConvertible(Int(stsConnect / 1_000_000)) }
+        if let stsConnect { fields["\(leg)_connect_ms"] = .stringConvertible(Int(stsConnect / 1_000_000)) }
         if let firstAudio { fields["first_audio_ms"] = .stringConvertible(Int(firstAudio / 1_000_000)) }
         return fields
     }

@@ -56,7 +56,7 @@ package final class AVRService {
             tls = try TLSClient(caFile: configuration.tlsCAFile)
             tls?.metrics = metrics
         } catch {
-            throw StartError(message: "TLS_CA_FILE: \(error)", cause: UVError(UV_EINVAL_VALUE))
+            throw StartError(message: "\(error)", cause: UVError(UV_EINVAL_VALUE))
         }
         do throws(UVError) {
             try startServices(host: host, reusePort: reusePort, announce: announce, binding: &binding)

@@ -68,7 +68,7 @@ package enum ConfigurationVariables {
           --help          print this help and exit
           --version       print the version and build (Swift, libuv, llhttp, OpenSSL) and exit
           --check-config  validate the environment and exit: 0 if usable, 2 (with one line naming the problem) if not;
-                          opens no port
+                          also loads the TLS trust store and binds each port for a moment (closed at once)
 
         Environment variables (an empty value counts as unset):
 

@@ -12,8 +12,8 @@
 /// - its fragment replaced by `***`.
 ///
 /// Scheme, host, port and path stay as they are: they say which endpoint it was. A URL runs up
-/// to a space, a control character, a quote or `<`, `>`, `` ` ``; one trailing `.`, `,`,
-/// `;`, `:` or `)` is taken as punctuation of the sentence and kept. Redacting
+/// to a space, a control character, a quote or `<`, `>`, `` ` ``; up to two trailing
+/// `.`, `,`, `;`, `:` or `)` are taken as punctuation of the sentence and kept. Redacting
 /// twice gives the same text. Text without `://` is returned as it is, without a copy.
 package enum URLRedactor {
     /// The replacement of a secret.
@@ -74,7 +74,7 @@ package enum URLRedactor {
         while end < utf8.count, !endsURL(utf8[end]) { end += 1 }
         // Punctuation of the surrounding sentence, not of the URL.
         var trailing = end
-        if trailing > start.authority, isTrailingPunctuation(utf8[trailing - 1]) { trailing -= 1 }
+        while trailing > start.authority, end - trailing < 2, isTrailingPunctuation(utf8[trailing - 1]) { trailing -= 1 }
         output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start.scheme..<start.authority]))
         var index = start.authority
         let authorityEnd = (index..<trailing).first { isAuthorityEnd(utf8[$0]) } ?? trailing

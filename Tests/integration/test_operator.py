@@ -251,6 +251,26 @@ def test_sighup_is_logged_and_ignored_and_calls_go_on(avr_server, calls):
     stop_server(srv)  # SIGTERM still stops it, exit 0
 
 
+def test_sighup_while_stopping_does_not_end_the_process(avr_server, webhook_receiver, calls):
+    """Stopping closes the signal watchers, which gives SIGHUP back its default action (ending
+    the process) unless it is ignored again: a hangup while queued webhooks are still being
+    delivered must not kill the process before they are."""
+    from webhook_receiver import slow  # noqa: PLC0415
+    hooks = webhook_receiver()
+    hooks.default = slow(1.5)
+    srv = avr_server(WEBHOOK_URL=hooks.url, WEBHOOK_TIMEOUT="3000")
+    call = calls(srv)
+    call.send_frame(sine_frame(0))
+    call.wait_frames(1)
+    os.kill(srv.pid, signal.SIGINT)
+    srv.wait_for_log(r"Received signal 2, shutting down")
+    os.kill(srv.pid, signal.SIGHUP)
+    code = srv.proc.wait(timeout=10)
+    srv.stopped = True
+    assert code == 0, f"exit {code} after SIGHUP while stopping; last lines {srv.lines[-5:]}"
+    assert hooks.events("call_ended"), "call_ended was not delivered"
+
+
 # ----------------------------------------------------------------- credentials in logs
 def test_credentials_in_urls_never_reach_the_log(avr_server, sts_peer, webhook_receiver, calls):
     sts = sts_peer("node", "echo")

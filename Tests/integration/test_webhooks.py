@@ -133,7 +133,7 @@ def test_call_initiated_answer_overrides_the_sts_url(avr, webhook_receiver, sts_
     conn = sts.wait_conn(0)
     url = [r for r in sts.records() if r["event"] == "connection"][0]["url"]
     assert url == f"/x?uuid={uuid}&{SEED_QUERY}", f"STS contacted at {url!r}"
-    srv.wait_for_log(r"Connecting to STS WebSocket: " + final.replace("?", r"\?"))
+    srv.wait_for_log(r"Connecting to STS WebSocket: " + re.escape(redacted))
     sts.wait(lambda recs: any(r.get("type") == "init" and r["conn"] == conn for r in recs), 5.0, "init")
     call.hangup()
 

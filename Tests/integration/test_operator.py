@@ -264,6 +264,10 @@ def test_sighup_while_stopping_does_not_end_the_process(avr_server, webhook_rece
     call.wait_frames(1)
     os.kill(srv.pid, signal.SIGINT)
     srv.wait_for_log(r"Received signal 2, shutting down")
+    # call_ended reaches the receiver once the loop is past stop() (the watchers are closed);
+    # its answer takes 1.5 s, during which the process waits.
+    hooks.wait_for_events("call_ended")
+    assert srv.alive()
     os.kill(srv.pid, signal.SIGHUP)
     code = srv.proc.wait(timeout=10)
     srv.stopped = True

@@ -16,7 +16,7 @@ package struct Configuration: Sendable, Equatable {
     package var httpPort: Int?
     /// `BIND_ADDRESS`: the numeric IPv4 or IPv6 address every listener binds (AudioSocket,
     /// HTTP, metrics). `0.0.0.0`: every IPv4 interface, as before the variable existed; `::`
-    /// is every interface, IPv6 and (unless the host sets `bindv6only`) IPv4 too.
+    /// is every interface, IPv6 and IPv4 (libuv's bind clears `IPV6_V6ONLY`).
     package var bindAddress = "0.0.0.0"
     /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
     package var stsURL: EndpointURL?

@@ -101,12 +101,23 @@ def test_ipv4_loopback_bind_is_not_reachable_over_ipv6(avr_server):
     assert refused("::1", srv.http_port)
 
 
+def test_metrics_port_can_have_an_address_of_its_own(avr_server):
+    metrics_port = free_port()
+    srv = avr_server(BIND_ADDRESS="::1", METRICS_PORT=str(metrics_port), METRICS_BIND_ADDRESS="127.0.0.1")
+    srv.wait_for_log(rf"AVR metrics on port {metrics_port} \(GET /metrics\), bound to 127\.0\.0\.1 \(METRICS_BIND_ADDRESS\)")
+    assert request_at("127.0.0.1", metrics_port, build_request("GET", "/metrics", headers=[("Connection", "close")])) \
+        .startswith(b"HTTP/1.1 200")
+    assert refused("::1", metrics_port)
+    assert refused("127.0.0.1", srv.http_port) and refused("127.0.0.1", srv.audio_port)
+
+
 @pytest.mark.parametrize("value", ["localhost", "0.0.0.0:5001", "1.2.3.256", "fe80::1%eth0"])
 def test_bind_address_that_is_not_a_literal_is_a_config_error(value):
-    code, lines = run_config_error({"BIND_ADDRESS": value})
-    assert code == 2 and len(lines) == 1, lines
-    assert lines[0] == f'[ERROR]: BIND_ADDRESS: "{value}" is not a numeric IPv4 or IPv6 address ' \
-                       "(e.g. 0.0.0.0, 127.0.0.1, ::, ::1)", lines
+    for variable in ("BIND_ADDRESS", "METRICS_BIND_ADDRESS"):
+        code, lines = run_config_error({variable: value})
+        assert code == 2 and len(lines) == 1, lines
+        assert lines[0] == f'[ERROR]: {variable}: "{value}" is not a numeric IPv4 or IPv6 address ' \
+                           "(e.g. 0.0.0.0, 127.0.0.1, ::, ::1)", lines
 
 
 # ----------------------------------------------------------------- bind errors

@@ -118,8 +118,9 @@ package final class AVRService {
             options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
             let http = HTTPMetrics(server: metrics)
-            binding = .init(variable: "METRICS_PORT", port: metricsPort, address: host)
-            metricsServer = try HTTPServer(loop: loop, host: host, port: metricsPort, options: options, log: log) {
+            let metricsHost = configuration.metricsBindAddress ?? host
+            binding = .init(variable: "METRICS_PORT", port: metricsPort, address: metricsHost)
+            metricsServer = try HTTPServer(loop: loop, host: metricsHost, port: metricsPort, options: options, log: log) {
                 [metrics] request, respond in
                 let route = HTTPMetrics.route(request.path)
                 let counted: (HTTPResponse) -> Void = { response in
@@ -133,7 +134,8 @@ package final class AVRService {
                 }
             }
             binding = nil
-            log.info("AVR metrics on port \(metricsServer!.port) (GET /metrics)")
+            log.info("AVR metrics on port \(metricsServer!.port) (GET /metrics)"
+                + (metricsHost == host ? "" : ", bound to \(metricsHost) (METRICS_BIND_ADDRESS)"))
         }
         var ambient: AmbientNoise?
         if let path = configuration.ambientNoiseFile {

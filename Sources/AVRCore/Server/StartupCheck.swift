@@ -5,7 +5,7 @@ import AVRProtocol
 ///
 /// - the TLS trust store (the system's plus `TLS_CA_FILE`, which must hold a certificate);
 /// - `AMBIENT_NOISE_FILE`, read whole;
-/// - each listener's port on `BIND_ADDRESS`: bound and closed at once (so a port another
+/// - each listener's port on `BIND_ADDRESS` (the metrics port on `METRICS_BIND_ADDRESS`): bound and closed at once (so a port another
 ///   process holds, or an address this host does not have, is reported now, with the same
 ///   line start-up would write).
 package enum StartupCheck {
@@ -33,10 +33,12 @@ package enum StartupCheck {
         var listeners: [TCPListener] = []
         var problem: String?
         for case let (variable, port?) in ports {
+            let address = variable == "METRICS_PORT" ? configuration.metricsBindAddress ?? configuration.bindAddress
+                : configuration.bindAddress
             do {
-                listeners.append(try TCPListener(loop: loop, host: configuration.bindAddress, port: port))
+                listeners.append(try TCPListener(loop: loop, host: address, port: port))
             } catch {
-                let listener = StartError.Listener(variable: variable, port: port, address: configuration.bindAddress)
+                let listener = StartError.Listener(variable: variable, port: port, address: address)
                 problem = StartError(listener: listener, cause: error).description
                 break
             }

@@ -18,6 +18,9 @@ package struct Configuration: Sendable, Equatable {
     /// HTTP, metrics). `0.0.0.0`: every IPv4 interface, as before the variable existed; `::`
     /// is every interface, IPv6 and IPv4 (libuv's bind clears `IPV6_V6ONLY`).
     package var bindAddress = "0.0.0.0"
+    /// `METRICS_BIND_ADDRESS`: the metrics listener's own address (`METRICS_PORT` exists so
+    /// that Prometheus can scrape from a network the HTTP API stays off); nil = `bindAddress`.
+    package var metricsBindAddress: String?
     /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
     package var stsURL: EndpointURL?
     /// `WEBHOOK_URL`: `http://` or `https://`; nil means no webhooks.
@@ -255,13 +258,14 @@ package struct Configuration: Sendable, Equatable {
     /// start-up (`EADDRINUSE`), or with `LOOPS` > 1 (`SO_REUSEPORT`) share it silently.
     private static func checkListeners(_ reader: EnvironmentReader,
                                        _ configuration: inout Configuration) throws(ConfigurationError) {
-        if var text = reader.value("BIND_ADDRESS") {
+        for name in ["BIND_ADDRESS", "METRICS_BIND_ADDRESS"] {
+            guard var text = reader.value(name) else { continue }
             let original = text
             if text.hasPrefix("[") && text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
             guard IPLiteral.isIP(text) else {
-                throw ConfigurationError(variable: "BIND_ADDRESS", value: original, problem: .notAnIPAddress)
+                throw ConfigurationError(variable: name, value: original, problem: .notAnIPAddress)
             }
-            configuration.bindAddress = text
+            if name == "BIND_ADDRESS" { configuration.bindAddress = text } else { configuration.metricsBindAddress = text }
         }
         let ports: [(String, Int?)] = [("PORT", configuration.audioSocketPort), ("HTTP_PORT", configuration.httpPort),
                                        ("METRICS_PORT", configuration.metricsPort)]

@@ -47,6 +47,7 @@ package enum ConfigurationVariables {
         Variable(name: "LOG_LEVEL", meaning: "`debug`, `info`, `warn`, `error`", defaultValue: "`info`"),
         Variable(name: "LOG_FORMAT", meaning: "`text` (`[LEVEL]: message`) or `json` (one object per line, metadata such as `uuid` as fields)", defaultValue: "`text`"),
         Variable(name: "METRICS_PORT", meaning: "a second port serving only `GET /metrics` and `/health` (for when the HTTP port stays private); `/metrics` is on `HTTP_PORT` too", defaultValue: "unset"),
+        Variable(name: "METRICS_BIND_ADDRESS", meaning: "numeric address of the `METRICS_PORT` listener alone (e.g. the interface Prometheus scrapes from, while `BIND_ADDRESS` keeps the rest private)", defaultValue: "`BIND_ADDRESS`"),
         Variable(name: "VAD_POSITIVE_SPEECH_THRESHOLD", meaning: "pipeline barge-in: speech probability (0.0–1.0, above 0) at or above which a caller frame is speech; see docs/VAD.md", defaultValue: "`0.5`"),
         Variable(name: "VAD_NEGATIVE_SPEECH_THRESHOLD", meaning: "probability below which a frame counts towards the end of speech; not above the positive threshold", defaultValue: "half the positive threshold (`0.25`)"),
         Variable(name: "VAD_MIN_SPEECH_FRAMES", meaning: "speech frames before the caller counts as speaking, i.e. before barge-in (1–100)", defaultValue: "`3`"),

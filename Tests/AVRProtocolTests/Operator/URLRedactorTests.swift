@@ -79,6 +79,14 @@ import Testing
         #expect(try Configuration.parse(environment: ["BIND_ADDRESS": "127.0.0.1"]) { _ in .readable }.bindAddress == "127.0.0.1")
     }
 
+    @Test func metricsBindAddressDefaultsToTheBindAddress() throws {
+        let plain = try Configuration.parse(environment: ["BIND_ADDRESS": "::1"]) { _ in .readable }
+        #expect(plain.metricsBindAddress == nil)
+        let own = try Configuration.parse(environment: ["BIND_ADDRESS": "::1", "METRICS_BIND_ADDRESS": "0.0.0.0"]) { _ in .readable }
+        #expect(own.bindAddress == "::1" && own.metricsBindAddress == "0.0.0.0")
+        #expect(error(["METRICS_BIND_ADDRESS": "metrics.local"])?.hasPrefix(#"METRICS_BIND_ADDRESS: "metrics.local" is not"#) == true)
+    }
+
     @Test func bindAddressThatIsNotALiteralIsAnError() {
         #expect(error(["BIND_ADDRESS": "localhost"])
             == #"BIND_ADDRESS: "localhost" is not a numeric IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::, ::1)"#)

@@ -12,7 +12,8 @@
 /// - its fragment replaced by `***`.
 ///
 /// Scheme, host, port and path stay as they are: they say which endpoint it was. A URL runs up
-/// to a space, a control character, a quote or `<`, `>`, `` ` ``; up to two trailing
+/// to a space, a control character, a quote, `<`, `>`, `` ` `` or a comma that starts the next URL of a
+/// list (`ws://a/?t=1,ws://b/`); up to two trailing
 /// `.`, `,`, `;`, `:` or `)` are taken as punctuation of the sentence and kept. Redacting
 /// twice gives the same text. Text without `://` is returned as it is, without a copy.
 package enum URLRedactor {
@@ -71,7 +72,7 @@ package enum URLRedactor {
     private static func appendRedacted(_ utf8: UnsafeBufferPointer<UInt8>, from start: URLStart,
                                        to output: inout [UInt8]) -> Int {
         var end = start.authority
-        while end < utf8.count, !endsURL(utf8[end]) { end += 1 }
+        while end < utf8.count, !endsURL(utf8[end]), !startsNextURLOfAList(utf8, at: end) { end += 1 }
         // Punctuation of the surrounding sentence, not of the URL.
         var trailing = end
         while trailing > start.authority, end - trailing < 2, isTrailingPunctuation(utf8[trailing - 1]) { trailing -= 1 }
@@ -115,6 +116,16 @@ package enum URLRedactor {
         // Punctuation kept out of the URL follows it as it was.
         output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[trailing..<end]))
         return end
+    }
+
+    /// A `,` followed by `scheme://` separates two URLs of a list (`STS_URL=ws://a/?t=1,ws://b/`);
+    /// any other comma is part of the URL.
+    private static func startsNextURLOfAList(_ utf8: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
+        guard utf8[index] == UInt8(ascii: ","), index + 1 < utf8.count, isLetter(utf8[index + 1]) else { return false }
+        var cursor = index + 1
+        while cursor < utf8.count, isSchemeByte(utf8[cursor]) { cursor += 1 }
+        return cursor + 2 < utf8.count && utf8[cursor] == UInt8(ascii: ":") && utf8[cursor + 1] == UInt8(ascii: "/")
+            && utf8[cursor + 2] == UInt8(ascii: "/")
     }
 
     private static func isLetter(_ byte: UInt8) -> Bool {

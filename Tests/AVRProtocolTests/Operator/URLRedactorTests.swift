@@ -21,6 +21,9 @@ import Testing
         ("(see http://h/?a=b).", "(see http://h/?a=***)."),
         // Two URLs in one line.
         ("ASR http://a/?k=1, LLM http://l:8/x?k=2", "ASR http://a/?k=***, LLM http://l:8/x?k=***"),
+        // A list of endpoints (STS failover): each URL on its own; a comma inside a value stays in it.
+        ("ws://a:1/?t=x,wss://u:p@b:2/?t=y", "ws://a:1/?t=***,wss://***@b:2/?t=***"),
+        ("http://h/?list=a,b,c&k=v", "http://h/?list=***&k=***"),
         // Nothing to mask: unchanged.
         ("Pipeline mode: ASR http://127.0.0.1:6010/speech-to-text-stream", "Pipeline mode: ASR http://127.0.0.1:6010/speech-to-text-stream"),
         ("no url here: a://", "no url here: a://"),

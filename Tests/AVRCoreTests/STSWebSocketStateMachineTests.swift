@@ -28,6 +28,7 @@ import Testing
             switch reason {
             case nil: "finish(quietly, politely: \(politely))"
             case .finished?: "finish(finished, politely: \(politely))"
+            case .endedWithoutCloseFrame?: "finish(endedWithoutCloseFrame, politely: \(politely))"
             case .failed(let failure)?: "finish(failed: \(failure), politely: \(politely))"
             }
         case .failProtocol(let error): "failProtocol(\(error), \(error.closeCode.rawValue))"
@@ -127,7 +128,7 @@ import Testing
 
     @Test func serviceEndsWithoutCloseFrameOrFails() {
         var clean = Self.opened()
-        #expect(Self.label(clean.peerEnded(nil)) == "finish(finished, politely: false)")
+        #expect(Self.label(clean.peerEnded(nil)) == "finish(endedWithoutCloseFrame, politely: false)")
         var reset = Self.opened()
         #expect(Self.label(reset.peerEnded(.tls("connection closed without close_notify")))
             == "finish(failed: connection failed: TLS: connection closed without close_notify, politely: false)")

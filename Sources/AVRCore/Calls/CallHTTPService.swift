@@ -109,7 +109,10 @@ package final class CallHTTPService {
     /// holding against the registry's byte budget.
     private func finish(uuid: CallUUID, payload: JSONObject, bodyBytes: Int, base: String?, overridden: Bool,
                         respond: (HTTPResponse) -> Void) {
-        let url = base.map { EffectiveSTSURL.make(base: $0, payload: payload) }
+        // Each endpoint of a list gets the payload (a failover keeps the call's query).
+        let url = base.map { base in
+            STSEndpointList.join(STSEndpointList.split(base).map { EffectiveSTSURL.make(base: $0, payload: payload) })
+        }
         if overridden, let url { log.with("uuid", uuid.description).info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
         // Kept here in any case: a call that reaches this instance keeps its route even when

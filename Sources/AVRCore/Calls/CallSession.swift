@@ -445,7 +445,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
                 log.error("STS connection failed: \(failure)")
             }
             end(.stsFailed(failure))
-        case .finished:
+        case .finished, .endedWithoutCloseFrame:
+            if case .endedWithoutCloseFrame = reason { log.info("STS closed the connection without a close frame") }
             // Play out what is queued, then hang up (see playFrames).
             stsEnded = true
             if playout.isEmpty { end(.stsClosed) }

@@ -92,7 +92,7 @@ package final class AVRService {
             }
         }
         if let httpPort = configuration.httpPort {
-            let service = CallHTTPService(registry: registry, stsURL: configuration.stsURL?.description, log: log,
+            let service = CallHTTPService(registry: registry, stsURL: configuration.stsURLText, log: log,
                                           clock: { [loop] in loop.milliseconds })
             service.hook = webhooks
             service.shared = shared

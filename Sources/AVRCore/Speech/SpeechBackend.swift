@@ -34,6 +34,9 @@ enum SpeechFailure: Error, CustomStringConvertible {
     case noPingAnswer(milliseconds: UInt64)
     /// The STS sent more pings than a keep-alive needs (`WebSocketPingFloodGuard`).
     case pingFlood(maxPerSecond: Int)
+    /// A call with several STS endpoints found none it could use: each endpoint tried (as
+    /// logs may show it, `EndpointURL.redacted`) with why it failed, in the order tried.
+    case noEndpointLeft([(endpoint: String, failure: SpeechFailure)])
 
     var description: String {
         switch self {
@@ -52,6 +55,21 @@ enum SpeechFailure: Error, CustomStringConvertible {
         case .pipeline(let failure): "\(failure)"
         case .noPingAnswer(let ms): "no answer to ping within \(ms) ms"
         case .pingFlood(let max): "ping flood: more than \(max) pings within one second"
+        case .noEndpointLeft(let tried):
+            "no STS endpoint left (\(tried.count) tried): "
+                + tried.map { "\($0.endpoint) (\($0.failure.reasonAlone))" }.joined(separator: "; ")
+        }
+    }
+
+    /// The description without the URL, for a line that names the endpoint itself (redacted).
+    var reasonAlone: String {
+        switch self {
+        case .unreachable(_, let failure): "\(failure)"
+        case .tlsUnavailable: "TLS is not available"
+        case .handshakeTimeout(_, let ms): "no WebSocket handshake answer within \(ms) ms"
+        case .handshakeRejected(_, let error): "\(error)"
+        case .httpStatus(_, let status): "answered HTTP \(status)"
+        default: description
         }
     }
 
@@ -67,6 +85,10 @@ enum SpeechCloseReason {
     case finished
     /// The service could not be reached or failed: the call ends now.
     case failed(SpeechFailure)
+    /// The STS ended its WebSocket connection without a close frame (the TCP stream just
+    /// ended: the process died or was restarted). A call with one endpoint takes it as
+    /// `finished`; with several, `STSFailoverBackend` takes it as a loss and fails over.
+    case endedWithoutCloseFrame
 }
 
 /// What a call hears from its speech backend. All calls come on the call's loop.

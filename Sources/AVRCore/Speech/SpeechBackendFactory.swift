@@ -7,7 +7,7 @@ import AVRProtocol
 /// Adding a backend touches its own folder and this switch.
 enum SpeechBackendFactory {
     static func make(route: CallRoute?, uuid: CallUUID, context: CallContext, log: Logger) -> Result<SpeechBackend, SpeechFailure> {
-        guard let urlText = route?.stsURL ?? context.configuration.stsURL?.description else {
+        guard let urlText = route?.stsURL ?? context.configuration.stsURLText else {
             if let urls = context.configuration.pipeline {
                 return .success(PipelineBackend(loop: context.loop,
                                                 settings: .init(urls: urls, configuration: context.configuration),
@@ -15,20 +15,48 @@ enum SpeechBackendFactory {
             }
             return .success(EchoBackend())
         }
-        let url: EndpointURL
-        do throws(EndpointURLError) { url = try EndpointURL.parse(urlText) } catch {
-            return .failure(.unusableURL(urlText, error))
+        let urls: [EndpointURL]
+        do throws(STSEndpointList.ParseError) { urls = try STSEndpointList.parse(urlText) } catch {
+            if case .invalidURL(let reason) = error.reason { return .failure(.unusableURL(error.entry, reason)) }
+            return .failure(.unusableURL(urlText, .missingScheme))
         }
-        let timeout = UInt64(context.configuration.stsConnectTimeoutMilliseconds)
+        let configuration = context.configuration
+        let timeout = UInt64(configuration.stsConnectTimeoutMilliseconds)
+        guard urls.count > 1 else {
+            return .success(client(urls[0], text: urlText, uuid: uuid, context: context, log: log, timeout: timeout))
+        }
+        log.info("Connecting to STS (\(urls.count) endpoints, failover in this order): "
+            + urls.map(\.redacted).joined(separator: " "))
+        let settings = STSFailoverMachine.Settings(endpoints: urls.count, connectTimeout: timeout,
+                                                   attempts: configuration.stsFailoverAttempts,
+                                                   budget: UInt64(configuration.stsFailoverBudgetMilliseconds))
+        let backend = STSFailoverBackend(loop: context.loop, endpoints: urls, settings: settings, log: log) { url, timeout in
+            client(url, text: nil, uuid: uuid, context: context, log: log, timeout: timeout)
+        }
+        if let webhooks = context.webhooks {
+            backend.onFailover = { [weak webhooks] event in
+                webhooks?.send(WebhookEnvelope.callFailover, uuid: uuid, payload: .object([
+                    "from": .string(event.from), "to": .string(event.to), "reason": .string(event.reason),
+                    "gap_ms": .number(String(event.gapMilliseconds)),
+                ]))
+            }
+        }
+        return .success(backend)
+    }
+
+    /// The client of one endpoint; `text` (the URL as configured) is logged when given.
+    private static func client(_ url: EndpointURL, text: String?, uuid: CallUUID, context: CallContext, log: Logger,
+                               timeout: UInt64) -> SpeechBackend {
+        let configuration = context.configuration
         if url.scheme.isWebSocket {
-            log.info("Connecting to STS WebSocket: \(urlText)")
-            return .success(STSWebSocketClient(loop: context.loop, url: url, uuid: uuid.description, scratch: context.scratch,
-                                               log: log, connectTimeout: timeout, tls: context.tls,
-                                               liveness: .init(interval: UInt64(context.configuration.stsPingIntervalMilliseconds),
-                                                               timeout: UInt64(context.configuration.stsPingTimeoutMilliseconds))))
+            if let text { log.info("Connecting to STS WebSocket: \(text)") }
+            return STSWebSocketClient(loop: context.loop, url: url, uuid: uuid.description, scratch: context.scratch,
+                                      log: log, connectTimeout: timeout, tls: context.tls,
+                                      liveness: .init(interval: UInt64(configuration.stsPingIntervalMilliseconds),
+                                                      timeout: UInt64(configuration.stsPingTimeoutMilliseconds)))
         }
-        log.info("Connecting to STS over HTTP: \(urlText)")
-        return .success(STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,
-                                            connectTimeout: timeout, tls: context.tls))
+        if let text { log.info("Connecting to STS over HTTP: \(text)") }
+        return STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,
+                                   connectTimeout: timeout, tls: context.tls)
     }
 }

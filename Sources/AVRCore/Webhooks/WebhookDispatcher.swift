@@ -183,7 +183,7 @@ extension WebhookDispatcher: CallInitiatedHook {
                 return completion(nil)
             }
             do {
-                _ = try EndpointURL.parse(text)
+                _ = try STSEndpointList.parse(text)
                 completion(text)
             } catch {
                 log.with("uuid", uuid.description).warn("Ignoring sts_url from webhook: \(error): \(text)")

@@ -31,12 +31,15 @@
 ///    frame after a short one (Asterisk paces the frame after its 276-byte one
 ///    17.25 ms later; waiting for the old grid would add the 2.75 ms for good). A speech frame
 ///    never follows another sooner than the other's length minus ``Settings/earlyTolerance``
-///    (a tick before that sends nothing), with one exception that keeps the grid from
-///    ratcheting: the scheduler's slots are 5 ms apart, so a frame sent at a tick may have
-///    waited up to 5 ms past its arrival; a frame that then arrives into an empty queue (an
-///    arrival-paced stream, which going early cannot play faster than it comes) may go up to
-///    that much early, once: at most 2 ms, or the whole wait after a short frame (whose
-///    successor is due before the slot's next deadline). A silence frame may be followed
+///    (a tick before that sends nothing), with one exception: the grid makes a frame wait
+///    for its slot, up to a whole frame when a message came a little late (a busy loop,
+///    transport jitter) or after a short frame; a frame that then arrives into an empty queue
+///    (an arrival-paced stream, which going early cannot play faster than it comes) may go
+///    up to that wait early, once. Without it every on-time message after the late one would
+///    wait for the grid too, and the wait would stay for the rest of the stream (a ratchet,
+///    seen as 5-30 ms of echo delay after Asterisk's short frames on a loaded loop with a
+///    2 ms cap). The credit only gives back what the core made the stream wait, so the caller
+///    never receives audio faster than the agent's own pace. A silence frame may be followed
 ///    sooner, and the overlap is owed: idle silence frames are skipped until it is paid, so over a call the
 ///    core never sends more than one frame per 20 ms.
 /// 4. **Silence played into an underrun is taken back from silence.** When the queue ran dry
@@ -76,14 +79,14 @@ package struct PlayoutController: Sendable {
         package var interval: UInt64 = 20_000_000
         /// Samples per frame (160 at 8 kHz).
         package var frameSamples = 160
+        /// How much earlier than its due time a frame arriving into an empty queue may go, at
+        /// most, to give back what the grid made the frame before it wait (rule 3): a whole
+        /// frame, so no wait on the grid outlives the message that caused it.
+        package var maximumEarly: UInt64 = 20_000_000
         /// How much earlier than a full interval after the last frame a tick still counts as
         /// due (libuv timers fire up to a millisecond late, so a grid restarted at an arbitrary
         /// instant meets slot deadlines that much early).
         package var earlyTolerance: UInt64 = 1_000_000
-        /// How much earlier than its due time a frame arriving into an empty queue may go, at
-        /// most, to give back what the slot grid made earlier frames wait (2 ms: more passes the
-        /// STS's own jitter on to the caller).
-        package var maximumEarly: UInt64 = 2_000_000
         /// The shortest and longest a dry queue is held after speech (see rule 2).
         package var minimumHold: UInt64 = 40_000_000
         package var maximumHold: UInt64 = 200_000_000
@@ -273,6 +276,7 @@ package struct PlayoutController: Sendable {
     package mutating func clear() {
         queue.clear()
         agentScheduleEnd = 0
+        earlyCredit = 0
         phase = .idle
         addedDelaySamples = 0
         underrunSamples = 0
@@ -318,9 +322,7 @@ package struct PlayoutController: Sendable {
                 lastDuration = settings.interval
             }
             if count < settings.frameSamples { shortFrames += 1 }
-            // After a short frame the next is due before the slot's next deadline: all of the
-            // wait (up to a slot spacing) may be given back; otherwise at most maximumEarly.
-            earlyCredit = min(waited, count < settings.frameSamples ? settings.interval / 4 : settings.maximumEarly)
+            earlyCredit = min(waited, settings.maximumEarly)
             return .speech(count)
         }
         if streaming, phase == .playing || phase == .holding {

@@ -21,8 +21,18 @@ package struct Configuration: Sendable, Equatable {
     /// `METRICS_BIND_ADDRESS`: the metrics listener's own address (`METRICS_PORT` exists so
     /// that Prometheus can scrape from a network the HTTP API stays off); nil = `bindAddress`.
     package var metricsBindAddress: String?
-    /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP).
+    /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP); the
+    /// first endpoint when it lists several (`stsEndpoints`).
     package var stsURL: EndpointURL?
+    /// `STS_URL`'s endpoints in failover order (`STSEndpointList`); empty when unset.
+    package var stsEndpoints: [EndpointURL] = []
+    /// `STS_FAILOVER_ATTEMPTS`: connections tried after a call's STS connection is lost
+    /// without a close frame (with several endpoints; 0: none, the call ends as with one).
+    /// 3: with two endpoints, the other one, the lost one again (restarted?), the other again.
+    package var stsFailoverAttempts = 3
+    /// `STS_FAILOVER_BUDGET_MS`: the time those attempts share, from the loss. 3000: the
+    /// caller's audio is held meanwhile (3 s, as while a call's first connection opens).
+    package var stsFailoverBudgetMilliseconds = 3000
     /// `WEBHOOK_URL`: `http://` or `https://`; nil means no webhooks.
     package var webhookURL: EndpointURL?
     /// `WEBHOOK_SECRET`: sent as `X-AVR-WEBHOOK-SECRET`.
@@ -114,6 +124,12 @@ package struct Configuration: Sendable, Equatable {
     /// `VAD_*`: the caller-side voice-activity detector of the pipeline's barge-in.
     package var vad = VADConfiguration()
 
+    /// `STS_URL` as routes carry it: its endpoints joined by one space (one endpoint: that
+    /// URL); nil when unset.
+    package var stsURLText: String? {
+        stsEndpoints.isEmpty ? nil : STSEndpointList.join(stsEndpoints.map(\.description))
+    }
+
     /// The defaults, as with an empty environment.
     package init() {}
 
@@ -155,8 +171,24 @@ package struct Configuration: Sendable, Equatable {
         if let value = try reader.integer("AUDIOSOCKET_MAX_UNIDENTIFIED", in: 1...1_000_000, unit: "connections") {
             configuration.audioSocketMaxUnidentified = value
         }
-        if let url = try reader.url("STS_URL") {
-            configuration.stsURL = url
+        if let text = reader.value("STS_URL") {
+            do throws(STSEndpointList.ParseError) {
+                configuration.stsEndpoints = try STSEndpointList.parse(text)
+            } catch {
+                switch error.reason {
+                case .invalidURL(let reason):
+                    throw ConfigurationError(variable: "STS_URL", value: error.entry, problem: .invalidURL(reason))
+                case .empty, .tooMany:
+                    throw ConfigurationError(variable: "STS_URL", value: text, problem: .badEndpointList("\(error)"))
+                }
+            }
+            configuration.stsURL = configuration.stsEndpoints.first
+        }
+        if let value = try reader.integer("STS_FAILOVER_ATTEMPTS", in: 0...16, unit: "attempts") {
+            configuration.stsFailoverAttempts = value
+        }
+        if let value = try reader.integer("STS_FAILOVER_BUDGET_MS", in: 100...60_000, unit: "milliseconds") {
+            configuration.stsFailoverBudgetMilliseconds = value
         }
         if let url = try reader.url("WEBHOOK_URL") {
             guard !url.scheme.isWebSocket else {

@@ -41,6 +41,8 @@ package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConve
         case negativeAbovePositiveThreshold(positive: String)
         /// `VAD_MODEL` other than the built-in detector.
         case unknownVADModel
+        /// `STS_URL` lists no endpoint, or too many (the reason says which).
+        case badEndpointList(String)
     }
 
     /// The environment variable's name, e.g. `PORT`.
@@ -101,6 +103,8 @@ package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConve
             return "\(variable): \(quoted) must be above 0 (at 0 every frame is speech)"
         case .negativeAbovePositiveThreshold(let positive):
             return "\(variable): \(quoted) must not be above VAD_POSITIVE_SPEECH_THRESHOLD (\(JSONValue.escapedString(positive)))"
+        case .badEndpointList(let reason):
+            return "\(variable): \(reason)"
         case .unknownVADModel:
             return "\(variable): \(quoted) is not a built-in detector (only sohn, the statistical VAD; Silero's ONNX models are not shipped, see docs/VAD.md)"
         }

@@ -9,6 +9,8 @@ package enum WebhookEnvelope {
     package static let interruption = "interruption"
     package static let dtmfDigit = "dtmf_digit"
     package static let callEnded = "call_ended"
+    /// A call's STS connection was lost and replaced by one to another endpoint.
+    package static let callFailover = "call_failover"
 
     /// Whether `type` is one of a call's lifecycle events, which the dispatcher reserves room
     /// for; the others (`transcription`, `interruption`, `dtmf_digit`) come once per message

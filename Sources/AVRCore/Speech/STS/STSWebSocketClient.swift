@@ -186,7 +186,6 @@ final class STSWebSocketClient: SpeechBackend {
                 self.perform(self.machine.timerFired())
             }
         case .finish(let reason, let politely):
-            if case .finished = reason { log.info("STS closed the connection without a close frame") }
             finish(reason, politely: politely)
         case .failProtocol(let error):
             log.warn("STS protocol error: \(error); closing with \(error.closeCode.rawValue)")

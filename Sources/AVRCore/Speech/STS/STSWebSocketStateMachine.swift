@@ -199,8 +199,10 @@ struct STSWebSocketStateMachine {
             state = .closed
             return .finish(reason: nil, politely: false)
         case .open where failure == nil:
+            // Not the end of the conversation the service chose (that is a close frame): the
+            // call plays out what it has, or a failover backend replaces the connection.
             state = .closed
-            return .finish(reason: .finished, politely: false)
+            return .finish(reason: .endedWithoutCloseFrame, politely: false)
         case .handshaking, .open:
             return fail(failure.map { .connectionFailed($0) } ?? .closedWithoutCloseFrame)
         default: return .none

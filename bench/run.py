@@ -231,6 +231,11 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
             lg_argv += ["--http-port", str(http_port)]
         if args.dtmf_every:
             lg_argv += ["--dtmf-every", str(args.dtmf_every)]
+        if getattr(args, "ingress", "audiosocket") == "websocket":
+            # Asterisk's WebSocket channel on /media instead of AudioSocket (bench/ws_loadgen.py).
+            lg_argv = [sys.executable, os.path.join(ROOT, "bench", "ws_loadgen.py"), "--http-port", str(http_port),
+                       "--calls", str(calls), "--duration", str(call_duration), "--ramp", str(ramp),
+                       "--dtmf-every", str(args.dtmf_every)]
         if args.mode in ("steady", "pipeline"):
             lg_argv += ["--no-echo"]  # pipeline: what plays is TTS audio, not the caller's stamped frames
         onsets_path = None
@@ -290,7 +295,9 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
     expected_hooks = None
     received_hooks = None
     if target == "avr-core" and not pipeline:
-        expected_hooks = calls * 3 + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
+        # call_initiated needs a POST /call, which the WebSocket loader does not make.
+        per_call = 2 if getattr(args, "ingress", "audiosocket") == "websocket" else 3
+        expected_hooks = calls * per_call + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
         received_hooks = sum(sts_stats["webhooks"].values())
     return {
         "target": target + ("+tls" if tls else ""), "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
@@ -599,6 +606,9 @@ def main():
                         help="caller audio after the stamp (loud: full-scale noise; see avr-loadgen --help)")
     parser.add_argument("--dtmf-every", type=float, default=5.0, help="a DTMF digit per call every S seconds (0: none)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
+    parser.add_argument("--ingress", default="audiosocket", choices=["audiosocket", "websocket"],
+                        help="how the simulated Asterisk reaches avr-core: AudioSocket (avr-loadgen) or the "
+                             "WebSocket channel on /media (bench/ws_loadgen.py, slin, echo mode; no floor run)")
     parser.add_argument("--scrape", type=float, default=0,
                         help="GET /metrics from avr-core every S seconds during each run (0: no scraping)")
     parser.add_argument("--pin", action="store_true",
@@ -632,8 +642,10 @@ def main():
         microbench(binpath, logdir)
         return
 
-    if args.mode == "pipeline":
+    if args.mode == "pipeline" or args.ingress == "websocket":
         args.no_floor = True
+    if args.ingress == "websocket" and (args.mode != "echo" or args.codec != "slin"):
+        raise SystemExit("--ingress websocket: echo mode with slin only (the loader stamps and times echoed frames)")
     counts = [int(x) for x in args.calls.split(",") if x]
     loop_values = [int(x) for x in args.loops.split(",") if x]
     rows, floors = [], {}

@@ -239,3 +239,21 @@ write("vad", "echo", bytes([0x24, 0x40]) + b"".join(vad_rec(tone(160, 9000, off=
       + vad_rec(tone(160, 900, off=160 * k, f=300 + 25 * k)) for k in range(40)))
 write("vad", "frames-80-odd", bytes([0x01, 0xC0]) + b"".join(vad_rec(vad_noise(n, 2000), gain=1) for n in (1, 79, 80, 81, 255, 0, 17)))
 write("vad", "clipped", bytes([0x13, 0x20]) + vad_rec(vad_noise(160, 20), repeats=10) + vad_rec(tone(160, 30000), gain=3, repeats=8))
+
+# Asterisk's WebSocket channel on /media: masked client frames (MEDIA_START in both control
+# formats, media, events, close); flag bit 0 (control byte 0x08) parses one control message.
+def mf(op, payload, key=b"\x37\xfa\x21\x3d"):
+    n = len(payload)
+    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n <= 125 else bytes([0x80 | 126]) + struct.pack(">H", n))
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+media_plain = b"MEDIA_START connection_id:avr channel:WebSocket/avr/0x1 channel_id:1.2 format:ulaw optimal_frame_size:160 ptime:20"
+media_json = (b'{"event":"MEDIA_START","connection_id":"avr","channel":"WebSocket/avr/0x1","channel_id":"1.2","format":"slin16",'
+              b'"optimal_frame_size":640,"ptime":20,"channel_variables":{"__AVR_UUID":"935652e3-7c59-4edc-b17f-9646a9c2a265"}}')
+split_variants("ws-media", "plain", mf(1, media_plain) + mf(2, bytes(160)) + mf(1, b"DTMF_END digit:5 channel_id:1.2")
+               + mf(1, b"MEDIA_XOFF") + mf(1, b"MEDIA_XON") + mf(8, b"\x03\xe8"))
+split_variants("ws-media", "json", mf(1, media_json) + mf(2, bytes(640))
+               + mf(1, b'{"event":"DTMF_END","channel_id":"1.2","digit":"#"}')
+               + mf(1, b'{"event":"ERROR","channel_id":"1.2","error_text":"x"}'))
+write("ws-media", "direct-plain", b"\x08" + media_plain)
+write("ws-media", "direct-json", b"\x08" + media_json)
+write("ws-media", "direct-error", b"\x08" + b"ERROR channel_id:1.2 error_text:FLUSH_MEDIA not supported in passthrough mode")

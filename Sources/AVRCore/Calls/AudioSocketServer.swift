@@ -1,6 +1,8 @@
 import AVRProtocol
 
-/// The AudioSocket listener on `PORT`: one `CallSession` per connection from Asterisk.
+/// The AudioSocket listener on `PORT`: one `CallSession` per connection from Asterisk. The
+/// WebSocket media connections the HTTP port upgrades on `/media` are adopted here too
+/// (`adopt`), so both kinds of call share the budget, the drain and the shutdown below.
 ///
 /// A connection is not a call until it sends its UUID, which Asterisk does first thing.
 /// Until then it is held to a budget (`AwaitingUUIDQueue`): closed if the UUID has not come
@@ -56,7 +58,20 @@ final class AudioSocketServer {
     var port: Int { listener.port }
 
     private func accept(_ stream: TCPStream) {
-        let session = CallSession(context: context, stream: stream)
+        admit(AudioSocketLeg(stream: stream, scratch: context.scratch))
+    }
+
+    /// A WebSocket media connection the HTTP server handed over (`/media`, already answered
+    /// with 101): a call like an AudioSocket one, under the same budget until its MEDIA_START
+    /// names it. False (and nothing adopted) while draining: new calls are refused.
+    func adopt(_ leg: CallerLeg) -> Bool {
+        guard accepting else { return false }
+        admit(leg)
+        return true
+    }
+
+    private func admit(_ leg: CallerLeg) {
+        let session = CallSession(context: context, leg: leg)
         nextID += 1
         let id = nextID
         sessions[id] = session
@@ -72,6 +87,9 @@ final class AudioSocketServer {
         session.start()
         armSweep(now: now)
     }
+
+    /// False once draining or stopped: new calls are refused.
+    var isAccepting: Bool { accepting }
 
     /// Calls (AudioSocket connections) alive on this loop.
     var liveCalls: Int { sessions.count }

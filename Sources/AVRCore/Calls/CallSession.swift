@@ -1,10 +1,11 @@
 import AVRProtocol
 
-/// One call: an AudioSocket connection from Asterisk and its speech backend.
+/// One call: the caller's leg from Asterisk (an AudioSocket connection, or Asterisk's
+/// WebSocket channel on `/media`; see `CallerLeg`) and its speech backend.
 ///
 /// awaitingUUID → (UUID) → playing → ended. Playback starts with the UUID, before any caller
-/// audio: it is always 8 kHz slin `0x10` (Asterisk reads every server `0x10` as slin), so it
-/// needs no codec. Caller frames are decoded to 8 kHz PCM by `CallerAudioDecoder` and handed
+/// audio: it is 8 kHz PCM, which the leg writes in the form its caller takes (AudioSocket:
+/// always slin `0x10`). Caller frames are decoded to 8 kHz PCM by `CallerAudioDecoder` and handed
 /// to the backend, which speaks whatever wire protocol it speaks; the backend's audio goes
 /// into `playout`, which the loop's `PlaybackScheduler` drains one 20 ms frame per tick
 /// (silence when empty, ambient noise mixed under everything). The call ends exactly once,
@@ -15,6 +16,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case callerClosed
         case callerError(code: [UInt8])
         case protocolError(AudioSocketConnectionStateMachine.ProtocolViolation)
+        /// The WebSocket media leg broke its protocol (bad frames, no or unusable MEDIA_START).
+        case mediaProtocolError(String)
         case stsClosed
         case stsFailed(SpeechFailure)
         case shutdown
@@ -27,7 +30,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .callerHungUp: "caller_hangup"
             case .callerClosed: "caller_closed"
             case .callerError: "caller_error"
-            case .protocolError: "protocol_error"
+            case .protocolError, .mediaProtocolError: "protocol_error"
             case .stsClosed: "sts_closed"
             case .stsFailed: "sts_failed"
             case .shutdown: "shutdown"
@@ -41,6 +44,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .callerClosed: "caller closed the connection"
             case .callerError(let code): "Asterisk reported an error" + (code.isEmpty ? "" : " (code \(code.map { String($0) }.joined(separator: ",")))")
             case .protocolError(let violation): "AudioSocket protocol error: \(violation)"
+            case .mediaProtocolError(let reason): "WebSocket media protocol error: \(reason)"
             case .stsClosed: "STS closed the connection"
             case .stsFailed(let failure): "STS failed: \(failure)"
             case .shutdown: "server shutting down"
@@ -58,11 +62,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     }
 
     private let context: CallContext
-    private let stream: TCPStream
-    private var log: Logger
-    /// Decodes frames in place from each read; keeps only an incomplete one.
-    private var reader = AudioSocketFrameReader()
-    private var machine = AudioSocketConnectionStateMachine()
+    private let leg: CallerLeg
+    private(set) var log: Logger
     private(set) var uuid: CallUUID?
     private var backend: SpeechBackend?
     private var audioDecoder = CallerAudioDecoder(maximumFrameBytes: AudioSocketDecoder.defaultMaximumPayloadLength)
@@ -84,15 +85,15 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// Called when the UUID arrives (the connection is a call from then on).
     var onIdentified: (() -> Void)?
     /// The caller's address (for log lines about the connection).
-    var peerAddress: SocketAddress? { stream.peerAddress }
+    var peerAddress: SocketAddress? { leg.peerAddress }
     private var droppedPlaybackFrames = 0
     /// For the metrics and the quality line (monotonic nanoseconds).
     private var quality = CallQuality()
     private var jitter = ArrivalJitter()
 
-    init(context: CallContext, stream: TCPStream) {
+    init(context: CallContext, leg: CallerLeg) {
         self.context = context
-        self.stream = stream
+        self.leg = leg
         log = context.log
         ambient = context.ambient
         playout = PlayoutController(queue: PlaybackQueue(capacityLimit: context.configuration.playbackQueueLimitMilliseconds * 8,
@@ -104,57 +105,39 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     }
 
     func start() {
-        stream.onRead = { [weak self] bytes in self?.received(bytes) }
-        stream.onEnd = { [weak self] error in
-            guard let self else { return }
-            if let error { self.log.debug("AudioSocket connection failed: \(error)") }
-            self.perform(self.machine.socketClosed())
-        }
-        stream.onClose = { [weak self] in
-            guard let self else { return }
-            let callback = self.onClosed
-            self.onClosed = nil
-            callback?()
-        }
-        stream.startReading()
+        leg.start(self)
     }
 
-    // MARK: From Asterisk
+    // MARK: From the caller's leg
 
-    private func received(_ bytes: UnsafeRawBufferPointer) {
-        do throws(AudioSocketError) {
-            try reader.read(bytes) { frame, payload in
-                guard !ended else { return false }
-                perform(machine.receivedFrame(frame), payload: payload)
-                return !ended
-            }
-        } catch {
-            perform(machine.receivedMalformedBytes(error))
-        }
-        if ended { reader.releaseStorage() }
+    /// The connection is closed: the call is forgotten.
+    func legClosed() {
+        let callback = onClosed
+        onClosed = nil
+        callback?()
     }
 
-    private func perform(_ action: AudioSocketConnectionStateMachine.Action, payload: UnsafeRawBufferPointer? = nil) {
-        switch action {
-        case .startCall(let uuid):
-            callStarted(uuid)
-        case .forwardAudio(let audio):
-            if let payload { callerAudio(kind: audio.kind, payload: payload) }
-        case .forwardDTMF(let digit):
-            log.limited(.dtmf, .info, "DTMF digit: \(digit)")
-            backend?.sendDTMF(digit.ascii)
-            sendPerMessageWebhook(WebhookEnvelope.dtmfDigit, payload: .object(["digit": .string(digit.description)]))
-        case .ignoreInvalidDTMF(let byte):
-            log.limited(.invalidDTMF, .warn,
-                        "Ignoring a DTMF message with byte 0x\(String(byte, radix: 16, uppercase: true)), which is no DTMF key")
-        case .hangup(let reason):
-            end(EndReason(reason))
-        case .ignore:
-            break
-        }
+    func callerDTMF(_ digit: DTMFDigit) {
+        log.limited(.dtmf, .info, "DTMF digit: \(digit)")
+        backend?.sendDTMF(digit.ascii)
+        sendPerMessageWebhook(WebhookEnvelope.dtmfDigit, payload: .object(["digit": .string(digit.description)]))
     }
 
-    private func callStarted(_ uuid: CallUUID) {
+    /// The leg knows the caller's codec (the WebSocket channel names it in MEDIA_START):
+    /// no detection, and the codec is logged and counted as a detected one would be.
+    /// `codec` nil: signed linear above 8 kHz, which the decoder resamples (and counts) as
+    /// on AudioSocket; only the line is logged here.
+    func callerCodecKnown(_ codec: AudioCodec?, name: String) {
+        if let codec {
+            audioDecoder = CallerAudioDecoder(maximumFrameBytes: AudioSocketDecoder.defaultMaximumPayloadLength, knownCodec: codec)
+            context.metrics.server.codecDetected(codec)
+        }
+        quality.codec = name
+        log.info("Audio codec: \(name) (from MEDIA_START)")
+    }
+
+    /// The call's UUID is known: the connection is a call from now on.
+    func callerIdentified(_ uuid: CallUUID) {
         self.uuid = uuid
         let identified = onIdentified
         onIdentified = nil
@@ -186,7 +169,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         if let started = claimStarted {
             log.debug("Route claimed in \((context.loop.nanoseconds - started) / 1000) µs")
         }
-        log.info("Call started from \(stream.peerAddress?.description ?? "?")" + (route == nil ? " (no prior POST /call)" : ""))
+        log.info("Call started from \(leg.peerAddress?.description ?? "?")" + (route == nil ? " (no prior POST /call)" : ""))
         let backend: SpeechBackend
         switch SpeechBackendFactory.make(route: route, uuid: uuid, context: context, log: log) {
         case .failure(let failure): return end(.stsFailed(failure))
@@ -202,7 +185,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         holding?.release(into: backend)
     }
 
-    private func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {
+    /// One frame of caller audio, as an AudioSocket kind says (the WebSocket leg maps its
+    /// format to the same kinds: `slin16` is `audio16kHz`).
+    func callerAudio(kind: AudioSocketKind, payload: UnsafeRawBufferPointer) {
         let arrival = context.loop.nanoseconds
         context.metrics.framesReceived += 1
         quality.framesIn += 1
@@ -306,14 +291,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// false when it was dropped because Asterisk is not reading.
     private func send(_ frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
         ambient?.mix(into: frame)
-        // Asterisk not reading: drop rather than queue without bound.
-        if stream.pendingWriteBytes > 16 * 1024 {
+        guard leg.sendAgentFrame(frame) else {
             droppedPlaybackFrames += 1
             return false
         }
-        let scratch = context.scratch
-        let length = AudioSocketEncoder.encodeAudioMessage(samples: UnsafeBufferPointer(frame), into: scratch.audioMessage)
-        stream.write(UnsafeRawBufferPointer(rebasing: scratch.audioMessage[0..<length]))
         return true
     }
 
@@ -403,6 +384,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     func speechInterrupted() {
         playout.clear()
+        leg.agentAudioFlushed()
         log.limited(.interruption, .info, "Interruption: playback queue cleared")
         sendPerMessageWebhook(WebhookEnvelope.interruption, payload: .object([:]))
     }
@@ -460,23 +442,18 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     func end(_ reason: EndReason) {
         guard !ended else { return }
         ended = true
-        _ = machine.hangupRequested()
         if uuid == nil, case .protocolError(let violation) = reason {
-            log.warn("AudioSocket protocol error from \(stream.peerAddress?.description ?? "?"): \(violation); closing")
+            log.warn("AudioSocket protocol error from \(leg.peerAddress?.description ?? "?"): \(violation); closing")
+        }
+        if uuid == nil, case .mediaProtocolError(let why) = reason {
+            log.warn("WebSocket media protocol error from \(leg.peerAddress?.description ?? "?"): \(why); closing")
         }
         context.scheduler.remove(self)
         let backend = self.backend
         self.backend = nil
         backend?.delegate = nil
         backend?.close()
-        if reason.sendsHangup && !stream.isClosing {
-            var hangup: [UInt8] = []
-            AudioSocketEncoder.appendHangup(to: &hangup)
-            stream.write(hangup)
-            stream.closeAfterFlush()
-        } else {
-            stream.close()
-        }
+        leg.close(hangup: reason.sendsHangup)
         playout.clear()
         let playback = playout.queue
         if droppedPlaybackFrames > 0 || playback.droppedSamples > 0 {

@@ -37,6 +37,9 @@ final class HTTPConnection {
     private var answeringHead = false
     /// Response bytes written since this connection last got input or a loop turn.
     private var writtenThisTurn = 0
+    /// The request was claimed by `HTTPServer.takeover`: the connection is handed over once
+    /// the parse loop has returned (with the bytes that followed the request).
+    private var takeover: HTTPServer.Takeover?
 
     init(server: HTTPServer, stream: TCPStream) {
         self.server = server
@@ -114,6 +117,9 @@ final class HTTPConnection {
         inParseLoop = true
         let consumed = parse(bytes)
         inParseLoop = false
+        if let takeover {
+            return handOver(takeover, rest: Array(UnsafeRawBufferPointer(rebasing: bytes[consumed...])))
+        }
         if consumed < bytes.count {
             if machine.hasEnded {
                 perform(machine.discarded(bytes.count - consumed, now: now))
@@ -133,6 +139,10 @@ final class HTTPConnection {
         while machine.acceptsRequests && !pending.isEmpty && !stream.isClosing {
             let consumed = pending.withReadableBytes { parse($0) }
             pending.moveReaderIndex(forwardBy: consumed)
+        }
+        if let takeover {
+            let rest = pending.withReadableBytes { Array($0) }
+            return handOver(takeover, rest: rest)
         }
         // Ended: what is left unparsed belongs to a request that will not be answered.
         if pending.isEmpty || machine.hasEnded { pending.releaseStorage() }
@@ -169,6 +179,10 @@ final class HTTPConnection {
     private func dispatch() {
         guard let request = parsedRequest else { return }
         parsedRequest = nil
+        if let claim = server.takeover?(request) {
+            takeover = claim
+            return
+        }
         let isHead = request.method == "HEAD"
         var answered = false
         server.handler(request) { [weak self] response in
@@ -180,6 +194,23 @@ final class HTTPConnection {
             self.answeringHead = isHead
             self.perform(self.machine.responded(keepAlive: keepAlive, now: self.now))
         }
+    }
+
+    /// Gives the stream to the `takeover` that claimed the request: this connection lets go
+    /// of it (timer, callbacks, buffers) and the server forgets it.
+    private func handOver(_ claim: HTTPServer.Takeover, rest: [UInt8]) {
+        takeover = nil
+        let stream = self.stream
+        timer?.close()
+        pending.releaseStorage()
+        stream.onRead = nil
+        stream.onDrain = nil
+        stream.onEnd = nil
+        stream.onClose = nil
+        let callback = onClosed
+        onClosed = nil
+        callback?()
+        claim(stream, rest)
     }
 
     /// The handler's response, until `.writeResponse` writes it.

@@ -23,6 +23,9 @@ package final class HTTPServer {
 
     /// Answers one request; `respond` must be called exactly once, on the loop.
     package typealias Handler = (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void
+    /// Takes over a connection whose request it claimed: the stream (nothing answered yet,
+    /// no callbacks set) and the bytes that followed the request.
+    typealias Takeover = (TCPStream, [UInt8]) -> Void
 
     let loop: EventLoop
     let options: Options
@@ -33,6 +36,9 @@ package final class HTTPServer {
     /// Accepting ran out of file descriptors: return true once something was closed to free
     /// one (the accept is retried at once; see `TCPListener.onAcceptPressure`).
     package var onAcceptPressure: ((UVError) -> Bool)?
+    /// Asked for every request before the handler: a `Takeover` claims the connection (a
+    /// WebSocket upgrade on `/media`); the HTTP server forgets it and answers nothing.
+    var takeover: ((HTTPRequest) -> Takeover?)?
 
     package init(loop: EventLoop, host: String, port: Int, options: Options, log: Logger,
                 reusePort: Bool = false, handler: @escaping Handler) throws(UVError) {

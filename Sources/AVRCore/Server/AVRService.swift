@@ -152,6 +152,7 @@ package final class AVRService {
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort, lifecycle: lifecycle)
         binding = nil
+        httpServer?.takeover = { [unowned self] request in self.mediaTakeover(request) }
         for server in [httpServer, metricsServer] {
             server?.onAcceptPressure = { [unowned self] error in self.relieveFDPressure(error) }
         }
@@ -169,6 +170,39 @@ package final class AVRService {
         sweeper.start(timeout: 1000, repeat: 1000) { [registry, loop] in registry.expire(now: loop.milliseconds) }
         sweeper.unref()
         self.sweeper = sweeper
+    }
+
+    /// The WebSocket media endpoint on the HTTP port (`/media`, Asterisk's WebSocket channel):
+    /// claims the request's connection, answers the upgrade (or refuses it with a JSON
+    /// error) and hands it to the call server as a `WebSocketMediaLeg`.
+    private func mediaTakeover(_ request: HTTPRequest) -> HTTPServer.Takeover? {
+        guard request.path == "/media" || request.path.hasPrefix("/media/") else { return nil }
+        return { [weak self] stream, rest in
+            guard let self, let calls = self.audioSocketServer else { return stream.close() }
+            let refuse = { (status: Int, message: String) in
+                self.log.info("WebSocket media: \(status) to \(stream.peerAddress?.description ?? "?"): \(message)")
+                stream.write(HTTPResponse.error(status, message, closesConnection: true).serialized(keepAlive: false))
+                stream.closeAfterFlush()
+            }
+            switch WebSocketServerHandshake.check(method: request.method, header: { request.header($0) }) {
+            case .failure(let refusal):
+                refuse(refusal.status, refusal.description)
+            case .success(let accepted):
+                guard calls.isAccepting else { return refuse(503, "draining: new calls are refused") }
+                stream.write(WebSocketServerHandshake.response(for: accepted))
+                let leg = WebSocketMediaLeg(stream: stream, uriUUID: Self.uuidParameter(request.target), leftover: rest)
+                _ = calls.adopt(leg)
+            }
+        }
+    }
+
+    /// The `uuid=` query parameter of a request target, when it is a UUID.
+    static func uuidParameter(_ target: String) -> CallUUID? {
+        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("uuid=") {
+            return CallUUID(string: pair.dropFirst(5))
+        }
+        return nil
     }
 
     /// A listener of this loop ran out of file descriptors (EMFILE, ENFILE): close what can be

@@ -18,10 +18,15 @@ package struct CallerAudioDecoder: Sendable {
     /// The first `0x10` frame, when it alone could not tell μ-law from A-law.
     private var undecided: HeldAudio
     private var event: Event?
+    /// The codec of 8 kHz frames when the caller's leg names it (the WebSocket channel's
+    /// MEDIA_START): the detector is not consulted.
+    private let knownCodec: AudioCodec?
 
-    /// `maximumFrameBytes`: the largest frame the detector may hold.
-    package init(maximumFrameBytes: Int) {
-        undecided = HeldAudio(capacity: maximumFrameBytes)
+    /// `maximumFrameBytes`: the largest frame the detector may hold. `knownCodec`: the codec
+    /// of 8 kHz frames, when it is known rather than detected.
+    package init(maximumFrameBytes: Int, knownCodec: AudioCodec? = nil) {
+        self.knownCodec = knownCodec
+        undecided = HeldAudio(capacity: knownCodec == nil ? maximumFrameBytes : 0)
     }
 
     /// The codec of 8 kHz frames, once known.
@@ -43,6 +48,12 @@ package struct CallerAudioDecoder: Sendable {
             resampler?.process(payload, appendingLittleEndianTo: &scratch)
             scratch.withUnsafeBytes { deliver($0) }
             return ArrivalJitter.linearDuration(bytes: payload.count, sampleRate: rate)
+        }
+        if let knownCodec {
+            Self.forward(payload, codec: knownCodec, scratch: &scratch, deliver: deliver)
+            return knownCodec == .slin
+                ? ArrivalJitter.linearDuration(bytes: payload.count, sampleRate: Resampler.outputRate)
+                : ArrivalJitter.g711Duration(bytes: payload.count)
         }
         let step = detector.observe(payload, at: now)
         if let decided = detector.takeEvent() { event = .codec(decided) }

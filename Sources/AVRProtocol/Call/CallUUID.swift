@@ -13,6 +13,14 @@ package struct CallUUID: Hashable, Sendable, CustomStringConvertible {
         self.low = low
     }
 
+    /// A fresh random (version 4) UUID, for a call whose leg names none.
+    package static func random() -> CallUUID {
+        var generator = SystemRandomNumberGenerator()
+        let high = (generator.next() as UInt64) & ~0xF000 | 0x4000
+        let low = (generator.next() as UInt64) & ~(UInt64(0xC) << 60) | UInt64(0x8) << 60
+        return CallUUID(high: high, low: low)
+    }
+
     /// From the 16 raw bytes of an AudioSocket UUID message; nil when there are not exactly
     /// 16 (a peer's length is never trusted).
     package init?(bytes: some Collection<UInt8>) {

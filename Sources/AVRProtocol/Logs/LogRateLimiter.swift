@@ -20,6 +20,9 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
     case moduleError
     /// A webhook dropped because the queues are full (the dispatcher's own budget).
     case webhookDropped
+    /// A control message from Asterisk's WebSocket channel (the `/media` leg) that could not
+    /// be read, or a command of ours it refused.
+    case callerMessage
 
     /// The name in the summary line, `suppressed N similar lines (<kind>)`.
     package var description: String {
@@ -32,6 +35,7 @@ package enum PeerLogKind: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .unexpectedMessage: "unexpected_message"
         case .moduleError: "module_error"
         case .webhookDropped: "webhook_dropped"
+        case .callerMessage: "caller_message"
         }
     }
 }

@@ -3,6 +3,8 @@
 package enum WebSocketError: Error, Equatable, Sendable {
     /// A server must not mask its frames (RFC 6455 §5.1).
     case maskedFrameFromServer
+    /// A client must mask every frame it sends (RFC 6455 §5.1).
+    case unmaskedFrameFromClient
     /// RSV1–3 set although no extension was negotiated.
     case reservedBitsSet
     case unknownOpcode(UInt8)
@@ -39,6 +41,7 @@ extension WebSocketError: CustomStringConvertible {
     package var description: String {
         switch self {
         case .maskedFrameFromServer: return "masked frame from server"
+        case .unmaskedFrameFromClient: return "unmasked frame from client"
         case .reservedBitsSet: return "reserved bits set without a negotiated extension"
         case .unknownOpcode(let value): return "unknown opcode 0x\(String(value, radix: 16))"
         case .fragmentedControlFrame: return "fragmented control frame"

@@ -36,3 +36,13 @@ package struct WebSocketFrameHeaderAndPayloadRange: Sendable, Equatable {
         self.payloadRange = payloadRange
     }
 }
+
+/// Which end of the connection we are: it decides which frames must be masked. The STS legs
+/// are clients; the media endpoint (`/media`, Asterisk's `chan_websocket` connecting in) is
+/// a server.
+package enum WebSocketRole: Sendable, Equatable {
+    /// We mask what we send and read unmasked frames.
+    case client
+    /// We send unmasked frames and read masked ones, unmasking them.
+    case server
+}

@@ -39,11 +39,13 @@ package struct WebSocketFrameDecoder: Sendable {
             header: header, payloadRange: payloadStart..<(payloadStart + header.payloadLength))
     }
 
-    /// Reads a server frame's header from its first `available` bytes (`byte(i)` is byte i):
-    /// the header and its length, `nil` when more bytes are needed, or the error, as soon as
-    /// the bytes show it. Lengths are checked as 64-bit values before they become `Int`.
+    /// Reads a frame's header from its first `available` bytes (`byte(i)` is byte i): the
+    /// header and its length (masking key included), `nil` when more bytes are needed, or the
+    /// error, as soon as the bytes show it. Lengths are checked as 64-bit values before they
+    /// become `Int`. `role` is ours: a client reads unmasked server frames, a server reads
+    /// masked client frames (RFC 6455 §5.1 makes either the other way a protocol error).
     @inline(__always)
-    static func header(available: Int, maxFrameSize: Int,
+    static func header(available: Int, maxFrameSize: Int, role: WebSocketRole = .client,
                        byte: (Int) -> UInt8) throws(WebSocketError) -> (WebSocketFrame, headerLength: Int)? {
         guard available >= 1 else { return nil }
         let first = byte(0)
@@ -54,9 +56,13 @@ package struct WebSocketFrameDecoder: Sendable {
 
         guard available >= 2 else { return nil }
         let second = byte(1)
-        guard second & 0x80 == 0 else { throw .maskedFrameFromServer }
+        let masked = second & 0x80 != 0
+        switch role {
+        case .client: guard !masked else { throw .maskedFrameFromServer }
+        case .server: guard masked else { throw .unmaskedFrameFromClient }
+        }
 
-        let headerLength: Int
+        var headerLength: Int
         let payloadLength: Int
         switch second & 0x7F {
         case 126:
@@ -80,7 +86,13 @@ package struct WebSocketFrameDecoder: Sendable {
         }
         if opcode.isControl && payloadLength > 125 { throw .controlFrameTooLarge }
         guard payloadLength <= maxFrameSize else { throw .messageTooLarge }
-        return (WebSocketFrame(fin: fin, opcode: opcode, maskingKey: nil, payloadLength: payloadLength), headerLength)
+        var key: WebSocketMaskingKey?
+        if masked {
+            guard available >= headerLength + 4 else { return nil }
+            key = WebSocketMaskingKey(byte(headerLength), byte(headerLength + 1), byte(headerLength + 2), byte(headerLength + 3))
+            headerLength += 4
+        }
+        return (WebSocketFrame(fin: fin, opcode: opcode, maskingKey: key, payloadLength: payloadLength), headerLength)
     }
 
     /// Moves the reader index past the frame returned last, if not done yet. `decode` does

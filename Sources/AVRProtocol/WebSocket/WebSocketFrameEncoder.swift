@@ -1,7 +1,34 @@
 /// Writes client frames (RFC 6455 §5.2): always masked, FIN as asked, reserved bits clear.
 /// Everything is appended to a caller-owned `[UInt8]` whose capacity the caller reuses: the
-/// array grows once per frame and the payload is masked while it is copied in.
+/// array grows once per frame and the payload is masked while it is copied in. The server
+/// role (the media endpoint) writes unmasked frames: `appendServerFrame`, `writeServerHeader`.
 package enum WebSocketFrameEncoder {
+    /// Appends one unmasked frame (what a server sends) carrying `payload`.
+    package static func appendServerFrame(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+        precondition(!opcode.isControl || payload.count <= 125, "control frames are ≤ 125 bytes")
+        appendUninitialized(count: WebSocketFrame.headerLength(payloadLength: payload.count, masked: false) + payload.count,
+                            to: &output) { frame in
+            let headerLength = writeHeader(fin: true, opcode: opcode, payloadLength: payload.count, maskingKey: nil, into: frame)
+            if let base = payload.baseAddress, payload.count > 0 {
+                frame.baseAddress!.advanced(by: headerLength).copyMemory(from: base, byteCount: payload.count)
+            }
+        }
+    }
+
+    /// Writes the header of an unmasked frame of `payloadLength` bytes at the start of
+    /// `output` (at least 10 bytes) and returns its length; the payload goes right after it.
+    package static func writeServerHeader(opcode: WebSocketOpcode, payloadLength: Int,
+                                          into output: UnsafeMutableRawBufferPointer) -> Int {
+        writeHeader(fin: true, opcode: opcode, payloadLength: payloadLength, maskingKey: nil, into: output)
+    }
+
+    /// Appends an unmasked close frame (server role).
+    package static func appendServerClose(code: WebSocketCloseCode, reason: String = "", to output: inout [UInt8]) {
+        var payload: [UInt8] = [UInt8(truncatingIfNeeded: code.rawValue >> 8), UInt8(truncatingIfNeeded: code.rawValue)]
+        payload.append(contentsOf: reason.utf8.prefix(123))
+        payload.withUnsafeBytes { appendServerFrame(opcode: .connectionClose, payload: $0, to: &output) }
+    }
+
     /// Appends one masked frame carrying `payload`.
     package static func appendFrame(
         opcode: WebSocketOpcode,

@@ -125,9 +125,11 @@ package struct WebSocketMessageReader: Sendable {
     package private(set) var assembler: WebSocketMessageAssembler
     package private(set) var receivedClose = false
 
-    package init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize) {
+    /// `role`: `.server` reads masked client frames (the media endpoint); the
+    /// ``ByteBuffer`` path below reads server frames only.
+    package init(maxMessageSize: Int = WebSocketMessageAssembler.defaultMaxMessageSize, role: WebSocketRole = .client) {
         decoder = WebSocketFrameDecoder(maxFrameSize: max(maxMessageSize, 125))
-        frames = WebSocketFrameReader(maxFrameSize: max(maxMessageSize, 125))
+        frames = WebSocketFrameReader(maxFrameSize: max(maxMessageSize, 125), role: role)
         assembler = WebSocketMessageAssembler(maxMessageSize: maxMessageSize)
     }
 

@@ -3,6 +3,7 @@ import AVRProtocol
 let extraTargets: [FuzzTarget] = [
     FuzzTarget(name: "codec-detector", run: fuzzCodecDetector),
     FuzzTarget(name: "vad", run: fuzzBargeInDetector),
+    FuzzTarget(name: "ws-media", run: fuzzMediaControl),
 ] + pipelineTargets
 
 /// The codec detector fed a call's `0x10` payloads with their arrival times, as the call

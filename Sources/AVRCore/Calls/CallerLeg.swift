@@ -1,0 +1,25 @@
+import AVRProtocol
+
+/// The caller's side of a call: the connection from Asterisk that carries the caller's audio
+/// in and the agent's audio out. `CallSession` is everything downstream (backend, playout,
+/// webhooks, metrics) and does not know which protocol the leg speaks: an AudioSocket
+/// connection (`AudioSocketLeg`, the `PORT` listener) or Asterisk's WebSocket channel on the
+/// HTTP port (`WebSocketMediaLeg`, `/media`).
+///
+/// A leg reports to its session: `callerIdentified` (the call's UUID is known),
+/// `callerAudio`, `callerDTMF`, `end` (the caller ended the call, or broke the protocol) and
+/// `legClosed` (the connection is gone).
+protocol CallerLeg: AnyObject {
+    /// Where the connection comes from (for log lines).
+    var peerAddress: SocketAddress? { get }
+    /// Starts reading; events go to `session`, which owns the leg.
+    func start(_ session: CallSession)
+    /// Writes one frame of agent audio (8 kHz samples; the leg converts it to what the caller
+    /// takes). False when it was dropped because Asterisk is not reading.
+    func sendAgentFrame(_ frame: UnsafeMutableBufferPointer<Int16>) -> Bool
+    /// The agent was interrupted: whatever of its audio the leg or Asterisk still holds goes.
+    func agentAudioFlushed()
+    /// Ends the connection, telling Asterisk to hang up first when `hangup` (it did not end
+    /// the call itself).
+    func close(hangup: Bool)
+}

@@ -191,17 +191,38 @@ package struct AVRLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Every message and string field passes through `URLRedactor` here, whatever the call
+    /// site: a URL's userinfo, query values and fragment never reach the log.
     package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        let own = event.metadata ?? [:]
+        let own = Self.redacted(event.metadata ?? [:])
+        let message = URLRedactor.redact(in: event.message.description)
         let line = switch format {
-        case .text: Self.textLine(level: event.level, message: event.message.description, context: merged, fields: own)
+        case .text: Self.textLine(level: event.level, message: message, context: merged, fields: own)
         case .json:
-            Self.jsonLine(time: WallClock.unixMilliseconds(), level: event.level, message: event.message.description,
+            Self.jsonLine(time: WallClock.unixMilliseconds(), level: event.level, message: message,
                           context: merged.merging(own) { _, new in new })
         }
         sink(line)
+    }
+
+    /// A line outside any logger, in `format` and redacted like every other: start-up errors
+    /// (a configuration that cannot be used) written before the logger exists.
+    package static func standaloneLine(_ level: Logging.Logger.Level, _ message: String, format: LogFormat) -> [UInt8] {
+        let message = URLRedactor.redact(in: message)
+        return switch format {
+        case .text: textLine(level: level, message: message, context: [:], fields: [:])
+        case .json: jsonLine(time: WallClock.unixMilliseconds(), level: level, message: message, context: [:])
+        }
+    }
+
+    private static func redacted(_ fields: Logging.Logger.Metadata) -> Logging.Logger.Metadata {
+        guard fields.values.contains(where: { if case .string = $0 { true } else { false } }) else { return fields }
+        return fields.mapValues { value in
+            if case .string(let text) = value { return .string(URLRedactor.redact(in: text)) }
+            return value
+        }
     }
 
     static func label(_ level: Logging.Logger.Level) -> String {

@@ -8,6 +8,8 @@ import Glibc
 /// A configuration error is one line on stderr and exit status 2. `--help`, `--version` and
 /// `--check-config` answer and exit; any other argument is an error (status 2).
 func runServer() -> Int32 {
+    // Before anything else: a SIGHUP during start-up must not end the process either.
+    ignoreHangupSignal()
     let action = CommandLineAction.parse(Array(CommandLine.arguments.dropFirst()))
     switch action {
     case .help:
@@ -31,14 +33,21 @@ func runServer() -> Int32 {
         }
         entry += 1
     }
+    // Start-up errors come before the logger: LOG_FORMAT=json makes them JSON all the same
+    // (read here directly, since the configuration itself may be what failed).
+    let errorFormat: LogFormat = environment["LOG_FORMAT"]?.lowercased() == "json" ? .json : .text
     let configuration: Configuration
     do {
-        configuration = try Configuration.parse(environment: environment) { access($0, R_OK) == 0 }
+        configuration = try Configuration.parse(environment: environment) { FileReader.status(path: $0) }
     } catch {
-        printStderr("[ERROR]: \(error)\n")
+        printStderr(AVRLogHandler.standaloneLine(.error, "\(error)", format: errorFormat))
         return 2
     }
     if action == .checkConfig {
+        if let problem = StartupCheck.problem(configuration) {
+            printStderr(AVRLogHandler.standaloneLine(.error, problem, format: errorFormat))
+            return 2
+        }
         printStdout("configuration OK\n")
         return 0
     }
@@ -47,13 +56,16 @@ func runServer() -> Int32 {
     do {
         return try configuration.loops == 1 ? runSingleLoop(configuration, log, metrics)
             : runLoops(configuration, log, metrics)
+    } catch let error as StartError {
+        log.error("\(error)")
+        return 1
     } catch {
         log.error("Cannot start: \(error)")
         return 1
     }
 }
 
-func runSingleLoop(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws(UVError) -> Int32 {
+func runSingleLoop(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws -> Int32 {
     let loop = try EventLoop()
     let service = AVRService(loop: loop, configuration: configuration, log: log, metrics: metrics)
     try service.installSignalHandlers()
@@ -66,7 +78,7 @@ func runSingleLoop(_ configuration: Configuration, _ log: Logger, _ metrics: Ser
 /// One loop per thread, all listening on the same ports (SO_REUSEPORT); each call lives
 /// wholly on the loop that accepted it; the call registry is shared. The main thread's loop
 /// takes the signals and wakes the others to stop.
-func runLoops(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws(UVError) -> Int32 {
+func runLoops(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMetrics) throws -> Int32 {
     let registry = CallRegistry(timeToLive: UInt64(configuration.callMetadataTTLSeconds) * 1000,
                                 capacity: configuration.maxPendingCalls, byteBudget: configuration.maxPendingCallBytes)
     let wakers = WakerList()
@@ -75,7 +87,7 @@ func runLoops(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMe
     for index in 1..<configuration.loops {
         let ready = StartGate()
         threads.append(try LoopThread {
-            do throws(UVError) {
+            do {
                 let loop = try EventLoop()
                 let service = AVRService(loop: loop, configuration: configuration, log: log, registry: registry,
                                          lifecycle: lifecycle,
@@ -91,11 +103,11 @@ func runLoops(_ configuration: Configuration, _ log: Logger, _ metrics: ServerMe
                 ready.open(nil)
                 loop.run()
             } catch {
-                ready.open("\(error)")
+                ready.open(error is StartError ? "\(error)" : "Cannot start: \(error)")
             }
         })
         if let failure = ready.wait() {
-            log.error("Cannot start an event loop: \(failure)")
+            log.error("\(failure) (event loop \(index))")
             return 1
         }
     }
@@ -119,6 +131,10 @@ func printStdout(_ text: String) {
 func printStderr(_ text: String) {
     var text = text
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+func printStderr(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
 }
 
 exit(runServer())

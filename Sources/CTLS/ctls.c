@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -41,6 +42,23 @@ static int remember_ticket(SSL *ssl, SSL_SESSION *session) {
     return 1;
 }
 
+/* The certificates of a PEM bundle, or -1 when it cannot be read as PEM. OpenSSL loads a
+   bundle that holds no certificate (an empty file, a key, CRLs only) without complaint: the
+   server would start trusting nothing more than the system store. */
+static int count_pem_certificates(const char *path) {
+    BIO *bio = BIO_new_file(path, "r");
+    if (bio == NULL) return -1;
+    STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (infos == NULL) return -1;
+    int count = 0;
+    for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+        if (sk_X509_INFO_value(infos, i)->x509 != NULL) count++;
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    return count;
+}
+
 ctls_context *ctls_context_new(const char *ca_file, char *error, size_t error_size) {
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -54,6 +72,16 @@ ctls_context *ctls_context_new(const char *ca_file, char *error, size_t error_si
         copy_error(error, error_size, "cannot load the system trust store");
         SSL_CTX_free(ctx);
         return NULL;
+    }
+    if (ca_file != NULL) {
+        int certificates = count_pem_certificates(ca_file);
+        if (certificates <= 0) {
+            if (certificates == 0) ERR_clear_error();
+            copy_error(error, error_size, certificates < 0 ? "cannot read TLS_CA_FILE as PEM"
+                                                            : "TLS_CA_FILE holds no PEM certificate");
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
     }
     if (ca_file != NULL && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
         copy_error(error, error_size, "cannot load TLS_CA_FILE");

@@ -119,3 +119,32 @@ import AVRProtocol
 enum CallUUIDFixture {
     static let uuid = CallUUID(string: "935652e3-7c59-4edc-b17f-9646a9c2a265")!
 }
+
+@Suite struct LogRedactionTests {
+    final class Lines: @unchecked Sendable { var all: [String] = [] }
+
+    @Test(arguments: [LogFormat.text, .json])
+    func everyLineHasItsURLsRedacted(format: LogFormat) {
+        let lines = Lines()
+        let backend = Logging.Logger(label: "test") { _ in
+            AVRLogHandler(format: format) { lines.all.append(String(decoding: $0, as: UTF8.self)) }
+        }
+        let log = Logger(level: .info, backend: backend)
+        log.info("Connecting to STS WebSocket: wss://u:p@sts/?token=s3cret&from=2000")
+        log.info("Call quality", fields: ["url": "http://h/?k=s3cret", "frames_in": .stringConvertible(3)])
+        #expect(lines.all.count == 2)
+        #expect(!lines.all.joined().contains("s3cret") && !lines.all.joined().contains("2000") && !lines.all.joined().contains("u:p"))
+        #expect(lines.all[0].contains("wss://***@sts/?token=***&from=***"))
+        #expect(lines.all[1].contains("http://h/?k=***"))
+    }
+
+    @Test func startUpErrorLinesFollowTheFormat() {
+        let text = String(decoding: AVRLogHandler.standaloneLine(.error, "STS_URL: \"ws://h/?t=x y\" is bad", format: .text),
+                          as: UTF8.self)
+        #expect(text == "[ERROR]: STS_URL: \"ws://h/?t=*** y\" is bad\n")
+        let json = String(decoding: AVRLogHandler.standaloneLine(.error, "Cannot listen on PORT=5001 (::1): address already in use",
+                                                                 format: .json), as: UTF8.self)
+        #expect(json.hasPrefix(#"{"time":""#))
+        #expect(json.hasSuffix(#"","level":"error","message":"Cannot listen on PORT=5001 (::1): address already in use"}"# + "\n"))
+    }
+}

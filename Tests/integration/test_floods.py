@@ -194,7 +194,8 @@ def test_peer_text_with_control_characters_stays_on_its_own_line(avr, webhook_re
     ])
     hooks = webhook_receiver()
     hooks.respond("call_initiated", Reply(200, f"no json\n[ERROR]: [{uuid}] forged by the receiver\x1b[0m\r"))
-    srv = avr(STS_URL=sts.url, WEBHOOK_URL=hooks.url)
+    # The receiver's answer is logged at debug.
+    srv = avr(STS_URL=sts.url, WEBHOOK_URL=hooks.url, LOG_LEVEL="debug")
     resp = request_once(srv.http_port, call_request(uuid))
     assert resp.status == 200, resp.body
     call = calls(srv, uuid)

@@ -128,7 +128,7 @@ package final class CallHTTPService {
         let url = base.map { base in
             STSEndpointList.join(STSEndpointList.split(base).map { EffectiveSTSURL.make(base: $0, payload: payload) })
         }
-        if overridden, let url { log.info("Overriding STS URL: \(url)") }
+        if overridden, let url { log.with("uuid", uuid.description).info("Overriding STS URL: \(url)") }
         let route = CallRoute(payload: payload, stsURL: url, overridden: overridden)
         var body = Array(#"{"sts_url":"#.utf8)
         if let url { JSONValue.appendQuoted(url, to: &body) } else { body.append(contentsOf: "null".utf8) }

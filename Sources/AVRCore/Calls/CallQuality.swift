@@ -7,8 +7,11 @@ struct CallQuality {
     var startedAt: UInt64 = 0
     /// When the STS leg started connecting (nil for the built-in echo).
     var legStartedAt: UInt64?
-    /// DNS + TCP + handshake of the STS leg.
+    /// DNS + TCP + handshake of the STS leg (pipeline: of the ASR stream).
     var stsConnect: UInt64?
+    /// What `stsConnect` measured, the quality line's `<leg>_connect_ms`: `sts`, or `asr` in
+    /// pipeline mode, where no STS connection is made and the leg is the ASR stream's.
+    var leg = "sts"
     /// From `startedAt` to the agent's first audio.
     var firstAudio: UInt64?
     var codec = "none"
@@ -29,6 +32,7 @@ struct CallQuality {
         summary.framesLate = framesLate
         summary.maxQueueMilliseconds = largestQueueSamples / 8
         summary.stsConnectMilliseconds = stsConnect.map { Int($0 / 1_000_000) }
+        summary.connectLeg = leg
         summary.firstAudioMilliseconds = firstAudio.map { Int($0 / 1_000_000) }
         return summary
     }

@@ -186,6 +186,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         self.backend = backend
         backend.delegate = self
         if !(backend is EchoBackend) { quality.legStartedAt = context.loop.nanoseconds }
+        if backend is PipelineBackend { quality.leg = "asr" }
         // The line never goes dead, and a caller who says nothing still hears the greeting.
         context.scheduler.add(self)
         backend.start()
@@ -347,7 +348,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         if let started = quality.legStartedAt, quality.stsConnect == nil {
             let elapsed = context.loop.nanoseconds &- started
             quality.stsConnect = elapsed
-            context.metrics.server.stsConnect.recordNanoseconds(Int64(elapsed))
+            // `avr_sts_connect_seconds` times STS connections only, not the pipeline's ASR stream.
+            if quality.leg == "sts" { context.metrics.server.stsConnect.recordNanoseconds(Int64(elapsed)) }
         }
     }
 

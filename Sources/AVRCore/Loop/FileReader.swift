@@ -1,3 +1,4 @@
+import AVRProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,5 +18,20 @@ package enum FileReader {
             bytes.append(contentsOf: chunk[0..<count])
             if bytes.count > limit { return nil }
         }
+    }
+
+    /// What is at `path`, found by opening it as start-up will: readable, missing (`ENOENT`,
+    /// `ENOTDIR`), unreadable (`EACCES`, `EPERM`, or any other reason it cannot be opened) or
+    /// a directory. The configuration's errors say which.
+    package static func status(path: String) -> Configuration.FileStatus {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = errno
+            return reason == ENOENT || reason == ENOTDIR ? .missing : .unreadable
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .unreadable }
+        return (info.st_mode & S_IFMT) == S_IFDIR ? .directory : .readable
     }
 }

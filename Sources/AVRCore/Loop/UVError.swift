@@ -7,7 +7,9 @@ package struct UVError: Error, CustomStringConvertible, Equatable, Sendable {
     package init(_ code: Int32) { self.code = code }
 
     package var name: String { String(cString: uv_err_name(code)) }
-    package var description: String { "\(name): \(String(cString: uv_strerror(code)))" }
+    package var description: String { "\(name): \(message)" }
+    /// libuv's message alone ("address already in use").
+    package var message: String { String(cString: uv_strerror(code)) }
 
     package var isEndOfFile: Bool { code == cuv_errno_eof() }
     package var isCancelled: Bool { code == cuv_errno_ecanceled() }

@@ -44,6 +44,7 @@ package enum MetricCatalog {
         Family(name: "avr_http_requests_total", kind: .counter, help: "HTTP API requests answered, by route and status.", buckets: []),
         Family(name: "avr_audiosocket_unidentified_closed_total", kind: .counter,
                help: "AudioSocket connections closed before they sent their UUID, by reason: uuid_timeout (AUDIOSOCKET_UUID_TIMEOUT passed), waiting_limit (AUDIOSOCKET_MAX_UNIDENTIFIED reached), fd_pressure (accept ran out of file descriptors).", buckets: []),
+        Family(name: "avr_build_info", kind: .gauge, help: "Always 1; the version label names the running build (avr-core --version).", buckets: []),
     ]
 
     package static func family(_ name: String) -> Family? { families.first { $0.name == name } }

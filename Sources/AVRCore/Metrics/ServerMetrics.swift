@@ -71,7 +71,12 @@ package final class ServerMetrics: @unchecked Sendable {
                 label: "avr_audiosocket_unidentified_closed_total", dimensions: [("reason", reason.metricLabel)], factory: factory)
         }
         unidentifiedClosed = unidentified
+        buildInfo = CoreMetrics.Meter(label: "avr_build_info", dimensions: [("version", BuildInfo.version)], factory: factory)
+        buildInfo.set(1)
     }
+
+    /// `avr_build_info{version="..."} 1`: which build a scrape came from (`BuildInfo.version`).
+    private let buildInfo: CoreMetrics.Meter
 
     /// An AudioSocket connection was closed before it sent its UUID.
     func unidentifiedClosed(_ reason: AwaitingUUIDQueue.CloseReason) { unidentifiedClosed[reason.metricLabel]?.increment() }
@@ -84,11 +89,13 @@ package final class ServerMetrics: @unchecked Sendable {
     func callEnded(reason: String) { callsEnded[reason]?.increment() }
     func codecDetected(_ codec: AudioCodec) { codecDetected[codec]?.increment() }
 
-    /// The Prometheus text exposition (format 0.0.4) of everything registered.
+    /// The Prometheus text exposition (format 0.0.4) of everything registered, then the
+    /// standard `process_*` families read from `/proc` at this moment.
     package func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)
         registry.emit(into: &buffer)
+        ProcessReader.sample()?.appendExposition(to: &buffer)
         return buffer
     }
 
@@ -205,7 +212,7 @@ final class HTTPMetrics {
     /// Known routes keep their path; anything else is `other` (no unbounded label values).
     static func route(_ path: Substring) -> String {
         switch path {
-        case "/call", "/health", "/metrics": String(path)
+        case "/call", "/health", "/ready", "/metrics": String(path)
         default: "other"
         }
     }

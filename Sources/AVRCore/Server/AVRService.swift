@@ -47,14 +47,27 @@ package final class AVRService {
     /// With `reusePort`, several services (one per loop and thread) share the ports and the
     /// kernel spreads connections over them; only the one with `announce` logs start-up lines
     /// and sweeps the shared registry.
-    package func start(host: String = "0.0.0.0", reusePort: Bool = false, announce: Bool = true) throws(UVError) {
+    /// `host`: the address to bind, `BIND_ADDRESS` unless given. A failure names what to change
+    /// (`StartError`): the listener's variable, port and address when one cannot bind.
+    package func start(host: String? = nil, reusePort: Bool = false, announce: Bool = true) throws(StartError) {
+        let host = host ?? configuration.bindAddress
+        var binding: StartError.Listener?
         do throws(TLSClient.SetupError) {
             tls = try TLSClient(caFile: configuration.tlsCAFile)
             tls?.metrics = metrics
         } catch {
-            log.error("TLS: \(error)")
-            throw UVError(UV_EINVAL_VALUE)
+            throw StartError(message: "\(error)", cause: UVError(UV_EINVAL_VALUE))
         }
+        do throws(UVError) {
+            try startServices(host: host, reusePort: reusePort, announce: announce, binding: &binding)
+        } catch {
+            throw StartError(listener: binding, cause: error)
+        }
+    }
+
+    /// `binding` names the listener being bound while it is (nil again once it listens).
+    private func startServices(host: String, reusePort: Bool, announce: Bool,
+                               binding: inout StartError.Listener?) throws(UVError) {
         if let webhookURL = configuration.webhookURL {
             let client = HTTPClient(loop: loop, tls: tls)
             httpClient = client
@@ -91,10 +104,12 @@ package final class AVRService {
             options.requestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
+            binding = .init(variable: "HTTP_PORT", port: httpPort, address: host)
             httpServer = try HTTPServer(loop: loop, host: host, port: httpPort, options: options, log: log,
                                         reusePort: reusePort) { request, respond in
                 service.handle(request, respond: respond)
             }
+            binding = nil
             if announce { log.info("AVR HTTP Server listening on port \(httpServer!.port)") }
         }
         if let metricsPort = configuration.metricsPort, announce {
@@ -104,7 +119,9 @@ package final class AVRService {
             options.firstRequestTimeout = UInt64(configuration.httpHeaderTimeoutMilliseconds)
             options.idleTimeout = UInt64(configuration.httpIdleTimeoutMilliseconds)
             let http = HTTPMetrics(server: metrics)
-            metricsServer = try HTTPServer(loop: loop, host: host, port: metricsPort, options: options, log: log) {
+            let metricsHost = configuration.metricsBindAddress ?? host
+            binding = .init(variable: "METRICS_PORT", port: metricsPort, address: metricsHost)
+            metricsServer = try HTTPServer(loop: loop, host: metricsHost, port: metricsPort, options: options, log: log) {
                 [metrics] request, respond in
                 let route = HTTPMetrics.route(request.path)
                 let counted: (HTTPResponse) -> Void = { response in
@@ -117,7 +134,9 @@ package final class AVRService {
                 default: counted(.error(404, "no such endpoint on the metrics port: \(request.path) (try /metrics)"))
                 }
             }
-            log.info("AVR metrics on port \(metricsServer!.port) (GET /metrics)")
+            binding = nil
+            log.info("AVR metrics on port \(metricsServer!.port) (GET /metrics)"
+                + (metricsHost == host ? "" : ", bound to \(metricsHost) (METRICS_BIND_ADDRESS)"))
         }
         var ambient: AmbientNoise?
         if let path = configuration.ambientNoiseFile {
@@ -130,8 +149,10 @@ package final class AVRService {
         }
         let context = try CallContext(loop: loop, configuration: configuration, registry: registry, webhooks: webhooks,
                                       ambient: ambient, log: log, metrics: loopMetrics, shared: shared, tls: tls)
+        binding = .init(variable: "PORT", port: configuration.audioSocketPort, address: host)
         audioSocketServer = try AudioSocketServer(host: host, port: configuration.audioSocketPort, context: context,
                                                   reusePort: reusePort, lifecycle: lifecycle)
+        binding = nil
         httpServer?.takeover = { [unowned self] request in self.mediaTakeover(request) }
         for server in [httpServer, metricsServer] {
             server?.onAcceptPressure = { [unowned self] error in self.relieveFDPressure(error) }
@@ -139,6 +160,7 @@ package final class AVRService {
         audioSocketServer?.onAcceptPressure = { [unowned self] error in self.relieveFDPressure(error) }
         guard announce else { return }
         log.info("AVR AudioSocket Server listening on port \(audioSocketServer!.port)")
+        if host != "0.0.0.0" { log.info("Listeners bound to \(host) (BIND_ADDRESS)") }
         if configuration.loops > 1 { log.info("Running \(configuration.loops) event loops") }
         if let pipeline = configuration.pipeline {
             log.info("Pipeline mode: ASR \(pipeline.asr), LLM \(pipeline.llm), TTS \(pipeline.tts)")
@@ -216,6 +238,14 @@ package final class AVRService {
             watcher.unref()
             signals.append(watcher)
         }
+        // SIGHUP: logged and ignored. The configuration is read once, at start-up; a hangup
+        // (a closed terminal, a reload habit) must not end the calls in progress.
+        let hangup = try SignalWatcher(loop: loop, signal: SIGHUP_VALUE) { [unowned self] _ in
+            self.log.warn("Received SIGHUP: ignored (the configuration is read only at start-up; "
+                + "restart to change it; SIGTERM drains, SIGINT stops)")
+        }
+        hangup.unref()
+        signals.append(hangup)
     }
 
     /// Main loop: every loop stops at once.
@@ -307,6 +337,8 @@ package final class AVRService {
         shared?.finish()
         for watcher in signals { watcher.close() }
         signals = []
+        // Closing the last watcher gave SIGHUP back its default action (ending the process).
+        ignoreHangupSignal()
         // The HTTP client closes once the last queued webhook is delivered or given up,
         // or after `shutdownGrace` at most (a dead receiver must not hold the exit).
         closeHTTPClientWhenIdle(deadline: loop.milliseconds + Self.shutdownGrace)

@@ -195,7 +195,9 @@ extension WebhookDispatcher: CallInitiatedHook {
         send(.callInitiated(payload: payload), uuid: uuid) { [log] response in
             guard let response else { return completion(nil) }
             guard !response.body.isEmpty else { return completion(nil) }
-            log.info("Webhook response received: \(String(decoding: response.body, as: UTF8.self))")
+            // The receiver's answer is a detail (and may be `{}` for every call): debug, with the call.
+            log.with("uuid", uuid.description)
+                .debug("Webhook response received: \(String(decoding: response.body.prefix(1024), as: UTF8.self))")
             guard let value = try? JSONValue.parse(response.body), let text = value["sts_url"]?.stringValue else {
                 return completion(nil)
             }
@@ -203,7 +205,7 @@ extension WebhookDispatcher: CallInitiatedHook {
                 _ = try STSEndpointList.parse(text)
                 completion(text)
             } catch {
-                log.warn("Ignoring sts_url from webhook: \(error): \(text)")
+                log.with("uuid", uuid.description).warn("Ignoring sts_url from webhook: \(error): \(text)")
                 completion(nil)
             }
         }

@@ -47,6 +47,9 @@ package struct CallEndSummary: Sendable, Equatable {
     /// DNS + TCP + handshake of the speech service's connection; nil when there was none
     /// (the built-in echo) or it never opened.
     package var stsConnectMilliseconds: Int?
+    /// What that connection was, the figure's name `<leg>_connect_ms`: `sts`, or `asr` in
+    /// pipeline mode (no STS connection is made; the ASR stream's is measured).
+    package var connectLeg = "sts"
     /// From the call's start to the agent's first audio; nil when none came.
     package var firstAudioMilliseconds: Int?
     /// Playout figures (docs/ARCHITECTURE.md, "Playout").
@@ -92,7 +95,7 @@ package struct CallEndSummary: Sendable, Equatable {
             ("frames_dropped", .number(framesDropped)),
             ("frames_late", .number(framesLate)),
             ("max_queue_ms", .number(maxQueueMilliseconds)),
-            ("sts_connect_ms", stsConnectMilliseconds.map(Figure.number) ?? .absent),
+            ("\(connectLeg)_connect_ms", stsConnectMilliseconds.map(Figure.number) ?? .absent),
             ("first_audio_ms", firstAudioMilliseconds.map(Figure.number) ?? .absent),
             ("playout_added_max_ms", .number(playoutAddedMaxMilliseconds)),
             ("playout_paid_back_ms", .number(playoutPaidBackMilliseconds)),

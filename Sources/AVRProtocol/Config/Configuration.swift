@@ -14,6 +14,13 @@ package struct Configuration: Sendable, Equatable {
     package var audioSocketMaxUnidentified = 1024
     /// `HTTP_PORT`: nil means no HTTP service at all.
     package var httpPort: Int?
+    /// `BIND_ADDRESS`: the numeric IPv4 or IPv6 address every listener binds (AudioSocket,
+    /// HTTP, metrics). `0.0.0.0`: every IPv4 interface, as before the variable existed; `::`
+    /// is every interface, IPv6 and IPv4 (libuv's bind clears `IPV6_V6ONLY`).
+    package var bindAddress = "0.0.0.0"
+    /// `METRICS_BIND_ADDRESS`: the metrics listener's own address (`METRICS_PORT` exists so
+    /// that Prometheus can scrape from a network the HTTP API stays off); nil = `bindAddress`.
+    package var metricsBindAddress: String?
     /// `STS_URL`: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP); the
     /// first endpoint when it lists several (`stsEndpoints`).
     package var stsURL: EndpointURL?
@@ -131,12 +138,34 @@ package struct Configuration: Sendable, Equatable {
     /// The defaults, as with an empty environment.
     package init() {}
 
+    /// What the caller found at a path the configuration names (`AMBIENT_NOISE_FILE`,
+    /// `TLS_CA_FILE`): the error then says which.
+    package enum FileStatus: Sendable, Equatable {
+        case readable, missing, unreadable, directory
+    }
+
     /// Reads and validates every variable; the first unusable one is the error.
     /// `fileExists` is asked about `AMBIENT_NOISE_FILE` (the caller does the I/O).
     package static func parse(
         environment: [String: String],
         fileExists: (String) -> Bool
     ) throws(ConfigurationError) -> Configuration {
+        try parse(environment: environment) { fileExists($0) ? .readable : .missing }
+    }
+
+    /// As above; `fileStatus` tells a missing file from an unreadable one or a directory.
+    package static func parse(
+        environment: [String: String],
+        fileStatus: (String) -> FileStatus
+    ) throws(ConfigurationError) -> Configuration {
+        func fileExists(_ variable: String, _ path: String) throws(ConfigurationError) {
+            switch fileStatus(path) {
+            case .readable: return
+            case .missing: throw ConfigurationError(variable: variable, value: path, problem: .fileNotFound)
+            case .unreadable: throw ConfigurationError(variable: variable, value: path, problem: .fileUnreadable)
+            case .directory: throw ConfigurationError(variable: variable, value: path, problem: .isADirectory)
+            }
+        }
         let reader = EnvironmentReader(environment: environment)
         var configuration = Configuration()
         if let port = try reader.port("PORT") { configuration.audioSocketPort = port }
@@ -182,15 +211,11 @@ package struct Configuration: Sendable, Equatable {
             configuration.webhookRetries = value
         }
         if let path = reader.value("AMBIENT_NOISE_FILE") {
-            guard fileExists(path) else {
-                throw ConfigurationError(variable: "AMBIENT_NOISE_FILE", value: path, problem: .fileNotFound)
-            }
+            try fileExists("AMBIENT_NOISE_FILE", path)
             configuration.ambientNoiseFile = path
         }
         if let path = reader.value("TLS_CA_FILE") {
-            guard fileExists(path) else {
-                throw ConfigurationError(variable: "TLS_CA_FILE", value: path, problem: .fileNotFound)
-            }
+            try fileExists("TLS_CA_FILE", path)
             configuration.tlsCAFile = path
         }
         if let level = try reader.level("AMBIENT_NOISE_LEVEL") { configuration.ambientNoiseLevel = level }
@@ -263,9 +288,33 @@ package struct Configuration: Sendable, Equatable {
             configuration.logFormat = format
         }
         configuration.metricsPort = try reader.port("METRICS_PORT")
+        try checkListeners(reader, &configuration)
         try parsePipeline(reader, into: &configuration)
         configuration.vad = try reader.vad()
         return configuration
+    }
+
+    /// `BIND_ADDRESS`, and one port per listener: two listeners on one port would fail at
+    /// start-up (`EADDRINUSE`), or with `LOOPS` > 1 (`SO_REUSEPORT`) share it silently.
+    private static func checkListeners(_ reader: EnvironmentReader,
+                                       _ configuration: inout Configuration) throws(ConfigurationError) {
+        for name in ["BIND_ADDRESS", "METRICS_BIND_ADDRESS"] {
+            guard var text = reader.value(name) else { continue }
+            let original = text
+            if text.hasPrefix("[") && text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
+            guard IPLiteral.isIP(text) else {
+                throw ConfigurationError(variable: name, value: original, problem: .notAnIPAddress)
+            }
+            if name == "BIND_ADDRESS" { configuration.bindAddress = text } else { configuration.metricsBindAddress = text }
+        }
+        let ports: [(String, Int?)] = [("PORT", configuration.audioSocketPort), ("HTTP_PORT", configuration.httpPort),
+                                       ("METRICS_PORT", configuration.metricsPort)]
+        for (index, (name, port)) in ports.enumerated() {
+            guard let port else { continue }
+            if let (other, _) = ports[..<index].first(where: { $0.1 == port }) {
+                throw ConfigurationError(variable: name, value: reader.value(name) ?? String(port), problem: .samePortAs(other))
+            }
+        }
     }
 
     /// The pipeline variables, and the mode rule: `STS_URL` alone → STS; `ASR_URL`, `LLM_URL`

@@ -12,6 +12,14 @@ package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConve
         /// A valid URL with a scheme this variable does not take (`expected` lists those it does).
         case unsupportedScheme(expected: String)
         case fileNotFound
+        /// The file exists but this process may not read it (`EACCES`).
+        case fileUnreadable
+        /// A directory where a file is expected.
+        case isADirectory
+        /// Not a numeric IPv4 or IPv6 address (`BIND_ADDRESS`).
+        case notAnIPAddress
+        /// The port of another listener (named).
+        case samePortAs(String)
         case unknownLogLevel
         case unknownLogFormat
         /// A header value with a control character; the description does not repeat the
@@ -65,6 +73,14 @@ package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConve
             return "\(variable): \(quoted) has an unsupported scheme (expected \(expected))"
         case .fileNotFound:
             return "\(variable): \(quoted) does not exist"
+        case .fileUnreadable:
+            return "\(variable): \(quoted) exists but cannot be read (permission denied)"
+        case .isADirectory:
+            return "\(variable): \(quoted) is a directory, not a file"
+        case .notAnIPAddress:
+            return "\(variable): \(quoted) is not a numeric IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::, ::1)"
+        case .samePortAs(let other):
+            return "\(variable): \(quoted) is also \(other): each listener needs a port of its own"
         case .unknownLogLevel:
             return "\(variable): \(quoted) is not one of debug, info, warn, error"
         case .unknownLogFormat:

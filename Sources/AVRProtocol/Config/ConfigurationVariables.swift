@@ -13,6 +13,7 @@ package enum ConfigurationVariables {
         Variable(name: "AUDIOSOCKET_UUID_TIMEOUT", meaning: "an AudioSocket connection must send its UUID (Asterisk does, first thing) within this, ms (100–600000); else it is closed (see Connection budgets)", defaultValue: "`5000`"),
         Variable(name: "AUDIOSOCKET_MAX_UNIDENTIFIED", meaning: "AudioSocket connections per event loop that may wait for their UUID at once; one more closes the oldest waiting", defaultValue: "`1024`"),
         Variable(name: "HTTP_PORT", meaning: "HTTP service port; unset = no HTTP service", defaultValue: "unset (`make run`: `6001`)"),
+        Variable(name: "BIND_ADDRESS", meaning: "numeric IPv4 or IPv6 address every listener binds (AudioSocket, HTTP, metrics): `127.0.0.1` or `::1` = this host only, `::` = every interface, IPv6 and IPv4; not a host name", defaultValue: "`0.0.0.0` (every IPv4 interface)"),
         Variable(name: "STS_URL", meaning: "STS endpoint: `ws://`/`wss://` (WebSocket) or `http://`/`https://` (streaming HTTP); several, separated by whitespace or commas, are tried in order and failed over to (see STS failover). Unset (and no pipeline URLs) = built-in echo; not combinable with `ASR_URL`/`LLM_URL`/`TTS_URL`", defaultValue: "unset"),
         Variable(name: "ASR_URL", meaning: "pipeline mode: speech-recognition module (`http://`/`https://`), one streaming `POST` per call; the pipeline needs `ASR_URL`, `LLM_URL` and `TTS_URL` all set and `STS_URL` unset", defaultValue: "unset"),
         Variable(name: "LLM_URL", meaning: "pipeline mode: language-model module (`http://`/`https://`), one `POST` per user turn", defaultValue: "unset"),
@@ -49,6 +50,7 @@ package enum ConfigurationVariables {
         Variable(name: "LOG_LEVEL", meaning: "`debug`, `info`, `warn`, `error`", defaultValue: "`info`"),
         Variable(name: "LOG_FORMAT", meaning: "`text` (`[LEVEL]: message`) or `json` (one object per line, metadata such as `uuid` as fields)", defaultValue: "`text`"),
         Variable(name: "METRICS_PORT", meaning: "a second port serving only `GET /metrics` and `/health` (for when the HTTP port stays private); `/metrics` is on `HTTP_PORT` too", defaultValue: "unset"),
+        Variable(name: "METRICS_BIND_ADDRESS", meaning: "numeric address of the `METRICS_PORT` listener alone (e.g. the interface Prometheus scrapes from, while `BIND_ADDRESS` keeps the rest private)", defaultValue: "`BIND_ADDRESS`"),
         Variable(name: "VAD_POSITIVE_SPEECH_THRESHOLD", meaning: "pipeline barge-in: speech probability (0.0–1.0, above 0) at or above which a caller frame is speech; see docs/VAD.md", defaultValue: "`0.5`"),
         Variable(name: "VAD_NEGATIVE_SPEECH_THRESHOLD", meaning: "probability below which a frame counts towards the end of speech; not above the positive threshold", defaultValue: "half the positive threshold (`0.25`)"),
         Variable(name: "VAD_MIN_SPEECH_FRAMES", meaning: "speech frames before the caller counts as speaking, i.e. before barge-in (1–100)", defaultValue: "`3`"),
@@ -70,7 +72,7 @@ package enum ConfigurationVariables {
           --help          print this help and exit
           --version       print the version and build (Swift, libuv, llhttp, OpenSSL) and exit
           --check-config  validate the environment and exit: 0 if usable, 2 (with one line naming the problem) if not;
-                          opens no port
+                          also loads the TLS trust store and binds each port for a moment (closed at once)
 
         Environment variables (an empty value counts as unset):
 

@@ -17,6 +17,7 @@ VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python3
 WITH_VENV := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 PYTEST_ARGS ?=
+INTEGRATION_TESTS ?= Tests/integration
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
@@ -64,13 +65,13 @@ run: release
 test: test-deps
 	$(SWIFT) build -c release
 	$(WITH_VENV) LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
-	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider Tests/integration $(PYTEST_ARGS)
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 
 unit: test-deps
 	$(WITH_VENV) $(SWIFT) test
 
 integration: release test-deps
-	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider Tests/integration $(PYTEST_ARGS)
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 
 ## asan: unit tests under AddressSanitizer
 asan: test-deps
@@ -104,6 +105,14 @@ clean:
 image-check: deps
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 	$(SUDO) deploy/image-check.sh
+
+## fresh-check: `make run` and `make test` on a stock Debian 12 with only the Swift toolchain
+## added: a debootstrap bookworm root (cached in .build-fresh/), a clone of HEAD, Debian's own
+## python3 (deploy/fresh-check.sh). Root only; not in CI (downloads and builds everything).
+## FRESH_TEST_ARGS go to `make test` there (e.g. INTEGRATION_TESTS=Tests/integration/test_http.py).
+fresh-check:
+	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	$(SUDO) env FRESH_TEST_ARGS="$(FRESH_TEST_ARGS)" deploy/fresh-check.sh
 
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
 ## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2";

@@ -31,7 +31,7 @@ define apt_install_missing
 	fi
 endef
 
-.PHONY: all deps test-deps test-apt build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval fresh-check unit-check
+.PHONY: all deps test-deps test-apt build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval fresh-check systemd-check
 
 all: release
 
@@ -113,6 +113,12 @@ image-check: deps
 fresh-check:
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 	$(SUDO) env FRESH_TEST_ARGS="$(FRESH_TEST_ARGS)" deploy/fresh-check.sh
+
+## systemd-check: deploy/avr-core.service through `systemd-analyze verify` (when installed; any
+## message fails it), its drain/limits/hardening promises, the Dockerfile and compose checks
+## (Tests/integration/test_deploy.py, also part of `make test`)
+systemd-check: release test-deps
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider Tests/integration/test_deploy.py
 
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
 ## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2";

@@ -151,7 +151,7 @@ FUZZ_BUILD := AVR_FUZZ=1 nice -n 10 $(SWIFT) build -c debug --product avr-fuzz \
 	-Xcc -fsanitize=fuzzer-no-link,address --scratch-path .build-fuzz
 
 fuzz-build: deps
-	$(FUZZ_BUILD) 2>&1 | grep -v 'ld.gold: warning: Cannot export local symbol'; exit $${PIPESTATUS[0]}
+	$(FUZZ_BUILD)
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_NICE=$(FUZZ_NICE) Tests/Fuzz/run.sh $(FUZZ_TARGETS)

@@ -112,7 +112,7 @@ image-check: deps
 ## FRESH_TEST_ARGS go to `make test` there (e.g. INTEGRATION_TESTS=Tests/integration/test_http.py).
 fresh-check:
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-	$(SUDO) env FRESH_TEST_ARGS="$(FRESH_TEST_ARGS)" deploy/fresh-check.sh
+	$(SUDO) env FRESH_TEST_ARGS='$(FRESH_TEST_ARGS)' deploy/fresh-check.sh
 
 ## systemd-check: deploy/avr-core.service through `systemd-analyze verify` (when installed; any
 ## message fails it), its drain/limits/hardening promises, the Dockerfile and compose checks

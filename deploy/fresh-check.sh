@@ -68,12 +68,13 @@ mnt /dev/pts --bind /dev/pts
 mnt "$SWIFT_DIR" --bind -o ro "$SWIFT_DIR"
 mount -o remount,bind,ro "$ROOT$SWIFT_DIR"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+[ -s "$ROOT/etc/hosts" ] || printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
 # git URL rewrites of this machine that point at a local directory (a mirror of the package
 # hosts) are carried into the root, with the directory, so the packages resolve as they do here.
 git config --system --get-regexp '^url\..*\.insteadof$' 2>/dev/null | while read -r key value; do
   dir=${key#url.}; dir=${dir%.insteadof}
-  [ -d "$dir" ] && echo "$dir $value"
-done > "$WORK/rewrites"
+  if [ -d "$dir" ]; then echo "$dir $value"; fi
+done > "$WORK/rewrites" || true
 while read -r dir value; do
   [ -d "$ROOT$dir" ] || mnt "$dir" --bind -o ro "$dir"
 done < <(awk '{print $1}' "$WORK/rewrites" | sort -u | sed 's/$/ -/')
@@ -114,8 +115,9 @@ sed 's/^/    | /' "$WORK/make-run.log" | grep -v '^    | \[[0-9]*/[0-9]*\] ' || 
 say "GET /ready: $ready"
 # The server: the process whose executable is the root's release binary (make's child).
 server=""
+binary=$(readlink -f "$ROOT/root/avr-core/.build/release/avr-core")
 for p in $(ps -eo pid=); do
-  if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$ROOT/root/avr-core/.build/release/avr-core" ]; then server=$p; break; fi
+  if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$binary" ]; then server=$p; break; fi
 done
 [ -n "$server" ] || { say "FAIL: cannot find the server process"; exit 1; }
 say "SIGTERM to the server (pid $server)"

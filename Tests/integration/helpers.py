@@ -340,6 +340,10 @@ class HarnessLag:
         n = len(self._data) // 16
         return list(struct.iter_unpack("dd", bytes(self._data[:n * 16])))
 
+    def worst(self, t0: float, t1: float) -> float:
+        """The latest wake-up among those due in [t0, t1] (wall clock), seconds."""
+        return max((late for due, late in self.samples() if t0 <= due <= t1), default=0.0)
+
     def summary(self, samples: list[tuple[float, float]] | None = None) -> str:
         lates = sorted(late for _, late in (self.samples() if samples is None else samples))
         if not lates:

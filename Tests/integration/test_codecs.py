@@ -515,8 +515,11 @@ def test_caller_dtmf_during_agent_speech_keeps_cadence(avr_server, sts_peer, cal
     assert all(first_t < d["t"] < last_t for d in digits), "the keys were not pressed during agent speech"
     assert_paced([kt for _, kt in agent()], "agent speech with DTMF", lag=harness_lag)
     gaps = [b - a for (_, a), (_, b) in zip(agent(), agent()[1:])]
-    # Under two frame times: no frame of the answer was skipped or held for a key press.
-    check_timing(max(gaps) < 0.040, f"a {max(gaps) * 1000:.1f} ms gap in agent speech")
+    # Under two frame times (plus what the machine itself stalled a sleeping process meanwhile):
+    # no frame of the answer was skipped or held for a key press.
+    stalled = harness_lag.worst(agent()[0][1], agent()[-1][1])
+    check_timing(max(gaps) < 0.040 + stalled,
+                 f"a {max(gaps) * 1000:.1f} ms gap in agent speech (the machine stalled {stalled * 1000:.1f} ms)")
 
 
 @pytest.mark.parametrize("code", [b"", b"\x07"], ids=["no-code", "code-7"])

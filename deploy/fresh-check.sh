@@ -35,7 +35,7 @@ say() { echo "fresh-check: $(date -u +%H:%M:%S) $*"; }
 
 if [ ! -f "$BASE/.fresh-check-base" ]; then
   say "debootstrap bookworm (default variant) from $MIRROR"
-  rm -rf "$BASE"
+  rm -rf --one-file-system "$BASE"
   nice -n 10 debootstrap bookworm "$BASE" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 \
     || { tail -20 "$WORK/debootstrap.log"; exit 1; }
   touch "$BASE/.fresh-check-base"
@@ -58,8 +58,15 @@ mnt() { # mnt <target inside ROOT> <mount arguments...>
   mounted+=("$ROOT$1")
 }
 
+# A run killed before its trap ran may have left mounts under the root: never delete through
+# them (/dev is bind-mounted read-write).
+if grep -q " $ROOT/" /proc/mounts; then
+  echo "fresh-check: still mounted under $ROOT (an earlier run was killed); unmount first:" >&2
+  grep " $ROOT/" /proc/mounts | awk '{print "  umount " $2}' >&2
+  exit 1
+fi
 say "a fresh copy of the base root"
-rm -rf "$ROOT"
+rm -rf --one-file-system "$ROOT"
 cp -a "$BASE" "$ROOT"
 mnt /proc -t proc proc
 mnt /sys -t sysfs sysfs

@@ -91,6 +91,13 @@ in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
 
 say "Swift's prerequisites for Debian 12: $SWIFT_PREREQS"
 in_root "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $SWIFT_PREREQS >/dev/null"
+# The root uses this machine's network, so it trusts the certificate authorities this machine
+# added locally (/usr/local/share/ca-certificates: e.g. a proxy's), as it uses its resolv.conf.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ca-certificates >/dev/null && update-ca-certificates >/dev/null"
+fi
 # the rewrites need git, installed just now
 while read -r dir value; do
   in_root "git config --system --add url.$dir.insteadOf $value"

@@ -1,25 +1,55 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus espeak-ng sox
-PY_MODULES := websockets aiohttp pytest numpy cryptography
+## Debian packages, by what needs them; each deps-* target installs only the missing ones.
+##   APT_PACKAGES       the build and the server (`make run`)
+##   TEST_APT_PACKAGES  the test peers and tools (`make test`, asan-integration, soak, vad-eval)
+##   BENCH_APT          `make bench` on top of the tests' packages
+APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates
+TEST_APT_PACKAGES := python3 python3-venv curl nodejs node-ws procps util-linux redis-server haproxy prometheus espeak-ng sox openssl
+## The tests' Python modules live in a virtual environment, never in the system Python (Debian's
+## refuses `pip install`: externally-managed-environment). It sees the system's site-packages,
+## so modules Debian (or the machine) already has are used as they are; pip installs into .venv
+## only what Tests/requirements.txt asks for and is missing. Every Python step below runs with
+## .venv/bin first on PATH, so `python3` in scripts and in the unit tests is the venv's.
+PYTHON ?= python3
+VENV := .venv
+PY := $(CURDIR)/$(VENV)/bin/python3
+WITH_VENV := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+PYTEST_ARGS ?=
+INTEGRATION_TESTS ?= Tests/integration
 PORT ?= 5001
 HTTP_PORT ?= 6001
 RELEASE_BIN := .build/release/avr-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-
-.PHONY: all deps build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval
-
-all: release
-
-## deps: install the Debian and Python packages the build and the tests need (only missing ones)
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt-get install of the listed packages that dpkg does not know as installed.
+define apt_install_missing
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import websockets, aiohttp, pytest, numpy, cryptography" 2>/dev/null || python3 -m pip install -q $(PY_MODULES)
+endef
+
+.PHONY: all deps test-deps test-apt build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval fresh-check systemd-check
+
+all: release
+
+## deps: the Debian packages the build and the server need (only missing ones)
+deps:
+	$(call apt_install_missing,$(APT_PACKAGES))
+
+## test-deps: deps, the tests' Debian packages, and the Python virtual environment .venv
+test-deps: deps test-apt $(VENV)/.installed
+
+test-apt: deps
+	$(call apt_install_missing,$(TEST_APT_PACKAGES))
+
+$(VENV)/.installed: Tests/requirements.txt | test-apt
+	[ -x $(VENV)/bin/python3 ] || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -c "import websockets, aiohttp, pytest, numpy, cryptography; from websockets.asyncio.server import serve" 2>/dev/null \
+	  || $(PY) -m pip install -q --disable-pip-version-check -r Tests/requirements.txt
+	touch $@
 
 build: deps
 	$(SWIFT) build
@@ -32,28 +62,28 @@ run: release
 	PORT=$(PORT) HTTP_PORT=$(HTTP_PORT) ./$(RELEASE_BIN)
 
 ## test: unit tests (Swift Testing, under AddressSanitizer), then integration tests against the release binary
-test: deps
+test: test-deps
 	$(SWIFT) build -c release
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
-	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) python3 -m pytest -q -p no:cacheprovider Tests/integration
+	$(WITH_VENV) LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 
-unit: deps
-	$(SWIFT) test
+unit: test-deps
+	$(WITH_VENV) $(SWIFT) test
 
-integration: release
-	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) python3 -m pytest -q -p no:cacheprovider Tests/integration
+integration: release test-deps
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 
 ## asan: unit tests under AddressSanitizer
-asan: deps
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
+asan: test-deps
+	$(WITH_VENV) LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 ## asan-integration: the integration suite against an AddressSanitizer build of the server
 ## (the RSS test is skipped: ASan's quarantine keeps freed memory on purpose; AVR_SANITIZED=1
 ## reports pacing-quality bounds instead of asserting them: see Tests/integration/helpers.py)
-asan-integration: deps
+asan-integration: test-deps
 	$(SWIFT) build --sanitize=address --scratch-path .build-asan
-	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp AVR_SANITIZED=1 \
-	  AVR_CORE_BIN=$(CURDIR)/.build-asan/debug/avr-core python3 -m pytest -q -p no:cacheprovider \
+	$(WITH_VENV) ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp AVR_SANITIZED=1 \
+	  AVR_CORE_BIN=$(CURDIR)/.build-asan/debug/avr-core $(PY) -m pytest -q -p no:cacheprovider \
 	  -k "not memory_stays_flat" Tests/integration
 
 ## vad-eval: the barge-in detector over the full set of espeak-ng mixes (docs/VAD.md): detection
@@ -61,9 +91,9 @@ asan-integration: deps
 ## VAD_AGENT_DBFS sets the agent's level (its echo is 20 dB below it).
 VAD_EVAL_DIR ?= /tmp/avr-vad-eval
 VAD_AGENT_DBFS ?= -20
-vad-eval: deps
-	python3 Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
-	set -o pipefail; VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter VADEvaluationTests 2>&1 | grep -E 'VAD-EVAL|passed|failed|error'
+vad-eval: test-deps
+	$(PY) Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
+	set -o pipefail; $(WITH_VENV) VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter VADEvaluationTests 2>&1 | grep -E 'VAD-EVAL|passed|failed|error'
 
 clean:
 	rm -rf .build .build-asan .build-fuzz .build-static .build-image
@@ -76,28 +106,38 @@ image-check: deps
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 	$(SUDO) deploy/image-check.sh
 
+## fresh-check: `make run` and `make test` on a stock Debian 12 with only the Swift toolchain
+## added: a debootstrap bookworm root (cached in .build-fresh/), a clone of HEAD, Debian's own
+## python3 (deploy/fresh-check.sh). Root only; not in CI (downloads and builds everything).
+## FRESH_TEST_ARGS go to `make test` there (e.g. INTEGRATION_TESTS=Tests/integration/test_http.py).
+fresh-check:
+	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	$(SUDO) env FRESH_TEST_ARGS='$(FRESH_TEST_ARGS)' deploy/fresh-check.sh
+
+## systemd-check: deploy/avr-core.service through `systemd-analyze verify` (when installed; any
+## message fails it), its drain/limits/hardening promises, the Dockerfile and compose checks
+## (Tests/integration/test_deploy.py, also part of `make test`)
+systemd-check: release test-deps
+	AVR_CORE_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m pytest -q -p no:cacheprovider Tests/integration/test_deploy.py
+
 ## bench: release build, then the sweep avr-core vs the floor relay (N = 50..800, 20 s each), one table
 ## plus micro-benchmarks; results in bench/results/<timestamp>.json. Options: BENCH_ARGS="--loops 1,2";
 ## every N also runs avr-core with wss:// STS and https:// webhooks (haproxy terminates TLS)
-BENCH_APT := valgrind python3 procps haproxy openssl
-bench-deps: deps
-	@missing=""; for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+BENCH_APT := valgrind wrk procps haproxy openssl
+bench-deps: test-deps
+	$(call apt_install_missing,$(BENCH_APT))
 
 bench: bench-deps
-	python3 bench/run.py --micro --tls $(BENCH_ARGS)
+	$(WITH_VENV) $(PY) bench/run.py --micro --tls $(BENCH_ARGS)
 
 ## bench-pipeline: pipeline mode (ASR/LLM/TTS bench services, bench/pipeline_services.js) at N = 100,400;
 ## compare with STS mode from `make bench` (same N)
 bench-pipeline: bench-deps
-	python3 bench/run.py --mode pipeline --calls 100,400 $(BENCH_ARGS)
+	$(WITH_VENV) $(PY) bench/run.py --mode pipeline --calls 100,400 $(BENCH_ARGS)
 
 ## bench-quick: N = 50,200 for 10 s each, no micro-benchmarks
 bench-quick: bench-deps
-	python3 bench/run.py --calls 50,200 --duration 10 $(BENCH_ARGS)
+	$(WITH_VENV) $(PY) bench/run.py --calls 50,200 --duration 10 $(BENCH_ARGS)
 
 ## fuzz: libFuzzer + AddressSanitizer on every decoder that takes peer bytes (Tests/Fuzz).
 ## Each target runs FUZZ_SECONDS from a scratch copy of its seeds, FUZZ_JOBS at a time;
@@ -111,7 +151,7 @@ FUZZ_BUILD := AVR_FUZZ=1 nice -n 10 $(SWIFT) build -c debug --product avr-fuzz \
 	-Xcc -fsanitize=fuzzer-no-link,address --scratch-path .build-fuzz
 
 fuzz-build: deps
-	$(FUZZ_BUILD) 2>&1 | grep -v 'ld.gold: warning: Cannot export local symbol'; exit $${PIPESTATUS[0]}
+	$(FUZZ_BUILD)
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_NICE=$(FUZZ_NICE) Tests/Fuzz/run.sh $(FUZZ_TARGETS)
@@ -124,5 +164,5 @@ fuzz: fuzz-build
 SOAK_DURATION ?= 60
 SOAK_CALLS ?= 50
 SOAK_CHURN ?= 10
-soak: deps
-	python3 bench/soak.py --duration $(SOAK_DURATION) --calls $(SOAK_CALLS) --churn $(SOAK_CHURN) $(SOAK_ARGS)
+soak: test-deps
+	$(WITH_VENV) $(PY) bench/soak.py --duration $(SOAK_DURATION) --calls $(SOAK_CALLS) --churn $(SOAK_CHURN) $(SOAK_ARGS)

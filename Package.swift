@@ -73,3 +73,12 @@ if Context.environment["AVR_FUZZ"] != nil {
         .executable(name: "avr-fuzz", targets: ["AVRFuzz"]),
     ]
 }
+
+// MARK: - linker: lld, which ships with the Swift toolchain, on Linux.
+// The toolchain's default there, gold, warns "Cannot export local symbol '__asan_report_*_asm'"
+// for every AddressSanitizer link (the sanitizer runtime's export list names symbols it keeps
+// local): hundreds of lines in `make test` that hid real messages. lld links the same
+// objects without them. Applied last, so the fuzz target gets it too.
+for target in package.targets where target.type != .system {
+    target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags(["-use-ld=lld"], .when(platforms: [.linux]))]
+}

@@ -77,7 +77,7 @@ private struct Transcript {
     @Test func aNewTurnSupersedesTheReplyInProgress() {
         var t = Transcript()
         _ = t.send(.transcript("book a table"))
-        _ = t.expected.addUser("book a table")
+        t.expected.addUser("book a table")
         #expect(t.send(.llmText("Sure. For how many? And when")) == t.spoken("Sure."))
         #expect(t.machine.queue == ["For how many?"])
         // The caller speaks again while "Sure." is being synthesised: the confirmed turn
@@ -94,7 +94,7 @@ private struct Transcript {
     @Test func aNewTurnWhileTheReplyIsOnlyBeingGeneratedInterruptsNothing() {
         var t = Transcript()
         _ = t.send(.transcript("book a table"))
-        _ = t.expected.addUser("book a table")
+        t.expected.addUser("book a table")
         #expect(t.send(.transcript("for two")) == [.cancelLLM, .log(.replySuperseded(droppedSentences: 0)),
                                                    .webhookTranscript(role: .user, text: "for two"), t.user("for two")])
     }
@@ -304,7 +304,7 @@ private struct Transcript {
     @Test func failuresEndOnlyTheRequest() {
         var t = Transcript()
         _ = t.send(.transcript("hi"))
-        _ = t.expected.addUser("hi")
+        t.expected.addUser("hi")
         #expect(t.send(.llmText("Hello there. I was about to")) == t.spoken("Hello there."))
         #expect(t.send(.llmFailed) == [.log(.llmFailed(droppedTail: true))])
         #expect(t.send(.ttsFailed) == [.log(.ttsFailed(text: "Hello there."))])
@@ -318,7 +318,7 @@ private struct Transcript {
     @Test func bargeInWhileTheAgentSpeaks() {
         var t = Transcript()
         _ = t.send(.transcript("tell me a story"))
-        _ = t.expected.addUser("tell me a story")
+        t.expected.addUser("tell me a story")
         #expect(t.send(.llmText("Once upon a time. There was a fox. It ")) == t.spoken("Once upon a time."))
         _ = t.send(.ttsStarted)
         #expect(t.send(.agentSpeaking(true)).isEmpty)

@@ -380,3 +380,14 @@ def webhook_receiver():
     from webhook_receiver import WebhookReceiver
 
     yield from started_peers(WebhookReceiver)
+
+
+@pytest.fixture
+def harness_lag():
+    """`HarnessLag` running for the whole test: how late the machine wakes a sleeping process
+    (helpers.py); pacing checks widen their bounds by it, so a busy machine does not count as server lateness."""
+    from helpers import HarnessLag
+
+    lag = HarnessLag().start()
+    yield lag
+    lag.stop()

@@ -278,3 +278,76 @@ def assert_json_error(resp: Response, status: int, mentions: str | None = None) 
     if mentions is not None:
         assert mentions.lower() in doc["error"].lower(), f"error {doc['error']!r} does not name {mentions!r}"
     return doc
+
+
+# --------------------------------------------------------------------------- machine lag
+# On a busy machine every process waits for a core now and then: the simulated caller, the STS
+# peer, this test, and the server. A pacing bound must fail only for lateness that is the
+# server's own, so the suite measures the machine's lateness beside it (HarnessLag) and
+# subtracts it, and where the agent's audio comes from a test peer, judges each frame against
+# when that peer made it available (test_codecs.py, `echo_lateness`).
+_LAG_PROBE = r"""
+import os, struct, sys, time
+period = float(sys.argv[1])
+start = time.time()
+k = 0
+while True:
+    k += 1
+    due = start + k * period
+    wait = due - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    os.write(1, struct.pack("dd", due, time.time() - due))
+"""
+
+
+class HarnessLag:
+    """How late this machine wakes a sleeping process, over a test: a small process (no GIL
+    shared with the test) sleeps to absolute deadlines every `period` and records how late each
+    wake-up was, on the wall clock (CLOCK_REALTIME, the clock of kernel receive timestamps).
+    An idle machine wakes it within a fraction of a millisecond; a loaded one, tens."""
+
+    def __init__(self, period: float = 0.002):
+        self.period = period
+        self._data = bytearray()
+        self._proc = None
+        self._reader = None
+
+    def start(self) -> "HarnessLag":
+        import subprocess
+        import sys
+        import threading
+        self._proc = subprocess.Popen([sys.executable, "-c", _LAG_PROBE, str(self.period)],
+                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for chunk in iter(lambda: self._proc.stdout.read1(65536), b""):
+            self._data += chunk
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()  # our own child, by its PID
+            self._proc.wait(timeout=5)
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+
+    def samples(self) -> list[tuple[float, float]]:
+        """(deadline, lateness) of every wake-up so far, in seconds."""
+        import struct
+        n = len(self._data) // 16
+        return list(struct.iter_unpack("dd", bytes(self._data[:n * 16])))
+
+    def worst(self, t0: float, t1: float) -> float:
+        """The latest wake-up among those due in [t0, t1] (wall clock), seconds."""
+        return max((late for due, late in self.samples() if t0 <= due <= t1), default=0.0)
+
+    def summary(self, samples: list[tuple[float, float]] | None = None) -> str:
+        lates = sorted(late for _, late in (self.samples() if samples is None else samples))
+        if not lates:
+            return "harness lag: no samples"
+        pick = lambda q: lates[min(len(lates) - 1, int(q * len(lates)))] * 1000  # noqa: E731
+        return (f"harness lag over {len(lates)} wake-ups: p50 {pick(0.5):.2f} ms, p99 {pick(0.99):.2f} ms, "
+                f"max {lates[-1] * 1000:.2f} ms")

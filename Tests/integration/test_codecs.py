@@ -36,7 +36,7 @@ from audio import (
     ulaw2lin,
 )
 from conftest import run_config_error
-from helpers import check_timing, free_port
+from helpers import HarnessLag, check_timing, free_port
 
 pytestmark = pytest.mark.call_path
 
@@ -49,17 +49,83 @@ def pacing(ts: list[float]) -> tuple[float, list[float]]:
     return mean, sorted((abs(t - (offset + 0.020 * k)) for k, t in enumerate(ts)), reverse=True)
 
 
-def assert_paced(ts: list[float], what: str) -> None:
-    """On the 20 ms grid: mean interval within 1 ms, 98% of frames within 10 ms of the grid
-    (so one late tick of a busy test machine in a short window is allowed, two are not), and
-    none more than 60 ms off (three frames: a stall the caller would hear)."""
-    mean, deviations = pacing(ts)
-    allowed = len(ts) // 50
-    check_timing(abs(mean - 0.020) <= 0.001, f"{what}: mean interval {mean * 1000:.3f} ms")
-    check_timing(deviations[allowed] <= 0.010,
-                 f"{what}: {sum(d > 0.010 for d in deviations)} of {len(ts)} frames more than 10 ms off "
-                 f"the 20 ms grid (worst {', '.join(f'{d * 1000:.1f}' for d in deviations[:4])} ms)")
-    check_timing(deviations[0] <= 0.060, f"{what}: a frame {deviations[0] * 1000:.1f} ms off the 20 ms grid")
+def own_lateness(ts: list[float], available: list[float] | None = None) -> list[float]:
+    """Each frame's lateness (seconds, wall clock) against when the server should have sent it.
+
+    Without `available`, against the ideal 20 ms grid anchored at the median offset. With it
+    (when the agent's audio of each frame reached the server's peer: `echo_available`), against
+    the earliest time the server could play the frame: when it was available, or 20 ms after
+    the earliest time of the frame before, whichever is later (docs/ARCHITECTURE.md,
+    "Playout": an echo follows the peer's arrival times), so the simulated caller's and the
+    STS peer's own lateness does not count."""
+    if available is None:
+        offset = statistics.median(t - 0.020 * k for k, t in enumerate(ts))
+        expected = [offset + 0.020 * k for k in range(len(ts))]
+    else:
+        assert len(available) >= len(ts), f"{len(available)} availability times for {len(ts)} frames"
+        expected = []
+        for a in available[:len(ts)]:
+            expected.append(a if not expected else max(expected[-1] + 0.020, a))
+    return [t - e for t, e in zip(ts, expected)]
+
+
+def assert_paced(ts: list[float], what: str, lag: HarnessLag | None = None,
+                 available: list[float] | None = None, skip: int = 0) -> None:
+    """On the 20 ms grid (`own_lateness`; the first `skip` frames are not judged): no drift (the
+    grid's interval, measured between the medians of the first and last quarter, within 1 ms of
+    20 ms), 98% of frames within 10 ms (so one late tick in a short window is allowed, two are
+    not), and none more than 60 ms off (three frames: a stall the caller would hear).
+
+    With `lag`, the machine's own lateness over the same time is added to the two bounds: its
+    98th percentile to the 10 ms, its worst to the 60 ms. A process that does nothing but sleep
+    to a deadline (HarnessLag) woke that late on this machine meanwhile, so the server, which
+    sleeps to its ticks and socket reads the same way, is judged only on what it adds. On an
+    idle machine that is a fraction of a millisecond and the bounds are as tight as they read."""
+    x = own_lateness(ts, available)[skip:]
+    n = len(x)
+    q = max(1, n // 4)
+    drift = (statistics.median(x[-q:]) - statistics.median(x[:q])) / max(1, n - q)
+    deviations = sorted((abs(v) for v in x), reverse=True)
+    allowed = n // 50
+    typical = worst = 0.0
+    note = ""
+    if lag is not None:
+        samples = [(due, late) for due, late in lag.samples() if ts[skip] - 0.1 <= due <= ts[-1]]
+        lates = sorted(late for _, late in samples)
+        if lates:
+            typical, worst = lates[min(len(lates) - 1, int(0.98 * len(lates)))], lates[-1]
+        note = f" ({lag.summary(samples)}; bounds widened by its p98 and max)"
+    check_timing(abs(drift) <= 0.001, f"{what}: interval {(0.020 + drift) * 1000:.3f} ms{note}")
+    check_timing(deviations[allowed] <= 0.010 + typical,
+                 f"{what}: {sum(d > 0.010 + typical for d in deviations)} of {n} frames more than "
+                 f"{(0.010 + typical) * 1000:.1f} ms off (worst {', '.join(f'{d * 1000:.1f}' for d in deviations[:4])} ms){note}")
+    check_timing(deviations[0] <= 0.060 + worst, f"{what}: a frame {deviations[0] * 1000:.1f} ms off{note}")
+
+
+def wall_minus_monotonic() -> float:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC now (the pair read closest together of a few)."""
+    best = None
+    for _ in range(5):
+        a = time.monotonic()
+        w = time.time()
+        b = time.monotonic()
+        if best is None or b - a < best[0]:
+            best = (b - a, w - (a + b) / 2)
+    return best[1]
+
+
+def echo_available(sts, conn: int, frames: int, frame_bytes: int = FRAME_SLIN) -> list[float]:
+    """When the echo STS peer sent back the audio of each of the first `frames` frames (wall
+    clock): the time it recorded the caller message that completed the frame, after which it
+    echoes that message at once (peers/sts_node.js; its clock is CLOCK_MONOTONIC)."""
+    offset = wall_minus_monotonic()
+    done: list[float] = []
+    total = 0
+    for m in sts_audio_messages(sts, conn):
+        total += m["audio_len"]
+        while len(done) < frames and total >= (len(done) + 1) * frame_bytes:
+            done.append(m["t"] + offset)
+    return done
 
 
 def codec_lines(srv) -> list[str]:
@@ -84,7 +150,7 @@ G711 = {
 
 
 @pytest.mark.parametrize("codec", ["alaw", "ulaw"])
-def test_g711_caller_decoded_for_sts_and_hears_slin(avr_server, sts_peer, calls, codec):
+def test_g711_caller_decoded_for_sts_and_hears_slin(avr_server, sts_peer, calls, codec, harness_lag):
     """A G.711-only caller (`Dial(AudioSocket/...)`): 160-byte `0x10` payloads of speech-like
     sound. The STS gets the G.711 decoding as s16le; the caller hears it back as 320-byte slin
     frames (what Asterisk reads from the server), byte for byte, paced at 20 ms, with slin
@@ -120,9 +186,12 @@ def test_g711_caller_decoded_for_sts_and_hears_slin(avr_server, sts_peer, calls,
     assert {len(p) for _, p in call.audio_frames()} == {FRAME_SLIN}, "every outbound frame is 320 bytes of slin"
     # The echo goes out as it comes back from the STS: the call's 20 ms grid restarts on its
     # first frame and pauses while it is late (docs/ARCHITECTURE.md, "Playout"), so the echo
-    # is what keeps the caller's 20 ms pacing, not the silence around it.
+    # is what keeps the caller's 20 ms pacing, not the silence around it -- and each frame is
+    # judged against when the STS peer sent it back, not against a fixed grid: the simulated
+    # caller and the peer run late on a busy machine too, and that is not the server's doing.
     wire = [t for t, (_, p) in zip(call.wire_times(), call.audio_frames()) if not is_silence(p)]
-    assert_paced(wire[3:], f"{name} caller playback")
+    assert_paced(wire, f"{name} caller playback", lag=harness_lag,
+                 available=echo_available(sts, conn, len(wire)), skip=3)
 
 
 @pytest.mark.parametrize("codec", ["slin", "alaw", "ulaw"])
@@ -313,7 +382,7 @@ def half_away(x: float) -> int:
 
 
 @pytest.mark.parametrize("codec", ["slin", "alaw", "ulaw"])
-def test_ambient_noise_fills_silence_scaled_and_looped(avr_server, sts_peer, calls, tmp_path, codec):
+def test_ambient_noise_fills_silence_scaled_and_looped(avr_server, sts_peer, calls, tmp_path, codec, harness_lag):
     """Mute STS: every outbound frame is the noise file x 0.5, continuing where the previous
     frame stopped and wrapping to the file's start mid-frame (4003 samples), as 8 kHz slin to
     every caller, G.711 ones included (±1 LSB for rounding)."""
@@ -343,7 +412,7 @@ def test_ambient_noise_fills_silence_scaled_and_looped(avr_server, sts_peer, cal
                      f"want {want[bad[0]:bad[0] + 4]}")
     for b in (NOISE_SAMPLES, 2 * NOISE_SAMPLES):  # the seams, mid-frame
         assert ok[b - 1] and ok[b], f"loop seam at sample {b}: got {got[b - 2:b + 2]}, want {want[b - 2:b + 2]}"
-    assert_paced(call.wire_times()[3:], f"{codec} silence with ambient noise")
+    assert_paced(call.wire_times()[3:], f"{codec} silence with ambient noise", lag=harness_lag)
 
 
 def test_ambient_noise_under_loud_agent_saturates(avr_server, sts_peer, calls, tmp_path):
@@ -408,7 +477,7 @@ def test_ambient_noise_bad_configuration_stops_startup(tmp_path, env, variable, 
 
 
 # --------------------------------------------------------------------------- DTMF and errors
-def test_caller_dtmf_during_agent_speech_keeps_cadence(avr_server, sts_peer, calls):
+def test_caller_dtmf_during_agent_speech_keeps_cadence(avr_server, sts_peer, calls, harness_lag):
     """As Asterisk does, the caller's audio pauses ~100 ms around each key (no frames), then one
     `0x03`. The agent's 2 s answer plays on, byte-exact, every 20 ms, with no gap."""
     sts = sts_peer("node", "long", long_ms=2000, chunk=640)
@@ -444,10 +513,13 @@ def test_caller_dtmf_during_agent_speech_keeps_cadence(avr_server, sts_peer, cal
     frames = call.audio_frames()
     first_t, last_t = frames[idx[0]][0], frames[idx[-1]][0]
     assert all(first_t < d["t"] < last_t for d in digits), "the keys were not pressed during agent speech"
-    assert_paced([kt for _, kt in agent()], "agent speech with DTMF")
+    assert_paced([kt for _, kt in agent()], "agent speech with DTMF", lag=harness_lag)
     gaps = [b - a for (_, a), (_, b) in zip(agent(), agent()[1:])]
-    # Under two frame times: no frame of the answer was skipped or held for a key press.
-    check_timing(max(gaps) < 0.040, f"a {max(gaps) * 1000:.1f} ms gap in agent speech")
+    # Under two frame times (plus what the machine itself stalled a sleeping process meanwhile):
+    # no frame of the answer was skipped or held for a key press.
+    stalled = harness_lag.worst(agent()[0][1], agent()[-1][1])
+    check_timing(max(gaps) < 0.040 + stalled,
+                 f"a {max(gaps) * 1000:.1f} ms gap in agent speech (the machine stalled {stalled * 1000:.1f} ms)")
 
 
 @pytest.mark.parametrize("code", [b"", b"\x07"], ids=["no-code", "code-7"])

@@ -12,33 +12,36 @@ package struct AVRMetricsFactory: MetricsFactory {
 
     private static let defaultSeconds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    private func help(_ label: String) -> String { MetricCatalog.family(label)?.help ?? "" }
+    /// The label as the metric's whole name (no unit suffix: the catalog's names carry theirs),
+    /// with the catalog's HELP text.
+    private func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: MetricCatalog.family(label)?.help ?? "")
+    }
     private func buckets(_ label: String) -> [Double] {
         let buckets = MetricCatalog.family(label)?.buckets ?? []
         return buckets.isEmpty ? Self.defaultSeconds : buckets
     }
 
     package func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-        registry.makeCounter(name: label, labels: dimensions, help: help(label))
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
     package func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        registry.makeCounter(name: label, labels: dimensions, help: help(label))
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
     package func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
-        guard aggregate else { return registry.makeGauge(name: label, labels: dimensions, help: help(label)) }
-        return registry.makeValueHistogram(name: label, labels: dimensions, buckets: buckets(label), help: help(label))
+        guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
+        return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: buckets(label))
     }
 
     package func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        registry.makeGauge(name: label, labels: dimensions, help: help(label))
+        registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
     }
 
     package func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        registry.makeDurationHistogram(name: label, labels: dimensions,
-                                       buckets: buckets(label).map { .nanoseconds(Int64(($0 * 1e9).rounded())) },
-                                       help: help(label))
+        registry.makeDurationHistogram(descriptor: descriptor(label), labels: dimensions,
+                                       buckets: buckets(label).map { .nanoseconds(Int64(($0 * 1e9).rounded())) })
     }
 
     package func destroyCounter(_ handler: any CounterHandler) {

@@ -23,6 +23,8 @@ package final class ServerMetrics: @unchecked Sendable {
     private let tlsHandshakes: [String: CoreMetrics.Counter]
     private let redisOperations: [String: CoreMetrics.Counter]
     private let unidentifiedClosed: [String: CoreMetrics.Counter]
+    private let echoReturnLoss: CoreMetrics.Recorder
+    private let echoDelay: CoreMetrics.Timer
 
     static let tlsResults = ["full", "resumed", "failed"]
     static let redisOperationNames = ["set", "getdel"]
@@ -71,6 +73,14 @@ package final class ServerMetrics: @unchecked Sendable {
                 label: "avr_audiosocket_unidentified_closed_total", dimensions: [("reason", reason.metricLabel)], factory: factory)
         }
         unidentifiedClosed = unidentified
+        echoReturnLoss = CoreMetrics.Recorder(label: "avr_echo_return_loss_db", factory: factory)
+        echoDelay = CoreMetrics.Timer(label: "avr_echo_delay_seconds", factory: factory)
+    }
+
+    /// A pipeline call's line echo as measured at its end (docs/VAD.md, "Echo cancellation").
+    func echoMeasured(returnLossDecibels: Double, delayNanoseconds: Int64) {
+        echoReturnLoss.record(returnLossDecibels)
+        echoDelay.recordNanoseconds(delayNanoseconds)
     }
 
     /// An AudioSocket connection was closed before it sent its UUID.

@@ -68,7 +68,7 @@ import AVRProtocol
         }
         outcome.returnLoss = canceller?.path.echoFound == true ? canceller?.path.lossDecibels : nil
         outcome.delayFrames = canceller?.path.delayFrames
-        outcome.detectorLoss = detector.echoLoss.lossDecibels.map { $0 - detector.echoLoss.lossSpreadDecibels! }
+        outcome.detectorLoss = detector.echoGateDecibels
         return outcome
     }
 
@@ -80,7 +80,7 @@ import AVRProtocol
     static func evaluate(directory: String) throws {
         let mixes = try load(directory)
         #expect(!mixes.isEmpty)
-        print("AEC-EVAL | mix | set-up | false barge-ins (echo only) / latency ms (caller) | ERL, delay measured | loss to the detector less its spread |")
+        print("AEC-EVAL | mix | set-up | false barge-ins (echo only) / latency ms (caller) | ERL, delay measured | gate depth at the end |")
         for mix in mixes {
             for setup in Setup.allCases {
                 let outcome = run(mix, setup: setup)

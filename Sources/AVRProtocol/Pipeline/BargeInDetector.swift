@@ -8,8 +8,8 @@
 /// 2. it passes the echo gate, an energy form of the Geigel double-talk detector (Duttweiler
 ///    1978): its band power exceeds the loudest agent frame played in the last 250 ms minus
 ///    the loss measured on this line (`echoLoss`, an `EchoPathEstimator` over the frames the
-///    detector is given: the raw line, or what the echo canceller left) less its spread (one
-///    standard deviation) and `echoMarginDecibels`. Until the line is measured the gate assumes the worst loss a line
+///    detector is given: the raw line, or what the echo canceller left) less its spread
+///    (`echoSpreadFactor` standard deviations) and `echoMarginDecibels`. Until the line is measured the gate assumes the worst loss a line
 ///    may have (`echoUnmeasuredLossDecibels`). The agent's own voice reflected by the line
 ///    stays below that, the caller talking over it does not.
 /// The `SpeechHangover` turns those frames into `speechStarted` / `speechEnded`.
@@ -103,14 +103,15 @@ package struct BargeInDetector: Sendable {
         _ = hangover.step(probability: lastProbability)
     }
 
-    /// The gate's depth under the loudest recent agent frame: the mean loss measured less one
-    /// standard deviation and the margin, within 0…`echoGateLimitDecibels`.
+    /// The gate's depth under the loudest recent agent frame: the mean loss measured less
+    /// `echoSpreadFactor` standard deviations and the margin, within 0…`echoGateLimitDecibels`.
     private func gateDecibels() -> Float {
         if let fixed = configuration.echoFixedGateDecibels { return fixed }
         guard let loss = echoLoss.lossDecibels, let spread = echoLoss.lossSpreadDecibels else {
             return max(configuration.echoUnmeasuredLossDecibels - configuration.echoMarginDecibels, 0)
         }
-        return min(max(loss - spread - configuration.echoMarginDecibels, 0), configuration.echoGateLimitDecibels)
+        return min(max(loss - configuration.echoSpreadFactor * spread - configuration.echoMarginDecibels, 0),
+                   configuration.echoGateLimitDecibels)
     }
 
     /// Mean square with the frame's DC removed.

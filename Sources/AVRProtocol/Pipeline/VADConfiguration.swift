@@ -29,9 +29,11 @@ package struct VADConfiguration: Sendable, Equatable {
     /// Echo gate: a caller frame is the agent's echo unless its power is above the loudest
     /// agent frame of the last `echoWindowFrames` frames minus the loss the line was measured
     /// to have (`BargeInDetector.echoLoss`: the echo return loss, plus the canceller's
-    /// enhancement where one runs), less its spread (one standard deviation) and this margin
+    /// enhancement where one runs), less `echoSpreadFactor` times its spread (standard deviation) and this margin
     /// (dB), see docs/VAD.md.
     package var echoMarginDecibels: Float = 3
+    /// Standard deviations of the measured loss the gate stays above its mean.
+    package var echoSpreadFactor: Float = 1.5
     /// The loss the gate assumes before it has measured the line (dB): the worst echo return
     /// loss of a 2-wire hybrid that ITU-T G.168 expects a canceller to handle.
     package var echoUnmeasuredLossDecibels: Float = 6

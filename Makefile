@@ -1,7 +1,7 @@
 # avr-core — every target does its own set-up on a fresh Debian 12 machine with Swift.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus espeak-ng sox
+APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev libspeexdsp-dev ca-certificates curl nodejs node-ws wrk procps util-linux redis-server haproxy prometheus espeak-ng sox
 PY_MODULES := websockets aiohttp pytest numpy cryptography
 PORT ?= 5001
 HTTP_PORT ?= 6001
@@ -58,12 +58,13 @@ asan-integration: deps
 
 ## vad-eval: the barge-in detector over the full set of espeak-ng mixes (docs/VAD.md): detection
 ## latency per mix, false triggers per minute on echo + noise and on noise alone.
-## VAD_AGENT_DBFS sets the agent's level (its echo is 20 dB below it).
+## VAD_AGENT_DBFS sets the agent's level (its echo is 20 dB below it). The simulated phone lines
+## (echo at ERL 6/10/15 dB, callers 10/16/20 dB under the agent) go through the echo canceller.
 VAD_EVAL_DIR ?= /tmp/avr-vad-eval
 VAD_AGENT_DBFS ?= -20
 vad-eval: deps
 	python3 Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
-	set -o pipefail; VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter VADEvaluationTests 2>&1 | grep -E 'VAD-EVAL|passed|failed|error'
+	set -o pipefail; VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter 'VADEvaluationTests|EchoCancellerEvaluationTests' 2>&1 | grep -E 'VAD-EVAL|AEC-EVAL|passed|failed|error'
 
 clean:
 	rm -rf .build .build-asan .build-fuzz .build-static .build-image

@@ -30,6 +30,13 @@ final class LineEchoCanceller {
     /// The reference is taken this many frames back (the measured delay less one).
     private(set) var bulkDelayFrames = 0
     private var activeFramesLeft = 0
+    /// Consecutive frames the measured delay was out of the filter's reach.
+    private var outOfReachFrames = 0
+    /// Frames the delay must stay out of reach before the reference moves (after the first
+    /// measurement, which is followed at once).
+    static let moveAfterFrames = 25
+    /// The reference was placed by a measurement once.
+    private var followed = false
     /// Caller frames the canceller ran on, and all caller frames (for the log).
     private(set) var cancelledFrames = 0
     private(set) var frames = 0
@@ -78,13 +85,23 @@ final class LineEchoCanceller {
         return UnsafeBufferPointer(output)
     }
 
-    /// Moves the reference when the measured delay leaves the filter's reach (one frame before
-    /// the delay to two after it), and starts the filter again.
+    /// Moves the reference when the measured delay has left the filter's reach (the filter
+    /// starts at the reference and spans four frames; a delay from the reference to two frames
+    /// after it is covered) for `moveAfterFrames` frames in a row, and starts the filter
+    /// again. A reset costs the canceller's convergence, so a flickering estimate must not
+    /// cause one.
     private func follow(_ delay: Int?) {
-        guard let delay, delay < bulkDelayFrames + 1 || delay > bulkDelayFrames + 2 else { return }
-        let bulk = max(delay - 1, 0)
-        guard bulk != bulkDelayFrames else { return }
-        bulkDelayFrames = bulk
+        guard let delay, delay < bulkDelayFrames || delay > bulkDelayFrames + 2,
+              max(delay - 1, 0) != bulkDelayFrames else {
+            outOfReachFrames = 0
+            if delay != nil { followed = true }
+            return
+        }
+        outOfReachFrames += 1
+        guard outOfReachFrames >= Self.moveAfterFrames || !followed else { return }
+        outOfReachFrames = 0
+        followed = true
+        bulkDelayFrames = max(delay - 1, 0)
         canceller.reset()
     }
 }

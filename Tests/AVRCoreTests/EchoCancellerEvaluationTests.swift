@@ -55,11 +55,16 @@ import AVRProtocol
         var detector = BargeInDetector(configuration: configuration)
         let canceller = setup == .canceller ? LineEchoCanceller() : nil
         var outcome = Outcome()
-        for frame in 0..<(mix.caller.count / 160) {
+        let frames = mix.caller.count / 160
+        // In a call a caller frame arrives after the tick that played the next agent frame
+        // (it was recorded while that one went out): the canceller gets the played audio one
+        // frame ahead, as `EchoReference` expects.
+        mix.agent[0..<160].withUnsafeBufferPointer { canceller?.played($0) }
+        for frame in 0..<frames {
             let range = frame * 160..<(frame + 1) * 160
-            mix.agent[range].withUnsafeBufferPointer { played in
-                detector.agentPlayed(played)
-                canceller?.played(played)
+            mix.agent[range].withUnsafeBufferPointer { detector.agentPlayed($0) }
+            if frame + 1 < frames {
+                mix.agent[range.upperBound..<range.upperBound + 160].withUnsafeBufferPointer { canceller?.played($0) }
             }
             let event = mix.caller[range].withUnsafeBufferPointer { caller in
                 detector.callerFrame(canceller?.process(caller) ?? caller)

@@ -96,12 +96,13 @@ private func measure(agent: [Int16], caller: [Int16], lags: Int = 16) -> EchoPat
             frame.withUnsafeBufferPointer { reference.played($0) }
         }
         var reference2 = reference
-        // The first read after the silent one drifted more than the slack: realigned to the newest frame.
-        #expect(read(&reference) == frames[5])
+        // The first read after the silent one drifted more than the slack: realigned to the
+        // frame before the newest.
+        #expect(read(&reference) == frames[4])
         #expect(reference.realignments == 1)
-        // Two frames back.
+        // Two frames further back.
         reference2.realign()
-        #expect(read(&reference2, delay: 320) == frames[3])
+        #expect(read(&reference2, delay: 320) == frames[2])
     }
 
     @Test func readsAdvanceOneFrameAtATimeThroughJitter() {
@@ -113,12 +114,16 @@ private func measure(agent: [Int16], caller: [Int16], lags: Int = 16) -> EchoPat
             frame.withUnsafeBufferPointer { reference.played($0) }
         }
         play(0)
-        #expect(read(&reference) == frames[0])
-        // Two frames played before the next caller frame, then none: the reads stay in sequence.
         play(1)
+        #expect(read(&reference) == frames[0])
+        // Two frames played before the next caller frame, then none, then one: the reads stay
+        // in sequence.
         play(2)
+        play(3)
         #expect(read(&reference) == frames[1])
         #expect(read(&reference) == frames[2])
+        play(4)
+        #expect(read(&reference) == frames[3])
         #expect(reference.realignments == 0)
     }
 }

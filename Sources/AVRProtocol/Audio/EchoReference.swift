@@ -5,8 +5,8 @@
 /// Playback and caller audio run on two clocks (the pacing ticks, Asterisk's frames) that agree
 /// on the rate but not on the phase, and arrive with jitter. So the read position advances by
 /// exactly one caller frame per caller frame (the canceller's filter sees a continuous
-/// signal) and is set again only when it has drifted more than `slackSamples` from where the
-/// newest played audio, less the bulk delay, says it should be.
+/// signal) and is set again only when it would read past the newest played frame (less the
+/// bulk delay), or lags the frame before it by more than `slackSamples`.
 package struct EchoReference: Sendable {
     private var ring: [Int16]
     private let mask: Int
@@ -47,13 +47,16 @@ package struct EchoReference: Sendable {
     package mutating func realign() { readPosition = nil }
 
     /// The reference for the next caller frame of `out.count` samples: what was played
-    /// `delaySamples` before the newest `out.count` samples. Samples never written (or already
+    /// `delaySamples` before the frame before the newest `out.count` samples. Samples never written (or already
     /// overwritten) read as silence.
     package mutating func next(into out: UnsafeMutableBufferPointer<Int16>, delaySamples: Int) {
         let count = out.count
-        let target = written - count - delaySamples
+        // One frame behind the newest played frame: a caller frame may arrive just before or
+        // just after the tick that plays "its" frame; reading up to one frame ahead of the
+        // target stays within what was played, so jitter of a frame causes no jump.
+        let target = written - 2 * count - delaySamples
         var position: Int
-        if let current = readPosition, abs(current - target) <= slackSamples {
+        if let current = readPosition, current - target <= count, target - current <= slackSamples {
             position = current
         } else {
             if readPosition != nil { realignments += 1 }

@@ -3,7 +3,7 @@
 # (Not built in CI: the CI machines have no Docker engine.)
 FROM swift:6.3-bookworm AS build
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev libspeexdsp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift Package.resolved ./
@@ -15,7 +15,7 @@ RUN swift build -c release --product avr-core --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1 libhiredis0.14 libssl3 ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1 libhiredis0.14 libssl3 libspeexdsp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home avr
 COPY --from=build /out/avr-core /usr/local/bin/avr-core

@@ -5,7 +5,7 @@ SWIFT ?= swift
 ##   APT_PACKAGES       the build and the server (`make run`)
 ##   TEST_APT_PACKAGES  the test peers and tools (`make test`, asan-integration, soak, vad-eval)
 ##   BENCH_APT          `make bench` on top of the tests' packages
-APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev ca-certificates
+APT_PACKAGES := libuv1-dev node-llhttp libhiredis-dev pkg-config libssl-dev libspeexdsp-dev ca-certificates
 TEST_APT_PACKAGES := python3 python3-venv curl nodejs node-ws procps util-linux redis-server haproxy prometheus espeak-ng sox openssl
 ## The tests' Python modules live in a virtual environment, never in the system Python (Debian's
 ## refuses `pip install`: externally-managed-environment). It sees the system's site-packages,
@@ -88,12 +88,13 @@ asan-integration: test-deps
 
 ## vad-eval: the barge-in detector over the full set of espeak-ng mixes (docs/VAD.md): detection
 ## latency per mix, false triggers per minute on echo + noise and on noise alone.
-## VAD_AGENT_DBFS sets the agent's level (its echo is 20 dB below it).
+## VAD_AGENT_DBFS sets the agent's level (its echo is 20 dB below it). The simulated phone lines
+## (echo at ERL 6/10/15 dB, callers 10/16/20 dB under the agent) go through the echo canceller.
 VAD_EVAL_DIR ?= /tmp/avr-vad-eval
 VAD_AGENT_DBFS ?= -20
 vad-eval: test-deps
 	$(PY) Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
-	set -o pipefail; $(WITH_VENV) VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter VADEvaluationTests 2>&1 | grep -E 'VAD-EVAL|passed|failed|error'
+	set -o pipefail; $(WITH_VENV) VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter 'VADEvaluationTests|EchoCancellerEvaluationTests' 2>&1 | grep -E 'VAD-EVAL|AEC-EVAL|passed|failed|error'
 
 clean:
 	rm -rf .build .build-asan .build-fuzz .build-static .build-image

@@ -6,6 +6,7 @@ import PackageDescription
 //   CLLHTTP      compiles Debian's llhttp 8.1 sources from /usr/share/llhttp
 //   COpenSSL     OpenSSL 3 (libssl-dev) through pkg-config; only CTLS includes it
 //   CTLS         a TLS client on memory buffers (no sockets, no threads); opaque types only
+//   CSpeexDSP    libspeexdsp's echo canceller (libspeexdsp-dev) through pkg-config
 //   AVRProtocol  pure Swift, no I/O: parsers, encoders, codecs, state machines
 //   AVRCore      libuv wrappers (Loop/) and the services built on them
 //   AVRServer    the `avr-core` executable: configuration, logging, run
@@ -27,9 +28,11 @@ let package = Package(
         .target(name: "CHiredis", linkerSettings: [.linkedLibrary("hiredis")]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CTLS", dependencies: ["COpenSSL"], linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        // speexdsp's acoustic echo canceller (pipeline barge-in, docs/VAD.md), opaque state only.
+        .systemLibrary(name: "CSpeexDSP", pkgConfig: "speexdsp", providers: [.apt(["libspeexdsp-dev"])]),
         .target(name: "AVRProtocol"),
         .target(name: "AVRCore", dependencies: [
-            "CUV", "CLLHTTP", "CHiredis", "CTLS", "AVRProtocol",
+            "CUV", "CLLHTTP", "CHiredis", "CTLS", "CSpeexDSP", "AVRProtocol",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -28,6 +28,14 @@ private let pipelineURLs = [
         #expect(configuration.interruptListening == false)
         #expect(configuration.pipelineRequestTimeoutMilliseconds == 10_000)
         #expect(configuration.asrDebounceMilliseconds == 300)
+        #expect(configuration.echoCancellation && configuration.echoCancelledASR)
+    }
+
+    @Test func echoCancellationSwitches() throws {
+        let configuration = try parse(["ECHO_CANCELLATION": "False", "ECHO_CANCELLED_ASR": "false"])
+        #expect(!configuration.echoCancellation && !configuration.echoCancelledASR)
+        #expect(message(["ECHO_CANCELLATION": "off"]) == "ECHO_CANCELLATION: \"off\" is not one of true, false")
+        #expect(message(["ECHO_CANCELLED_ASR": "1"]) == "ECHO_CANCELLED_ASR: \"1\" is not one of true, false")
     }
 
     @Test func allThreeURLsSelectThePipeline() throws {
@@ -94,7 +102,7 @@ private let pipelineURLs = [
     @Test func helpListsThePipelineVariables() {
         let help = ConfigurationVariables.helpText(program: "avr-core")
         for name in ["ASR_URL", "LLM_URL", "TTS_URL", "SYSTEM_MESSAGE", "INTERRUPT_LISTENING",
-                     "PIPELINE_REQUEST_TIMEOUT", "ASR_DEBOUNCE_MS"] {
+                     "PIPELINE_REQUEST_TIMEOUT", "ASR_DEBOUNCE_MS", "ECHO_CANCELLATION", "ECHO_CANCELLED_ASR"] {
             #expect(help.contains("  \(name) "))
         }
     }

@@ -25,8 +25,10 @@ import Testing
 
     static func load(_ directory: String) throws -> [Mix] {
         let manifest = try String(contentsOfFile: directory + "/manifest.tsv", encoding: .utf8)
-        return try manifest.split(separator: "\n").map { line in
+        // The simulated phone lines ("line" kinds) are EchoCancellerEvaluationTests' (AVRCoreTests).
+        return try manifest.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: "\t").map(String.init)
+            guard !fields[1].hasPrefix("line") else { return nil }
             func samples(_ suffix: String) throws -> [Int16] {
                 let data = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(fields[0]).\(suffix).raw"))
                 return data.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }.map { Int16(littleEndian: $0) }

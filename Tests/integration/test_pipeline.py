@@ -168,7 +168,9 @@ def test_conversation_greeting_turns_dtmf_and_webhooks(avr, asr_service, llm_ser
     asr = asr_service(turns=[AsrTurn([QUESTION + "<end>\n"])])          # on the end of the caller's speech
     llm = llm_service(replies=[llm_deltas(" ".join(ANSWER)), llm_whole(DTMF_ANSWER)])
     tts = tts_service()
-    srv = pipeline(avr, asr, llm, tts, SYSTEM_MESSAGE=GREETING, WEBHOOK_URL=hooks.url)
+    # ECHO_CANCELLED_ASR=false: ASR gets the caller's bytes as sent (checked below); by default
+    # it gets them through the echo canceller, which is not bit-exact while the agent speaks.
+    srv = pipeline(avr, asr, llm, tts, SYSTEM_MESSAGE=GREETING, WEBHOOK_URL=hooks.url, ECHO_CANCELLED_ASR="false")
     call = calls(srv)
     line = CallerLine(call).start()
 
@@ -234,7 +236,7 @@ def test_ulaw_caller_reaches_asr_as_slin_and_hears_slin(avr, asr_service, llm_se
     asr = asr_service(turns=[AsrTurn(["Hello there<end>\n"])])
     llm = llm_service(replies=[llm_whole("Hello to you.")])
     tts = tts_service()
-    srv = pipeline(avr, asr, llm, tts)
+    srv = pipeline(avr, asr, llm, tts, ECHO_CANCELLED_ASR="false")   # the bytes as sent (see above)
     call = calls(srv, frame_bytes=160)
     line = CallerLine(call, codec="ulaw")
     line.play(caller_says("Hello there"), "hello")   # speech from the first frame: the codec is decidable
@@ -509,20 +511,23 @@ def test_barge_in_stops_playback_and_cancels_requests(avr, asr_service, llm_serv
     assert not call.ended()
 
 
+# The echo return loss of the line: 20 dB, and 10 and 6 dB (a poor 2-wire hybrid, ITU-T G.168's
+# worst case), which the echo canceller and the measured gate must take (docs/VAD.md).
+@pytest.mark.parametrize("echo_db", [-20.0, -10.0, -6.0], ids=["erl20", "erl10", "erl6"])
 def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_service, calls,
-                                              webhook_receiver):
+                                              webhook_receiver, echo_db):
     """White noise at −40 dBFS, and with it what the caller hears reflected back 60 ms later at
-    −20 dB, all through the greeting and a two-sentence answer: no interruption, every clip
-    heard whole, no request cancelled."""
+    −20 dB (−10, −6), all through the greeting and a two-sentence answer: no interruption,
+    every clip heard whole, no request cancelled."""
     hooks = webhook_receiver()
     asr = asr_service(threshold=1e9)   # turns only when the test says so
     greeting = "Welcome to the test line. How can I help?"
     answer = ["Sure, I can help.", "It is sunny today."]
     llm = llm_service(replies=[llm_whole(" ".join(answer))])
     tts = tts_service(replies=[TtsReply("raw", chunk=333, speed=2.0)])
-    srv = pipeline(avr, asr, llm, tts, SYSTEM_MESSAGE=greeting, WEBHOOK_URL=hooks.url)
+    srv = pipeline(avr, asr, llm, tts, SYSTEM_MESSAGE=greeting, WEBHOOK_URL=hooks.url, LOG_LEVEL="debug")
     call = calls(srv)
-    line = CallerLine(call, noise_dbfs=-40.0, echo_db=-20.0, echo_delay=3).start()
+    line = CallerLine(call, noise_dbfs=-40.0, echo_db=echo_db, echo_delay=3).start()
     asr.wait_request()
     greeting_texts = wait_spoken(call, tts, greeting)
     line.play(caller_says(QUESTION), "question")
@@ -539,8 +544,16 @@ def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_
     assert [words(t) for t in tts.texts()] == [words(t) for t in texts]
     kinds = types_of(of_call(hooks.events(), call.uuid))
     assert "interruption" not in kinds, f"line noise and echo triggered a barge-in: {kinds}"
-    assert line.slin() and speech.dbfs(line.slin()) < -25.0
+    assert line.slin() and speech.dbfs(line.slin()) < -5.0 + echo_db   # quiet: noise and echo (−25 dBFS at −20 dB)
     assert all(r["closed_at"] is None for r in llm.requests + tts.requests), "a request was cancelled"
+    # The call reports its line. Where it found the echo (not on every run: the estimator's
+    # "found" test is strict, see docs/VAD.md), the return loss is within 3 dB and the delay
+    # (3 frames of the line, plus where the pacing grid and the caller's frames fall) 40-140 ms.
+    call.hangup()
+    m = srv.wait_for_log(r"Echo path: (ERL (\d+) dB, delay (\d+) ms|no echo measured)", timeout=5.0)
+    if m.group(2) is not None:
+        assert abs(int(m.group(2)) + echo_db) <= 3, m.group(0)
+        assert 40 <= int(m.group(3)) <= 140, m.group(0)
 
 
 # --------------------------------------------------------------------------- (d) INTERRUPT_LISTENING

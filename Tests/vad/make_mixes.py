@@ -7,6 +7,10 @@ Usage: python3 Tests/vad/make_mixes.py OUT_DIR [--quick] [--agent-dbfs LEVEL]
 echo-only and noise-only audio (what the unit tests run when espeak-ng is installed).
 --agent-dbfs: the agent's speech level (default -20 dBFS); its echo is 20 dB below that.
 
+Also the simulated phone lines ("line" mixes, kinds lineecho and line): echo-only at ERL 6/10/15
+dB with 0/60/200 ms delay and a clipped (non-linear) echo, 12 s each; callers 10/16/20 dB under
+the agent's loudest frame, with an ERL 15 dB / 60 ms echo and without echo.
+
 Writes, for each mix, OUT_DIR/<name>.caller.raw (what the caller leg hears: caller speech +
 agent echo + line noise) and OUT_DIR/<name>.agent.raw (what the agent played, the echo
 reference), 8 kHz mono s16le, and OUT_DIR/manifest.tsv with one line per mix:
@@ -29,6 +33,9 @@ DELAYS_MS = [0, 60, 200]
 CALLER_DBFS = [-10.0, -20.0, -30.0]
 ONSET_S = 3.0             # caller starts talking 3 s into the agent's answer
 AFTER_ONSET_S = 2.5
+LINE_ERLS = [6, 10, 15]          # echo return loss of the simulated lines (dB)
+LINE_ECHO_S = 12                 # agent speech per echo-only line mix
+LINE_CALLERS_UNDER = [10, 16, 20]  # caller's loudest frame under the agent's loudest (dB)
 
 AGENT_TEXT = ("Thank you for calling. I can help you with your booking, your invoices, or a change "
               "of address. Please tell me your customer number, and I will look up your account. "
@@ -76,6 +83,26 @@ def noise(kind, dbfs, count, seed):
         f[0] = 1
         white = np.fft.irfft(spectrum / np.sqrt(f), count)
     return white * (32768 * 10 ** (dbfs / 20) / white.std())
+
+
+def agent_peak_dbfs(x):
+    """Level of the loudest 20 ms frame, dBFS re 32768."""
+    n = len(x) // FRAME
+    return 10 * np.log10((x[: n * FRAME].reshape(n, FRAME) ** 2).mean(axis=1).max() / 32768 ** 2)
+
+
+def line_echo(played, erl, delay_ms, clip=False):
+    """What a 2-wire hybrid sends back of `played`: `erl` dB quieter, `delay_ms` late; with
+    `clip`, overdriven first (clipped at a quarter of the agent's peak), a non-linear echo."""
+    d = RATE * delay_ms // 1000
+    source = played
+    if clip:
+        limit = np.abs(played).max() / 4
+        source = np.clip(played * 2, -limit, limit)
+        source *= np.sqrt((played ** 2).mean() / (source ** 2).mean())
+    echo = np.zeros_like(played)
+    echo[d:] = source[: len(played) - d] * 10 ** (-erl / 20)
+    return echo
 
 
 def write(path, x):
@@ -140,6 +167,47 @@ def main():
         write(f"{out}/{name}.caller.raw", noise(kind, noise_dbfs, minute, seed))
         write(f"{out}/{name}.agent.raw", np.zeros(minute))
         lines.append(f"{name}\tnoise\t-1\t{minute}")
+    # Simulated phone lines (docs/VAD.md, "Echo cancellation"): the agent's echo at the
+    # line's echo return loss (ERL) and delay, as a 2-wire hybrid returns it, and callers
+    # given by how far their loudest frame is under the agent's loudest frame.
+    peak = agent_peak_dbfs(agent)
+    line_noises = [("white", -50.0)] if quick else [("white", -50.0), ("pink", -40.0)]
+    for erl in LINE_ERLS:
+        for delay in DELAYS_MS:
+            for kind, noise_dbfs in line_noises:
+                seed += 1
+                played = agent_loop(LINE_ECHO_S * RATE)
+                name = f"line_erl{erl}_echo{delay}ms_{kind}{int(noise_dbfs)}"
+                echo = line_echo(played, erl, delay)
+                write(f"{out}/{name}.caller.raw", echo + noise(kind, noise_dbfs, len(played), seed))
+                write(f"{out}/{name}.agent.raw", played)
+                lines.append(f"{name}\tlineecho\t-1\t{len(played)}")
+    for delay in [60] if quick else DELAYS_MS:
+        seed += 1
+        played = agent_loop(LINE_ECHO_S * RATE)
+        name = f"line_erl6clipped_echo{delay}ms_white-50"
+        echo = line_echo(played, 6, delay, clip=True)
+        write(f"{out}/{name}.caller.raw", echo + noise("white", -50.0, len(played), seed))
+        write(f"{out}/{name}.agent.raw", played)
+        lines.append(f"{name}\tlineecho\t-1\t{len(played)}")
+    for under in LINE_CALLERS_UNDER:
+        for erl in [None, 15]:
+            for kind, noise_dbfs in line_noises:
+                for index, (voice, clip) in enumerate(callers):
+                    clip = clip * (10 ** ((peak - under - agent_peak_dbfs(clip)) / 20))
+                    start = int(ONSET_S * RATE) - onset(clip)
+                    count = int((ONSET_S + AFTER_ONSET_S) * RATE)
+                    played = agent_loop(count)
+                    caller = np.zeros(count)
+                    part = clip[: count - start]
+                    caller[start: start + len(part)] = part
+                    seed += 1
+                    echo = 0 if erl is None else line_echo(played, erl, 60)
+                    mixed = caller + echo + noise(kind, noise_dbfs, count, seed)
+                    name = f"line_under{under}_{'noecho' if erl is None else f'erl{erl}_echo60ms'}_{kind}{int(noise_dbfs)}_v{index}"
+                    write(f"{out}/{name}.caller.raw", mixed)
+                    write(f"{out}/{name}.agent.raw", played)
+                    lines.append(f"{name}\tline\t{int(ONSET_S * RATE)}\t{count}")
     with open(f"{out}/manifest.tsv", "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"{len(lines)} mixes in {out}")

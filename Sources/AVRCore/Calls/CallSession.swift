@@ -274,8 +274,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
                 length = samples
             }
             let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
-            backend?.agentFramePlayed(UnsafeBufferPointer(frame))
-            if send(frame) { sent += 1 } else { dropped += 1 }
+            if send(frame, notify: true) { sent += 1 } else { dropped += 1 }
         }
         // The loop fell behind (late or skipped ticks): one more frame, until the queue is back
         // on the agent's schedule (PlayoutController rule 5).
@@ -283,8 +282,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             let length = playout.catchUpFrame(into: scratch.samples, now: context.loop.nanoseconds)
             if length > 0 {
                 let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
-                backend?.agentFramePlayed(UnsafeBufferPointer(frame))
-                if send(frame) { sent += 1 } else { dropped += 1 }
+                if send(frame, notify: true) { sent += 1 } else { dropped += 1 }
             }
         }
         // Tallies once per call and tick, not per frame (see LoopMetrics).
@@ -297,9 +295,11 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     }
 
     /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
-    /// false when it was dropped because Asterisk is not reading.
-    private func send(_ frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
+    /// false when it was dropped because Asterisk is not reading. With `notify`, the backend
+    /// learns the frame as it goes out, ambient noise included (the echo canceller's reference).
+    private func send(_ frame: UnsafeMutableBufferPointer<Int16>, notify: Bool = false) -> Bool {
         ambient?.mix(into: frame)
+        if notify { backend?.agentFramePlayed(UnsafeBufferPointer(frame)) }
         guard leg.sendAgentFrame(frame) else {
             droppedPlaybackFrames += 1
             return false
@@ -320,6 +320,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         context.scheduler.rephase(self, earliest: now &+ UInt64(count) &* settings.nanosecondsPerSample &- settings.earlyTolerance)
         let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<count])
         notifyPromptPlayed()
+        let sent = send(frame)
+        // After `send`: the copy holds the frame as played, ambient noise included.
         let copy = promptPlayed ?? {
             let buffer = UnsafeMutableBufferPointer<Int16>.allocate(capacity: scratch.samples.count)
             promptPlayed = buffer
@@ -327,7 +329,6 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         }()
         _ = copy.initialize(fromContentsOf: frame)
         promptPlayedCount = count
-        let sent = send(frame)
         let metrics = context.metrics
         metrics.framesSent += sent ? 1 : 0
         metrics.droppedBackpressure += sent ? 0 : 1

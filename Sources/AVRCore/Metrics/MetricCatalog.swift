@@ -7,7 +7,7 @@ package enum MetricCatalog {
         package let name: String
         package let kind: Kind
         package let help: String
-        /// Upper bounds in seconds (histograms only).
+        /// Upper bounds in seconds (histograms only; dB for `avr_echo_return_loss_db`).
         package let buckets: [Double]
     }
 
@@ -45,6 +45,11 @@ package enum MetricCatalog {
         Family(name: "avr_audiosocket_unidentified_closed_total", kind: .counter,
                help: "AudioSocket connections closed before they sent their UUID, by reason: uuid_timeout (AUDIOSOCKET_UUID_TIMEOUT passed), waiting_limit (AUDIOSOCKET_MAX_UNIDENTIFIED reached), fd_pressure (accept ran out of file descriptors).", buckets: []),
         Family(name: "avr_build_info", kind: .gauge, help: "Always 1; the version label names the running build (avr-core --version).", buckets: []),
+        Family(name: "avr_echo_return_loss_db", kind: .histogram,
+               help: "Echo return loss of pipeline calls' lines (dB), measured while the agent spoke and the caller was silent; one sample per call that measured it.",
+               buckets: [3, 6, 10, 15, 20, 25, 30, 40, 60]),
+        Family(name: "avr_echo_delay_seconds", kind: .histogram, help: "Echo delay of pipeline calls' lines, measured with the return loss (20 ms steps).",
+               buckets: [0, 0.02, 0.04, 0.06, 0.1, 0.15, 0.2, 0.3]),
     ]
 
     package static func family(_ name: String) -> Family? { families.first { $0.name == name } }

@@ -23,6 +23,8 @@ package final class ServerMetrics: @unchecked Sendable {
     private let tlsHandshakes: [String: CoreMetrics.Counter]
     private let redisOperations: [String: CoreMetrics.Counter]
     private let unidentifiedClosed: [String: CoreMetrics.Counter]
+    private let echoReturnLoss: CoreMetrics.Recorder
+    private let echoDelay: CoreMetrics.Timer
 
     static let tlsResults = ["full", "resumed", "failed"]
     static let redisOperationNames = ["set", "getdel"]
@@ -73,6 +75,14 @@ package final class ServerMetrics: @unchecked Sendable {
         unidentifiedClosed = unidentified
         buildInfo = CoreMetrics.Meter(label: "avr_build_info", dimensions: [("version", BuildInfo.version)], factory: factory)
         buildInfo.set(1)
+        echoReturnLoss = CoreMetrics.Recorder(label: "avr_echo_return_loss_db", factory: factory)
+        echoDelay = CoreMetrics.Timer(label: "avr_echo_delay_seconds", factory: factory)
+    }
+
+    /// A pipeline call's line echo as measured at its end (docs/VAD.md, "Echo cancellation").
+    func echoMeasured(returnLossDecibels: Double, delayNanoseconds: Int64) {
+        echoReturnLoss.record(returnLossDecibels)
+        echoDelay.recordNanoseconds(delayNanoseconds)
     }
 
     /// `avr_build_info{version="..."} 1`: which build a scrape came from (`BuildInfo.version`).

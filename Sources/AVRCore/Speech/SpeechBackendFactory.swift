@@ -11,7 +11,8 @@ enum SpeechBackendFactory {
             if let urls = context.configuration.pipeline {
                 return .success(PipelineBackend(loop: context.loop,
                                                 settings: .init(urls: urls, configuration: context.configuration),
-                                                uuid: uuid.description, log: log, tls: context.tls))
+                                                uuid: uuid.description, log: log, tls: context.tls,
+                                                metrics: context.metrics.server))
             }
             return .success(EchoBackend())
         }

@@ -128,6 +128,11 @@ package struct Configuration: Sendable, Equatable {
     }
     /// `VAD_*`: the caller-side voice-activity detector of the pipeline's barge-in.
     package var vad = VADConfiguration()
+    /// `ECHO_CANCELLATION`: in pipeline mode with `INTERRUPT_LISTENING=false`, cancel the
+    /// agent's echo on the caller's audio before the voice detector and ASR (docs/VAD.md).
+    package var echoCancellation = true
+    /// `ECHO_CANCELLED_ASR`: ASR gets the echo-cancelled caller audio (true) or the raw line (false).
+    package var echoCancelledASR = true
 
     /// `STS_URL` as routes carry it: its endpoints joined by one space (one endpoint: that
     /// URL); nil when unset.
@@ -350,6 +355,15 @@ package struct Configuration: Sendable, Equatable {
             case "false": configuration.interruptListening = false
             default:
                 throw ConfigurationError(variable: "INTERRUPT_LISTENING", value: text, problem: .notABoolean)
+            }
+        }
+        for (name, keyPath) in [("ECHO_CANCELLATION", \Configuration.echoCancellation),
+                                ("ECHO_CANCELLED_ASR", \Configuration.echoCancelledASR)] {
+            guard let text = reader.value(name) else { continue }
+            switch text.lowercased() {
+            case "true": configuration[keyPath: keyPath] = true
+            case "false": configuration[keyPath: keyPath] = false
+            default: throw ConfigurationError(variable: name, value: text, problem: .notABoolean)
             }
         }
         if let value = try reader.integer("PIPELINE_REQUEST_TIMEOUT", in: 1...600_000, unit: "milliseconds") {

@@ -58,6 +58,8 @@ package enum ConfigurationVariables {
         Variable(name: "VAD_REDEMPTION_FRAMES", meaning: "consecutive non-speech frames that end speech (1–500)", defaultValue: "`20`"),
         Variable(name: "VAD_FRAME_SAMPLES", meaning: "samples (8 kHz) per VAD frame, 80–256; the frame counts above are in these frames", defaultValue: "`160` (20 ms)"),
         Variable(name: "VAD_MODEL", meaning: "the detector: `sohn` (statistical, built in) is the only one; anything else is an error", defaultValue: "`sohn`"),
+        Variable(name: "ECHO_CANCELLATION", meaning: "pipeline barge-in (`INTERRUPT_LISTENING=false`): cancel the agent's echo on the caller's audio (speexdsp) before the voice detector and ASR; `false` leaves only the measured echo gate", defaultValue: "`true`"),
+        Variable(name: "ECHO_CANCELLED_ASR", meaning: "with the canceller on: ASR gets the echo-cancelled audio (`true`) or the raw line (`false`)", defaultValue: "`true`"),
     ]
 
     /// `--help`: usage, options, then one block per variable.

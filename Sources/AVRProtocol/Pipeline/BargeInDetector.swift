@@ -7,8 +7,11 @@
 ///    above `VAD_POSITIVE_SPEECH_THRESHOLD`, and
 /// 2. it passes the echo gate, an energy form of the Geigel double-talk detector (Duttweiler
 ///    1978): its band power exceeds the loudest agent frame played in the last 250 ms minus
-///    `echoMarginDecibels`. The agent's own voice reflected by the line (about 20 dB down,
-///    0–200 ms late) stays below that, the caller talking over it does not.
+///    the loss measured on this line (`echoLoss`, an `EchoPathEstimator` over the frames the
+///    detector is given: the raw line, or what the echo canceller left) less its spread
+///    (`echoSpreadFactor` standard deviations) and `echoMarginDecibels`. Until the line is measured the gate assumes the worst loss a line
+///    may have (`echoUnmeasuredLossDecibels`). The agent's own voice reflected by the line
+///    stays below that, the caller talking over it does not.
 /// The `SpeechHangover` turns those frames into `speechStarted` / `speechEnded`.
 package struct BargeInDetector: Sendable {
     package let configuration: VADConfiguration
@@ -18,7 +21,10 @@ package struct BargeInDetector: Sendable {
     /// `echoWindowFrames` slots; `echoSlot` is the current one.
     private var echoPowers: [Float]
     private var echoSlot = 0
-    private let echoGain: Float
+    /// The loss from the loudest recent agent frame to what the detector hears of it.
+    package private(set) var echoLoss = EchoPathEstimator(lags: 1)
+    /// How far under the loudest recent agent frame the echo gate sat for the last frame (dB).
+    package private(set) var echoGateDecibels: Float = 0
     private var pendingSamples = 0
 
     /// Speech probability of the last analysed frame (0 when it was gated as echo or silence).
@@ -35,7 +41,6 @@ package struct BargeInDetector: Sendable {
         estimator = SohnSpeechEstimator(frameSamples: configuration.frameSamples)
         hangover = SpeechHangover(configuration: configuration)
         echoPowers = [Float](repeating: 0, count: max(1, configuration.echoWindowFrames))
-        echoGain = VADMath.exp(-configuration.echoMarginDecibels / 10 * 2.302_585)
     }
 
     /// The caller is speaking (a confirmed segment is open).
@@ -89,14 +94,29 @@ package struct BargeInDetector: Sendable {
         analysedFrames &+= 1
         let raw = estimator.analyse()
         lastRawProbability = raw
+        let gate = gateDecibels()
+        echoGateDecibels = gate
+        let echoGain = VADMath.exp(-gate / 10 * 2.302_585)
         lastFrameWasEcho = raw > 0 && estimator.bandPower <= echoReference * echoGain
+        echoLoss.frame(agentPower: echoReference, callerPower: estimator.bandPower)
         lastProbability = lastFrameWasEcho ? 0 : raw
         _ = hangover.step(probability: lastProbability)
     }
 
+    /// The gate's depth under the loudest recent agent frame: the mean loss measured less
+    /// `echoSpreadFactor` standard deviations and the margin, within 0…`echoGateLimitDecibels`.
+    private func gateDecibels() -> Float {
+        if let fixed = configuration.echoFixedGateDecibels { return fixed }
+        guard let loss = echoLoss.lossDecibels, let spread = echoLoss.lossSpreadDecibels else {
+            return max(configuration.echoUnmeasuredLossDecibels - configuration.echoMarginDecibels, 0)
+        }
+        return min(max(loss - configuration.echoSpreadFactor * spread - configuration.echoMarginDecibels, 0),
+                   configuration.echoGateLimitDecibels)
+    }
+
     /// Mean square with the frame's DC removed.
     @inline(__always)
-    static func meanSquare(_ samples: UnsafeBufferPointer<Int16>) -> Float {
+    package static func meanSquare(_ samples: UnsafeBufferPointer<Int16>) -> Float {
         var sum: Float = 0, sumSquares: Float = 0
         for sample in samples {
             let value = Float(sample)

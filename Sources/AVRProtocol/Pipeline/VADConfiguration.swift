@@ -27,9 +27,21 @@ package struct VADConfiguration: Sendable, Equatable {
     /// `VAD_MODEL`.
     package var model = Model.sohn
     /// Echo gate: a caller frame is the agent's echo unless its power is above the loudest
-    /// agent frame of the last `echoWindowFrames` frames minus this margin (dB). Derived from
-    /// a 20 dB echo return loss less 6 dB for its spread (docs/VAD.md).
-    package var echoMarginDecibels: Float = 14
+    /// agent frame of the last `echoWindowFrames` frames minus the loss the line was measured
+    /// to have (`BargeInDetector.echoLoss`: the echo return loss, plus the canceller's
+    /// enhancement where one runs), less `echoSpreadFactor` times its spread (standard deviation) and this margin
+    /// (dB), see docs/VAD.md.
+    package var echoMarginDecibels: Float = 3
+    /// Standard deviations of the measured loss the gate stays above its mean.
+    package var echoSpreadFactor: Float = 1.5
+    /// The loss the gate assumes before it has measured the line (dB): the worst echo return
+    /// loss of a 2-wire hybrid that ITU-T G.168 expects a canceller to handle.
+    package var echoUnmeasuredLossDecibels: Float = 6
+    /// The gate never reaches further under the loudest agent frame than this (dB).
+    package var echoGateLimitDecibels: Float = 50
+    /// A fixed gate depth (dB) instead of the measured one: how earlier versions gated (14 dB),
+    /// kept for comparisons in the evaluation; nil (the default) measures the line.
+    package var echoFixedGateDecibels: Float?
     /// Agent frames (20 ms) the echo gate looks back: 250 ms covers a 200 ms line delay plus
     /// the analysis window.
     package var echoWindowFrames = 13

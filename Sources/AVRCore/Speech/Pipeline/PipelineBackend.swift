@@ -26,6 +26,10 @@ final class PipelineBackend: SpeechBackend {
         var debounceNanoseconds: UInt64
         var vad: VADConfiguration
         var playbackLimitBytes: Int
+        /// `ECHO_CANCELLATION` (applies with `INTERRUPT_LISTENING=false` only).
+        var echoCancellation: Bool
+        /// `ECHO_CANCELLED_ASR`.
+        var echoCancelledASR: Bool
 
         init(urls: Configuration.PipelineURLs, configuration: Configuration) {
             self.urls = urls
@@ -35,6 +39,8 @@ final class PipelineBackend: SpeechBackend {
             debounceNanoseconds = UInt64(configuration.asrDebounceMilliseconds) * 1_000_000
             vad = configuration.vad
             playbackLimitBytes = configuration.playbackQueueLimitMilliseconds * 16
+            echoCancellation = configuration.echoCancellation
+            echoCancelledASR = configuration.echoCancelledASR
         }
     }
 
@@ -53,6 +59,11 @@ final class PipelineBackend: SpeechBackend {
     private var machine: PipelineTurnMachine
     private var assembler: ASRTranscriptAssembler
     private var detector: BargeInDetector
+    /// The agent's echo removed before the detector (and ASR); nil when not cancelling.
+    private let echoCanceller: LineEchoCanceller?
+    /// ASR gets the cancelled frames from `detectorFrame` rather than the raw PCM.
+    private let asrHearsCancelled: Bool
+    private let metrics: ServerMetrics?
     private var closed = false
 
     private var asr: ModuleRequest?
@@ -86,8 +97,11 @@ final class PipelineBackend: SpeechBackend {
     /// What the machine was last told about playback.
     private var playing = false
 
-    init(loop: EventLoop, settings: Settings, uuid: String, log: Logger, tls: TLSClient?) {
+    init(loop: EventLoop, settings: Settings, uuid: String, log: Logger, tls: TLSClient?, metrics: ServerMetrics? = nil) {
         self.loop = loop
+        self.metrics = metrics
+        echoCanceller = settings.echoCancellation && !settings.interruptListening ? LineEchoCanceller() : nil
+        asrHearsCancelled = echoCanceller != nil && settings.echoCancelledASR
         self.settings = settings
         self.uuid = uuid
         self.log = log
@@ -116,6 +130,10 @@ final class PipelineBackend: SpeechBackend {
         syncPlaying()
         if !settings.interruptListening { detect(pcm) }
         if settings.interruptListening && machine.agentSpeaking { return }
+        if !asrHearsCancelled { toASR(pcm) }
+    }
+
+    private func toASR(_ pcm: UnsafeRawBufferPointer) {
         if let asr, asr.isOpen {
             asr.send(pcm)
         } else {
@@ -130,7 +148,10 @@ final class PipelineBackend: SpeechBackend {
 
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {
         guard !closed else { return }
-        if !settings.interruptListening { detector.agentPlayed(samples) }
+        if !settings.interruptListening {
+            detector.agentPlayed(samples)
+            echoCanceller?.played(samples)
+        }
         syncPlaying()
     }
 
@@ -138,6 +159,7 @@ final class PipelineBackend: SpeechBackend {
         guard !closed else { return }
         closed = true
         delegate = nil
+        reportEchoPath()
         asr?.finishAndClose()
         asr = nil
         llm?.cancel()
@@ -174,7 +196,10 @@ final class PipelineBackend: SpeechBackend {
 
     private func detectorFrame() {
         frameFill = 0
-        guard let change = detector.callerFrame(UnsafeBufferPointer(frame)) else { return }
+        var heard = UnsafeBufferPointer(frame)
+        if let echoCanceller { heard = echoCanceller.process(heard) }
+        if asrHearsCancelled { toASR(UnsafeRawBufferPointer(heard)) }
+        guard let change = detector.callerFrame(heard) else { return }
         syncPlaying()
         switch change {
         case .speechStarted: perform(machine.handle(.bargeIn, at: loop.nanoseconds))
@@ -182,6 +207,25 @@ final class PipelineBackend: SpeechBackend {
             perform(machine.handle(.callerSilent, at: loop.nanoseconds))
             armTimer(at: loop.nanoseconds)
         }
+    }
+
+    /// The line's echo as measured over the call: one debug line, and the histograms.
+    private func reportEchoPath() {
+        guard !settings.interruptListening else { return }
+        let gate = detector.echoLoss
+        let residual = gate.lossDecibels.map { "\(Int($0.rounded())) dB over \(gate.measuredFrames) frames" } ?? "not measured"
+        guard let echoCanceller else {
+            log.debug("Echo path: canceller off; loss to the detector \(residual), gate \(Int(detector.echoGateDecibels.rounded())) dB")
+            return
+        }
+        let path = echoCanceller.path
+        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames"
+        guard path.echoFound, let loss = path.lossDecibels, let delay = path.delayFrames else {
+            log.debug("Echo path: no echo measured (\(cancelled)); loss to the detector \(residual)")
+            return
+        }
+        log.debug("Echo path: ERL \(Int(loss.rounded())) dB, delay \(delay * 20) ms over \(path.measuredFrames) frames (\(cancelled)); loss after the canceller \(residual), gate \(Int(detector.echoGateDecibels.rounded())) dB")
+        metrics?.echoMeasured(returnLossDecibels: Double(loss), delayNanoseconds: Int64(delay) * 20_000_000)
     }
 
     private func syncPlaying() {

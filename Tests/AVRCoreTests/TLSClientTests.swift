@@ -1,4 +1,5 @@
 import AVRCore
+import Foundation
 import Testing
 
 @Suite struct TLSClientTests {
@@ -7,13 +8,28 @@ import Testing
         #expect(client.handshakes == 0)
     }
 
-    @Test func aCAFileWithoutCertificatesIsRefusedWithItsPath() {
+    @Test func aMissingCAFileIsRefusedWithItsPath() {
         do {
             _ = try TLSClient(caFile: "/nonexistent/ca.pem")
-            Issue.record("an unreadable TLS_CA_FILE was accepted")
+            Issue.record("a missing TLS_CA_FILE was accepted")
         } catch {
-            #expect(error.description.contains("cannot load TLS_CA_FILE"))
+            #expect(error.description.contains("cannot read TLS_CA_FILE as PEM"))
+            #expect(error.description.contains("no such file"))
             #expect(error.description.contains("/nonexistent/ca.pem"))
+        }
+    }
+
+    @Test func aCAFileWithoutCertificatesIsRefusedWithItsPath() throws {
+        let path = "/tmp/avr-tls-test-\(getpid())-empty.pem"
+        let garbage = "not a certificate\n-----BEGIN NOTHING-----\n"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(garbage.utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try TLSClient(caFile: path)
+            Issue.record("a TLS_CA_FILE without certificates was accepted")
+        } catch {
+            #expect(error.description.contains("TLS_CA_FILE"))
+            #expect(error.description.contains(path))
         }
     }
 }

@@ -228,6 +228,44 @@ func speech(from start: Int, count: Int) -> [Int16] {
         #expect(heard == sent)
     }
 
+    /// The same stall, but the peer (or a busy loop) hands the held 3 s over in ten pieces
+    /// 12 ms apart, the burst spread over more than a frame's time: all of it still counts as
+    /// owed and is paid back within 2 s (counting only the first 20 ms left over a second of
+    /// delay for the rest of the call).
+    @Test func aStallBurstSpreadOver100MillisecondsIsPaidBackAsWell() {
+        var call = PlayoutHarness()
+        let content = Self.beeps(from: 0, count: 8 * 8000)
+        let stallStart = PlayoutHarness.ns(1000), stallEnd = PlayoutHarness.ns(4000)
+        var arrivals: [(UInt64, [UInt8])] = []
+        var held: [Int16] = []
+        for k in 0..<(content.count / 160) {
+            let time = UInt64(k) * 20_000_000
+            let chunk = Array(content[(k * 160)..<((k + 1) * 160)])
+            if time >= stallStart && time < stallEnd {
+                held += chunk
+                continue
+            }
+            if !held.isEmpty {
+                let piece = held.count / 10
+                for p in 0..<10 {
+                    let part = Array(held[(p * piece)..<(p == 9 ? held.count : (p + 1) * piece)])
+                    arrivals.append((time + UInt64(p) * 12_000_000, TestSignal.littleEndianBytes(part)))
+                }
+                held = []
+            }
+            // The stream's own frames come behind the burst's last piece (one connection, in order).
+            let after = (arrivals.last?.0).map { $0 + 1 } ?? 0
+            arrivals.append((max(time, after), TestSignal.littleEndianBytes(chunk)))
+        }
+        call.run(arrivals, until: PlayoutHarness.ns(8000), firstDeadline: PlayoutHarness.ns(10))
+        #expect(call.stalls == 1)
+        #expect(call.playout.paidBackSamples >= 3 * 8000 - 480)
+        let late = call.backlog.filter { $0.0 >= stallEnd + PlayoutHarness.ns(2200) }
+        #expect(late.count > 50)
+        #expect(late.allSatisfy { $0.1 <= 160 })
+        #expect(call.played.filter { $0 != 0 } == content.filter { $0 != 0 })
+    }
+
     /// A TTS 10 s ahead: everything plays, silence included, one frame per tick.
     /// Ticks that never sent (skipped by the pacing clock on a loop that fell behind) while the
     /// agent's frames were queued on time, every 20 ms, with nothing sending them at once

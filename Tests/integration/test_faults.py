@@ -108,4 +108,4 @@ def test_port_in_use_is_a_start_up_error(which):
         env[which] = str(taken)
         code, lines = run_config_error(env)
     assert code != 0, lines
-    assert any("Cannot start" in l and ("EADDRINUSE" in l or "address already in use" in l) for l in lines), lines
+    assert any(f"Cannot listen on {which}={taken}" in l and "address already in use" in l for l in lines), lines

@@ -392,7 +392,9 @@ def test_asr_response_ending_does_not_end_the_call(avr, asr_service, llm_service
     ASR stream is opened for it (same X-UUID), and its turns are answered."""
     hooks = webhook_receiver()
     asr = asr_service(streams=[[AsrTurn(["First turn.<end>\n"], after_bytes=3200)],
-                               [AsrTurn(["Second turn.<end>\n"], after_bytes=6400)]],
+                               # 1 s into the new stream: after "One." (0.35 s) has played, so the
+                               # second turn does not interrupt it (that is barge-in, tested elsewhere)
+                               [AsrTurn(["Second turn.<end>\n"], after_bytes=16000)]],
                       end_after_turns=True)
     llm = llm_service(replies=[llm_whole("One."), llm_whole("Two.")])
     tts = tts_service()

@@ -186,7 +186,7 @@ def test_short_asterisk_frames_add_no_echo_delay(avr_server, echo_sts, calls):
     check_timing(after - before < 2.75, f"echo delay grew {after - before:.2f} ms over three short frames")
 
 
-def test_echo_delay_returns_after_a_3s_sts_stall(avr_server, echo_sts, calls):
+def test_echo_delay_returns_after_a_3s_sts_stall(avr_server, echo_sts, calls, harness_lag):
     """The STS stalls 3 s, then sends what it held at once: the caller hears it late, but
     within 2 s the echo delay is back near where it was (the silence the caller heard is
     taken back from the pauses), one stall line is logged, and every marker is heard."""
@@ -210,7 +210,13 @@ def test_echo_delay_returns_after_a_3s_sts_stall(avr_server, echo_sts, calls):
     assert len(delays) == 45, f"{45 - len(delays)} beeps never heard"
     assert settled, "no beep sent 2 s after the stall"
     assert max(delays.values()) > 2000, "the stall did not delay anything (the test did not stall the STS)"
-    check_timing(max(settled) < before + 10, f"echo delay {max(settled):.0f} ms 2 s after the stall (was {before:.0f} ms)")
+    # A machine that wakes processes late meanwhile delays the server's loop as much; the bound
+    # widens by the worst lateness a sleeping probe saw over the settled part (HarnessLag).
+    settled_from = stall_end + 2.0
+    machine = 1000 * harness_lag.worst(settled_from, max(caller.heard_at().values()))
+    check_timing(max(settled) < before + 10 + machine,
+                 f"echo delay {max(settled):.0f} ms 2 s after the stall (was {before:.0f} ms; "
+                 f"the machine woke a sleeper up to {machine:.0f} ms late meanwhile)")
     srv.wait_for_log(r"Playback stall")
     assert len(srv.log_matches(r"Playback stall")) == 1
 

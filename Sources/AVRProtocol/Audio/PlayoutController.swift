@@ -48,7 +48,9 @@
 ///    at once (within 20 ms), when that is two frames or more, up to that count, is
 ///    ``addedDelaySamples``: a stalled STS delivers what it held in a burst, a stream that
 ///    resumes at its own pace (a new turn, even at twice real time) brings less and owes
-///    nothing.
+///    nothing. A burst a busy peer or loop spreads over more than 20 ms still counts, piece
+///    by piece, for up to ``Settings/maximumHold``, while what is queued stays two frames
+///    and twice the time since the resumption ahead (more than three times real time).
 ///    While it is at least a frame, frames that are silent all through (peak at most
 ///    ``Settings/silenceLevel``) are skipped from the head of the queue, at most
 ///    ``Settings/maximumTrimsPerFrame`` per frame sent, never speech and never the last frame
@@ -229,13 +231,20 @@ package struct PlayoutController: Sendable {
             resumedAt = now
         }
         if owedSamples > 0 {
-            if now &- resumedAt <= settings.interval {
+            let elapsed = now &- resumedAt
+            if elapsed <= settings.maximumHold {
                 // A resumption that brings two frames or more at once is the held audio, late
                 // by the silence played: owed, up to that silence. A stream that resumes at
                 // its own pace (a new turn, even at twice real time) brings less, and owes
-                // nothing.
+                // nothing. A busy peer or loop may spread one burst over several messages
+                // and more than a frame's time: later pieces still count while the queue
+                // stays ahead of three times real time since the resumption (what a stream
+                // at twice real time leaves queued is about the time elapsed).
                 let queued = queue.queuedSamples
-                let burst = queued >= 2 * settings.frameSamples ? min(owedSamples, queued) : 0
+                let sinceResumption = Int(elapsed / settings.nanosecondsPerSample)
+                let least = elapsed <= settings.interval ? 2 * settings.frameSamples
+                                                         : 2 * settings.frameSamples + 2 * sinceResumption
+                let burst = queued >= least ? min(owedSamples, queued) : 0
                 if burst > addedDelaySamples { addedDelaySamples = burst }
                 if addedDelaySamples > maximumAddedDelaySamples { maximumAddedDelaySamples = addedDelaySamples }
             } else {
@@ -404,6 +413,8 @@ package struct PlayoutController: Sendable {
               queue.queuedSamples > frameSamples, queue.peak(ofFirst: frameSamples) <= settings.silenceLevel {
             queue.discard(frameSamples)
             addedDelaySamples -= frameSamples
+            // What is paid is no longer owed: a later piece of the same burst counts the rest.
+            owedSamples = max(0, owedSamples - frameSamples)
             paidBackSamples += frameSamples
             trims += 1
         }

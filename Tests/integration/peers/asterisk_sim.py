@@ -176,6 +176,7 @@ class AsteriskCall:
         header: tuple[int, int] | None = None
         buf = bytearray()
         need = 3
+        ktime: float | None = None
         while True:
             try:
                 data, anc, _flags, _addr = sock.recvmsg(max(1, need - len(buf)), 256)
@@ -188,11 +189,16 @@ class AsteriskCall:
                         self.eof_at = now
                     self.cond.notify_all()
                 return
-            ktime = None
             for level, ctype, cdata in anc:
                 if level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= 16:
                     sec, nsec = struct.unpack_from("qq", cdata)
-                    ktime = sec + nsec / 1e9
+                    # A message read in pieces keeps the time of the segment that began it.
+                    if ktime is None:
+                        ktime = sec + nsec / 1e9
+            if ktime is None:
+                # No kernel stamp on this read: the wall clock (the stamps' own clock, never
+                # time.monotonic, whose origin differs by decades).
+                ktime = time.time()
             buf += data
             self.bytes_in += len(data)
             if len(buf) < need:
@@ -208,7 +214,8 @@ class AsteriskCall:
                 kind, _ = header
                 payload = bytes(buf)
                 header, buf, need = None, bytearray(), 3
-            self._deliver(now, ktime if ktime is not None else now, kind, payload)
+            self._deliver(now, ktime, kind, payload)
+            ktime = None
 
     def _deliver(self, now: float, ktime: float, kind: int, payload: bytes) -> None:
         rejected = None

@@ -253,7 +253,7 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None, ingress="audi
         time.sleep(max(0.0, started + window[0] - time.time()))
         if scraper:
             scraper.start()
-        late0 = tick_lateness(http_port) if target == "avr-core" else None
+        late0 = tick_lateness_or_none(http_port) if target == "avr-core" else None
         load0 = loadavg()
         t0 = time.time()
         c0 = {k: cpu_ticks(v) for k, v in pids.items()}
@@ -265,7 +265,8 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None, ingress="audi
         c1 = {k: cpu_ticks(v) for k, v in pids.items()}
         load1 = loadavg()
         s1 = cpu_ticks(server.pid, kernel_only=True)
-        lateness = lateness_summary(late0, tick_lateness(http_port)) if late0 is not None else None
+        late1 = tick_lateness_or_none(http_port) if late0 is not None else None
+        lateness = lateness_summary(late0, late1) if late1 is not None else None
         seconds = t1 - t0
         scrapes = scraper.stop() if scraper else None
 
@@ -363,6 +364,16 @@ def tick_lateness(port):
                 bound = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
                 buckets[bound] = buckets.get(bound, 0) + float(m.group(2))
     return buckets
+
+
+def tick_lateness_or_none(port):
+    """tick_lateness, or None when /metrics does not answer in time (a machine so loaded that
+    the scrape times out still yields the run's other figures)."""
+    try:
+        return tick_lateness(port)
+    except OSError as error:
+        log(f"GET /metrics failed ({error}): no server pacing figure for this run")
+        return None
 
 
 def lateness_summary(before, after):

@@ -161,9 +161,10 @@ backend hooks
             time.sleep(0.05)
 
 
-def run_one(args, binpath, target, calls, loops, logdir, tls=None):
+def run_one(args, binpath, target, calls, loops, logdir, tls=None, ingress="audiosocket"):
     """One steady-state measurement of `target` ("avr-core" or "avr-floor") under `calls` calls;
-    with `tls` (ca.pem, server.pem) the STS and webhooks are reached over TLS (haproxy in front)."""
+    with `tls` (ca.pem, server.pem) the STS and webhooks are reached over TLS (haproxy in front).
+    `ingress` "websocket": the callers are Asterisk WebSocket channels on avr-core's /media."""
     ramp = args.ramp or max(50.0, calls / 5.0)
     ramp_s = calls / ramp
     call_duration = args.duration + ramp_s
@@ -231,11 +232,9 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
             lg_argv += ["--http-port", str(http_port)]
         if args.dtmf_every:
             lg_argv += ["--dtmf-every", str(args.dtmf_every)]
-        if getattr(args, "ingress", "audiosocket") == "websocket":
-            # Asterisk's WebSocket channel on /media instead of AudioSocket (bench/ws_loadgen.py).
-            lg_argv = [sys.executable, os.path.join(ROOT, "bench", "ws_loadgen.py"), "--http-port", str(http_port),
-                       "--calls", str(calls), "--duration", str(call_duration), "--ramp", str(ramp),
-                       "--dtmf-every", str(args.dtmf_every)]
+        if ingress == "websocket":
+            # Asterisk's WebSocket channel on the HTTP port's /media instead of AudioSocket.
+            lg_argv += ["--ingress", "websocket", "--media-port", str(http_port)]
         if args.mode in ("steady", "pipeline"):
             lg_argv += ["--no-echo"]  # pipeline: what plays is TTS audio, not the caller's stamped frames
         onsets_path = None
@@ -254,7 +253,8 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         time.sleep(max(0.0, started + window[0] - time.time()))
         if scraper:
             scraper.start()
-        late0 = tick_lateness(http_port) if target == "avr-core" else None
+        late0 = tick_lateness_or_none(http_port) if target == "avr-core" else None
+        load0 = loadavg()
         t0 = time.time()
         c0 = {k: cpu_ticks(v) for k, v in pids.items()}
         s0 = cpu_ticks(server.pid, kernel_only=True)
@@ -263,8 +263,10 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         time.sleep(max(0.0, started + window[1] - time.time()))
         t1 = time.time()
         c1 = {k: cpu_ticks(v) for k, v in pids.items()}
+        load1 = loadavg()
         s1 = cpu_ticks(server.pid, kernel_only=True)
-        lateness = lateness_summary(late0, tick_lateness(http_port)) if late0 is not None else None
+        late1 = tick_lateness_or_none(http_port) if late0 is not None else None
+        lateness = lateness_summary(late0, late1) if late1 is not None else None
         seconds = t1 - t0
         scrapes = scraper.stop() if scraper else None
 
@@ -295,12 +297,10 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
     expected_hooks = None
     received_hooks = None
     if target == "avr-core" and not pipeline:
-        # call_initiated needs a POST /call, which the WebSocket loader does not make.
-        per_call = 2 if getattr(args, "ingress", "audiosocket") == "websocket" else 3
-        expected_hooks = calls * per_call + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
+        expected_hooks = calls * 3 + result["dtmf_sent"] + sts_stats["sts_interruptions"] * 2
         received_hooks = sum(sts_stats["webhooks"].values())
     return {
-        "target": target + ("+tls" if tls else ""), "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
+        "target": target + ("+tls" if tls else ""), "ingress": ingress, "calls": calls, "loops": loops, "window_s": seconds, "ramp_per_s": ramp,
         "cpu_ms_per_call_s": cpu_ms["server"] / (calls * seconds),
         "cpu_pct": cpu_ms["server"] / seconds / 10.0,
         "cpu_kernel_share": (s1 - s0) / max(1, c1["server"] - c0["server"]),
@@ -309,7 +309,7 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None):
         "webhooks_received": received_hooks, "webhooks_expected": expected_hooks,
         "server_exit_status": server_status, "loadgen": result, "sts": sts_stats, "scrapes": scrapes,
         "mode": args.mode, "pipeline_services": services_stats, "tick_lateness": lateness,
-        "turn_latency": turn_latency,
+        "turn_latency": turn_latency, "loadavg": [load0, load1],
     }
 
 
@@ -364,6 +364,16 @@ def tick_lateness(port):
                 bound = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
                 buckets[bound] = buckets.get(bound, 0) + float(m.group(2))
     return buckets
+
+
+def tick_lateness_or_none(port):
+    """tick_lateness, or None when /metrics does not answer in time (a machine so loaded that
+    the scrape times out still yields the run's other figures)."""
+    try:
+        return tick_lateness(port)
+    except OSError as error:
+        log(f"GET /metrics failed ({error}): no server pacing figure for this run")
+        return None
 
 
 def lateness_summary(before, after):
@@ -424,10 +434,21 @@ def core_added_cell(row):
     return f"{t['core_added_p50_ms']:.1f}/{t['core_added_p99_ms']:.1f} ({t['answered']}/{t['turns']})"
 
 
+def run_label(row):
+    """N, then " tls" and " ws" (WebSocket ingress) when they apply."""
+    return (str(row["calls"]) + (" tls" if row["target"].endswith("+tls") else "")
+            + (" ws" if row.get("ingress") == "websocket" else ""))
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def print_table(rows, floors):
     head = ("N", "loops", "core ms/call-s", "floor ms/call-s", "ratio", "core CPU%", "floor CPU%", "RSS KiB/call",
             "kernel share", "jitter p50/p99/max ms", "echo p50/p99/max ms", "lost", "wrong", "stalls", "webhooks rcv/exp",
-            "harness CPU% lg+sts(+svc)", "floor jitter p99", "floor echo p99")
+            "harness CPU% lg+sts(+svc)", "floor jitter p99", "floor echo p99", "load 1m")
     pipeline = any(row.get("mode") == "pipeline" for row in rows)
     if pipeline:
         head += ("turn core-added p50/p99 ms (answered/turns)",)
@@ -437,7 +458,7 @@ def print_table(rows, floors):
         floor = floors.get(row["calls"])
         f_ms = floor["cpu_ms_per_call_s"] if floor else None
         lines.append((
-            str(row["calls"]) + (" tls" if row["target"].endswith("+tls") else ""), str(row["loops"]),
+            run_label(row), str(row["loops"]),
             f"{row['cpu_ms_per_call_s']:.3f}",
             f"{f_ms:.3f}" if f_ms else "-",
             f"{row['cpu_ms_per_call_s'] / f_ms:.2f}" if f_ms else "-",
@@ -451,6 +472,7 @@ def print_table(rows, floors):
             + ("+%.1f" % row["harness_cpu_pct"]["services"] if "services" in row["harness_cpu_pct"] else ""),
             "%.2f" % floor["loadgen"]["jitter"]["p99_ms"] if floor else "-",
             "%.1f" % floor["loadgen"]["latency"]["p99_ms"] if floor else "-",
+            "%.1f-%.1f" % tuple(row["loadavg"]) if row.get("loadavg") else "-",
         ) + ((core_added_cell(row),) if pipeline else ()))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     for index, line in enumerate(lines):
@@ -474,7 +496,7 @@ def core_added_latency(rows, floors):
                  "floor_p50_ms": ref["p50_ms"], "floor_p99_ms": ref["p99_ms"]}
         added["meets_bar"] = added["p50_ms"] <= 1.0 and added["p99_ms"] <= 5.0
         row["core_added_latency"] = added
-        lines.append(f"core-added latency N={row['calls']}{' tls' if row['target'].endswith('+tls') else ''} "
+        lines.append(f"core-added latency N={run_label(row)} "
                      f"LOOPS={row['loops']}: p50 {added['p50_ms']:+.2f} ms ({core['p50_ms']:.2f} vs floor "
                      f"{ref['p50_ms']:.2f}), p99 {added['p99_ms']:+.2f} ms ({core['p99_ms']:.2f} vs floor "
                      f"{ref['p99_ms']:.2f}); bar p50 <= +1, p99 <= +5: {'met' if added['meets_bar'] else 'missed'}")
@@ -606,9 +628,10 @@ def main():
                         help="caller audio after the stamp (loud: full-scale noise; see avr-loadgen --help)")
     parser.add_argument("--dtmf-every", type=float, default=5.0, help="a DTMF digit per call every S seconds (0: none)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
-    parser.add_argument("--ingress", default="audiosocket", choices=["audiosocket", "websocket"],
-                        help="how the simulated Asterisk reaches avr-core: AudioSocket (avr-loadgen) or the "
-                             "WebSocket channel on /media (bench/ws_loadgen.py, slin, echo mode; no floor run)")
+    parser.add_argument("--ingress", default="audiosocket",
+                        help="how the simulated Asterisk reaches avr-core: audiosocket, websocket (the WebSocket "
+                             "channel on the HTTP port's /media), or both as a list (audiosocket,websocket): each N "
+                             "then runs avr-core once per ingress, back to back, and the CPU ratio is printed")
     parser.add_argument("--scrape", type=float, default=0,
                         help="GET /metrics from avr-core every S seconds during each run (0: no scraping)")
     parser.add_argument("--pin", action="store_true",
@@ -642,20 +665,23 @@ def main():
         microbench(binpath, logdir)
         return
 
-    if args.mode == "pipeline" or args.ingress == "websocket":
-        args.no_floor = True
-    if args.ingress == "websocket" and (args.mode != "echo" or args.codec != "slin"):
-        raise SystemExit("--ingress websocket: echo mode with slin only (the loader stamps and times echoed frames)")
+    ingresses = [x for x in args.ingress.split(",") if x]
+    if not ingresses or any(x not in ("audiosocket", "websocket") for x in ingresses):
+        raise SystemExit("--ingress: audiosocket, websocket, or a comma-separated list of them")
+    if args.mode == "pipeline" or "audiosocket" not in ingresses:
+        args.no_floor = True  # the floor relays AudioSocket to an STS
     counts = [int(x) for x in args.calls.split(",") if x]
     loop_values = [int(x) for x in args.loops.split(",") if x]
     rows, floors = [], {}
     for calls in counts:
         for loops in loop_values:
-            log(f"avr-core  N={calls} LOOPS={loops} ...")
-            rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir))
+            for ingress in ingresses:
+                log(f"avr-core  N={calls} LOOPS={loops} ingress={ingress} ...")
+                rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir, ingress=ingress))
             if args.tls:
-                log(f"avr-core+tls N={calls} LOOPS={loops} ...")
-                rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir, tls=make_tls_files(logdir)))
+                log(f"avr-core+tls N={calls} LOOPS={loops} ingress={ingresses[0]} ...")
+                rows.append(run_one(args, binpath, "avr-core", calls, loops, logdir, tls=make_tls_files(logdir),
+                                    ingress=ingresses[0]))
         if not args.no_floor:
             log(f"avr-floor N={calls} ...")
             floors[calls] = run_one(args, binpath, "avr-floor", calls, 1, logdir)
@@ -675,22 +701,36 @@ def main():
     for row in rows:
         late = row.get("tick_lateness")
         if late:
-            print(f"server pacing N={row['calls']}{' tls' if row['target'].endswith('+tls') else ''} LOOPS={row['loops']}: "
+            print(f"server pacing N={run_label(row)} LOOPS={row['loops']}: "
                   f"{late['ticks']:.0f} ticks, {late['over_2ms_pct']:.2f}% fired more than 2 ms late, "
                   f"p99 within {late['p99_le_ms']:g} ms (avr_loop_lateness_seconds)")
     core_added_latency(rows, floors)
     knees = {}
     for loops in loop_values:
         for variant in ["avr-core"] + (["avr-core+tls"] if args.tls else []):
-            passing = [r["calls"] for r in rows if r["loops"] == loops and r["target"] == variant and meets_bar(r)]
-            key = loops if variant == "avr-core" else f"{loops}+tls"
-            knees[key] = max(passing) if passing else None
-            print(f"knee (largest N with 0 lost, 0 cross-talk, no stalls, jitter p99 <= 2 ms), {variant}, LOOPS={loops}: "
-                  f"{knees[key] if knees[key] else 'none of the N tried'}")
+            for ingress in ingresses:
+                passing = [r["calls"] for r in rows if r["loops"] == loops and r["target"] == variant
+                           and r["ingress"] == ingress and meets_bar(r)]
+                key = (loops if variant == "avr-core" else f"{loops}+tls") if ingress == "audiosocket" else \
+                    (f"{loops} ws" if variant == "avr-core" else f"{loops}+tls ws")
+                knees[key] = max(passing) if passing else None
+                print(f"knee (largest N with 0 lost, 0 cross-talk, no stalls, jitter p99 <= 2 ms), {variant}, "
+                      f"{ingress}, LOOPS={loops}: {knees[key] if knees[key] else 'none of the N tried'}")
+    for ws in [r for r in rows if r["ingress"] == "websocket"]:
+        audio = next((r for r in rows if r["ingress"] == "audiosocket" and r["target"] == ws["target"]
+                      and r["calls"] == ws["calls"] and r["loops"] == ws["loops"]), None)
+        if audio:
+            ratio = ws["cpu_ms_per_call_s"] / audio["cpu_ms_per_call_s"]
+            ws["cpu_vs_audiosocket"] = ratio
+            print(f"WebSocket vs AudioSocket N={ws['calls']} LOOPS={ws['loops']}: {audio['cpu_ms_per_call_s']:.3f} -> "
+                  f"{ws['cpu_ms_per_call_s']:.3f} ms/call-s ({ratio:.2f}x; bar <= 1.3x), RSS/call "
+                  f"{audio['rss_kib_per_call']:.1f} -> {ws['rss_kib_per_call']:.1f} KiB, lost {audio['loadgen']['lost']} -> "
+                  f"{ws['loadgen']['lost']}, jitter p99 {audio['loadgen']['jitter']['p99_ms']:.2f} -> "
+                  f"{ws['loadgen']['jitter']['p99_ms']:.2f} ms, load {audio['loadavg'][0]:.1f} / {ws['loadavg'][0]:.1f}")
     if args.tls:
-        for plain in [r for r in rows if r["target"] == "avr-core"]:
+        for plain in [r for r in rows if r["target"] == "avr-core" and r["ingress"] == "audiosocket"]:
             tls_row = next((r for r in rows if r["target"] == "avr-core+tls" and r["calls"] == plain["calls"]
-                            and r["loops"] == plain["loops"]), None)
+                            and r["loops"] == plain["loops"] and r["ingress"] == "audiosocket"), None)
             if tls_row:
                 print(f"TLS CPU cost N={plain['calls']} LOOPS={plain['loops']}: "
                       f"{plain['cpu_ms_per_call_s']:.3f} -> {tls_row['cpu_ms_per_call_s']:.3f} ms/call-s "

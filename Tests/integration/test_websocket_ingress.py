@@ -271,3 +271,40 @@ def test_one_call_ended_whichever_way_the_call_ends(avr, webhook_receiver, sts_p
     assert types.count("call_ended") == 1, f"{way}: {types}"
     assert types[0] == "call_started" and types[-1] == "call_ended", f"{way}: {types}"
     assert len(srv.log_matches(r"Call ended: ")) == 1, srv.log_matches(r"Call ended")
+
+
+# --------------------------------------------------------------------------- the bench's channel
+@pytest.mark.parametrize("control", ["plain-text", "json"])
+def test_bench_load_generator_speaks_the_channel(avr_server, control):
+    """`avr-loadgen --ingress websocket` (what `make bench --ingress websocket` measures with)
+    against the real server: every codec (call id modulo 4), DTMF, POST /call first. Each
+    stamped frame must come back whole in the channel's own format, so the bench counts
+    what the server does, not a protocol mismatch."""
+    from conftest import AVR_CORE_BIN
+    import subprocess
+
+    loadgen = AVR_CORE_BIN.parent / "avr-loadgen"
+    if not loadgen.exists():
+        pytest.fail(f"{loadgen} not found: build every product (`swift build -c release`)")
+    srv = avr_server()  # the built-in echo
+    argv = [str(loadgen), "--port", str(srv.audio_port), "--http-port", str(srv.http_port), "--ingress", "websocket",
+            "--media-port", str(srv.http_port), "--calls", "8", "--duration", "3", "--ramp", "40", "--codec", "mix",
+            "--dtmf-every", "1", "--grace", "1.5"]
+    if control == "json":
+        argv.append("--json-control")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print({k: result[k] for k in ("completed", "echoed", "frames_sent", "lost", "odd_size", "dtmf_sent")})
+    assert result["completed"] == 8 and result["failed"] == 0 and result["http_ok"] == 8, result
+    # Six of the eight callers are stamped (slin, μ-law, A-law); two are slin16 (resampled).
+    assert result["echoed"] > 0 and result["lost"] == 0, result
+    assert result["corrupted"] == 0 and result["wrong_call"] == 0 and result["duplicates"] == 0, result
+    # (Frames without a stamp are the silence played while a caller's queue is empty.)
+    assert result["odd_size"] == 0, result
+    assert result["slin16_frames_heard"] > 0, result
+    assert result["server_hangups"] == 0 and result["closed_early"] == 0, result
+    for name in ("SLIN", "ULAW", "ALAW", "SLIN16"):
+        srv.wait_for_log(r"Audio codec: %s \(from MEDIA_START\)" % name)
+    srv.wait_for_log(r"DTMF digit: 5")
+    srv.wait_for_log(r"Call ended: caller hung up")

@@ -54,6 +54,7 @@ struct CallResult {
     func json(config: LoadConfig, elapsedSeconds: Double) -> String {
         var json = JSONWriter()
         json.add("calls", config.calls)
+        json.add("ingress", config.ingress.rawValue)
         json.add("duration_s", config.durationSeconds)
         json.add("codec", config.codec?.rawValue ?? "mix")
         json.add("content", config.content.rawValue)

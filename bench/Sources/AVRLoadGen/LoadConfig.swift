@@ -1,11 +1,25 @@
 import AVRBenchSupport
 
+/// How the simulated Asterisk reaches avr-core.
+enum Ingress: String {
+    /// `AudioSocket()` / `Dial(AudioSocket/...)`: the AudioSocket port (`--port`).
+    case audiosocket
+    /// `Dial(WebSocket/...)` (chan_websocket): a WebSocket client on the HTTP port's `/media`
+    /// (`--media-port`): upgrade, `MEDIA_START`, masked binary frames of 20 ms audio.
+    case websocket
+}
+
 /// What one run of `avr-loadgen` plays.
 struct LoadConfig {
     var host = "127.0.0.1"
     var port = 5001
     /// nil: no `POST /call` (the call arrives with a UUID the server never saw).
     var httpPort: Int?
+    var ingress = Ingress.audiosocket
+    /// WebSocket ingress: the port serving `/media` (avr-core's HTTP port).
+    var mediaPort = 0
+    /// WebSocket ingress: control messages as JSON (`f(json)`) instead of plain text.
+    var jsonControl = false
     var calls = 1
     var durationSeconds = 10.0
     /// Calls started per second.
@@ -39,6 +53,9 @@ struct LoadConfig {
             printLine("""
             avr-loadgen: N simulated Asterisk calls against avr-core
               --host 127.0.0.1 --port 5001 [--http-port 6001 (POST /call first)]
+              --ingress audiosocket|websocket (websocket: Asterisk's WebSocket channel on
+                --media-port's /media, MEDIA_START then masked binary frames; --json-control
+                writes its events as JSON, as f(json) does)
               --calls N --duration S --ramp CALLS_PER_SECOND --codec slin|ulaw|alaw|slin16|mix
               --content tone|noise|sawtooth|loud (loud: half noise, half sawtooth, full scale)
               --churn MEAN_S (random call lengths; ended calls replaced until --duration is over)
@@ -55,6 +72,14 @@ struct LoadConfig {
         if let text = arguments.string("http-port") {
             guard let port = Int(text) else { Arguments.fail("--http-port wants a port") }
             config.httpPort = port
+        }
+        let ingress = arguments.string("ingress", default: "audiosocket")!
+        guard let knownIngress = Ingress(rawValue: ingress) else { Arguments.fail("unknown ingress \(ingress)") }
+        config.ingress = knownIngress
+        config.mediaPort = arguments.int("media-port", default: config.httpPort ?? 0)
+        config.jsonControl = arguments.flag("json-control")
+        if config.ingress == .websocket && config.mediaPort <= 0 {
+            Arguments.fail("--ingress websocket needs --media-port (or --http-port)")
         }
         config.calls = arguments.int("calls", default: config.calls)
         config.durationSeconds = arguments.double("duration", default: config.durationSeconds)

@@ -29,6 +29,21 @@ final class LoadGenerator {
     private(set) var recording: [UInt8]?
     /// Scratch for re-encoding a G.711 caller's echoed stamp.
     var stampScratch: [UInt8] = []
+    /// WebSocket ingress: one outgoing frame at a time (its capacity is reused).
+    var webSocketOut: [UInt8] = []
+    /// WebSocket ingress: masking keys from a xorshift generator. A client must mask with
+    /// keys the server cannot predict; that protects proxies, not this bench, and the server's
+    /// work does not depend on the key's value. Seeded per run.
+    private var maskState: UInt64
+
+    func nextMaskingKey() -> WebSocketMaskingKey {
+        maskState ^= maskState << 13
+        maskState ^= maskState >> 7
+        maskState ^= maskState << 17
+        let word = UInt32(truncatingIfNeeded: maskState >> 16)
+        return WebSocketMaskingKey(UInt8(truncatingIfNeeded: word), UInt8(truncatingIfNeeded: word >> 8),
+                                   UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 24))
+    }
 
     private var buckets: [[SimulatedCall]] = Array(repeating: [], count: phaseCount)
     private var deadlines: [UInt64] = []
@@ -70,6 +85,7 @@ final class LoadGenerator {
         }
         if config.recordOut != nil { recording = [] }
         runTag = UInt32(truncatingIfNeeded: loop.nanoseconds ^ UInt64(getpid()))
+        maskState = (loop.nanoseconds ^ UInt64(getpid()) << 32) | 1
     }
 
     var churn: Bool { config.churnMeanSeconds > 0 }

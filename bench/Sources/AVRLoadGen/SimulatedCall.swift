@@ -3,14 +3,20 @@ import AVRCore
 import AVRProtocol
 
 /// One simulated Asterisk caller: optional `POST /call` (connection kept open, idle, for the
-/// whole call, as `CURL()` does), then the AudioSocket connection — UUID, a frame every
-/// 20 ms when the scheduler says so, optional DTMF — and a hangup. Everything that comes back
-/// is timed on arrival.
+/// whole call, as `CURL()` does), then the media connection — UUID, a frame every 20 ms when
+/// the scheduler says so, optional DTMF — and a hangup. Everything that comes back is timed
+/// on arrival.
 ///
-/// What comes back is 8 kHz slin (`0x10`, 320 bytes) whatever the caller's codec. Stamped
-/// callers (slin, μ-law, A-law) check each echo: the stamp (re-encoded from the decoded
-/// samples for G.711) and the audio after it, byte for byte against the decoded frame.
-/// A slin16 caller's echo is resampled, so it only counts non-silent frames.
+/// The media connection is AudioSocket, or with `--ingress websocket` what Asterisk's
+/// WebSocket channel does: a client upgrade to `/media?uuid=…`, `MEDIA_START` (text), each
+/// 20 ms frame as one masked binary frame of the bare payload, `DTMF_END` (text), and a close
+/// frame (1000) to hang up; the server's `HANGUP` command ends the call from its side.
+///
+/// On AudioSocket what comes back is 8 kHz slin (`0x10`, 320 bytes) whatever the caller's
+/// codec; on the WebSocket channel it is the channel's codec (160 bytes of G.711, 320 of slin,
+/// 640 of slin16). Stamped callers (slin, μ-law, A-law) check each echo: the stamp (re-encoded
+/// from the decoded samples when G.711 came back as slin) and the audio after it, byte for
+/// byte. A slin16 caller's echo is resampled, so it only counts non-silent frames.
 final class SimulatedCall {
     let id: UInt32
     let uuid: [UInt8]
@@ -23,6 +29,9 @@ final class SimulatedCall {
     private var httpReader = HTTPMessageReader()
     private var inbound = ByteBuffer(capacity: 4096)
     private var decoder = AudioSocketDecoder()
+    /// WebSocket ingress: the upgrade answer's parser (until the 101), then the frame reader.
+    private var handshake: WebSocketHandshakeResponseParser?
+    private var webSocket = WebSocketMessageReader(maxMessageSize: 64 * 1024, role: .client)
 
     enum State { case idle, posting, connecting, sending, draining, done }
     private(set) var state = State.idle
@@ -132,9 +141,16 @@ final class SimulatedCall {
         }
     }
 
+    private var webSocketIngress: Bool { generator.config.ingress == .websocket }
+
+    /// The size of an echoed frame's payload: 8 kHz slin on AudioSocket; the channel's own
+    /// format on the WebSocket channel.
+    private var expectedEchoBytes: Int { webSocketIngress ? codec.payloadLength : 320 }
+
     private func connectAudio() {
         state = .connecting
-        guard let address = SocketAddress(numericHost: generator.config.host, port: generator.config.port),
+        let port = webSocketIngress ? generator.config.mediaPort : generator.config.port
+        guard let address = SocketAddress(numericHost: generator.config.host, port: port),
               let stream = try? TCPStream(loop: generator.loop) else {
             fail()
             return
@@ -154,12 +170,119 @@ final class SimulatedCall {
                 }
             }
             stream.startReading()
+            if webSocketIngress {
+                upgrade(stream, port: port)
+                return
+            }
             var message: [UInt8] = [0x01, 0x00, 0x10]
             message += uuid
             stream.write(message)
-            generator.total.connected += 1
-            state = .sending
-            generator.callStarted(self)
+            mediaUp()
+        }
+    }
+
+    private func mediaUp() {
+        generator.total.connected += 1
+        state = .sending
+        generator.callStarted(self)
+    }
+
+    // MARK: WebSocket channel set-up
+
+    /// The upgrade request `res_websocket_client` sends for a `per_call_config` connection,
+    /// the dial string's `v(uuid=…)` appended to the URI.
+    private func upgrade(_ stream: TCPStream, port: Int) {
+        var random = SystemRandomNumberGenerator()
+        let key = WebSocketHandshake.makeKey(using: &random)
+        handshake = WebSocketHandshakeResponseParser(key: key)
+        stream.write(WebSocketHandshake.makeRequest(host: "\(generator.config.host):\(port)",
+                                                    requestTarget: "/media?uuid=\(uuidString)", key: key))
+    }
+
+    /// `MEDIA_START` as chan_websocket writes it, in the configured control format.
+    private var mediaStart: String {
+        let format = codec == .slin16 ? "slin16" : codec.rawValue
+        let channel = "WebSocket/avr/0x\(String(0x7f00_0000 + id, radix: 16))"
+        let channelID = "1770758888.\(id)"
+        if generator.config.jsonControl {
+            return #"{"event":"MEDIA_START","connection_id":"avr","channel":"\#(channel)","channel_id":"\#(channelID)","#
+                + #""format":"\#(format)","optimal_frame_size":\#(codec.payloadLength),"ptime":20,"#
+                + #""channel_variables":{"AVR_UUID":"\#(uuidString)"}}"#
+        }
+        return "MEDIA_START connection_id:avr channel:\(channel) channel_id:\(channelID) format:\(format) "
+            + "optimal_frame_size:\(codec.payloadLength) ptime:20"
+    }
+
+    private var dtmfEnd: String {
+        generator.config.jsonControl
+            ? #"{"event":"DTMF_END","channel_id":"1770758888.\#(id)","digit":"5"}"#
+            : "DTMF_END digit:5 channel_id:1770758888.\(id)"
+    }
+
+    /// Sends one masked frame (a fresh key per frame, as every client must).
+    private func sendWebSocket(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer) {
+        guard let audioStream else { return }
+        generator.webSocketOut.removeAll(keepingCapacity: true)
+        WebSocketFrameEncoder.appendFrame(opcode: opcode, payload: payload, maskingKey: generator.nextMaskingKey(),
+                                          to: &generator.webSocketOut)
+        generator.webSocketOut.withUnsafeBytes { audioStream.write($0) }
+    }
+
+    private func sendWebSocketText(_ text: String) {
+        var text = text
+        text.withUTF8 { sendWebSocket(.text, UnsafeRawBufferPointer($0)) }
+    }
+
+    private func receivedUpgrade(_ bytes: UnsafeRawBufferPointer) {
+        inbound.append(bytes)
+        let answer: WebSocketHandshakeResponse?
+        do { answer = try handshake?.parse(&inbound) } catch {
+            printError("avr-loadgen: call \(id): upgrade refused: \(error)")
+            fail()
+            return
+        }
+        guard answer != nil else { return }
+        handshake = nil
+        mediaUp()
+        sendWebSocketText(mediaStart)
+        if !inbound.isEmpty {
+            var rest = Array(inbound.bytes(at: 0, count: inbound.readableBytes))
+            inbound.clear()
+            rest.withUnsafeBytes { receivedWebSocket(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    private func receivedWebSocket(_ bytes: UnsafeRawBufferPointer) {
+        let now = generator.loop.nanoseconds
+        var serverEnded = false
+        var closed = false
+        do throws(WebSocketError) {
+            try webSocket.read(bytes) { event in
+                guard !serverEnded && !closed else { return }
+                switch event {
+                case .binary(let payload):
+                    arrived(payload, now: now)
+                case .text(let text):
+                    // The server's commands: HANGUP ends the call; FLUSH_MEDIA and the rest
+                    // need nothing from a simulated channel.
+                    if String(decoding: text, as: UTF8.self).contains("HANGUP") { serverEnded = true }
+                case .close:
+                    closed = true
+                case .ping, .pong:
+                    break
+                }
+            }
+        } catch {
+            generator.total.closedEarly += 1
+            finish(sendHangup: false, outcome: "bad_frame")
+            return
+        }
+        if serverEnded {
+            generator.total.serverHangups += 1
+            if state == .sending || state == .draining { finish(sendHangup: false, outcome: "server_hangup") }
+        } else if closed, state == .sending || state == .draining {
+            generator.total.closedEarly += 1
+            finish(sendHangup: false, outcome: "closed_early")
         }
     }
 
@@ -181,6 +304,7 @@ final class SimulatedCall {
     /// Sends frame `sequence`, stamped with send time `now` (8 kHz callers).
     func sendFrame(now: UInt64) {
         guard let audioStream else { return }
+        let viaWebSocket = webSocketIngress
         if let wav = generator.wavPCM {
             var message = [audio.codec.kind, UInt8(audio.codec.payloadLength >> 8), UInt8(audio.codec.payloadLength & 0xFF)]
             for index in 0..<160 {
@@ -188,17 +312,32 @@ final class SimulatedCall {
                 let sample = offset + 1 < wav.count ? Int16(bitPattern: UInt16(wav[offset]) | UInt16(wav[offset + 1]) << 8) : 0
                 audio.codec.append(sample, to: &message)
             }
-            audioStream.write(message)
+            if viaWebSocket {
+                message.withUnsafeBytes { sendWebSocket(.binary, UnsafeRawBufferPointer(rebasing: $0[AudioSocketEncoder.headerLength...])) }
+            } else {
+                audioStream.write(message)
+            }
         } else {
             let stamp = codec.stamped ? FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now) : nil
-            audio.withMessage(sequence: sequence, stamp: stamp) { audioStream.write($0) }
+            audio.withMessage(sequence: sequence, stamp: stamp) { message in
+                if viaWebSocket {
+                    // The channel sends the bare payload: no AudioSocket header.
+                    sendWebSocket(.binary, UnsafeRawBufferPointer(rebasing: message[AudioSocketEncoder.headerLength...]))
+                } else {
+                    audioStream.write(message)
+                }
+            }
         }
         sequence += 1
         generator.total.framesSent += 1
         if !codec.stamped { generator.total.unstampedSent += 1 }
         let every = generator.config.dtmfEverySeconds
         if every > 0, Int(sequence) % max(1, Int(every * 50)) == 0 {
-            audioStream.write([0x03, 0x00, 0x01, UInt8(ascii: "5")])
+            if viaWebSocket {
+                sendWebSocketText(dtmfEnd)
+            } else {
+                audioStream.write([0x03, 0x00, 0x01, UInt8(ascii: "5")])
+            }
             generator.total.dtmfSent += 1
         }
     }
@@ -215,7 +354,15 @@ final class SimulatedCall {
         self.outcome = outcome
         endedAt = generator.loop.nanoseconds
         if sendHangup, let audioStream {
-            audioStream.write(AudioSocketEncoder.hangupMessage)
+            if webSocketIngress {
+                // chan_websocket hangs up with a close frame carrying the cause (1000: normal).
+                generator.webSocketOut.removeAll(keepingCapacity: true)
+                WebSocketFrameEncoder.appendClose(code: .normalClosure, maskingKey: generator.nextMaskingKey(),
+                                                  to: &generator.webSocketOut)
+                audioStream.write(generator.webSocketOut)
+            } else {
+                audioStream.write(AudioSocketEncoder.hangupMessage)
+            }
             audioStream.closeAfterFlush()
         } else {
             audioStream?.close()
@@ -254,6 +401,14 @@ final class SimulatedCall {
     // MARK: Receiving
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        if webSocketIngress {
+            if handshake != nil {
+                receivedUpgrade(bytes)
+            } else if state == .sending || state == .draining {
+                receivedWebSocket(bytes)
+            }
+            return
+        }
         let now = generator.loop.nanoseconds
         inbound.append(bytes)
         while true {
@@ -296,7 +451,7 @@ final class SimulatedCall {
         }
         lastArrival = now
         if generator.recording != nil { generator.record(payload, codec: codec) }
-        if payload.count != 320 { generator.total.oddSize += 1 }
+        if payload.count != expectedEchoBytes { generator.total.oddSize += 1 }
         if generator.config.onsetsOut != nil, payload.count >= 8, payload[0] == 0x41, payload[1] == 0x56,
             payload[2] == 0x52, payload[3] == 0x54 {  // "AVRT": the first frame of a marked TTS answer
             let turn = UInt32(payload[4]) | UInt32(payload[5]) << 8 | UInt32(payload[6]) << 16 | UInt32(payload[7]) << 24

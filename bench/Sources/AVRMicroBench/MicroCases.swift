@@ -17,6 +17,7 @@ enum MicroCases {
         ("audiosocket_read", audioSocketRead),
         ("audiosocket_decode_split", audioSocketDecodeSplit),
         ("audiosocket_read_split", audioSocketReadSplit),
+        ("media_ws_read", mediaWebSocketRead),
         ("sts_audio_encode_masked", stsAudioEncode),
         ("sts_inbound_fast_path", stsInbound),
         ("sts_read_buffered", stsReadBuffered),
@@ -125,6 +126,38 @@ enum MicroCases {
             }
         }
         copiedPerFrame["audiosocket_read"] = Double(reader.copiedBytes) / Double(n)
+        return total
+    }
+
+    /// The WebSocket channel's frame for the same audio: the 320 bytes as one masked binary
+    /// frame (4-byte header, 4-byte key), as Asterisk sends a slin frame.
+    static let mediaWebSocketFrame: [UInt8] = {
+        var frame: [UInt8] = []
+        pcm.withUnsafeBytes {
+            WebSocketFrameEncoder.appendFrame(opcode: .binary, payload: $0, maskingKey: WebSocketMaskingKey(0x37, 0xA1, 0x5C, 0xE2),
+                                              to: &frame)
+        }
+        return frame
+    }()
+
+    /// The `/media` receive path as `WebSocketMediaLeg` runs it, to compare with
+    /// `audiosocket_read`: each read (one whole frame) decoded in place by the server-role
+    /// reader, the payload unmasked where it lies and delivered as a binary message. The
+    /// read's bytes are unmasked in place each time, so the payload alternates between the
+    /// plain and the masked audio; the work is the same either way.
+    static func mediaWebSocketRead(_ n: Int) -> Int {
+        var reader = WebSocketMessageReader(maxMessageSize: MediaControlParser.maxLength, role: .server)
+        var read = mediaWebSocketFrame
+        var total = 0
+        read.withUnsafeMutableBytes { bytes in
+            let view = UnsafeRawBufferPointer(bytes)
+            for _ in 0..<n {
+                try? reader.read(view) { event in
+                    if case .binary(let payload) = event { total &+= Int(payload[7]) }
+                }
+            }
+        }
+        copiedPerFrame["media_ws_read"] = Double(reader.frames.copiedBytes) / Double(n)
         return total
     }
 

@@ -78,6 +78,9 @@ final class HTTPRequestTask {
     /// A streaming body part was dropped (the peer is not reading): the count so far.
     var onDrop: ((Int) -> Void)?
     var onEnd: ((Result<ClientStream?, HTTPRequestFailure>) -> Void)?
+    /// Whether a connection the response leaves reusable is handed back (a pool sets it);
+    /// otherwise every connection is closed at the end.
+    var handsBackStream = false
 
     let parser = HTTPResponseParser()
     private let loop: EventLoop
@@ -235,7 +238,7 @@ final class HTTPRequestTask {
         case .succeed(let reuse):
             let onEnd = self.onEnd
             clearCallbacks()
-            if reuse, let stream {
+            if reuse && handsBackStream, let stream {
                 detach(stream)
                 teardown(close: false)
                 onEnd?(.success(stream))

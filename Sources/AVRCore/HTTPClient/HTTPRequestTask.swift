@@ -176,6 +176,11 @@ final class HTTPRequestTask {
         }
     }
 
+    /// Ends a streaming body (the last chunk); the response is still awaited.
+    func endBody() {
+        if let stream, case .writeLastChunk = machine.endBody() { stream.write(HTTPChunkedEncoding.lastChunk) }
+    }
+
     /// Ends a streaming body (the last chunk) and closes once it is written, or after
     /// `TCPStream.flushDeadline`: for a conversation that is over. No callback follows.
     func finishAndClose() {

@@ -174,11 +174,7 @@ final class ClientConnection {
 
     private func close() {
         guard !closing else { return }
-        closing = true
-        idleTimer?.close()
-        idleTimer = nil
-        task?.cancel()
-        task = nil
+        releaseTimerAndTask()
         if let stream {
             stream.close()
         } else {
@@ -186,12 +182,16 @@ final class ClientConnection {
         }
     }
 
-    private func didClose() {
+    private func releaseTimerAndTask() {
         closing = true
         idleTimer?.close()
         idleTimer = nil
         task?.cancel()
         task = nil
+    }
+
+    private func didClose() {
+        releaseTimerAndTask()
         stream = nil
         let callback = onClosed
         onClosed = nil

@@ -107,7 +107,7 @@ private func settings(asr: String, llm: String = "http://127.0.0.1:9/llm", tts: 
         }
         #expect(delegate.opened == 0)
         guard case .failed(.pipeline(let failure))? = delegate.closed.first, failure.module == .asr,
-              case .connect = failure.failure else {
+              case .request(.connect) = failure.failure else {
             Issue.record("expected an ASR connect failure, got \(delegate.closed)")
             return
         }

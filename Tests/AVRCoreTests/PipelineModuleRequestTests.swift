@@ -134,7 +134,7 @@ private final class FakeModule {
             client.start()
         }
         keep.removeAll()
-        guard case .noResponse(150) = failure else { Issue.record("got \(String(describing: failure))"); return }
+        guard case .request(.headTimeout(150)) = failure else { Issue.record("got \(String(describing: failure))"); return }
         #expect(elapsed >= 140_000_000 && elapsed < 2_000_000_000)
     }
 
@@ -162,7 +162,7 @@ private final class FakeModule {
         }
         keep.removeAll()
         #expect(body == Array("ok".utf8))
-        guard case .stalled(150) = failure else { Issue.record("got \(String(describing: failure))"); return }
+        guard case .request(.responseIdle(150)) = failure else { Issue.record("got \(String(describing: failure))"); return }
     }
 
     @Test func streamingBodyIsChunkedAndCancelClosesTheConnection() throws {
@@ -218,7 +218,7 @@ private final class FakeModule {
             client.start()
         }
         keep.removeAll()
-        guard case .connect = failure else { Issue.record("got \(String(describing: failure))"); return }
+        guard case .request(.connect) = failure else { Issue.record("got \(String(describing: failure))"); return }
     }
 
     /// A streaming request (the ASR stream) answered with an error status whose body never

@@ -1,5 +1,5 @@
 """Hostile STS services beside healthy calls: a ping flood that never reads, an STS that goes
-silent, a streaming-HTTP STS that stops reading its request body. Each runs beside five
+silent, a streaming-HTTP STS that stops reading its request body, one that never answers. Each runs beside five
 healthy echo calls, which must lose no audio and see no gap over 100 ms; the server's memory
 stays bounded, and the first SIGTERM ends the process within DRAIN_TIMEOUT + 5 s whatever
 the hostile peer does.
@@ -160,7 +160,8 @@ def test_silent_sts_ends_its_call_within_interval_plus_timeout(avr_server, calls
 
 def test_http_sts_that_stops_reading_costs_bounded_memory_and_never_holds_the_exit(avr_server, calls, hostile_sts):
     sts = hostile_sts()
-    srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT))
+    # The stall bound is out of the way here: the call must still be up when the drain begins.
+    srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), STS_HTTP_STALL_TIMEOUT="600000")
     healthy = HealthyCalls(srv, calls).start()
     stuck = calls(srv, register(srv, "stall"))
     sts.wait_mode("stall")
@@ -186,3 +187,82 @@ def test_http_sts_that_stops_reading_costs_bounded_memory_and_never_holds_the_ex
     healthy.finish()
     took = stop_within_bound(srv)
     assert took >= DRAIN_TIMEOUT - 0.5, f"exited after {took:.2f}s: the drain did not wait for the calls"
+
+
+def blast_and_keep_flowing(call, stop: threading.Event, mib: int) -> threading.Thread:
+    """`mib` MiB of caller audio as fast as the socket takes it (AudioSocket input is not
+    paced), then one frame every 20 ms until `stop` or the call ends."""
+    frame = message(0x10, marked_frame(9, 0))
+
+    def run():
+        for _ in range(mib * 1024 * 1024 // 320 // 1024):
+            if stop.is_set() or not call.send_raw(frame * 1024):
+                return
+        while not stop.wait(0.020):
+            if not call.send_raw(frame):
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_http_sts_that_stops_reading_ends_its_call_after_the_stall_timeout(avr_server, calls, hostile_sts):
+    """The STS answers 200 and stops reading: the call's unsent bytes stay at the 256 KiB
+    bound (RSS bounded while audio keeps coming), and the call ends STS_HTTP_STALL_TIMEOUT
+    after the STS last took a byte, with one line; the healthy calls notice nothing."""
+    sts = hostile_sts()
+    srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), STS_HTTP_STALL_TIMEOUT="1500")
+    healthy = HealthyCalls(srv, calls).start()
+    stuck = calls(srv, register(srv, "stall"))
+    sts.wait_mode("stall")
+    time.sleep(0.3)  # the call's start-up allocations are behind us
+    rss0 = srv.rss_kib()
+    stop = threading.Event()
+    blast_and_keep_flowing(stuck, stop, mib=32)
+    rss_peak = rss0
+    deadline = time.monotonic() + 30
+    while not stuck.ended() and time.monotonic() < deadline:
+        rss_peak = max(rss_peak, srv.rss_kib())
+        time.sleep(0.1)
+    stop.set()
+    assert stuck.ended(), "the call to an STS that stopped reading was not ended"
+    line = srv.wait_for_log(r"STS connection failed: STS HTTP [^ ]*/\?mode=[^ ]*: request body not read for 1500 ms "
+                            r"\(\d+ KiB unsent\)$", timeout=1).group(0)
+    print(f"stall: RSS {rss0} KiB -> peak {rss_peak} KiB; {line}")
+    assert rss_peak - rss0 < 8 * 1024, f"RSS grew {(rss_peak - rss0) / 1024:.1f} MB while the STS did not read"
+    assert len(srv.log_matches(r"STS connection failed")) == 1, srv.log_matches(r"STS connection failed")
+    assert len(srv.log_matches(r"STS connection failed: .*request body not read")) == 1
+    healthy.finish()
+    stop_within_bound(srv)
+
+
+def test_http_sts_that_never_answers_ends_its_call_after_the_head_timeout(avr_server, calls, hostile_sts):
+    """The STS reads every byte of the request body and never sends a status line: the call
+    ends STS_HTTP_HEAD_TIMEOUT after its request, with one line, while its audio flows; the
+    STS saw that audio, and RSS stays where it was."""
+    sts = hostile_sts()
+    srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), STS_HTTP_HEAD_TIMEOUT="1000")
+    healthy = HealthyCalls(srv, calls).start()
+    silent = calls(srv, register(srv, "nohead"))
+    silent.start_streaming(lambda seq: marked_frame(9, seq))
+    conn = sts.wait_mode("nohead")
+    rss0 = srv.rss_kib()
+    rss_peak = rss0
+    deadline = time.monotonic() + 5
+    while not silent.ended() and time.monotonic() < deadline:
+        rss_peak = max(rss_peak, srv.rss_kib())
+        time.sleep(0.05)
+    ended = silent.wait_ended(timeout=0.1)
+    silent.stop_streaming()
+    took = ended - conn["t"]
+    assert 0.9 <= took <= 1.0 + 0.5, f"the call ended {took:.2f}s after its request, want about 1 s"
+    line = srv.wait_for_log(r"STS connection failed: STS HTTP [^ ]*/\?mode=[^ ]*: no response within 1000 ms$",
+                            timeout=1).group(0)
+    assert conn.get("body_bytes", 0) >= 10 * 320, f"the STS saw no audio flowing: {conn}"
+    print(f"no head: ended after {took:.2f}s, RSS {rss0} -> peak {rss_peak} KiB; {line}")
+    assert rss_peak - rss0 < 4 * 1024, f"RSS grew {(rss_peak - rss0) / 1024:.1f} MB"
+    time.sleep(0.5)
+    assert len(srv.log_matches(r"STS connection failed")) == 1, srv.log_matches(r"STS connection failed")
+    healthy.finish()
+    stop_within_bound(srv)

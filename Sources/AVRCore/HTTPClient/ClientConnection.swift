@@ -1,8 +1,10 @@
 import AVRProtocol
 
 /// One pooled keep-alive connection; runs one exchange at a time. Its life is
-/// `ClientConnectionStateMachine`'s; this class turns stream, parser and timer callbacks into
-/// the machine's events and carries out its actions.
+/// `ClientConnectionStateMachine`'s; each exchange is an `HTTPRequestTask` on the connection's
+/// stream (fixed body, no bound of its own: the exchange's deadline covers it), which hands the
+/// stream back when the response leaves it reusable. This class turns the task's end, the idle
+/// stream's and the timer's callbacks into the machine's events and carries out its actions.
 final class ClientConnection {
     private let loop: EventLoop
     private let host: String
@@ -11,7 +13,8 @@ final class ClientConnection {
     private let tls: TLSClient?
     private var machine = ClientConnectionStateMachine<Exchange>()
     private var stream: ClientStream?
-    private let parser: HTTPResponseParser
+    /// The exchange on the wire, if any.
+    private var task: HTTPRequestTask?
     /// Set once the connection is closing: `onClosed` follows.
     private var closing = false
     private var idleTimer: Timer?
@@ -30,13 +33,6 @@ final class ClientConnection {
         self.host = host
         self.port = port
         self.options = options
-        parser = HTTPResponseParser()
-        parser.onBody = { [weak self] chunk in
-            guard let self else { return false }
-            guard self.body.count + chunk.count <= self.options.maxResponseBodyBytes else { return false }
-            self.body.append(contentsOf: chunk)
-            return true
-        }
     }
 
     // MARK: Events in
@@ -57,22 +53,42 @@ final class ClientConnection {
         perform(machine.shutdown())
     }
 
-    private func received(_ bytes: UnsafeRawBufferPointer) {
-        guard current != nil else { return perform(machine.unexpectedBytes()) }
-        switch parser.feed(bytes) {
-        case .needMore: break
-        case .complete: perform(machine.responseReceived(keepAlive: parser.keepAlive))
-        case .failure(let reason): perform(machine.responseInvalid(reason))
+    /// The exchange's task ended: its outcome, as the machine knows outcomes.
+    private func exchangeEnded(_ task: HTTPRequestTask, _ result: Result<ClientStream?, HTTPRequestFailure>) {
+        self.task = nil
+        let sawBytes = task.parser.sawBytes
+        switch result {
+        case .success(let reusable):
+            if let reusable { watchIdle(reusable) }
+            perform(machine.responseReceived(keepAlive: reusable != nil), response: task.parser)
+        case .failure(.invalidResponse(let reason)):
+            perform(machine.responseInvalid(reason))
+        case .failure(.connection(let failure)):
+            let reason: HTTPResponseFailure = sawBytes ? .closedMidResponse : .closedBeforeResponse
+            perform(machine.peerEnded(failure, sawBytes: sawBytes, atEOF: .failure(reason)))
+        case .failure(.closedBeforeResponse):
+            perform(machine.peerEnded(nil, sawBytes: sawBytes, atEOF: .failure(.closedBeforeResponse)))
+        case .failure:
+            perform(machine.peerEnded(nil, sawBytes: sawBytes, atEOF: .needMore))
         }
     }
 
-    private func peerEnded(_ failure: StreamFailure?) {
-        perform(machine.peerEnded(failure, sawBytes: parser.sawBytes, atEOF: parser.finishAtEOF()))
+    /// Between exchanges, bytes from the server put the connection out of step, and its end
+    /// closes it.
+    private func watchIdle(_ stream: ClientStream) {
+        stream.onRead = { [weak self] _ in
+            guard let self else { return }
+            self.perform(self.machine.unexpectedBytes())
+        }
+        stream.onEnd = { [weak self] failure in
+            guard let self else { return }
+            self.perform(self.machine.peerEnded(failure, sawBytes: false, atEOF: .failure(.closedBeforeResponse)))
+        }
     }
 
     // MARK: Actions out
 
-    private func perform(_ action: ClientConnectionStateMachine<Exchange>.Action) {
+    private func perform(_ action: ClientConnectionStateMachine<Exchange>.Action, response: HTTPResponseParser? = nil) {
         switch action {
         case .none:
             break
@@ -81,13 +97,11 @@ final class ClientConnection {
         case .send(let exchange):
             idleTimer?.stop()
             guard let stream else { return }
-            parser.reset()
-            body = []
-            stream.write(exchange.request.serialized())
+            send(exchange, on: stream)
         case .discardStream:
             break // handled where the stream is at hand (connect)
         case .complete(let exchange, let keepAlive):
-            let response = HTTPClientResponse(status: parser.status, headers: parser.headers, body: body)
+            let response = HTTPClientResponse(status: response?.status ?? 0, headers: response?.headers ?? [], body: body)
             body = []
             exchange.finish(.success(response))
             if keepAlive && !closing {
@@ -109,6 +123,24 @@ final class ClientConnection {
         }
     }
 
+    private func send(_ exchange: Exchange, on stream: ClientStream) {
+        body = []
+        let task = HTTPRequestTask(loop: loop, limits: .init())
+        task.handsBackStream = true
+        self.task = task
+        let limit = options.maxResponseBodyBytes
+        task.onBody = { [weak self] chunk in
+            guard let self, self.body.count + chunk.count <= limit else { return false }
+            self.body.append(contentsOf: chunk)
+            return true
+        }
+        task.onEnd = { [weak self, unowned task] result in self?.exchangeEnded(task, result) }
+        let request = exchange.request
+        task.run(on: stream, head: .init(method: request.method, target: request.target, host: request.hostHeader,
+                                         headers: request.headers),
+                 body: .fixed(request.body))
+    }
+
     private func connect(within timeout: UInt64) {
         // The exchange's own deadline bounds the connect (a timeout closes this connection);
         // the connector gets it too, so that a TLS handshake nobody answers ends as well.
@@ -127,9 +159,6 @@ final class ClientConnection {
                 guard case .send = action else { return stream.close() }
                 self.stream = stream
                 stream.onClose = { [self] in didClose() }
-                stream.onRead = { [weak self] bytes in self?.received(bytes) }
-                stream.onEnd = { [weak self] failure in self?.peerEnded(failure) }
-                stream.startReading()
                 perform(action)
             }
         }
@@ -145,9 +174,7 @@ final class ClientConnection {
 
     private func close() {
         guard !closing else { return }
-        closing = true
-        idleTimer?.close()
-        idleTimer = nil
+        releaseTimerAndTask()
         if let stream {
             stream.close()
         } else {
@@ -155,16 +182,21 @@ final class ClientConnection {
         }
     }
 
-    private func didClose() {
+    private func releaseTimerAndTask() {
         closing = true
         idleTimer?.close()
         idleTimer = nil
+        task?.cancel()
+        task = nil
+    }
+
+    private func didClose() {
+        releaseTimerAndTask()
         stream = nil
         let callback = onClosed
         onClosed = nil
         onIdle = nil
         onRetry = nil
-        parser.onBody = nil
         callback?(self)
     }
 }

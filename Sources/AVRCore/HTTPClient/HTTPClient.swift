@@ -24,15 +24,6 @@ package struct HTTPClientRequest: Sendable {
         self.headers = headers
         self.body = body
     }
-
-    func serialized() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256 + body.count)
-        HTTPRequestHead.append(method: method, target: target, host: hostHeader,
-                               headers: headers + [("Content-Length", String(body.count))], to: &out)
-        out.append(contentsOf: body)
-        return out
-    }
 }
 
 package struct HTTPClientResponse: Sendable {

@@ -25,6 +25,9 @@ enum SpeechFailure: Error, CustomStringConvertible {
     case closedWithoutCloseFrame
     /// A streaming-HTTP service closed before the end of its response.
     case endedMidResponse
+    /// A streaming-HTTP service sent no response head in time, or stopped reading the
+    /// request body (`STS_HTTP_HEAD_TIMEOUT`, `STS_HTTP_STALL_TIMEOUT`).
+    case httpRequest(EndpointURL, HTTPRequestFailure)
     /// The STS reported an error in its own protocol (its words).
     case serviceError(String)
     /// A request of the ASR → LLM → TTS pipeline failed (which module, why).
@@ -51,6 +54,7 @@ enum SpeechFailure: Error, CustomStringConvertible {
         case .invalidResponse(let failure): "invalid HTTP response: \(failure)"
         case .closedWithoutCloseFrame: "STS closed the connection without a close frame"
         case .endedMidResponse: "STS closed the connection mid-response"
+        case .httpRequest(let url, let failure): "\(Self.name(url)) \(url): \(failure)"
         case .serviceError(let message): "STS error: \(message)"
         case .pipeline(let failure): "\(failure)"
         case .noPingAnswer(let ms): "no answer to ping within \(ms) ms"
@@ -69,6 +73,7 @@ enum SpeechFailure: Error, CustomStringConvertible {
         case .handshakeTimeout(_, let ms): "no WebSocket handshake answer within \(ms) ms"
         case .handshakeRejected(_, let error): "\(error)"
         case .httpStatus(_, let status): "answered HTTP \(status)"
+        case .httpRequest(_, let failure): "\(failure)"
         default: description
         }
     }

@@ -56,6 +56,8 @@ enum SpeechBackendFactory {
         }
         if let text { log.info("Connecting to STS over HTTP: \(text)") }
         return STSHTTPStreamClient(loop: context.loop, url: url, uuid: uuid.description, log: log,
-                                   connectTimeout: timeout, tls: context.tls)
+                                   connectTimeout: timeout, tls: context.tls,
+                                   timeouts: .init(head: UInt64(configuration.stsHTTPHeadTimeoutMilliseconds),
+                                                   stall: UInt64(configuration.stsHTTPStallTimeoutMilliseconds)))
     }
 }

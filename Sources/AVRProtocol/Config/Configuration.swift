@@ -71,6 +71,12 @@ package struct Configuration: Sendable, Equatable {
     /// `STS_PING_TIMEOUT`: no frame at all from the STS within this long after a ping ends the
     /// call as an STS failure.
     package var stsPingTimeoutMilliseconds = 5000
+    /// `STS_HTTP_HEAD_TIMEOUT`: a streaming-HTTP STS must answer the request's head with its
+    /// response head within this long, or the call ends.
+    package var stsHTTPHeadTimeoutMilliseconds = 10_000
+    /// `STS_HTTP_STALL_TIMEOUT`: a streaming-HTTP STS that takes none of the request body for
+    /// this long while caller audio waits unsent ends the call.
+    package var stsHTTPStallTimeoutMilliseconds = 10_000
     /// `TLS_CA_FILE`: a PEM bundle trusted in addition to the system's CAs (a private CA).
     package var tlsCAFile: String?
     /// `PLAYBACK_QUEUE_LIMIT`: the most agent audio a call holds ahead of playback. 30 s is
@@ -259,6 +265,12 @@ package struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("STS_PING_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
             configuration.stsPingTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("STS_HTTP_HEAD_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.stsHTTPHeadTimeoutMilliseconds = value
+        }
+        if let value = try reader.integer("STS_HTTP_STALL_TIMEOUT", in: 1...600_000, unit: "milliseconds") {
+            configuration.stsHTTPStallTimeoutMilliseconds = value
         }
         if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
             configuration.playbackQueueLimitMilliseconds = value

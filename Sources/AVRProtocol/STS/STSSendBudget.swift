@@ -30,6 +30,12 @@ package struct STSSendBudget: Sendable {
     package mutating func admit(pendingBytes: Int) -> Verdict {
         guard pendingBytes > maxPendingBytes else { return .send }
         dropped += 1
-        return dropped == 1 || dropped % 500 == 0 ? .dropAndLog(count: dropped) : .drop
+        return Self.logsDrop(dropped) ? .dropAndLog(count: dropped) : .drop
+    }
+
+    /// Whether the `count`th drop is logged: the first, then every 500th.
+    @inline(__always)
+    package static func logsDrop(_ count: Int) -> Bool {
+        count == 1 || count % 500 == 0
     }
 }

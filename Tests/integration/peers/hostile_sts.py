@@ -15,7 +15,9 @@ WebSocket (a real RFC 6455 handshake first):
   second, then reads everything and counts the pongs (`pongs`, `last_pong`) until quiet.
 Streaming HTTP (`POST`, chunked request body):
 - echo (no mode): streams the request body back as the chunked response body;
-- stall: answers 200 and a first chunk, then never reads.
+- stall: answers 200 and a first chunk, then never reads;
+- nohead: reads the whole request body as it comes (counted in `body_bytes`) and never
+  answers, not even a status line.
 Hostile connections are recorded with what they did (`pings_sent`, `ended`).
 """
 
@@ -254,6 +256,16 @@ class HostileSts:
             if data is None:
                 break
             sock.sendall(b"%x\r\n" % size + data)
+        self._update(conn, ended="eof")
+
+    def _http_nohead(self, sock, reader: _Reader, conn) -> None:
+        total = len(reader.buf)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            total += len(data)
+            self._update(conn, body_bytes=total)
         self._update(conn, ended="eof")
 
     def _http_stall(self, sock, _reader, conn) -> None:

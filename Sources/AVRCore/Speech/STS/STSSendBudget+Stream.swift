@@ -8,8 +8,14 @@ extension STSSendBudget {
         case .send: return true
         case .drop: return false
         case .dropAndLog(let count):
-            log.warn("STS is not reading: \(count) caller message(s) dropped (over \(maxPendingBytes / 1024) KiB unsent)")
+            Self.logDropped(count, maxPendingBytes: maxPendingBytes, log: log)
             return false
         }
+    }
+
+    /// The line for `count` caller messages dropped so far (the streaming-HTTP STS's
+    /// `HTTPRequestTask` drops by the same bound and logs by `logsDrop`).
+    static func logDropped(_ count: Int, maxPendingBytes: Int, log: Logger) {
+        log.warn("STS is not reading: \(count) caller message(s) dropped (over \(maxPendingBytes / 1024) KiB unsent)")
     }
 }

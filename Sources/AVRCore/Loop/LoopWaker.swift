@@ -20,7 +20,7 @@ package final class LoopWaker: @unchecked Sendable {
             throw UVError(status)
         }
         self.callback = callback
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        adoptLoopHandle(cuv_async_as_handle(handle), by: self)
     }
 
     /// Any thread. Several wakes before the loop runs may coalesce into one callback.
@@ -30,14 +30,10 @@ package final class LoopWaker: @unchecked Sendable {
 
     /// Loop thread only.
     package func close() {
-        guard !isClosing else { return }
-        isClosing = true
-        uv_close(cuv_async_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.callback = nil
-            unmanaged.release()
-        }
+        closeLoopHandle(cuv_async_as_handle(handle), once: &isClosing)
     }
+}
+
+extension LoopWaker: LoopHandleOwner {
+    func loopHandleClosed() { callback = nil }
 }

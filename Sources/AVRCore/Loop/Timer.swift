@@ -22,7 +22,7 @@ package final class Timer {
             handle.deallocate()
             throw UVError(status)
         }
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        adoptLoopHandle(cuv_timer_as_handle(handle), by: self)
     }
 
     /// (Re)starts the timer: `callback` after `timeout` ms, then every `repeat` ms if non-zero.
@@ -55,16 +55,12 @@ package final class Timer {
         #if DEBUG
         assertOnLoop(loop)
         #endif
-        guard !isClosing else { return }
-        isClosing = true
-        uv_close(cuv_timer_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<Timer>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.callback = nil
-            unmanaged.release()
-        }
+        closeLoopHandle(cuv_timer_as_handle(handle), once: &isClosing)
     }
+}
+
+extension Timer: LoopHandleOwner {
+    func loopHandleClosed() { callback = nil }
 }
 
 @available(*, unavailable)

@@ -12,19 +12,20 @@ package final class TLSStream: ClientStream {
     private let client: TLSClient
     private let session: OpaquePointer
     private let origin: String
-    private var established = false
+    /// Handshake and life (`TLSStreamState.swift`).
+    private(set) var state = State.open(.handshaking)
+    /// The owner asked for plaintext (`startReading`).
     private var reading = false
-    private var closing = false
     private var handshakeCompletion: ((String?) -> Void)?
-    /// Set once a write has failed; the failure is reported on a later loop turn.
-    private var writeFailed = false
+    private var established: Bool { state.isEstablished }
+    private var closing: Bool { state.isClosing }
 
     package var onRead: ((UnsafeRawBufferPointer) -> Void)?
     package var onEnd: ((StreamFailure?) -> Void)?
     package var onClose: (() -> Void)?
 
     /// Whether the handshake resumed a saved session.
-    package private(set) var resumed = false
+    package var resumed: Bool { state.session == .established(resumed: true) }
     package var pendingWriteBytes: Int { tcp.pendingWriteBytes }
     /// The ciphertext is handed to the socket as it is made: drained socket, drained stream.
     package var onDrain: (() -> Void)? {
@@ -58,8 +59,8 @@ package final class TLSStream: ClientStream {
         flush()
         switch Int(result) {
         case CTLS_OK:
-            established = true
-            resumed = ctls_resumed(session) != 0
+            let resumed = ctls_resumed(session) != 0
+            state.established(resumed: resumed)
             client.handshakeCompleted(resumed: resumed)
             if !resumed && ctls_capped(session) != 0 {
                 // Offered 1.2 only to resume, and the server did not: forget the origin's
@@ -150,9 +151,9 @@ package final class TLSStream: ClientStream {
     /// on a later loop turn, and later writes are ignored meanwhile.
     package func write(_ bytes: UnsafeRawBufferPointer) {
         assertOnLoop(tcp.loop)
-        guard established, !closing, !writeFailed, bytes.count > 0 else { return }
+        guard state.acceptsWrites, bytes.count > 0 else { return }
         guard Int(ctls_write(session, bytes.baseAddress, bytes.count)) == CTLS_OK else {
-            writeFailed = true
+            state.writeFailed()
             let reason = String(cString: ctls_reason(session))
             tcp.runSoon { self.fail(reason) }
             return
@@ -174,7 +175,7 @@ package final class TLSStream: ClientStream {
         assertOnLoop(tcp.loop)
         guard !closing else { return }
         sendCloseNotify()
-        closing = true
+        state.close()
         tcp.closeAfterFlush()
     }
 
@@ -192,7 +193,7 @@ package final class TLSStream: ClientStream {
     }
 
     private func abort() {
-        closing = true
+        state.close()
         tcp.close()
     }
 

@@ -10,6 +10,18 @@ protocol LoopHandleOwner: AnyObject {
     func loopHandleClosed()
 }
 
+/// Allocates a handle and initialises it with `initialise` (`uv_timer_init` and the like);
+/// the memory is freed again if that fails.
+func makeLoopHandle<Handle>(_ initialise: (UnsafeMutablePointer<Handle>) -> Int32) throws(UVError) -> UnsafeMutablePointer<Handle> {
+    let handle = UnsafeMutablePointer<Handle>.allocate(capacity: 1)
+    let status = initialise(handle)
+    guard status >= 0 else {
+        handle.deallocate()
+        throw UVError(status)
+    }
+    return handle
+}
+
 /// Makes `handle`'s `data` a strong reference to `owner`, given back by `closeLoopHandle`.
 func adoptLoopHandle(_ handle: UnsafeMutablePointer<uv_handle_t>, by owner: some LoopHandleOwner) {
     handle.pointee.data = Unmanaged.passRetained(owner as AnyObject).toOpaque()

@@ -11,13 +11,10 @@ package final class LoopWaker: @unchecked Sendable {
     private var isClosing = false
 
     package init(loop: EventLoop, _ callback: @escaping () -> Void) throws(UVError) {
-        handle = .allocate(capacity: 1)
-        let status = uv_async_init(loop.raw, handle) { raw in
-            Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?()
-        }
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status)
+        handle = try makeLoopHandle {
+            uv_async_init(loop.raw, $0) { raw in
+                Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?()
+            }
         }
         self.callback = callback
         adoptLoopHandle(cuv_async_as_handle(handle), by: self)

@@ -7,12 +7,7 @@ package final class SignalWatcher {
     private var isClosing = false
 
     package init(loop: EventLoop, signal: Int32, _ callback: @escaping (Int32) -> Void) throws(UVError) {
-        handle = .allocate(capacity: 1)
-        let status = uv_signal_init(loop.raw, handle)
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status)
-        }
+        handle = try makeLoopHandle { uv_signal_init(loop.raw, $0) }
         adoptLoopHandle(cuv_signal_as_handle(handle), by: self)
         self.callback = callback
         let started = uv_signal_start(handle, { raw, signum in

@@ -65,14 +65,8 @@ package final class TCPStream {
 
     package init(loop: EventLoop) throws(UVError) {
         self.loop = loop
-        handle = .allocate(capacity: 1)
+        handle = try makeLoopHandle { uv_tcp_init(loop.raw, $0) }
         writeRequest = .allocate(capacity: 1)
-        let status = uv_tcp_init(loop.raw, handle)
-        if status < 0 {
-            handle.deallocate()
-            writeRequest.deallocate()
-            throw UVError(status)
-        }
         adoptLoopHandle(cuv_tcp_as_handle(handle), by: self)
     }
 

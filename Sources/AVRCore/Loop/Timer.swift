@@ -16,12 +16,7 @@ package final class Timer {
         #if DEBUG
         self.loop = loop
         #endif
-        handle = .allocate(capacity: 1)
-        let status = uv_timer_init(loop.raw, handle)
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status)
-        }
+        handle = try makeLoopHandle { uv_timer_init(loop.raw, $0) }
         adoptLoopHandle(cuv_timer_as_handle(handle), by: self)
     }
 

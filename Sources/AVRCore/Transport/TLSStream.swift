@@ -17,8 +17,6 @@ package final class TLSStream: ClientStream {
     /// The owner asked for plaintext (`startReading`).
     private var reading = false
     private var handshakeCompletion: ((String?) -> Void)?
-    private var established: Bool { state.isEstablished }
-    private var closing: Bool { state.isClosing }
 
     package var onRead: ((UnsafeRawBufferPointer) -> Void)?
     package var onEnd: ((StreamFailure?) -> Void)?
@@ -85,20 +83,20 @@ package final class TLSStream: ClientStream {
 
     package func startReading() {
         assertOnLoop(tcp.loop)
-        guard !reading, !closing else { return }
+        guard !reading, !state.isClosing else { return }
         reading = true
         // Records that arrived with the end of the handshake are decrypted now.
         readPlaintext()
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         if ctls_feed(session, bytes.baseAddress, bytes.count) != 0 {
             return fail("out of memory")
         }
-        if !established {
+        if !state.isEstablished {
             advanceHandshake()
-            guard established else { return }
+            guard state.isEstablished else { return }
         }
         if reading { readPlaintext() }
     }
@@ -107,7 +105,7 @@ package final class TLSStream: ClientStream {
     /// has already been copied into OpenSSL), one `onRead` per chunk.
     private func readPlaintext() {
         let buffer = tcp.loop.sharedReadBuffer
-        while !closing {
+        while !state.isClosing {
             let count = ctls_read(session, buffer.baseAddress, buffer.count)
             if count > 0 {
                 onRead?(UnsafeRawBufferPointer(start: buffer.baseAddress, count: count))
@@ -127,7 +125,7 @@ package final class TLSStream: ClientStream {
     }
 
     private func transportEnded(_ error: UVError?) {
-        if !established {
+        if !state.isEstablished {
             return completeHandshake(error.map { "connection failed during the TLS handshake: \($0)" }
                                      ?? "connection closed during the TLS handshake")
         }
@@ -143,7 +141,7 @@ package final class TLSStream: ClientStream {
     }
 
     private func fail(_ reason: String) {
-        if !established { completeHandshake(reason) } else { end(.tls(reason)) }
+        if !state.isEstablished { completeHandshake(reason) } else { end(.tls(reason)) }
         abort()
     }
 
@@ -173,7 +171,7 @@ package final class TLSStream: ClientStream {
 
     package func closeAfterFlush() {
         assertOnLoop(tcp.loop)
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         sendCloseNotify()
         state.close()
         tcp.closeAfterFlush()
@@ -181,13 +179,13 @@ package final class TLSStream: ClientStream {
 
     package func close() {
         assertOnLoop(tcp.loop)
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         sendCloseNotify()
         abort()
     }
 
     private func sendCloseNotify() {
-        guard established, !tcp.isClosing else { return }
+        guard state.isEstablished, !tcp.isClosing else { return }
         ctls_shutdown(session)
         flush()
     }

@@ -312,6 +312,52 @@ func withLoop(deadlineMs: UInt64 = 5_000, _ body: (EventLoop, _ done: @escaping 
         #expect(shutdownResult == .some(nil))
     }
 
+    /// A peer that reads gets every queued byte, and bytes written after `closeAfterFlush`
+    /// while the queue drains, then the end of the stream; the stream closes once flushed,
+    /// well before the deadline.
+    @Test func closeAfterFlushToAReadingPeerSendsEverythingThenCloses() throws {
+        let total = 4 * 1024 * 1024
+        var clientReceived = 0
+        var lastBytes: [UInt8] = []
+        var clientSawEOFAt: Int?
+        var serverClosedAfter: UInt64?
+        try withLoop(deadlineMs: 10_000) { loop, done in
+            let listener = try TCPListener(loop: loop, host: "127.0.0.1", port: 0)
+            var peer: TCPStream?
+            let client = try TCPStream(loop: loop)
+            listener.onConnection = { stream in
+                peer = stream
+                stream.write([UInt8](repeating: 0x41, count: total))
+                #expect(stream.pendingWriteBytes > 0, "the kernel should not take 4 MiB at once")
+                let started = loop.milliseconds
+                stream.onClose = { serverClosedAfter = loop.milliseconds - started }
+                stream.closeAfterFlush(deadline: 5_000)
+                stream.write(Array("tail".utf8))
+                #expect(!stream.isClosing)
+            }
+            client.connect(to: SocketAddress(numericHost: "127.0.0.1", port: listener.port)!) { error in
+                #expect(error == nil)
+                client.onRead = { bytes in
+                    clientReceived += bytes.count
+                    lastBytes = Array(bytes.suffix(4))
+                }
+                client.onEnd = { error in
+                    #expect(error == nil)
+                    clientSawEOFAt = clientReceived
+                    client.close()
+                    listener.close()
+                    done()
+                }
+                client.startReading()
+            }
+            _ = peer
+        }
+        #expect(clientSawEOFAt == total + 4)
+        #expect(lastBytes == Array("tail".utf8))
+        let after = try #require(serverClosedAfter)
+        #expect(after < 4_000, "closed \(after) ms after closeAfterFlush: the flush, not the deadline")
+    }
+
     @Test func resolvesLocalhost() throws {
         var addresses: [SocketAddress] = []
         try withLoop { loop, done in

@@ -11,16 +11,13 @@ package final class LoopWaker: @unchecked Sendable {
     private var isClosing = false
 
     package init(loop: EventLoop, _ callback: @escaping () -> Void) throws(UVError) {
-        handle = .allocate(capacity: 1)
-        let status = uv_async_init(loop.raw, handle) { raw in
-            Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?()
-        }
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status)
+        handle = try makeLoopHandle {
+            uv_async_init(loop.raw, $0) { raw in
+                Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?()
+            }
         }
         self.callback = callback
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        adoptLoopHandle(cuv_async_as_handle(handle), by: self)
     }
 
     /// Any thread. Several wakes before the loop runs may coalesce into one callback.
@@ -30,14 +27,10 @@ package final class LoopWaker: @unchecked Sendable {
 
     /// Loop thread only.
     package func close() {
-        guard !isClosing else { return }
-        isClosing = true
-        uv_close(cuv_async_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<LoopWaker>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.callback = nil
-            unmanaged.release()
-        }
+        closeLoopHandle(cuv_async_as_handle(handle), once: &isClosing)
     }
+}
+
+extension LoopWaker: LoopHandleOwner {
+    func loopHandleClosed() { callback = nil }
 }

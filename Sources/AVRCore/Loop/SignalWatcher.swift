@@ -7,13 +7,8 @@ package final class SignalWatcher {
     private var isClosing = false
 
     package init(loop: EventLoop, signal: Int32, _ callback: @escaping (Int32) -> Void) throws(UVError) {
-        handle = .allocate(capacity: 1)
-        let status = uv_signal_init(loop.raw, handle)
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status)
-        }
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        handle = try makeLoopHandle { uv_signal_init(loop.raw, $0) }
+        adoptLoopHandle(cuv_signal_as_handle(handle), by: self)
         self.callback = callback
         let started = uv_signal_start(handle, { raw, signum in
             Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?(signum)
@@ -28,16 +23,12 @@ package final class SignalWatcher {
     package func unref() { uv_unref(cuv_signal_as_handle(handle)) }
 
     package func close() {
-        guard !isClosing else { return }
-        isClosing = true
-        uv_close(cuv_signal_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.callback = nil
-            unmanaged.release()
-        }
+        closeLoopHandle(cuv_signal_as_handle(handle), once: &isClosing)
     }
+}
+
+extension SignalWatcher: LoopHandleOwner {
+    func loopHandleClosed() { callback = nil }
 }
 
 @available(*, unavailable)

@@ -1,4 +1,5 @@
 internal import CUV
+import AVRProtocol
 
 /// A listening TCP socket; each accepted connection is handed over as a `TCPStream`
 /// with Nagle disabled (20 ms audio frames must not wait for coalescing).
@@ -22,8 +23,8 @@ package final class TCPListener {
     private var isClosing = false
     private var pendingCloses = 0
     private var retry: Timer?
-    private var retryDelay: UInt64 = 0
     private var pausedAt: UInt64 = 0
+    /// Accepts failed in the current pause (the retry waits grow with them).
     private var failedAttempts = 0
     package var onConnection: ((TCPStream) -> Void)?
     /// Accept failures (e.g. out of file descriptors): once per pause for those that pause
@@ -39,6 +40,8 @@ package final class TCPListener {
     private static let acceptBurst = 64
     /// Times per readiness callback `onAcceptPressure` may make the accept retry at once.
     private static let pressureReliefs = 8
+    /// A paused accept is retried after 50 ms, doubling per failed retry, up to 1 s.
+    static let acceptRetry = BackoffPolicy(base: 50, factor: 2, cap: 1_000)
 
     /// Binds and listens on `host:port` (`port` 0 picks a free port; see `port`).
     package init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
@@ -57,7 +60,7 @@ package final class TCPListener {
             poll.deallocate()
             throw UVError(initStatus)
         }
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        adoptLoopHandle(cuv_tcp_as_handle(handle), by: self)
         let status = address.withSockaddr { cuv_tcp_bind_reuseport(handle, $0, reusePort ? 1 : 0) }
         if status < 0 {
             close()
@@ -76,7 +79,7 @@ package final class TCPListener {
             throw UVError(pollStatus)
         }
         pollInitialised = true
-        poll.pointee.data = handle.pointee.data
+        adoptLoopHandle(cuv_poll_as_handle(poll), by: self)
         startPolling()
     }
 
@@ -152,11 +155,9 @@ package final class TCPListener {
         uv_poll_stop(poll)
         if pausedAt == 0 {
             pausedAt = loop.nanoseconds
-            retryDelay = 50
             onAcceptError?(error)
-        } else {
-            retryDelay = min(retryDelay * 2, 1_000)
         }
+        let retryDelay = Self.acceptRetry.delay(afterFailures: failedAttempts)
         if retry == nil { retry = try? Timer(loop: loop) }
         guard let retry else {
             // No timer: keep polling, the next connection retries.
@@ -187,27 +188,25 @@ package final class TCPListener {
         pendingCloses = pollInitialised ? 2 : 1
         if pollInitialised {
             // Stops watching the fd (synchronously, before the TCP handle closes it).
-            uv_close(cuv_poll_as_handle(poll)) { raw in
-                Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
-            }
+            closeLoopHandle(cuv_poll_as_handle(poll))
         }
         // Closes the listening socket now: a connect after `close()` is refused.
-        uv_close(cuv_tcp_as_handle(handle)) { raw in
-            Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
-        }
+        closeLoopHandle(cuv_tcp_as_handle(handle))
     }
+}
 
-    /// Once both handles are closed: free them and drop the reference taken at init.
-    private func handleClosed() {
+extension TCPListener: LoopHandleOwner {
+    /// Once both handles are closed, the callbacks go (each handle's memory is freed, and
+    /// its reference to the listener given back, after its own callback).
+    func loopHandleClosed() {
         pendingCloses -= 1
         guard pendingCloses == 0 else { return }
-        poll.deallocate()
-        handle.deallocate()
+        // A poll handle never initialised (a failed start) was not closed: its memory goes here.
+        if !pollInitialised { poll.deallocate() }
         onConnection = nil
         onAcceptError = nil
         onAcceptResumed = nil
         onAcceptPressure = nil
-        Unmanaged.passUnretained(self).release()
     }
 }
 

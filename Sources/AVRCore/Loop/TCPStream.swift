@@ -26,22 +26,20 @@ package final class TCPStream {
     private let writeRequest: UnsafeMutablePointer<uv_write_t>
     private var inFlight = OutboundBuffer()
     private var queued = OutboundBuffer()
-    private var writing = false
-    private var closeWhenFlushed = false
-    private var reading = false
-    /// Reading is paused until the next loop turn (see `yieldRead`); `reading` keeps the
-    /// owner's wish.
-    private var readYielded = false
-    private(set) package var isClosing = false
-    /// Set by `shutdown`: no more writes are accepted.
-    private(set) package var isWriteShutDown = false
-    /// Set once `uv_shutdown` has been issued (after the queued writes).
-    private var shutdownIssued = false
+    /// The write side and the connection's life (`TCPStreamStates.swift`).
+    private(set) var writeState = WriteState.idle
+    /// Whether the owner reads, and the pause after a full buffer (`yieldRead`).
+    private(set) var readState = ReadState.stopped
     private var shutdownCompletion: ((UVError?) -> Void)?
-    /// Set once a write has failed; the failure is reported on a later loop turn.
-    private var writeFailed = false
-    /// Whether a write has failed (its failure is reported, or about to be).
-    var hasFailedWrite: Bool { writeFailed }
+    /// `close` was called (the handle closes, or is closed).
+    package var isClosing: Bool { writeState == .closed }
+    /// `shutdown` was called: no more writes are accepted; the FIN is out or follows the
+    /// queued bytes.
+    package var isWriteShutDown: Bool {
+        writeState == .halfClosed || writeState == .writing(then: .shutDown)
+    }
+    /// Whether a write has failed (its failure is about to be reported).
+    var hasFailedWrite: Bool { writeState == .failed }
     /// Work deferred to a later loop turn (`runSoon`); created on first use.
     private var soon: Timer?
     private var soonWork: [() -> Void] = []
@@ -67,15 +65,9 @@ package final class TCPStream {
 
     package init(loop: EventLoop) throws(UVError) {
         self.loop = loop
-        handle = .allocate(capacity: 1)
+        handle = try makeLoopHandle { uv_tcp_init(loop.raw, $0) }
         writeRequest = .allocate(capacity: 1)
-        let status = uv_tcp_init(loop.raw, handle)
-        if status < 0 {
-            handle.deallocate()
-            writeRequest.deallocate()
-            throw UVError(status)
-        }
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        adoptLoopHandle(cuv_tcp_as_handle(handle), by: self)
     }
 
     fileprivate static func from(_ stream: UnsafeMutablePointer<uv_stream_t>?) -> TCPStream {
@@ -102,9 +94,7 @@ package final class TCPStream {
 
     package func startReading() {
         assertOnLoop(loop)
-        guard !reading, !isClosing else { return }
-        reading = true
-        guard !readYielded else { return }  // the pending resume starts it
+        guard !isClosing, readState.start() else { return }  // a pending resume starts it
         beginRead()
     }
 
@@ -125,16 +115,14 @@ package final class TCPStream {
             }
         })
         if status < 0 {
-            reading = false
+            readState.startFailed()
             finish(UVError(status))
         }
     }
 
     package func stopReading() {
         assertOnLoop(loop)
-        guard reading else { return }
-        reading = false
-        if !readYielded { uv_read_stop(stream) }
+        if readState.stop() { uv_read_stop(stream) }
     }
 
     /// A read that filled the whole buffer means the peer has more waiting: libuv would read
@@ -145,12 +133,10 @@ package final class TCPStream {
     /// ready socket have had theirs. Reads shorter than the buffer (all normal traffic) never
     /// get here.
     private func yieldRead() {
-        guard reading, !isClosing, !readYielded else { return }
-        readYielded = true
+        guard !isClosing, readState.yield() else { return }
         uv_read_stop(stream)
         runSoon { [unowned self] in
-            self.readYielded = false
-            if self.reading { self.beginRead() }
+            if self.readState.resume() { self.beginRead() }
         }
     }
 
@@ -165,9 +151,9 @@ package final class TCPStream {
     /// Sends `bytes`; copies only the part the kernel could not take right away.
     package func write(_ bytes: UnsafeRawBufferPointer) {
         assertOnLoop(loop)
-        guard !isClosing, !isWriteShutDown, !writeFailed, bytes.count > 0 else { return }
+        guard writeState.acceptsWrites, bytes.count > 0 else { return }
         var rest = bytes
-        if !writing {
+        if !writeState.isWriting {
             var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
                                   UInt32(bytes.count))
             let written = uv_try_write(stream, &buf, 1)
@@ -180,7 +166,7 @@ package final class TCPStream {
             }
         }
         queued.append(rest)
-        if !writing { startWrite() }
+        if !writeState.isWriting { startWrite() }
     }
 
     package func write(_ bytes: [UInt8]) {
@@ -190,7 +176,7 @@ package final class TCPStream {
     private func startWrite() {
         swap(&inFlight, &queued)
         guard !inFlight.isEmpty else { return }
-        writing = true
+        writeState.writeStarted()
         var buf = uv_buf_init(inFlight.base!.assumingMemoryBound(to: CChar.self), UInt32(inFlight.count))
         writeRequest.pointee.data = handle.pointee.data
         let status = uv_write(writeRequest, stream, &buf, 1) { request, status in
@@ -198,26 +184,24 @@ package final class TCPStream {
             this.writeCompleted(status)
         }
         if status < 0 {
-            writing = false
             failSoon(UVError(status))
         }
     }
 
     private func writeCompleted(_ status: Int32) {
-        writing = false
         inFlight.reset()
+        // Once closed (the owner's `close`, or a failure's), a late completion changes nothing.
+        guard !isClosing else { return }
         if status < 0 {
             if !UVError(status).isCancelled { fail(UVError(status)) }
             return
         }
-        if !queued.isEmpty {
-            startWrite()
-        } else if closeWhenFlushed {
-            close()
-        } else if isWriteShutDown {
-            issueShutdown()
-        } else {
-            onDrain?()
+        if !queued.isEmpty { return startWrite() }
+        switch writeState.flushed() {
+        case .drain?: onDrain?()
+        case .shutDown?: issueShutdown()
+        case .close?: close()
+        case nil: break
         }
     }
 
@@ -229,8 +213,7 @@ package final class TCPStream {
     /// A failure found inside `write`: later writes are ignored now, and the failure is
     /// reported on a later loop turn (unless the stream is closed before).
     private func failSoon(_ error: UVError) {
-        guard !writeFailed else { return }
-        writeFailed = true
+        guard writeState.writeFailed() else { return }
         runSoon { [unowned self] in self.fail(error) }
     }
 
@@ -263,15 +246,17 @@ package final class TCPStream {
     /// FIN is queued, else the error (`ECANCELED` when the stream closes first).
     package func shutdown(_ completion: @escaping (UVError?) -> Void) {
         assertOnLoop(loop)
-        guard !isClosing, !isWriteShutDown else { return }
-        isWriteShutDown = true
-        shutdownCompletion = completion
-        if !writing { issueShutdown() }
+        switch writeState.shutdown() {
+        case .ignored: return
+        case .afterFlush: shutdownCompletion = completion
+        case .now:
+            shutdownCompletion = completion
+            issueShutdown()
+        }
     }
 
+    /// Sends the FIN (the write state is `halfClosed` already).
     private func issueShutdown() {
-        guard !shutdownIssued, !isClosing else { return }
-        shutdownIssued = true
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
         // Unretained: the handle holds the stream until its close callback, and libuv calls a
         // pending shutdown back (ECANCELED) before that.
@@ -299,10 +284,11 @@ package final class TCPStream {
     /// (unsent bytes then dropped) if the peer does not take them.
     package func closeAfterFlush(deadline: UInt64 = TCPStream.flushDeadline) {
         assertOnLoop(loop)
-        guard !isClosing else { return }
-        guard writing else { return close() }
-        guard !closeWhenFlushed else { return }
-        closeWhenFlushed = true
+        switch writeState.closeAfterFlush() {
+        case .ignored: return
+        case .now: return close()
+        case .afterFlush: break
+        }
         guard let timer = try? Timer(loop: loop) else { return close() }
         flushTimer = timer
         timer.start(timeout: deadline) { [unowned self] in self.close() }
@@ -311,25 +297,19 @@ package final class TCPStream {
     /// Closes now; unsent bytes are dropped. Safe to call more than once.
     package func close() {
         assertOnLoop(loop)
-        guard !isClosing else { return }
-        isClosing = true
+        guard writeState.close() else { return }
         stopReading()
         soon?.close()
         soon = nil
         soonWork = []
         flushTimer?.close()
         flushTimer = nil
-        uv_close(cuv_tcp_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<TCPStream>.fromOpaque(raw!.pointee.data)
-            unmanaged.takeUnretainedValue().closed()
-            unmanaged.release()
-        }
+        closeLoopHandle(cuv_tcp_as_handle(handle))
     }
 
-    private func closed() {
+    fileprivate func closed() {
         inFlight.free()
         queued.free()
-        handle.deallocate()
         writeRequest.deallocate()
         let callback = onClose
         onRead = nil
@@ -364,6 +344,10 @@ package final class TCPStream {
 private final class ConnectContext {
     let completion: (UVError?) -> Void
     init(_ completion: @escaping (UVError?) -> Void) { self.completion = completion }
+}
+
+extension TCPStream: LoopHandleOwner {
+    func loopHandleClosed() { closed() }
 }
 
 @available(*, unavailable)

@@ -16,13 +16,8 @@ package final class Timer {
         #if DEBUG
         self.loop = loop
         #endif
-        handle = .allocate(capacity: 1)
-        let status = uv_timer_init(loop.raw, handle)
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status)
-        }
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        handle = try makeLoopHandle { uv_timer_init(loop.raw, $0) }
+        adoptLoopHandle(cuv_timer_as_handle(handle), by: self)
     }
 
     /// (Re)starts the timer: `callback` after `timeout` ms, then every `repeat` ms if non-zero.
@@ -55,16 +50,12 @@ package final class Timer {
         #if DEBUG
         assertOnLoop(loop)
         #endif
-        guard !isClosing else { return }
-        isClosing = true
-        uv_close(cuv_timer_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<Timer>.fromOpaque(raw!.pointee.data)
-            let this = unmanaged.takeUnretainedValue()
-            this.handle.deallocate()
-            this.callback = nil
-            unmanaged.release()
-        }
+        closeLoopHandle(cuv_timer_as_handle(handle), once: &isClosing)
     }
+}
+
+extension Timer: LoopHandleOwner {
+    func loopHandleClosed() { callback = nil }
 }
 
 @available(*, unavailable)

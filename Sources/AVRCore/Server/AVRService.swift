@@ -19,10 +19,11 @@ package final class AVRService {
     package private(set) var tls: TLSClient?
     package private(set) var webhooks: WebhookDispatcher?
     private var signals: [SignalWatcher] = []
-    private var stopping = false
-    private var draining = false
     /// Shared by the loops of one process (phase, calls alive on every loop).
     package let lifecycle: ServerLifecycle
+    /// The phase this loop has carried out (`drain`, `stop`): it follows `lifecycle.phase`,
+    /// which the main loop moves first and the other loops catch up with when woken.
+    private(set) var phase = ServerLifecycle.Phase.running
     private var drainWatch: Timer?
     private var others: [LoopWaker] = []
     /// `REDIS_URL`: this loop's connection to the shared registry.
@@ -306,8 +307,8 @@ package final class AVRService {
     /// (without Redis); calls in progress go on. The HTTP listener stays open so `/ready`
     /// can say so.
     package func drain() {
-        guard !draining, !stopping else { return }
-        draining = true
+        guard phase == .running else { return }
+        phase = .draining
         callService?.draining = true
         audioSocketServer?.stopAccepting()
     }
@@ -323,8 +324,8 @@ package final class AVRService {
     }
 
     package func stop() {
-        guard !stopping else { return }
-        stopping = true
+        guard phase != .stopping else { return }
+        phase = .stopping
         drainWatch?.close()
         drainWatch = nil
         // The servers stay referenced until the loop ends: their connections close later.

@@ -12,19 +12,18 @@ package final class TLSStream: ClientStream {
     private let client: TLSClient
     private let session: OpaquePointer
     private let origin: String
-    private var established = false
+    /// Handshake and life (`TLSStreamState.swift`).
+    private(set) var state = State.open(.handshaking)
+    /// The owner asked for plaintext (`startReading`).
     private var reading = false
-    private var closing = false
     private var handshakeCompletion: ((String?) -> Void)?
-    /// Set once a write has failed; the failure is reported on a later loop turn.
-    private var writeFailed = false
 
     package var onRead: ((UnsafeRawBufferPointer) -> Void)?
     package var onEnd: ((StreamFailure?) -> Void)?
     package var onClose: (() -> Void)?
 
     /// Whether the handshake resumed a saved session.
-    package private(set) var resumed = false
+    package var resumed: Bool { state.session == .established(resumed: true) }
     package var pendingWriteBytes: Int { tcp.pendingWriteBytes }
     /// The ciphertext is handed to the socket as it is made: drained socket, drained stream.
     package var onDrain: (() -> Void)? {
@@ -58,8 +57,8 @@ package final class TLSStream: ClientStream {
         flush()
         switch Int(result) {
         case CTLS_OK:
-            established = true
-            resumed = ctls_resumed(session) != 0
+            let resumed = ctls_resumed(session) != 0
+            state.established(resumed: resumed)
             client.handshakeCompleted(resumed: resumed)
             if !resumed && ctls_capped(session) != 0 {
                 // Offered 1.2 only to resume, and the server did not: forget the origin's
@@ -84,20 +83,20 @@ package final class TLSStream: ClientStream {
 
     package func startReading() {
         assertOnLoop(tcp.loop)
-        guard !reading, !closing else { return }
+        guard !reading, !state.isClosing else { return }
         reading = true
         // Records that arrived with the end of the handshake are decrypted now.
         readPlaintext()
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         if ctls_feed(session, bytes.baseAddress, bytes.count) != 0 {
             return fail("out of memory")
         }
-        if !established {
+        if !state.isEstablished {
             advanceHandshake()
-            guard established else { return }
+            guard state.isEstablished else { return }
         }
         if reading { readPlaintext() }
     }
@@ -106,7 +105,7 @@ package final class TLSStream: ClientStream {
     /// has already been copied into OpenSSL), one `onRead` per chunk.
     private func readPlaintext() {
         let buffer = tcp.loop.sharedReadBuffer
-        while !closing {
+        while !state.isClosing {
             let count = ctls_read(session, buffer.baseAddress, buffer.count)
             if count > 0 {
                 onRead?(UnsafeRawBufferPointer(start: buffer.baseAddress, count: count))
@@ -126,7 +125,7 @@ package final class TLSStream: ClientStream {
     }
 
     private func transportEnded(_ error: UVError?) {
-        if !established {
+        if !state.isEstablished {
             return completeHandshake(error.map { "connection failed during the TLS handshake: \($0)" }
                                      ?? "connection closed during the TLS handshake")
         }
@@ -142,7 +141,7 @@ package final class TLSStream: ClientStream {
     }
 
     private func fail(_ reason: String) {
-        if !established { completeHandshake(reason) } else { end(.tls(reason)) }
+        if !state.isEstablished { completeHandshake(reason) } else { end(.tls(reason)) }
         abort()
     }
 
@@ -150,9 +149,9 @@ package final class TLSStream: ClientStream {
     /// on a later loop turn, and later writes are ignored meanwhile.
     package func write(_ bytes: UnsafeRawBufferPointer) {
         assertOnLoop(tcp.loop)
-        guard established, !closing, !writeFailed, bytes.count > 0 else { return }
+        guard state.acceptsWrites, bytes.count > 0 else { return }
         guard Int(ctls_write(session, bytes.baseAddress, bytes.count)) == CTLS_OK else {
-            writeFailed = true
+            state.writeFailed()
             let reason = String(cString: ctls_reason(session))
             tcp.runSoon { self.fail(reason) }
             return
@@ -172,27 +171,27 @@ package final class TLSStream: ClientStream {
 
     package func closeAfterFlush() {
         assertOnLoop(tcp.loop)
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         sendCloseNotify()
-        closing = true
+        state.close()
         tcp.closeAfterFlush()
     }
 
     package func close() {
         assertOnLoop(tcp.loop)
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         sendCloseNotify()
         abort()
     }
 
     private func sendCloseNotify() {
-        guard established, !tcp.isClosing else { return }
+        guard state.isEstablished, !tcp.isClosing else { return }
         ctls_shutdown(session)
         flush()
     }
 
     private func abort() {
-        closing = true
+        state.close()
         tcp.close()
     }
 

@@ -21,17 +21,20 @@ package struct RedisAvailability: Sendable, Equatable {
     package private(set) var state: State = .connecting
     /// When the current outage started (nil while up, or before the first connection).
     package private(set) var downSince: UInt64?
+    /// The reconnect schedule: `minimumBackoff` doubling per failure in a row, capped at
+    /// `maximumBackoff`.
+    package let policy: BackoffPolicy
+    /// Failures since the connection was last up (or since the start).
+    private var failuresInRow = 0
     /// Delay before the next reconnect attempt.
-    package private(set) var backoff: UInt64
-    package let minimumBackoff: UInt64
-    package let maximumBackoff: UInt64
+    package var backoff: UInt64 { policy.delay(afterFailures: failuresInRow + 1) }
+    package var minimumBackoff: UInt64 { policy.base }
+    package var maximumBackoff: UInt64 { policy.cap }
     private var everUp = false
     private var lossReported = false
 
     package init(minimumBackoff: UInt64 = 100, maximumBackoff: UInt64 = 5_000) {
-        self.minimumBackoff = minimumBackoff
-        self.maximumBackoff = max(minimumBackoff, maximumBackoff)
-        backoff = minimumBackoff
+        policy = BackoffPolicy(base: minimumBackoff, factor: 2, cap: max(minimumBackoff, maximumBackoff))
     }
 
     /// Operations go to Redis only while it is up; otherwise straight to the local registry.
@@ -44,7 +47,7 @@ package struct RedisAvailability: Sendable, Equatable {
             everUp = true
             lossReported = false
             downSince = nil
-            backoff = minimumBackoff
+            failuresInRow = 0
         }
         if let since = downSince, everUp || lossReported {
             return .recovered(downForMilliseconds: now >= since ? now - since : 0)
@@ -64,7 +67,7 @@ package struct RedisAvailability: Sendable, Equatable {
         if downSince == nil { downSince = now }
         state = .down
         let retryAt = now + backoff
-        backoff = min(maximumBackoff, backoff * 2)
+        failuresInRow += 1
         return (report, retryAt)
     }
 

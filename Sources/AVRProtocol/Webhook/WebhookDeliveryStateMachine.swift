@@ -37,9 +37,12 @@ package struct WebhookDeliveryStateMachine<Key: Hashable, Event> {
             self.reservedTotal = reservedTotal
         }
 
+        /// The retry schedule: `backoffBase` doubling per failed attempt, capped at `backoffCap`.
+        package var backoff: BackoffPolicy { BackoffPolicy(base: backoffBase, factor: 2, cap: backoffCap) }
+
         /// The wait after failed attempt `number` (1-based).
         package func backoff(afterAttempt number: Int) -> UInt64 {
-            min(backoffCap, backoffBase << UInt64(number - 1))
+            backoff.delay(afterFailures: number)
         }
     }
 

@@ -69,8 +69,11 @@ final class PipelineBackend: SpeechBackend {
     private var asr: ModuleRequest?
     /// A 2xx head came on some ASR stream: from then on a lost stream is reopened.
     private var asrAnswered = false
+    /// ASR streams lost in a row (reset when one is answered again).
     private var asrRetries = 0
     private var asrRetryTimer: Timer?
+    /// A lost ASR stream is reopened after 250 ms, doubling per loss in a row, up to 30 s.
+    static let asrReopen = BackoffPolicy(base: 250, factor: 2, cap: 30_000)
     private var held = HeldAudio(capacity: 3 * 16_000)
     private var debounceTimer: Timer?
 
@@ -331,10 +334,10 @@ final class PipelineBackend: SpeechBackend {
         } else {
             log.info("ASR response ended; reopening the stream")
         }
-        let delay = min(30_000, 250 << min(asrRetries, 7))
         asrRetries += 1
+        let delay = Self.asrReopen.delay(afterFailures: asrRetries)
         if asrRetryTimer == nil { asrRetryTimer = try? Timer(loop: loop) }
-        asrRetryTimer?.start(timeout: UInt64(delay)) { [weak self] in
+        asrRetryTimer?.start(timeout: delay) { [weak self] in
             guard let self, !self.closed, self.asr == nil else { return }
             self.openASR()
         }

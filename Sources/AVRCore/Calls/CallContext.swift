@@ -35,6 +35,16 @@ final class CallContext {
         scheduler = try PlaybackScheduler(loop: loop, log: log, metrics: metrics)
     }
 
+    /// Makes a call's speech backend in place of `SpeechBackendFactory` (a test's double);
+    /// nil in the server.
+    var backendFactory: ((CallRoute?, CallUUID, Logger) -> Result<SpeechBackend, SpeechFailure>)?
+
+    /// The speech backend for a call with this route (nil: none was posted).
+    func makeBackend(_ route: CallRoute?, _ uuid: CallUUID, _ log: Logger) -> Result<SpeechBackend, SpeechFailure> {
+        if let backendFactory { return backendFactory(route, uuid, log) }
+        return SpeechBackendFactory.make(route: route, uuid: uuid, context: self, log: log)
+    }
+
     enum RouteLookup {
         case now(CallRoute?)
         /// The claim is in flight; the completion runs within `REDIS_TIMEOUT`.

@@ -26,6 +26,11 @@ import Testing
         return m
     }
 
+    static func release(_ m: inout Machine, audio: (UnsafeRawBufferPointer) -> Void, digits: (UInt8) -> Void) {
+        var held = m.takeHeldInput()
+        held.release(audio: audio, digits: digits)
+    }
+
     /// Every event, for checking that an ended call ignores them all.
     static let allEvents: [Machine.Event] = [
         .uuidReceived(uuid), .claimDeferred(at: 1), .routeAnswered(found: true, at: 2), .backendCreated,
@@ -53,7 +58,7 @@ import Testing
         #expect(m.callerDTMF(UInt8(ascii: "5")) == .forward)
         #expect(m.handle(.backendReady) == [.noteBackendReady])
         var released = 0
-        m.releaseHeld(audio: { _ in released += 1 }, digits: { _ in released += 1 })
+        Self.release(&m, audio: { _ in released += 1 }, digits: { _ in released += 1 })
         #expect(released == 0)
     }
 
@@ -191,11 +196,11 @@ import Testing
         #expect(m.handle(.backendCreated) == [.startPlayback, .startBackend, .releaseHeldInput])
         var audio: [[UInt8]] = []
         var digits: [UInt8] = []
-        m.releaseHeld(audio: { audio.append(Array($0)) }, digits: { digits.append($0) })
+        Self.release(&m, audio: { audio.append(Array($0)) }, digits: { digits.append($0) })
         #expect(audio == frames + [[4]])
         #expect(digits == Array("42".utf8))
         // Once released, nothing is held any more and new input goes straight on.
-        m.releaseHeld(audio: { audio.append(Array($0)) }, digits: { digits.append($0) })
+        Self.release(&m, audio: { audio.append(Array($0)) }, digits: { digits.append($0) })
         #expect(audio.count == 4 && digits.count == 2)
         #expect([UInt8]([5]).withUnsafeBytes { m.callerAudio($0) } == .forward)
     }
@@ -208,7 +213,7 @@ import Testing
         _ = m.handle(.routeAnswered(found: true, at: 0))
         _ = m.handle(.backendCreated)
         var audio: [[UInt8]] = []
-        m.releaseHeld(audio: { audio.append(Array($0)) }, digits: { _ in })
+        Self.release(&m, audio: { audio.append(Array($0)) }, digits: { _ in })
         #expect(audio == [[2, 2], [3, 3]])
     }
 
@@ -223,7 +228,7 @@ import Testing
         // Redis answers after the end: no backend is made.
         #expect(m.handle(.routeAnswered(found: true, at: 50)) == [])
         var released = 0
-        m.releaseHeld(audio: { _ in released += 1 }, digits: { _ in released += 1 })
+        Self.release(&m, audio: { _ in released += 1 }, digits: { _ in released += 1 })
         #expect(released == 0)
         Self.expectIgnoresEverything(&m)
     }

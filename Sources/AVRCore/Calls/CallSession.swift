@@ -470,8 +470,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case .startBackend:
             backend?.start()
         case .releaseHeldInput:
-            machine.releaseHeld(audio: { [backend] in backend?.sendCallerAudio($0) },
-                                digits: { [backend] in backend?.sendDTMF($0) })
+            var held = machine.takeHeldInput()
+            guard !held.isEmpty, let backend else { return }
+            held.release(audio: { backend.sendCallerAudio($0) }, digits: { backend.sendDTMF($0) })
         case .noteBackendReady:
             backendReady()
         case .forgetBackend:

@@ -88,7 +88,7 @@ package struct CallStateMachine {
         case createBackend(routeFound: Bool)
         case startBackend
         /// Hand the held caller audio, then the held DTMF, to the backend in arrival order
-        /// (`releaseHeld`).
+        /// (`takeHeldInput`).
         case releaseHeldInput
         /// The backend's connection is up (its connect time is measured).
         case noteBackendReady
@@ -237,12 +237,29 @@ package struct CallStateMachine {
         }
     }
 
-    /// Hands what was held to the backend (`releaseHeldInput`): each audio frame in the
-    /// order it came, then the digits in theirs; and forgets it.
-    package mutating func releaseHeld(audio: (UnsafeRawBufferPointer) -> Void, digits: (UInt8) -> Void) {
-        heldAudio.drain(audio)
-        let held = heldDigits
+    /// What was held while the route was claimed, taken out of the machine for the
+    /// `releaseHeldInput` action (taken, not handed out by callback: the backend it goes to
+    /// may call back into the shell, which reads the machine).
+    package mutating func takeHeldInput() -> HeldInput {
+        var audio = HeldAudio(capacity: heldAudio.capacity)
+        swap(&audio, &heldAudio)
+        let digits = heldDigits
         heldDigits = []
-        for digit in held { digits(digit) }
+        return HeldInput(audio: audio, digits: digits)
+    }
+}
+
+/// Caller input held while a call's route was claimed.
+package struct HeldInput {
+    package private(set) var audio: HeldAudio
+    package private(set) var digits: [UInt8]
+
+    package var isEmpty: Bool { audio.isEmpty && digits.isEmpty }
+
+    /// Each audio frame in the order it came, then the digits in theirs.
+    package mutating func release(audio send: (UnsafeRawBufferPointer) -> Void, digits dial: (UInt8) -> Void) {
+        audio.drain(send)
+        for digit in digits { dial(digit) }
+        digits = []
     }
 }

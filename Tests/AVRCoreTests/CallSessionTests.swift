@@ -77,7 +77,7 @@ final class FakeSpeechBackend: SpeechBackend {
     /// Runs one call: `script` gets the client connection (connected, UUID sent) and what
     /// the server has sent so far after each read; it returns true when the client is done
     /// and closes. The test ends when the server has closed its side.
-    static func call(backend: FakeSpeechBackend, deadlineMs: UInt64 = 5_000,
+    static func call(backend: FakeSpeechBackend, deadlineMs: UInt64 = 5_000, claimAnswersAfterMs: UInt64? = nil,
                      afterConnect: @escaping (TCPStream) -> Void,
                      onMessages: @escaping (TCPStream, Outcome) -> Void = { _, _ in }) throws -> Outcome {
         let lines = Lines()
@@ -95,6 +95,17 @@ final class FakeSpeechBackend: SpeechBackend {
                 #expect(uuid == Self.uuid)
                 made += 1
                 return .success(backend)
+            }
+            if let delay = claimAnswersAfterMs {
+                // A claim that answers later, as the shared registry's does: no route.
+                let answer = try Timer(loop: loop)
+                context.routeLookupOverride = { _, completion in
+                    answer.start(timeout: delay) {
+                        answer.close()
+                        completion(nil)
+                    }
+                    return .later
+                }
             }
             let calls = try AudioSocketServer(host: "127.0.0.1", port: 0, context: context, reusePort: false,
                                               lifecycle: ServerLifecycle())
@@ -164,6 +175,35 @@ final class FakeSpeechBackend: SpeechBackend {
         #expect(!outcome.kinds.contains(.hangup), "the caller hung up: no hangup is sent back")
         #expect(outcome.count("Call ended: caller hung up") == 1)
         #expect(outcome.count("Call ended") == 1)
+        #expect(Self.endedCount(outcome, "caller_hangup"))
+    }
+
+    /// Audio that arrives while the route is claimed is held, then handed to the backend in
+    /// order; the backend answering from inside that hand-off (an echo) is played.
+    @Test func audioHeldDuringADeferredClaimReachesTheBackendInOrder() throws {
+        let backend = FakeSpeechBackend()
+        backend.onAudio = { backend, pcm in backend.delegate?.speechAgentAudio(pcm: pcm) }
+        let sent = (0..<5).map { Int16(3000 + 160 * $0) }
+        var hungUp = false
+        let outcome = try Self.call(backend: backend, claimAnswersAfterMs: 100, afterConnect: { client in
+            for start in sent { client.write(Self.frame(from: start)) }
+        }, onMessages: { client, outcome in
+            guard !hungUp, outcome.samples.filter({ $0 != 0 }).count >= 800 else { return }
+            hungUp = true
+            client.write(AudioSocketEncoder.hangupMessage)
+        })
+        let expected = sent.flatMap { start in (0..<160).map { start + Int16($0) } }
+        let received = stride(from: 0, to: backend.received.count - 1, by: 2).map {
+            Int16(bitPattern: UInt16(backend.received[$0]) | UInt16(backend.received[$0 + 1]) << 8)
+        }
+        #expect(received == expected)
+        #expect(outcome.samples.filter { $0 != 0 } == expected)
+        // The line played (silence) while the claim was in flight, before any echo.
+        #expect(outcome.samples.first == 0)
+        #expect(outcome.count("Route claimed in") == 1)
+        #expect(outcome.count("Call started from 127.0.0.1") == 1)
+        #expect(outcome.count("(no prior POST /call)") == 1)
+        #expect(outcome.count("Call ended: caller hung up") == 1)
         #expect(Self.endedCount(outcome, "caller_hangup"))
     }
 

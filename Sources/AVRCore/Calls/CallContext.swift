@@ -45,6 +45,10 @@ final class CallContext {
         return SpeechBackendFactory.make(route: route, uuid: uuid, context: self, log: log)
     }
 
+    /// Answers route claims in place of the registries (a test's claim that answers later);
+    /// nil in the server.
+    var routeLookupOverride: ((CallUUID, @escaping (CallRoute?) -> Void) -> RouteLookup)?
+
     enum RouteLookup {
         case now(CallRoute?)
         /// The claim is in flight; the completion runs within `REDIS_TIMEOUT`.
@@ -57,6 +61,7 @@ final class CallContext {
     /// was down). A miss in both asks Redis once more after `REDIS_CLAIM_RETRY_MS` (a `SET`
     /// may still be in flight; `RouteClaim`). Either way the local entry is taken out.
     func lookupRoute(_ uuid: CallUUID, later completion: @escaping (CallRoute?) -> Void) -> RouteLookup {
+        if let routeLookupOverride { return routeLookupOverride(uuid, completion) }
         guard let shared else { return .now(registry.claim(uuid)) }
         var synchronous: CallRoute??
         var inCall = true

@@ -35,6 +35,20 @@ final class CallContext {
         scheduler = try PlaybackScheduler(loop: loop, log: log, metrics: metrics)
     }
 
+    /// Makes a call's speech backend in place of `SpeechBackendFactory` (a test's double);
+    /// nil in the server.
+    var backendFactory: ((CallRoute?, CallUUID, Logger) -> Result<SpeechBackend, SpeechFailure>)?
+
+    /// The speech backend for a call with this route (nil: none was posted).
+    func makeBackend(_ route: CallRoute?, _ uuid: CallUUID, _ log: Logger) -> Result<SpeechBackend, SpeechFailure> {
+        if let backendFactory { return backendFactory(route, uuid, log) }
+        return SpeechBackendFactory.make(route: route, uuid: uuid, context: self, log: log)
+    }
+
+    /// Answers route claims in place of the registries (a test's claim that answers later);
+    /// nil in the server.
+    var routeLookupOverride: ((CallUUID, @escaping (CallRoute?) -> Void) -> RouteLookup)?
+
     enum RouteLookup {
         case now(CallRoute?)
         /// The claim is in flight; the completion runs within `REDIS_TIMEOUT`.
@@ -47,6 +61,7 @@ final class CallContext {
     /// was down). A miss in both asks Redis once more after `REDIS_CLAIM_RETRY_MS` (a `SET`
     /// may still be in flight; `RouteClaim`). Either way the local entry is taken out.
     func lookupRoute(_ uuid: CallUUID, later completion: @escaping (CallRoute?) -> Void) -> RouteLookup {
+        if let routeLookupOverride { return routeLookupOverride(uuid, completion) }
         guard let shared else { return .now(registry.claim(uuid)) }
         var synchronous: CallRoute??
         var inCall = true

@@ -3,14 +3,17 @@ import AVRProtocol
 /// One call: the caller's leg from Asterisk (an AudioSocket connection, or Asterisk's
 /// WebSocket channel on `/media`; see `CallerLeg`) and its speech backend.
 ///
-/// awaitingUUID → (UUID) → playing → ended. Playback starts with the UUID, before any caller
-/// audio: it is 8 kHz PCM, which the leg writes in the form its caller takes (AudioSocket:
-/// always slin `0x10`). Caller frames are decoded to 8 kHz PCM by `CallerAudioDecoder` and handed
-/// to the backend, which speaks whatever wire protocol it speaks; the backend's audio goes
-/// into `playout`, which the loop's `PlaybackScheduler` drains one 20 ms frame per tick
-/// (silence when empty, ambient noise mixed under everything). The call ends exactly once,
-/// whoever ends it, and `call_ended` is sent then (for calls that got as far as a UUID), with
-/// the reason, the duration and the quality figures of the call's quality line.
+/// The call's life (awaiting its UUID, claiming its route with the caller's input held, live,
+/// playing out what the agent said before hanging up, ended once) is `CallStateMachine`'s:
+/// this class feeds it the events and executes its actions. Playback starts with the route,
+/// before any caller audio: it is 8 kHz PCM, which the leg writes in the form its caller
+/// takes (AudioSocket: always slin `0x10`). Caller frames are decoded to 8 kHz PCM by
+/// `CallerAudioDecoder` and handed to the backend, which speaks whatever wire protocol it
+/// speaks; the backend's audio goes into `playout`, which the loop's `PlaybackScheduler`
+/// drains one 20 ms frame per tick (silence when empty, ambient noise mixed under
+/// everything). The call ends exactly once, whoever ends it, and `call_ended` is sent then
+/// (for calls that got as far as a UUID), with the reason, the duration and the quality
+/// figures of the call's quality line.
 final class CallSession: PacedPlayer, SpeechBackendDelegate {
     enum EndReason: CustomStringConvertible {
         case callerHungUp
@@ -60,11 +63,19 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             }
         }
 
-        /// Whether we tell Asterisk to hang up (it did not end the call itself).
-        var sendsHangup: Bool {
+        /// The machine's event for this ending (it decides whether Asterisk is told to hang
+        /// up: not when the caller ended the call itself, nor for a connection that never
+        /// became a call).
+        var event: CallStateMachine.Event {
             switch self {
-            case .callerHungUp, .callerClosed, .callerError, .unidentified: false
-            default: true
+            case .callerHungUp: .callerHungUp
+            case .callerClosed: .callerClosed
+            case .callerError: .callerError
+            case .protocolError, .mediaProtocolError: .protocolError
+            case .stsClosed: .backendFinished(playoutEmpty: true)
+            case .stsFailed: .backendFailed
+            case .shutdown: .shutdown
+            case .unidentified: .closedUnidentified
             }
         }
     }
@@ -72,7 +83,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     private let context: CallContext
     private let leg: CallerLeg
     private(set) var log: Logger
-    private(set) var uuid: CallUUID?
+    private var machine = CallStateMachine()
+    var uuid: CallUUID? { machine.uuid }
     private var backend: SpeechBackend?
     private var audioDecoder = CallerAudioDecoder(maximumFrameBytes: AudioSocketDecoder.defaultMaximumPayloadLength)
     /// The agent's audio and what goes out each 20 ms (see `PlayoutController`).
@@ -85,8 +97,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     private var promptPlayedCount = 0
     private var inTick = false
     private var ambient: AmbientNoise?
-    private var stsEnded = false
-    private(set) var ended = false
+    var ended: Bool { machine.isEnded }
     var schedulerPosition: (slot: Int, index: Int)?
     /// Called once the connection is closed and the call forgotten.
     var onClosed: (() -> Void)?
@@ -127,7 +138,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     func callerDTMF(_ digit: DTMFDigit) {
         log.limited(.dtmf, .info, "DTMF digit: \(digit)")
-        backend?.sendDTMF(digit.ascii)
+        if machine.callerDTMF(digit.ascii) == .forward { backend?.sendDTMF(digit.ascii) }
         sendPerMessageWebhook(.dtmfDigit(digit))
     }
 
@@ -146,51 +157,11 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     /// The call's UUID is known: the connection is a call from now on.
     func callerIdentified(_ uuid: CallUUID) {
-        self.uuid = uuid
-        let identified = onIdentified
-        onIdentified = nil
-        identified?()
-        log = context.log.with(uuid: uuid)
-        quality.startedAt = context.loop.nanoseconds
-        context.metrics.server.callsStarted.increment()
-        context.metrics.server.callsActive.increment()
-        context.webhooks?.send(.callStarted, uuid: uuid)
-        switch context.lookupRoute(uuid, later: { [weak self] route in self?.routeKnown(route) }) {
-        case .now(let route):
-            routeKnown(route)
-        case .later:
-            // The claim is in flight (shared registry): the caller's audio is held exactly
-            // as while an STS connects, and the line plays from now on.
-            let holding = HoldingBackend()
-            backend = holding
-            context.scheduler.add(self)
-            claimStarted = context.loop.nanoseconds
-        }
+        run(.uuidReceived(uuid))
     }
 
-    private var claimStarted: UInt64?
-
     private func routeKnown(_ route: CallRoute?) {
-        guard !ended, let uuid else { return }
-        let holding = backend as? HoldingBackend
-        backend = nil
-        if let started = claimStarted {
-            log.debug("Route claimed in \((context.loop.nanoseconds - started) / 1000) µs")
-        }
-        log.info("Call started from \(leg.peerAddress?.description ?? "?")" + (route == nil ? " (no prior POST /call)" : ""))
-        let backend: SpeechBackend
-        switch SpeechBackendFactory.make(route: route, uuid: uuid, context: context, log: log) {
-        case .failure(let failure): return end(.stsFailed(failure))
-        case .success(let made): backend = made
-        }
-        self.backend = backend
-        backend.delegate = self
-        if !(backend is EchoBackend) { quality.legStartedAt = context.loop.nanoseconds }
-        if backend is PipelineBackend { quality.leg = "asr" }
-        // The line never goes dead, and a caller who says nothing still hears the greeting.
-        context.scheduler.add(self)
-        backend.start()
-        holding?.release(into: backend)
+        run(.routeAnswered(found: route != nil, at: context.loop.nanoseconds), route: route)
     }
 
     /// One frame of caller audio, as an AudioSocket kind says (the WebSocket leg maps its
@@ -202,8 +173,11 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         let backend = self.backend
         // Loop time (milliseconds, cached per iteration) is precise enough for a byte rate
         // measured over a second. Playback goes back as 8 kHz slin whatever the caller sends.
+        // While the route is claimed the machine holds the audio; live, it goes on at once.
         let duration = audioDecoder.decode(kind: kind, payload: payload, at: context.loop.milliseconds &* 1_000_000,
-                                           scratch: &context.scratch.pcm) { backend?.sendCallerAudio($0) }
+                                           scratch: &context.scratch.pcm) { pcm in
+            if self.machine.callerAudio(pcm) == .forward { backend?.sendCallerAudio(pcm) }
+        }
         if let event = audioDecoder.takeEvent() { logCodec(event) }
         recordJitter(arrival, duration)
     }
@@ -258,12 +232,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         var dropped = 0
         var playedOut = false
         for index in 0..<count {
-            if stsEnded && playout.isEmpty {
+            // Asked every frame: the backend may end the conversation from `agentFramePlayed`.
+            let playingOut = machine.isPlayingOut
+            if playingOut && playout.isEmpty {
                 playedOut = true
                 break
             }
             let length: Int
-            switch playout.tick(at: deadline &+ UInt64(index) &* interval, into: scratch.samples, streamOpen: !stsEnded) {
+            switch playout.tick(at: deadline &+ UInt64(index) &* interval, into: scratch.samples, streamOpen: !playingOut) {
             case .nothing:
                 continue
             case .silence:
@@ -291,7 +267,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         metrics.silenceFrames += silent
         metrics.droppedBackpressure += dropped
         quality.framesOut += sent
-        if playedOut { end(.stsClosed) }
+        if playedOut { run(.playoutDrained) }
     }
 
     /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
@@ -346,6 +322,11 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
 
     func speechOpened() {
         log.debug("Speech backend open")
+        run(.backendReady)
+    }
+
+    /// The backend's connection is up: its connect time, once.
+    private func backendReady() {
         if let started = quality.legStartedAt, quality.stsConnect == nil {
             let elapsed = context.loop.nanoseconds &- started
             quality.stsConnect = elapsed
@@ -427,7 +408,6 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     private var unsentWebhooks = 0
 
     func speechClosed(_ reason: SpeechCloseReason) {
-        backend = nil
         switch reason {
         case .failed(let failure):
             if case .pipeline = failure {
@@ -435,61 +415,133 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             } else {
                 log.error("STS connection failed: \(failure)")
             }
-            end(.stsFailed(failure))
+            run(.backendFailed, ending: .stsFailed(failure))
         case .finished, .endedWithoutCloseFrame:
             if case .endedWithoutCloseFrame = reason { log.info("STS closed the connection without a close frame") }
             // Play out what is queued, then hang up (see playFrames).
-            stsEnded = true
-            if playout.isEmpty { end(.stsClosed) }
+            run(.backendFinished(playoutEmpty: playout.isEmpty))
         }
     }
 
-    // MARK: Ending
+    // MARK: The machine's actions
 
-    /// Ends the call once: stops playback, closes the STS leg, tells Asterisk to hang up
-    /// when it did not end the call itself, and sends `call_ended`.
+    /// Ends the call once (see `CallStateMachine`): stops playback, closes the backend,
+    /// tells Asterisk to hang up when it did not end the call itself, and sends `call_ended`.
     func end(_ reason: EndReason) {
-        guard !ended else { return }
-        ended = true
-        if uuid == nil, case .protocolError(let violation) = reason {
-            log.warn("AudioSocket protocol error from \(leg.peerAddress?.description ?? "?"): \(violation); closing")
+        run(reason.event, ending: reason)
+    }
+
+    /// Feeds `event` to the machine and executes its actions in order. `ending`: the reason
+    /// in full, when the event ends the call (the machine knows only its `CallEndReason`);
+    /// `route`: the claimed route, with `routeAnswered`.
+    private func run(_ event: CallStateMachine.Event, ending: EndReason? = nil, route: CallRoute? = nil) {
+        for action in machine.handle(event) {
+            perform(action, ending: ending, route: route)
         }
-        if uuid == nil, case .mediaProtocolError(let why) = reason {
-            log.warn("WebSocket media protocol error from \(leg.peerAddress?.description ?? "?"): \(why); closing")
+    }
+
+    private func perform(_ action: CallStateMachine.Action, ending: EndReason?, route: CallRoute?) {
+        switch action {
+        case .announceCall(let uuid):
+            let identified = onIdentified
+            onIdentified = nil
+            identified?()
+            log = context.log.with(uuid: uuid)
+            quality.startedAt = context.loop.nanoseconds
+            context.metrics.server.callsStarted.increment()
+            context.metrics.server.callsActive.increment()
+            context.webhooks?.send(.callStarted, uuid: uuid)
+        case .claimRoute(let uuid):
+            switch context.lookupRoute(uuid, later: { [weak self] route in self?.routeKnown(route) }) {
+            case .now(let route):
+                routeKnown(route)
+            case .later:
+                // The claim is in flight (shared registry): the caller's audio is held exactly
+                // as while an STS connects, and the line plays from now on.
+                run(.claimDeferred(at: context.loop.nanoseconds))
+            }
+        case .startPlayback:
+            // The line never goes dead, and a caller who says nothing still hears the greeting.
+            context.scheduler.add(self)
+        case .claimTook(let nanoseconds):
+            log.debug("Route claimed in \(nanoseconds / 1000) µs")
+        case .createBackend(let routeFound):
+            createBackend(route, found: routeFound)
+        case .startBackend:
+            backend?.start()
+        case .releaseHeldInput:
+            var held = machine.takeHeldInput()
+            guard !held.isEmpty, let backend else { return }
+            held.release(audio: { backend.sendCallerAudio($0) }, digits: { backend.sendDTMF($0) })
+        case .noteBackendReady:
+            backendReady()
+        case .forgetBackend:
+            backend = nil
+        case .endCall:
+            if uuid == nil, case .protocolError(let violation) = ending {
+                log.warn("AudioSocket protocol error from \(leg.peerAddress?.description ?? "?"): \(violation); closing")
+            }
+            if uuid == nil, case .mediaProtocolError(let why) = ending {
+                log.warn("WebSocket media protocol error from \(leg.peerAddress?.description ?? "?"): \(why); closing")
+            }
+            context.scheduler.remove(self)
+        case .closeBackend:
+            let backend = self.backend
+            self.backend = nil
+            backend?.delegate = nil
+            backend?.close()
+        case .closeCallerLeg(let hangup):
+            leg.close(hangup: hangup)
+        case .reportCallEnded(let identified):
+            // The machine ends a call by itself only when the agent's audio has played out.
+            report(ending ?? .stsClosed, identified: identified)
         }
-        context.scheduler.remove(self)
-        let backend = self.backend
-        self.backend = nil
-        backend?.delegate = nil
-        backend?.close()
-        leg.close(hangup: reason.sendsHangup)
+    }
+
+    /// The route is known: the backend it names (or the default one) is made.
+    private func createBackend(_ route: CallRoute?, found: Bool) {
+        guard let uuid else { return }
+        log.info("Call started from \(leg.peerAddress?.description ?? "?")" + (found ? "" : " (no prior POST /call)"))
+        let backend: SpeechBackend
+        switch context.makeBackend(route, uuid, log) {
+        case .failure(let failure): return run(.backendFailed, ending: .stsFailed(failure))
+        case .success(let made): backend = made
+        }
+        self.backend = backend
+        backend.delegate = self
+        if !(backend is EchoBackend) { quality.legStartedAt = context.loop.nanoseconds }
+        if backend is PipelineBackend { quality.leg = "asr" }
+        run(.backendCreated)
+    }
+
+    /// Losses, and for a call its metrics, quality line and `call_ended`.
+    private func report(_ reason: EndReason, identified: Bool) {
         playout.clear()
         let playback = playout.queue
         if droppedPlaybackFrames > 0 || playback.droppedSamples > 0 {
             log.warn("Playback losses: \(droppedPlaybackFrames) frame(s) dropped while Asterisk was not reading, "
                 + "\(playback.droppedSamples) sample(s) dropped past the \(playback.capacityLimit / 8) ms queue limit")
         }
-        if let uuid {
-            let metrics = context.metrics
-            let duration = context.loop.nanoseconds &- quality.startedAt
-            metrics.flush()
-            metrics.server.callsActive.decrement()
-            metrics.server.callEnded(reason: reason.metricLabel)
-            metrics.server.callDuration.recordNanoseconds(Int64(duration))
-            log.flushSuppressed()
-            if unsentWebhooks > 0 {
-                log.warn("Webhooks: \(unsentWebhooks) dtmf_digit/transcription/interruption event(s) not sent "
-                    + "(over the per-call rate of 10 a second after a burst of 20)")
-            }
-            // One summary for the quality line and `call_ended`, so the two always agree.
-            var summary = quality.summary(duration: duration, reason: reason.callEndReason ?? .shutdown,
-                                          detail: reason.description,
-                                          framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160)
-            summary.addPlayout(playout)
-            log.info("Call quality", fields: CallQuality.logFields(summary))
-            log.info("Call ended: \(reason)")
-            context.webhooks?.send(.callEnded(summary), uuid: uuid)
+        guard identified, let uuid else { return }
+        let metrics = context.metrics
+        let duration = context.loop.nanoseconds &- quality.startedAt
+        metrics.flush()
+        metrics.server.callsActive.decrement()
+        metrics.server.callEnded(reason: reason.metricLabel)
+        metrics.server.callDuration.recordNanoseconds(Int64(duration))
+        log.flushSuppressed()
+        if unsentWebhooks > 0 {
+            log.warn("Webhooks: \(unsentWebhooks) dtmf_digit/transcription/interruption event(s) not sent "
+                + "(over the per-call rate of 10 a second after a burst of 20)")
         }
+        // One summary for the quality line and `call_ended`, so the two always agree.
+        var summary = quality.summary(duration: duration, reason: reason.callEndReason ?? .shutdown,
+                                      detail: reason.description,
+                                      framesDropped: droppedPlaybackFrames + playback.droppedSamples / 160)
+        summary.addPlayout(playout)
+        log.info("Call quality", fields: CallQuality.logFields(summary))
+        log.info("Call ended: \(reason)")
+        context.webhooks?.send(.callEnded(summary), uuid: uuid)
     }
 }
 

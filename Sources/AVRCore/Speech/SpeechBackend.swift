@@ -135,24 +135,3 @@ protocol SpeechBackend: AnyObject {
 extension SpeechBackend {
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {}
 }
-
-/// The backend of a call whose route is still being claimed from the shared registry: caller
-/// audio and DTMF are held (3 s, as before an STS connection opens) and handed to the real
-/// backend once the route is known.
-final class HoldingBackend: SpeechBackend {
-    weak var delegate: SpeechBackendDelegate?
-    private(set) var held = HeldAudio(capacity: 3 * 16_000)
-    private(set) var digits: [UInt8] = []
-
-    func start() {}
-    func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) { held.append(pcm) }
-    func sendDTMF(_ digit: UInt8) { digits.append(digit) }
-    func close() { delegate = nil }
-
-    /// Hands what was held to `backend`, in order.
-    func release(into backend: SpeechBackend) {
-        held.drain { backend.sendCallerAudio($0) }
-        for digit in digits { backend.sendDTMF(digit) }
-        digits = []
-    }
-}

@@ -163,7 +163,7 @@ import Testing
     // MARK: The route's claim
 
     @Test func claimMissStillMakesTheDefaultBackend() {
-        var m = Self.live(found: false)
+        let m = Self.live(found: false)
         #expect(m.state == .live)
         #expect(m.uuid == Self.uuid)
     }

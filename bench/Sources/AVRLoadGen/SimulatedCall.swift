@@ -246,7 +246,7 @@ final class SimulatedCall {
         mediaUp()
         sendWebSocketText(mediaStart)
         if !inbound.isEmpty {
-            var rest = Array(inbound.bytes(at: 0, count: inbound.readableBytes))
+            let rest = Array(inbound.bytes(at: 0, count: inbound.readableBytes))
             inbound.clear()
             rest.withUnsafeBytes { receivedWebSocket(UnsafeRawBufferPointer($0)) }
         }

@@ -33,6 +33,8 @@ import AVRProtocol
         var returnLoss: Float?
         var delayFrames: Int?
         var detectorLoss: Float?
+        /// With the canceller: frames it ran on, of all, and times it went idle.
+        var duty = ""
     }
 
     static func load(_ directory: String) throws -> [Mix] {
@@ -74,6 +76,7 @@ import AVRProtocol
         outcome.returnLoss = canceller?.path.echoFound == true ? canceller?.path.lossDecibels : nil
         outcome.delayFrames = canceller?.path.delayFrames
         outcome.detectorLoss = detector.echoGateDecibels
+        if let canceller { outcome.duty = "; ran \(canceller.cancelledFrames) of \(canceller.frames) frames, idled \(canceller.idlePeriods)" }
         return outcome
     }
 
@@ -95,7 +98,7 @@ import AVRProtocol
                     : (latency(mix, outcome).map { "\($0) ms" } ?? "missed") + (early.isEmpty ? "" : ", \(early.count) early")
                 let path = outcome.returnLoss.map { String(format: "%.1f dB, %d ms", $0, (outcome.delayFrames ?? 0) * 20) } ?? "-"
                 let loss = outcome.detectorLoss.map { String(format: "%.1f dB", $0) } ?? "-"
-                print("AEC-EVAL | \(mix.name) | \(setup.rawValue) | \(result) | \(path) | \(loss) |")
+                print("AEC-EVAL | \(mix.name) | \(setup.rawValue) | \(result) | \(path)\(outcome.duty) | \(loss) |")
                 guard setup == .canceller else { continue }
                 // What is met (docs/VAD.md, "Echo cancellation"): no false barge-in on echo at
                 // ERL >= 6 dB, 0-200 ms, clipped or not; callers 10 dB under within 300 ms

@@ -219,7 +219,7 @@ final class PipelineBackend: SpeechBackend {
             return
         }
         let path = echoCanceller.path
-        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames"
+        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames, idled \(echoCanceller.idlePeriods) times"
         guard path.echoFound, let loss = path.lossDecibels, let delay = path.delayFrames else {
             log.debug("Echo path: no echo measured (\(cancelled)); loss to the detector \(residual)")
             return

@@ -63,4 +63,27 @@ import AVRProtocol
         #expect(canceller.idlePeriods == 0)
         #expect(canceller.cancelledFrames == 1_000)
     }
+
+    @Test func runsOnlyWhileTheAgentIsOnTheLineAndForTheTail() {
+        // 50 frames of silence, 100 of agent audio, 100 of silence; the caller's line carries
+        // its own noise only.
+        let canceller = LineEchoCanceller()
+        var agentNoise = Noise(state: 5), callerNoise = Noise(state: 7)
+        let silence = [Int16](repeating: 0, count: 160)
+        var ran: [Bool] = []
+        for frame in 0..<250 {
+            let agent = (50..<150).contains(frame + 1) ? (0..<160).map { _ in agentNoise.next(10_000) } : silence
+            agent.withUnsafeBufferPointer { canceller.played($0) }
+            let caller = (0..<160).map { _ in callerNoise.next(300) }
+            caller.withUnsafeBufferPointer { input in ran.append(canceller.process(input).baseAddress != input.baseAddress) }
+        }
+        let first = ran.firstIndex(of: true), last = ran.lastIndex(of: true)
+        // The reference for caller frame k is the frame played with it (one behind the newest).
+        #expect(first == 50)
+        // Runs while agent audio was on the line within the last `tailFrames` frames (400 ms).
+        let tail = LineEchoCanceller.tailFrames - 1
+        #expect(last == 149 + tail)
+        #expect(ran[50...149 + tail].allSatisfy { $0 })
+        #expect(canceller.cancelledFrames == 100 + tail)
+    }
 }

@@ -69,7 +69,10 @@ import AVRProtocol
                 mix.agent[range.upperBound..<range.upperBound + 160].withUnsafeBufferPointer { canceller?.played($0) }
             }
             let event = mix.caller[range].withUnsafeBufferPointer { caller in
-                detector.callerFrame(canceller?.process(caller) ?? caller)
+                let heard = canceller?.process(caller) ?? caller
+                detector.echoSpanFrames = canceller?.echoSpanFrames
+                detector.echoSpanTrusted = canceller?.echoSpanTrusted ?? false
+                return detector.callerFrame(heard)
             }
             if event == .speechStarted { outcome.starts.append(frame) }
         }

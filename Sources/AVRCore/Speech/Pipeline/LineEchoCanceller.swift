@@ -41,6 +41,17 @@ final class LineEchoCanceller {
     static let moveAfterFrames = 25
     /// The reference was placed by a measurement once.
     private var followed = false
+    /// Once the reference was placed by a measurement: the agent frames (in caller frames
+    /// ago) whose echo the current caller frame can hold, the filter's four frames from the
+    /// reference and one more for the detector's 32 ms analysis window (for
+    /// `BargeInDetector.echoSpanFrames`); nil before.
+    private(set) var echoSpanFrames: ClosedRange<Int>?
+    /// The path estimator has found the echo within the filter's reach on `spanAfterFrames`
+    /// frames more than out of it (the estimate flickers; a move of the reference starts the
+    /// count again): the detector may gate by `echoSpanFrames` (`BargeInDetector.echoSpanTrusted`).
+    private(set) var echoSpanTrusted = false
+    static let spanAfterFrames = 10
+    private var spanScore = 0
     /// Caller frames the canceller ran on, and all caller frames (for the log).
     private(set) var cancelledFrames = 0
     private(set) var frames = 0
@@ -104,6 +115,12 @@ final class LineEchoCanceller {
         path.frame(agentPower: agentPower, callerPower: callerPower)
         let echoFound = path.echoFound
         if echoFound { follow(path.delayFrames) }
+        if echoFound, let delay = path.delayFrames {
+            let inReach = delay >= bulkDelayFrames && delay <= bulkDelayFrames + 2
+            spanScore = inReach ? min(spanScore + 1, 2 * Self.spanAfterFrames) : max(spanScore - 1, 0)
+        }
+        echoSpanFrames = followed ? bulkDelayFrames...bulkDelayFrames + 4 : nil
+        echoSpanTrusted = spanScore >= Self.spanAfterFrames
         if EchoPathEstimator.decibels(power: agentPower) >= EchoPathEstimator.audibleAgentDecibels {
             activeFramesLeft = Self.tailFrames
         } else if activeFramesLeft > 0 {
@@ -175,6 +192,7 @@ final class LineEchoCanceller {
         outOfReachFrames = 0
         followed = true
         bulkDelayFrames = max(delay - 1, 0)
+        spanScore = 0
         canceller.reset()
     }
 }

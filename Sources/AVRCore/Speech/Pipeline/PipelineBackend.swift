@@ -197,7 +197,11 @@ final class PipelineBackend: SpeechBackend {
     private func detectorFrame() {
         frameFill = 0
         var heard = UnsafeBufferPointer(frame)
-        if let echoCanceller { heard = echoCanceller.process(heard) }
+        if let echoCanceller {
+            heard = echoCanceller.process(heard)
+            detector.echoSpanFrames = echoCanceller.echoSpanFrames
+            detector.echoSpanTrusted = echoCanceller.echoSpanTrusted
+        }
         if asrHearsCancelled { toASR(UnsafeRawBufferPointer(heard)) }
         guard let change = detector.callerFrame(heard) else { return }
         syncPlaying()

@@ -33,6 +33,8 @@ import AVRProtocol
         var returnLoss: Float?
         var delayFrames: Int?
         var detectorLoss: Float?
+        /// With the canceller: frames it ran on, of all, and times it went idle.
+        var duty = ""
     }
 
     static func load(_ directory: String) throws -> [Mix] {
@@ -67,13 +69,17 @@ import AVRProtocol
                 mix.agent[range.upperBound..<range.upperBound + 160].withUnsafeBufferPointer { canceller?.played($0) }
             }
             let event = mix.caller[range].withUnsafeBufferPointer { caller in
-                detector.callerFrame(canceller?.process(caller) ?? caller)
+                let heard = canceller?.process(caller) ?? caller
+                detector.echoSpanFrames = canceller?.echoSpanFrames
+                detector.echoSpanTrusted = canceller?.echoSpanTrusted ?? false
+                return detector.callerFrame(heard)
             }
             if event == .speechStarted { outcome.starts.append(frame) }
         }
         outcome.returnLoss = canceller?.path.echoFound == true ? canceller?.path.lossDecibels : nil
         outcome.delayFrames = canceller?.path.delayFrames
         outcome.detectorLoss = detector.echoGateDecibels
+        if let canceller { outcome.duty = "; ran \(canceller.cancelledFrames) of \(canceller.frames) frames, idled \(canceller.idlePeriods)" }
         return outcome
     }
 
@@ -95,18 +101,21 @@ import AVRProtocol
                     : (latency(mix, outcome).map { "\($0) ms" } ?? "missed") + (early.isEmpty ? "" : ", \(early.count) early")
                 let path = outcome.returnLoss.map { String(format: "%.1f dB, %d ms", $0, (outcome.delayFrames ?? 0) * 20) } ?? "-"
                 let loss = outcome.detectorLoss.map { String(format: "%.1f dB", $0) } ?? "-"
-                print("AEC-EVAL | \(mix.name) | \(setup.rawValue) | \(result) | \(path) | \(loss) |")
+                print("AEC-EVAL | \(mix.name) | \(setup.rawValue) | \(result) | \(path)\(outcome.duty) | \(loss) |")
                 guard setup == .canceller else { continue }
                 // What is met (docs/VAD.md, "Echo cancellation"): no false barge-in on echo at
                 // ERL >= 6 dB, 0-200 ms, clipped or not; callers 10 dB under within 300 ms
-                // (160-240 ms measured); 16 and 20 dB under within 300 ms without echo over
-                // -50 dBFS noise, and otherwise caught (within the 2.5 s after the onset).
+                // (120-240 ms measured); 16 and 20 dB under within 300 ms without echo and
+                // 400 ms over an ERL 15 dB echo, over -50 dBFS noise, and otherwise caught
+                // (within the 2.5 s after the onset).
                 #expect(early.isEmpty, "\(mix.name): false barge-in at frames \(early)")
                 if mix.kind == "line" {
                     // Over -40 dBFS pink noise a caller 16-20 dB under the agent's loudest frame
                     // speaks at about the noise's level: asserted only as caught.
                     let quietLine = !mix.name.contains("-40_")
-                    let bound = mix.name.hasPrefix("line_under10_") ? 300 : mix.name.contains("_noecho_") && quietLine ? 300 : 2_500
+                    // Over an echo and -50 dBFS noise, 16-20 dB under: within 400 ms (140-380 measured).
+                    let bound = mix.name.hasPrefix("line_under10_") ? 300
+                        : quietLine ? (mix.name.contains("_noecho_") ? 300 : 400) : 2_500
                     let caught = latency(mix, outcome)
                     #expect(caught != nil && caught! <= bound, "\(mix.name): latency \(caught.map(String.init) ?? "missed") ms, bar \(bound) ms")
                 }

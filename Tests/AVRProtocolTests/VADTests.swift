@@ -9,9 +9,14 @@ private struct VADRun {
     var starts: [Int] = []
     var ends: [Int] = []
     var speakingAtEnd = false
+    var gateAtEnd: Float = 0
+    var probabilities: [Float] = []
 
-    init(caller: [Int16], agent: [Int16]? = nil, configuration: VADConfiguration = VADConfiguration()) {
+    init(caller: [Int16], agent: [Int16]? = nil, configuration: VADConfiguration = VADConfiguration(),
+         echoSpan: ClosedRange<Int>? = nil, trusted: Bool = false) {
         var detector = BargeInDetector(configuration: configuration)
+        detector.echoSpanFrames = echoSpan
+        detector.echoSpanTrusted = trusted
         for frame in 0..<(caller.count / 160) {
             let range = frame * 160..<(frame + 1) * 160
             if let agent, range.upperBound <= agent.count {
@@ -22,6 +27,7 @@ private struct VADRun {
             // The event is exactly the change of `speaking`.
             #expect(event == (before == detector.speaking ? nil : (detector.speaking ? .speechStarted : .speechEnded)))
             #expect((0...1).contains(detector.lastProbability) && (0...1).contains(detector.lastRawProbability))
+            probabilities.append(detector.lastProbability)
             switch event {
             case .speechStarted: starts.append(frame)
             case .speechEnded: ends.append(frame)
@@ -29,6 +35,7 @@ private struct VADRun {
             }
         }
         speakingAtEnd = detector.speaking
+        gateAtEnd = detector.echoGateDecibels
     }
 }
 
@@ -142,6 +149,24 @@ private let second = 8000
             // Without the echo reference the same audio is speech: the gate is what rejects it.
             let ungated = VADRun(caller: caller)
             #expect(!ungated.starts.isEmpty)
+        }
+    }
+
+    @Test func aTrustedEchoSpanKeepsTheEchoOutAndLowersTheGate() {
+        // The echo 10 dB down; the span as an echo canceller placed at the measured delay
+        // gives it (one frame before the delay, five frames).
+        let agent = [Int16](repeating: 0, count: second) + TestSignal.speechLike(rmsDBFS: -10, count: 19 * second, seed: 5)
+        for delay in [0, 3, 10] {
+            let echo = scaled(delayed(agent, by: delay * 160), decibels: -10)
+            let caller = mix(echo, TestSignal.noise(rmsDBFS: -50, count: 20 * second))
+            let span = max(delay - 1, 0)...max(delay - 1, 0) + 4
+            let wide = VADRun(caller: caller, agent: agent)
+            let spanned = VADRun(caller: caller, agent: agent, echoSpan: span, trusted: true)
+            #expect(wide.starts.isEmpty && spanned.starts.isEmpty, "echo \(delay) frames late: \(wide.starts) / \(spanned.starts)")
+            #expect(spanned.gateAtEnd != wide.gateAtEnd, "echo \(delay) frames late: the span's gate was not used")
+            // Not trusted, the span is measured but the gate is the whole window's.
+            let untrusted = VADRun(caller: caller, agent: agent, echoSpan: span, trusted: false)
+            #expect(untrusted.probabilities == wide.probabilities && untrusted.gateAtEnd == wide.gateAtEnd)
         }
     }
 

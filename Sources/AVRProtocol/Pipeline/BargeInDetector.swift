@@ -25,6 +25,29 @@ package struct BargeInDetector: Sendable {
     package private(set) var echoLoss = EchoPathEstimator(lags: 1)
     /// How far under the loudest recent agent frame the echo gate sat for the last frame (dB).
     package private(set) var echoGateDecibels: Float = 0
+    /// Set before each caller frame while the echo's delay is known (an echo canceller
+    /// measured it and cancels there): the agent frames, in caller frames ago (0 = the one
+    /// played with the current caller frame), the echo in the current frame can come from.
+    /// On those frames the gate measures a second loss against the loudest agent frame of that
+    /// span only (`echoSpanLoss`) and, once that is measured over `EchoPathEstimator.memoryFrames`
+    /// frames with a smaller spread than the whole window's and while `echoSpanTrusted`, gates
+    /// against the span rather
+    /// than the whole window: during the agent's quieter syllables the gate sinks with them.
+    /// nil: the whole window, as without it. A span other than the last one starts the
+    /// measurement again.
+    package var echoSpanFrames: ClosedRange<Int>? {
+        didSet {
+            guard let span = echoSpanFrames, span != lastEchoSpan else { return }
+            lastEchoSpan = span
+            echoSpanLoss = EchoPathEstimator(lags: 1)
+        }
+    }
+    private var lastEchoSpan: ClosedRange<Int>?
+    /// Set with `echoSpanFrames`: the delay behind it is confirmed, the gate may use the span
+    /// (the loss is measured on the span either way).
+    package var echoSpanTrusted = false
+    /// The loss from the loudest agent frame of `echoSpanFrames` to what the detector hears.
+    package private(set) var echoSpanLoss = EchoPathEstimator(lags: 1)
     private var pendingSamples = 0
 
     /// Speech probability of the last analysed frame (0 when it was gated as echo or silence).
@@ -67,8 +90,15 @@ package struct BargeInDetector: Sendable {
     package mutating func callerFrame(_ samples: UnsafeBufferPointer<Int16>) -> VoiceActivity? {
         let wasSpeaking = hangover.confirmed
         var echoReference: Float = 0
+        var spanReference: Float = -1
+        let slot = echoSlot
         echoPowers.withUnsafeBufferPointer { powers in
             for power in powers { echoReference = max(echoReference, power) }
+            guard let span = echoSpanFrames, span.lowerBound >= 0, span.lowerBound < powers.count else { return }
+            spanReference = 0
+            for ago in span.lowerBound...min(span.upperBound, powers.count - 1) {
+                spanReference = max(spanReference, powers[(slot - ago + powers.count) % powers.count])
+            }
         }
         let frameSamples = configuration.frameSamples
         for sample in samples {
@@ -76,7 +106,7 @@ package struct BargeInDetector: Sendable {
             pendingSamples += 1
             if pendingSamples >= frameSamples {
                 pendingSamples = 0
-                analyse(echoReference: echoReference)
+                analyse(echoReference: echoReference, spanReference: spanReference)
             }
         }
         // The echo window advances with the caller's clock: one slot per caller frame.
@@ -90,22 +120,26 @@ package struct BargeInDetector: Sendable {
         }
     }
 
-    private mutating func analyse(echoReference: Float) {
+    private mutating func analyse(echoReference: Float, spanReference: Float) {
         analysedFrames &+= 1
         let raw = estimator.analyse()
         lastRawProbability = raw
-        let gate = gateDecibels()
+        let useSpan = spanReference >= 0 && echoSpanTrusted && configuration.echoFixedGateDecibels == nil
+            && echoSpanLoss.measuredFrames >= EchoPathEstimator.memoryFrames
+            && (echoSpanLoss.lossSpreadDecibels ?? .infinity) < (echoLoss.lossSpreadDecibels ?? 0)
+        let gate = useSpan ? gateDecibels(echoSpanLoss) : gateDecibels(echoLoss)
         echoGateDecibels = gate
         let echoGain = VADMath.exp(-gate / 10 * 2.302_585)
-        lastFrameWasEcho = raw > 0 && estimator.bandPower <= echoReference * echoGain
+        lastFrameWasEcho = raw > 0 && estimator.bandPower <= (useSpan ? spanReference : echoReference) * echoGain
         echoLoss.frame(agentPower: echoReference, callerPower: estimator.bandPower)
+        if spanReference >= 0 { echoSpanLoss.frame(agentPower: spanReference, callerPower: estimator.bandPower) }
         lastProbability = lastFrameWasEcho ? 0 : raw
         _ = hangover.step(probability: lastProbability)
     }
 
     /// The gate's depth under the loudest recent agent frame: the mean loss measured less
     /// `echoSpreadFactor` standard deviations and the margin, within 0…`echoGateLimitDecibels`.
-    private func gateDecibels() -> Float {
+    private func gateDecibels(_ echoLoss: EchoPathEstimator) -> Float {
         if let fixed = configuration.echoFixedGateDecibels { return fixed }
         guard let loss = echoLoss.lossDecibels, let spread = echoLoss.lossSpreadDecibels else {
             return max(configuration.echoUnmeasuredLossDecibels - configuration.echoMarginDecibels, 0)

@@ -200,7 +200,11 @@ final class PipelineBackend: SpeechBackend {
     private func detectorFrame() {
         frameFill = 0
         var heard = UnsafeBufferPointer(frame)
-        if let echoCanceller { heard = echoCanceller.process(heard) }
+        if let echoCanceller {
+            heard = echoCanceller.process(heard)
+            detector.echoSpanFrames = echoCanceller.echoSpanFrames
+            detector.echoSpanTrusted = echoCanceller.echoSpanTrusted
+        }
         if asrHearsCancelled { toASR(UnsafeRawBufferPointer(heard)) }
         guard let change = detector.callerFrame(heard) else { return }
         syncPlaying()
@@ -222,7 +226,7 @@ final class PipelineBackend: SpeechBackend {
             return
         }
         let path = echoCanceller.path
-        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames"
+        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames, idled \(echoCanceller.idlePeriods) times"
         guard path.echoFound, let loss = path.lossDecibels, let delay = path.delayFrames else {
             log.debug("Echo path: no echo measured (\(cancelled)); loss to the detector \(residual)")
             return

@@ -29,10 +29,30 @@ class CallerLine:
         self.noise_dbfs = noise_dbfs
         self.echo_gain = None if echo_db is None else 10 ** (echo_db / 20)
         self.echo_delay = echo_delay
+        self.echo_pos: int | None = None   # byte offset in what was heard (see _echo)
         self.rng = np.random.default_rng(seed)
         self.queue: deque = deque()
         self.sent: list[tuple[float, str | None, bytes, bytes]] = []  # (t, tag, slin, wire)
         self.cond = threading.Condition()
+
+    def _echo(self):
+        """What the line returns with this caller frame: the heard audio `echo_delay` frames
+        back, read as a steady line reads it, one frame's worth per caller frame. Pairing each
+        caller frame with "the newest heard frame less the delay" instead repeats a frame and
+        skips the next whenever the server's frames and the caller's clock land close together
+        (no real line does that); the position only moves to the target again when the two
+        clocks drift apart by more than two frames (a hold, a stall), as a jitter buffer would."""
+        heard = self.call.heard_slin()
+        target = len(heard) - (self.echo_delay + 1) * FRAME_BYTES
+        if target < 0:
+            return None
+        if self.echo_pos is None or abs(self.echo_pos - target) > 2 * FRAME_BYTES:
+            self.echo_pos = target
+        piece = heard[self.echo_pos:self.echo_pos + FRAME_BYTES]
+        self.echo_pos += FRAME_BYTES
+        if len(piece) < FRAME_BYTES:
+            piece += b"\x00" * (FRAME_BYTES - len(piece))
+        return as_array(piece) * self.echo_gain
 
     def start(self) -> "CallerLine":
         self.call.start_streaming(self._frame)
@@ -55,10 +75,8 @@ class CallerLine:
         if self.noise_dbfs is not None:
             x = noise(FRAME_BYTES, self.noise_dbfs, self.rng)
         if self.echo_gain is not None:
-            heard = self.call.audio_frames()
-            k = len(heard) - 1 - self.echo_delay
-            if k >= 0 and len(heard[k][1]) == FRAME_BYTES:
-                e = as_array(heard[k][1]) * self.echo_gain
+            e = self._echo()
+            if e is not None:
                 x = e if x is None else x + e
         if x is not None:
             frame = as_pcm(as_array(frame) + x)

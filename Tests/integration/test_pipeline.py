@@ -550,12 +550,14 @@ def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_
     assert all(r["closed_at"] is None for r in llm.requests + tts.requests), "a request was cancelled"
     # The call reports its line. Where it found the echo (not on every run: the estimator's
     # "found" test is strict, see docs/VAD.md), the return loss is within 3 dB and the delay
-    # (3 frames of the line, plus where the pacing grid and the caller's frames fall) 40-140 ms.
+    # 20-140 ms: 3 frames of the line, measured from the reference's read position, which sits
+    # about a frame behind the newest frame played and is fixed by where the pacing grid and the
+    # caller's frames fall at the call's start (so a 60 ms line may read one frame short).
     call.hangup()
     m = srv.wait_for_log(r"Echo path: (ERL (\d+) dB, delay (\d+) ms|no echo measured)", timeout=5.0)
     if m.group(2) is not None:
         assert abs(int(m.group(2)) + echo_db) <= 3, m.group(0)
-        assert 40 <= int(m.group(3)) <= 140, m.group(0)
+        assert 20 <= int(m.group(3)) <= 140, m.group(0)
 
 
 # --------------------------------------------------------------------------- (d) INTERRUPT_LISTENING

@@ -163,10 +163,9 @@ class Caller:
         return [1000 * (heard[s] - self.sent_at[s]) for s in seqs if s in heard and s in self.sent_at]
 
 
-# On a quiet machine the echo delay after the short frames now stays where it was (the early
-# credit of PlayoutController rule 3, simulated in PlayoutJitterTests). On a machine loaded far
-# past its cores the harness's own lag dominates: reported on every run (xfail, not strict).
-@pytest.mark.xfail(strict=False, reason="echo delay after short frames depends on the slot phase")
+# The echo delay after the short frames stays where it was thanks to the early credit of
+# PlayoutController rule 3 (simulated in PlayoutJitterTests); the comparison is of medians over
+# 40 and 50 frames, so a few late wake-ups of a busy machine do not move it.
 def test_short_asterisk_frames_add_no_echo_delay(avr_server, echo_sts, calls):
     """Three 276-byte frames (where Asterisk moves from one played file to the next) among
     320-byte ones: the echo delay after them is not 3 x 2.75 ms later than before."""

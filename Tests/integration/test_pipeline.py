@@ -552,7 +552,7 @@ def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_
     # "found" test is strict, see docs/VAD.md), the return loss is within 3 dB and the delay
     # 20-140 ms: 3 frames of the line, measured from the reference's read position, which sits
     # about a frame behind the newest frame played and is fixed by where the pacing grid and the
-    # caller's frames fall at the call's start (so a 60 ms line may read one frame short).
+    # caller's frames fall at the call's start (a 60 ms line has been seen to read 20 ms).
     call.hangup()
     m = srv.wait_for_log(r"Echo path: (ERL (\d+) dB, delay (\d+) ms|no echo measured)", timeout=5.0)
     if m.group(2) is not None:

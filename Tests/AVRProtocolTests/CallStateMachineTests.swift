@@ -180,6 +180,24 @@ import Testing
         #expect(m.handle(.backendCreated) == [.startPlayback, .startBackend, .releaseHeldInput])
     }
 
+    /// A caller flooding DTMF during a claim: the first 64 digits are held and released in
+    /// order, later ones are dropped and counted (the call's memory does not grow with them).
+    @Test func heldDigitsAreBounded() {
+        var m = Machine()
+        _ = m.handle(.uuidReceived(Self.uuid))
+        _ = m.handle(.claimDeferred(at: 0))
+        let digits = (0..<1_000).map { UInt8(ascii: "0") + UInt8($0 % 10) }
+        let inputs = digits.map { m.callerDTMF($0) }
+        #expect(inputs.prefix(Machine.heldDigitsLimit).allSatisfy { $0 == .held })
+        #expect(inputs.dropFirst(Machine.heldDigitsLimit).allSatisfy { $0 == .dropped })
+        #expect(m.heldDigitsDropped == 1_000 - Machine.heldDigitsLimit)
+        _ = m.handle(.routeAnswered(found: true, at: 100))
+        _ = m.handle(.backendCreated)
+        var released: [UInt8] = []
+        Self.release(&m, audio: { _ in }, digits: { released.append($0) })
+        #expect(released == Array(digits.prefix(Machine.heldDigitsLimit)))
+    }
+
     @Test func heldAudioAndDigitsAreReleasedInOrder() {
         var m = Machine()
         _ = m.handle(.uuidReceived(Self.uuid))

@@ -119,6 +119,11 @@ package struct CallStateMachine {
     package private(set) var uuid: CallUUID?
     private var heldAudio: HeldAudio
     private var heldDigits: [UInt8] = []
+    /// Digits kept while claiming, at most (a caller flooding DTMF messages during a claim
+    /// cannot grow the call's memory; later digits are dropped and counted).
+    package static let heldDigitsLimit = 64
+    /// DTMF digits dropped beyond ``heldDigitsLimit`` while claiming.
+    package private(set) var heldDigitsDropped = 0
 
     /// `heldAudioCapacity`: bytes of caller audio kept while claiming (3 s of 8 kHz PCM).
     package init(heldAudioCapacity: Int = 3 * 16_000) {
@@ -231,6 +236,10 @@ package struct CallStateMachine {
         switch state {
         case .live: return .forward
         case .claiming, .creatingBackend:
+            guard heldDigits.count < Self.heldDigitsLimit else {
+                heldDigitsDropped += 1
+                return .dropped
+            }
             heldDigits.append(digit)
             return .held
         case .awaitingUUID, .playingOut, .ended: return .dropped

@@ -357,6 +357,14 @@ class HarnessLag:
         """The latest wake-up among those due in [t0, t1] (wall clock), seconds."""
         return max((late for due, late in self.samples() if t0 <= due <= t1), default=0.0)
 
+    def bounds(self, t0: float, t1: float, quantile: float = 0.98) -> tuple[float, float]:
+        """(the `quantile`, the worst) lateness of the wake-ups due in [t0, t1] (wall clock),
+        seconds; (0, 0) without samples. What a pacing bound over that window widens by."""
+        lates = sorted(late for due, late in self.samples() if t0 <= due <= t1)
+        if not lates:
+            return 0.0, 0.0
+        return lates[min(len(lates) - 1, int(quantile * len(lates)))], lates[-1]
+
     def summary(self, samples: list[tuple[float, float]] | None = None) -> str:
         lates = sorted(late for _, late in (self.samples() if samples is None else samples))
         if not lates:

@@ -169,7 +169,7 @@ def _pacing_stats(ts: list[float]) -> tuple[float, float, float, float]:
 
 
 @pytest.mark.parametrize("impl", ["node", "python"])
-def test_playback_is_paced_every_20ms_and_exact(avr_server, sts_peer, calls, impl):
+def test_playback_is_paced_every_20ms_and_exact(avr_server, sts_peer, calls, impl, harness_lag):
     sts = sts_peer(impl, "long", long_ms=3000, chunk=640)
     srv = avr_server(STS_URL=sts.url)
     call = calls(srv)
@@ -185,8 +185,10 @@ def test_playback_is_paced_every_20ms_and_exact(avr_server, sts_peer, calls, imp
     mean, p99, worst, p99_iv = _pacing_stats(ts)
     print(f"{impl}: {len(ts)} frames, mean {mean * 1000:.3f} ms, p99 jitter {p99 * 1000:.2f} ms, "
           f"worst {worst * 1000:.2f} ms (p99 interval deviation {p99_iv * 1000:.2f} ms)")
+    # The machine's own wake-up lateness over the window (HarnessLag) widens the jitter bound.
+    machine, _ = harness_lag.bounds(ts[0] - 0.1, ts[-1], quantile=0.99)
     check_timing(abs(mean - 0.020) <= 0.001, f"mean interval {mean * 1000:.3f} ms")
-    check_timing(p99 <= 0.010, f"p99 jitter {p99 * 1000:.2f} ms")
+    check_timing(p99 <= 0.010 + machine, f"p99 jitter {p99 * 1000:.2f} ms (machine lag p99 {machine * 1000:.2f} ms)")
 
 
 def test_small_odd_sized_sts_messages_play_in_order(avr_server, sts_peer, calls):

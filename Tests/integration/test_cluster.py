@@ -214,7 +214,7 @@ def test_wrong_password_falls_back(avr_server, redis_server, calls):
     assert not srv.log_matches("wrong")
 
 
-def test_redis_that_never_answers(avr_server, redis_server, calls):
+def test_redis_that_never_answers(avr_server, redis_server, calls, harness_lag):
     """SIGSTOP freezes Redis: connections are accepted, nothing is answered. The REDIS_TIMEOUT
     deadline holds (each /call and each claim waits at most that long, then uses this
     instance's registry), and live calls' audio is untouched."""
@@ -253,16 +253,32 @@ def test_redis_that_never_answers(avr_server, redis_server, calls):
     assert value(srv.http_port, "avr_redis_operations_total", op="getdel", result="failed") >= 2
     for call in live:
         call.stop_streaming()
-    deviations = sorted(abs(iv - 0.020) for call in live for iv in call.intervals(skip=5))
-    p99 = deviations[int(0.99 * len(deviations))]
-    worst = deviations[-1]
-    print(f"caller-side jitter p99 {p99 * 1000:.2f} ms, worst {worst * 1000:.2f} ms over {len(deviations)} intervals")
-    # A loop blocked on the frozen Redis would hold every call for the 200 ms deadline: one
-    # interval 200 ms off. Echo frames go out as they come back from the STS (they are not held
-    # for a tick), so the echo path's own jitter of a few ms reaches the caller; the bounds
-    # leave room for that and none for a blocked loop.
-    check_timing(worst < 0.020, f"caller-side worst interval {worst * 1000:.2f} ms off 20 ms (bar: 20 ms)")
-    check_timing(p99 < 0.005, f"caller-side jitter p99 {p99 * 1000:.2f} ms (bar: 5 ms)")
+    # Judged on what the server adds: each echoed frame's kernel receive time minus the time the
+    # simulated caller wrote it (both wall clock). The echo plays out on the 20 ms ticks through
+    # an adaptive playout queue, so that delay moves by up to a tick from one frame to the next;
+    # a loop blocked on the frozen Redis would add 200 ms to the frames of the block at once.
+    # The caller's own lateness in writing (this process runs four streaming threads under one
+    # GIL) is not in the figure; the server's wake-ups are widened by the machine's measured lag.
+    def echoes(call):
+        return [(kt, p) for kt, (_, p) in zip(call.wire_times(), call.audio_frames()) if p[1:2] == b"\x01"]
+
+    steps, delays = [], []
+    for call in live:
+        call.wait_for(lambda: len(echoes(call)) >= len(call.streamed_at), 2.0, "the echo of every frame sent")
+        added = []
+        for (seq, at), (kt, payload) in zip(call.streamed_at[5:], echoes(call)[5:]):
+            assert payload[0] == seq % 251, f"echo of frame {payload[0]} where frame {seq % 251} was due"
+            added.append(kt - at)
+        steps += [abs(b - a) for a, b in zip(added, added[1:])]
+        delays += added
+    steps.sort()
+    written = [at for call in live for _, at in call.streamed_at]
+    typical, machine = harness_lag.bounds(min(written) - 0.1, max(written), quantile=0.99)
+    print(f"echo delay over {len(delays)} frames: {min(delays) * 1000:.1f}-{max(delays) * 1000:.1f} ms; "
+          f"frame-to-frame change p99 {steps[int(0.99 * len(steps))] * 1000:.2f} ms, max {steps[-1] * 1000:.2f} ms; "
+          f"{harness_lag.summary()}")
+    check_timing(steps[-1] < 0.030 + machine, f"the echo delay jumped by {steps[-1] * 1000:.2f} ms from one frame "
+                 f"to the next (bar: 30 ms + the machine's lag, {machine * 1000:.2f} ms)")
 
 
 def exited_and_others_carry_on(a, live, on_a) -> None:

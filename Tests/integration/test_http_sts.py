@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import pytest
 
@@ -76,7 +77,7 @@ def agent_frames(call) -> list[tuple[float, bytes]]:
     return [(t, p) for t, p in call.audio_frames() if not is_silence(p)]
 
 
-def test_audio_both_ways_byte_exact_and_hangup_ends_the_request(avr, http_sts, calls):
+def test_audio_both_ways_byte_exact_and_hangup_ends_the_request(avr, http_sts, calls, harness_lag):
     reply = pattern_pcm(16_100)  # 1.006 s: the last frame is 100 bytes of speech + padding
     sts = http_sts(reply=reply, write_size=333)  # writes split samples and frames
     srv = avr(STS_URL=sts.url)
@@ -104,10 +105,11 @@ def test_audio_both_ways_byte_exact_and_hangup_ends_the_request(avr, http_sts, c
     assert {len(p) for _, p in frames} == {320}
     assert b"".join(p for _, p in agent_frames(call)) == want, "response PCM not played back byte-exact"
     speech_ts = [t for t, _ in agent_frames(call)]
-    st = assert_paced(speech_ts, "playback")
+    to_wall = time.time() - time.monotonic()  # the frames carry monotonic receive times
+    st = assert_paced(speech_ts, "playback", lag=harness_lag, to_wall=to_wall)
     assert speech_ts[-1] - speech_ts[0] >= 0.95, "1 s of audio played in less than a second: not paced"
     print(f"HTTP STS playback: {st}")
-    assert_paced([t for t, _ in frames][5:], "whole call")
+    assert_paced([t for t, _ in frames][5:], "whole call", lag=harness_lag, to_wall=to_wall)
 
     assert req["ended"] is None, f"request ended before the caller hung up: {req['ended']}"
     call.hangup()

@@ -163,7 +163,7 @@ DTMF_ANSWER = "You pressed five."
 
 
 def test_conversation_greeting_turns_dtmf_and_webhooks(avr, asr_service, llm_service, tts_service,
-                                                       calls, webhook_receiver):
+                                                       calls, webhook_receiver, harness_lag):
     hooks = webhook_receiver()
     asr = asr_service(turns=[AsrTurn([QUESTION + "<end>\n"])])          # on the end of the caller's speech
     llm = llm_service(replies=[llm_deltas(" ".join(ANSWER)), llm_whole(DTMF_ANSWER)])
@@ -205,7 +205,7 @@ def test_conversation_greeting_turns_dtmf_and_webhooks(avr, asr_service, llm_ser
     assert all(r["closed_at"] is None for r in llm.requests + tts.requests), "a request was cancelled"
     check_serialised(tts)
     # The TTS services answer 4× faster than real time; the caller hears 20 ms frames, paced.
-    st = assert_paced(call.wire_times()[5:], "pipeline playback")
+    st = assert_paced(call.wire_times()[5:], "pipeline playback", lag=harness_lag)
     print(f"pipeline call pacing: {st}")
 
     # Everything the caller said reached ASR byte-exact, and the request ends with the call.

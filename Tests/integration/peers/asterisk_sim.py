@@ -65,6 +65,8 @@ class AsteriskCall:
         self._send_lock = threading.Lock()
         self.closed_by_us = False
         self.connected_at: float | None = None
+        # (seq, wall-clock time just after it was written) of each frame start_streaming sent.
+        self.streamed_at: list[tuple[int, float]] = []
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> "AsteriskCall":
@@ -126,8 +128,10 @@ class AsteriskCall:
                 if delay > 0 and self._stop_stream.wait(delay):
                     break
                 frame = frame_fn(seq)
-                if frame is not None and not self.send_frame(frame):
-                    break
+                if frame is not None:
+                    if not self.send_frame(frame):
+                        break
+                    self.streamed_at.append((seq, time.time()))
                 seq += 1
 
         self._streamer = threading.Thread(target=run, daemon=True)

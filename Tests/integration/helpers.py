@@ -372,3 +372,40 @@ class HarnessLag:
         pick = lambda q: lates[min(len(lates) - 1, int(q * len(lates)))] * 1000  # noqa: E731
         return (f"harness lag over {len(lates)} wake-ups: p50 {pick(0.5):.2f} ms, p99 {pick(0.99):.2f} ms, "
                 f"max {lates[-1] * 1000:.2f} ms")
+
+
+# --------------------------------------------------------------------------- echo delay
+def echo_delays(call, since: float | None = None, until: float | None = None) -> list[float]:
+    """For each frame the simulated caller streamed (`start_streaming`) and wrote within
+    [since, until] (wall clock), the kernel receive time of its echo minus the time it was
+    written, seconds, in order. Echoes are the non-silent frames received, paired in order."""
+    heard = [kt for kt, (_, p) in zip(call.wire_times(), call.audio_frames()) if any(p)]
+    return [kt - at for (_, at), kt in zip(call.streamed_at, heard)
+            if (since is None or at >= since) and (until is None or at <= until)]
+
+
+def check_echo_steady(calls: list, lag: HarnessLag, what: str, since: float | None = None,
+                      until: float | None = None, bar: float = 0.030) -> str:
+    """Every frame the callers streamed was echoed (waited for, 2 s), and the delay the server
+    added to the echo moved by less than `bar` from one frame to the next (it plays out on 20 ms
+    ticks, so it moves by up to a tick; a loop that stalled adds the stall to the frames at
+    once). Judged from when each frame was written, so the simulated caller's own lateness (its
+    threads share this process's GIL) does not count; the bar widens by the worst wake-up
+    lateness of the machine (`lag`) over the window. Returns a summary line."""
+    steps, delays, written = [], [], []
+    for call in calls:
+        call.wait_for(lambda: sum(1 for _, p in call.audio_frames() if any(p)) >= len(call.streamed_at), 2.0,
+                      "the echo of every frame streamed")
+        d = echo_delays(call, since, until)
+        steps += [abs(b - a) for a, b in zip(d, d[1:])]
+        delays += d
+        written += [at for _, at in call.streamed_at if (since is None or at >= since) and (until is None or at <= until)]
+    assert steps, f"{what}: no echoed frames in the window"
+    machine = lag.bounds(min(written) - 0.1, max(written))[1]
+    steps.sort()
+    summary = (f"{what}: echo delay over {len(delays)} frames {min(delays) * 1000:.1f}-{max(delays) * 1000:.1f} ms, "
+               f"frame-to-frame change p99 {steps[int(0.99 * len(steps))] * 1000:.2f} ms, max {steps[-1] * 1000:.2f} ms; "
+               f"{lag.summary()}")
+    check_timing(steps[-1] < bar + machine, f"the echo delay jumped by {steps[-1] * 1000:.2f} ms from one frame to the "
+                 f"next (bar: {bar * 1000:.0f} ms + the machine's lag, {machine * 1000:.2f} ms). {summary}")
+    return summary

@@ -191,7 +191,7 @@ def test_playback_is_paced_every_20ms_and_exact(avr_server, sts_peer, calls, imp
     check_timing(p99 <= 0.010 + machine, f"p99 jitter {p99 * 1000:.2f} ms (machine lag p99 {machine * 1000:.2f} ms)")
 
 
-def test_small_odd_sized_sts_messages_play_in_order(avr_server, sts_peer, calls):
+def test_small_odd_sized_sts_messages_play_in_order(avr_server, sts_peer, calls, harness_lag):
     sts = sts_peer("node", "long", long_ms=1000, extra=100, chunk=250)
     srv = avr_server(STS_URL=sts.url)
     call = calls(srv)
@@ -204,9 +204,15 @@ def test_small_odd_sized_sts_messages_play_in_order(avr_server, sts_peer, calls)
     # Frames are whole 20 ms frames while the STS keeps ahead of playback (it sends faster than
     # real time here); a tick that finds less than a frame while the STS still streams sends
     # the short frame as it is rather than padding it (which would delay everything after it),
-    # so on a server slowed down (a sanitizer) a 250-byte message can go out alone.
+    # so on a server slowed down (a sanitizer) a 250-byte message can go out alone, and so it
+    # can when the machine holds the peer back mid-burst (its 64 messages are separate writes):
+    # a short frame counts against the server only when the machine woke a sleeping probe
+    # within 5 ms all through the call (HarnessLag).
     assert all(size <= 320 and size % 2 == 0 for size in sizes), sizes
-    check_timing(sizes == {320}, f"frame sizes {sorted(sizes)} (whole frames while the STS keeps ahead)")
+    wire = call.wire_times()
+    machine = harness_lag.bounds(wire[0] - 0.1, wire[-1])[1]
+    check_timing(sizes == {320} or machine >= 0.005,
+                 f"frame sizes {sorted(sizes)} (whole frames while the STS keeps ahead; machine lag up to {machine * 1000:.2f} ms)")
 
 
 def test_interruption_empties_the_queue(avr_server, sts_peer, calls):

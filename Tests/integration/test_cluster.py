@@ -16,7 +16,7 @@ import pytest
 
 from cluster_peers import HAProxy, RedisServer
 from conftest import judge_exit, started_peers
-from helpers import build_request, request_once, wait_until, check_timing
+from helpers import build_request, check_echo_steady, request_once, wait_until, check_timing
 from metrics_scrape import value
 from webhook_receiver import sts_url_reply
 
@@ -253,32 +253,9 @@ def test_redis_that_never_answers(avr_server, redis_server, calls, harness_lag):
     assert value(srv.http_port, "avr_redis_operations_total", op="getdel", result="failed") >= 2
     for call in live:
         call.stop_streaming()
-    # Judged on what the server adds: each echoed frame's kernel receive time minus the time the
-    # simulated caller wrote it (both wall clock). The echo plays out on the 20 ms ticks through
-    # an adaptive playout queue, so that delay moves by up to a tick from one frame to the next;
-    # a loop blocked on the frozen Redis would add 200 ms to the frames of the block at once.
-    # The caller's own lateness in writing (this process runs four streaming threads under one
-    # GIL) is not in the figure; the server's wake-ups are widened by the machine's measured lag.
-    def echoes(call):
-        return [(kt, p) for kt, (_, p) in zip(call.wire_times(), call.audio_frames()) if p[1:2] == b"\x01"]
-
-    steps, delays = [], []
-    for call in live:
-        call.wait_for(lambda: len(echoes(call)) >= len(call.streamed_at), 2.0, "the echo of every frame sent")
-        added = []
-        for (seq, at), (kt, payload) in zip(call.streamed_at[5:], echoes(call)[5:]):
-            assert payload[0] == seq % 251, f"echo of frame {payload[0]} where frame {seq % 251} was due"
-            added.append(kt - at)
-        steps += [abs(b - a) for a, b in zip(added, added[1:])]
-        delays += added
-    steps.sort()
-    written = [at for call in live for _, at in call.streamed_at]
-    typical, machine = harness_lag.bounds(min(written) - 0.1, max(written), quantile=0.99)
-    print(f"echo delay over {len(delays)} frames: {min(delays) * 1000:.1f}-{max(delays) * 1000:.1f} ms; "
-          f"frame-to-frame change p99 {steps[int(0.99 * len(steps))] * 1000:.2f} ms, max {steps[-1] * 1000:.2f} ms; "
-          f"{harness_lag.summary()}")
-    check_timing(steps[-1] < 0.030 + machine, f"the echo delay jumped by {steps[-1] * 1000:.2f} ms from one frame "
-                 f"to the next (bar: 30 ms + the machine's lag, {machine * 1000:.2f} ms)")
+    # Each echo's delay from when the caller wrote the frame (check_echo_steady): a loop
+    # blocked on the frozen Redis would add 200 ms to the frames of the block at once.
+    print(check_echo_steady(live, harness_lag, "calls beside the frozen Redis"))
 
 
 def exited_and_others_carry_on(a, live, on_a) -> None:

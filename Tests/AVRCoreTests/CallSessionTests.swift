@@ -7,6 +7,9 @@ import AVRProtocol
 /// what the test says when caller audio arrives.
 final class FakeSpeechBackend: SpeechBackend {
     weak var delegate: SpeechBackendDelegate?
+    /// The backend it stands in for (what the call reports and times).
+    var kind: SpeechBackendKind
+    init(kind: SpeechBackendKind = .stsWebSocket) { self.kind = kind }
     /// Caller audio as the call handed it on (8 kHz PCM bytes).
     var received: [UInt8] = []
     var frames = 0
@@ -77,7 +80,7 @@ final class FakeSpeechBackend: SpeechBackend {
     /// Runs one call: `script` gets the client connection (connected, UUID sent) and what
     /// the server has sent so far after each read; it returns true when the client is done
     /// and closes. The test ends when the server has closed its side.
-    static func call(backend: FakeSpeechBackend, deadlineMs: UInt64 = 5_000, claimAnswersAfterMs: UInt64? = nil,
+    static func call(backend: FakeSpeechBackend, made failure: SpeechFailure? = nil, deadlineMs: UInt64 = 5_000, claimAnswersAfterMs: UInt64? = nil,
                      afterConnect: @escaping (TCPStream) -> Void,
                      onMessages: @escaping (TCPStream, Outcome) -> Void = { _, _ in }) throws -> Outcome {
         let lines = Lines()
@@ -94,6 +97,7 @@ final class FakeSpeechBackend: SpeechBackend {
             context.backendFactory = { _, uuid, _ in
                 #expect(uuid == Self.uuid)
                 made += 1
+                if let failure { return .failure(failure) }
                 return .success(backend)
             }
             if let delay = claimAnswersAfterMs {
@@ -150,8 +154,36 @@ final class FakeSpeechBackend: SpeechBackend {
         return outcome
     }
 
-    static func endedCount(_ outcome: Outcome, _ reason: String) -> Bool {
-        outcome.metrics.contains("avr_calls_ended_total{reason=\"\(reason)\"} 1\n")
+    /// The value of the one series of `family` with exactly these labels (nil if none).
+    static func series(_ outcome: Outcome, _ family: String, _ labels: [String: String]) -> String? {
+        for line in outcome.metrics.split(separator: "\n") where line.hasPrefix(family + "{") {
+            guard let close = line.firstIndex(of: "}") else { continue }
+            let inner = line[line.index(after: line.firstIndex(of: "{")!)..<close]
+            var have: [String: String] = [:]
+            for pair in inner.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                have[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            if have == labels { return String(line[line.index(after: close)...].dropFirst()) }
+        }
+        return nil
+    }
+
+    /// `avr_calls_ended_total{reason, backend}` is 1.
+    static func endedCount(_ outcome: Outcome, _ reason: String, backend: String = "sts-websocket") -> Bool {
+        series(outcome, "avr_calls_ended_total", ["reason": reason, "backend": backend]) == "1"
+    }
+
+    /// The call's quality line as key -> value.
+    static func qualityFields(_ outcome: Outcome) -> [String: String] {
+        guard let line = outcome.lines.first(where: { $0.contains("Call quality") }),
+              let start = line.range(of: "Call quality ")?.upperBound else { return [:] }
+        var fields: [String: String] = [:]
+        for pair in line[start...].split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return fields
     }
 
     @Test func callerAudioEchoedThroughTheBackendPlaysBack() throws {
@@ -229,7 +261,69 @@ final class FakeSpeechBackend: SpeechBackend {
         #expect(outcome.count("Call ended") == 1)
         #expect(outcome.count("Call quality") == 1)
         #expect(Self.endedCount(outcome, "sts_failed"))
-        #expect(!outcome.metrics.contains("avr_calls_ended_total{reason=\"caller_hangup\"} 1"))
+        #expect(!Self.endedCount(outcome, "caller_hangup"))
+        #expect(Self.qualityFields(outcome)["backend"] == "sts-websocket")
+        #expect(Self.series(outcome, "avr_sts_connect_seconds_count", ["backend": "sts-websocket"]) == "1")
+    }
+
+    /// The call asks the backend what it is: a pipeline's failure is reported as the
+    /// pipeline's (log line, detail, `backend` label), its connection timed as `asr`.
+    @Test func pipelineFailureNamesThePipeline() throws {
+        let backend = FakeSpeechBackend(kind: .pipeline)
+        backend.onAudio = { backend, _ in
+            guard backend.frames == 2 else { return }
+            backend.delegate?.speechClosed(.failed(.serviceError("test failure")))
+        }
+        let outcome = try Self.call(backend: backend, afterConnect: { client in
+            for start in 0..<5 { client.write(Self.frame(from: Int16(start * 160 + 1))) }
+        }, onMessages: { client, outcome in
+            if outcome.kinds.last == .hangup { client.write(AudioSocketEncoder.hangupMessage) }
+        })
+        #expect(outcome.sawEnd)
+        #expect(outcome.lines.filter { $0.hasPrefix("[ERROR]") && $0.contains("] Speech pipeline failed: STS error: test failure") }.count == 1)
+        #expect(outcome.count("STS connection failed") == 0)
+        #expect(outcome.count("Call ended: Speech pipeline failed: STS error: test failure") == 1)
+        #expect(Self.endedCount(outcome, "sts_failed", backend: "pipeline"))
+        #expect(!Self.endedCount(outcome, "sts_failed"))
+        let fields = Self.qualityFields(outcome)
+        #expect(fields["backend"] == "pipeline")
+        #expect(fields["asr_connect_ms"] != nil && fields["sts_connect_ms"] == nil)
+        #expect(Self.series(outcome, "avr_sts_connect_seconds_count", ["backend": "pipeline"]) == "1")
+        #expect(Self.series(outcome, "avr_sts_connect_seconds_count", ["backend": "sts-websocket"]) == "0")
+    }
+
+    /// A backend with nothing to connect to (the echo) has no connect time; its first audio
+    /// is counted under its own label.
+    @Test func echoKindTimesNoConnection() throws {
+        let backend = FakeSpeechBackend(kind: .echo)
+        backend.onAudio = { backend, pcm in backend.delegate?.speechAgentAudio(pcm: pcm) }
+        let outcome = try Self.call(backend: backend, afterConnect: { client in
+            for start in 0..<3 { client.write(Self.frame(from: Int16(start * 160 + 1))) }
+            client.write(AudioSocketEncoder.hangupMessage)
+        })
+        #expect(outcome.sawEnd)
+        #expect(Self.endedCount(outcome, "caller_hangup", backend: "echo"))
+        let fields = Self.qualityFields(outcome)
+        #expect(fields["backend"] == "echo")
+        #expect(fields["sts_connect_ms"] == nil && fields["asr_connect_ms"] == nil && fields["first_audio_ms"] != nil)
+        #expect(Self.series(outcome, "avr_sts_connect_seconds_count", ["backend": "echo"]) == nil, "no series for the echo")
+        #expect(Self.series(outcome, "avr_sts_first_audio_seconds_count", ["backend": "echo"]) == "1")
+        #expect(Self.series(outcome, "avr_sts_first_audio_seconds_count", ["backend": "sts-websocket"]) == "0")
+    }
+
+    /// No backend could be made (an unusable URL): the call fails with no backend named.
+    @Test func backendThatCannotBeMadeEndsTheCallWithNone() throws {
+        let backend = FakeSpeechBackend()
+        let outcome = try Self.call(backend: backend, made: .unusableURL("ftp://x", .missingScheme), afterConnect: { _ in },
+                                    onMessages: { client, outcome in
+            if outcome.kinds.last == .hangup { client.write(AudioSocketEncoder.hangupMessage) }
+        })
+        #expect(outcome.sawEnd)
+        #expect(outcome.kinds.last == .hangup)
+        #expect(backend.starts == 0)
+        #expect(outcome.count("Call ended: No speech backend: unusable STS URL ftp://x") == 1)
+        #expect(Self.endedCount(outcome, "sts_failed", backend: "none"))
+        #expect(Self.qualityFields(outcome)["backend"] == "none")
     }
 
     @Test func callerHangupEndsTheCallOnce() throws {

@@ -83,12 +83,12 @@ import Testing
     @Test func backendFailsFirstThenTheCallerHangsUp() {
         var m = Self.live()
         // The backend closed itself: forgotten, not closed again; Asterisk is told to hang up.
-        #expect(m.handle(.backendFailed) == [.forgetBackend] + Self.ending(.stsFailed, hangup: true))
-        #expect(m.state == .ended(.stsFailed))
+        #expect(m.handle(.backendFailed) == [.forgetBackend] + Self.ending(.backendFailed, hangup: true))
+        #expect(m.state == .ended(.backendFailed))
         // The caller's hangup that follows (Asterisk answering ours) ends nothing more.
         #expect(m.handle(.callerHungUp) == [])
         #expect(m.handle(.callerClosed) == [])
-        #expect(m.state == .ended(.stsFailed))
+        #expect(m.state == .ended(.backendFailed))
     }
 
     @Test func backendThatCannotBeMadeEndsTheCallAsFailed() {
@@ -96,7 +96,7 @@ import Testing
         _ = m.handle(.uuidReceived(Self.uuid))
         #expect(m.handle(.routeAnswered(found: true, at: 5)) == [.createBackend(routeFound: true)])
         // No backend exists: nothing to forget or close.
-        #expect(m.handle(.backendFailed) == Self.ending(.stsFailed, hangup: true))
+        #expect(m.handle(.backendFailed) == Self.ending(.backendFailed, hangup: true))
         #expect(m.handle(.backendCreated) == [])
     }
 
@@ -135,14 +135,14 @@ import Testing
         #expect(m.callerDTMF(UInt8(ascii: "#")) == .dropped)
         #expect(m.handle(.backendReady) == [])
         #expect(m.handle(.backendFailed) == [])
-        #expect(m.handle(.playoutDrained) == Self.ending(.stsClosed, hangup: true))
-        #expect(m.state == .ended(.stsClosed))
+        #expect(m.handle(.playoutDrained) == Self.ending(.backendClosed, hangup: true))
+        #expect(m.state == .ended(.backendClosed))
         #expect(m.handle(.playoutDrained) == [])
     }
 
     @Test func agentEndsTheCallWithNothingQueuedHangsUpAtOnce() {
         var m = Self.live()
-        #expect(m.handle(.backendFinished(playoutEmpty: true)) == [.forgetBackend] + Self.ending(.stsClosed, hangup: true))
+        #expect(m.handle(.backendFinished(playoutEmpty: true)) == [.forgetBackend] + Self.ending(.backendClosed, hangup: true))
     }
 
     @Test func callerHangsUpDuringPlayout() {

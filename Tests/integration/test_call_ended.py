@@ -19,18 +19,18 @@ from audio import sine_frame
 from conftest import stop_server
 from helpers import build_request, check_timing, free_port, request_once
 from hostile_sts import HostileSts
-from webhook_helpers import assert_matches_quality_line, check_call_ended, of_call, quality_line, types_of
+from webhook_helpers import ANY, assert_matches_quality_line, check_call_ended, of_call, quality_line, types_of
 
 pytestmark = pytest.mark.webhooks
 
 
-def ended_payload(hooks, srv, call, reason) -> dict:
+def ended_payload(hooks, srv, call, reason, backend=ANY) -> dict:
     hooks.wait_for_events("call_ended")
     srv.wait_for_log(r"Call ended: ")
     stop_server(srv)  # nothing more can arrive
     mine = of_call(hooks.events(), call.uuid)
     assert types_of(mine)[-1] == "call_ended" and types_of(mine).count("call_ended") == 1, types_of(mine)
-    payload = check_call_ended(mine[-1], call.uuid, reason)
+    payload = check_call_ended(mine[-1], call.uuid, reason, backend)
     assert_matches_quality_line(payload, quality_line(srv, call.uuid))
     return payload
 
@@ -49,7 +49,7 @@ def test_caller_hangup_reports_duration_and_exact_frame_counts(avr, webhook_rece
     call.wait_ended(3.0)
     heard = len(call.audio_frames())
 
-    payload = ended_payload(hooks, srv, call, "caller_hangup")
+    payload = ended_payload(hooks, srv, call, "caller_hangup", backend="echo")
     quality = payload["quality"]
     assert payload["detail"] == "caller hung up", payload
     assert quality["frames_in"] == frames, f"{frames} frames sent, call_ended says {quality['frames_in']}"
@@ -97,7 +97,7 @@ def test_sts_close_reports_sts_closed_with_its_connect_time(avr, webhook_receive
     call.wait_ended(5.0)
     call.stop_streaming()
 
-    payload = ended_payload(hooks, srv, call, "sts_closed")
+    payload = ended_payload(hooks, srv, call, "sts_closed", backend="sts-websocket")
     quality = payload["quality"]
     assert payload["detail"] == "STS closed the connection", payload
     assert isinstance(quality["sts_connect_ms"], int), "the STS connected: its connect time is reported"
@@ -114,11 +114,25 @@ def test_unreachable_sts_reports_sts_failed_with_the_failure(avr, webhook_receiv
     call.wait_ended(5.0)
     call.stop_streaming()
 
-    payload = ended_payload(hooks, srv, call, "sts_failed")
+    payload = ended_payload(hooks, srv, call, "sts_failed", backend="sts-websocket")
     assert payload["detail"].startswith("STS failed: "), payload
     assert "refused" in payload["detail"].lower(), f"the detail does not say what failed: {payload['detail']!r}"
     assert payload["quality"]["sts_connect_ms"] is None, "the STS never connected"
     assert payload["quality"]["first_audio_ms"] is None, "no agent audio came"
+
+
+def test_unreachable_http_sts_names_the_http_backend(avr, webhook_receiver, calls):
+    """The same failure over streaming HTTP: same reason, the other backend."""
+    hooks = webhook_receiver()
+    srv = avr(STS_URL=f"http://127.0.0.1:{free_port()}/", WEBHOOK_URL=hooks.url)
+    call = calls(srv)
+    call.start_streaming(sine_frame)
+    call.wait_ended(5.0)
+    call.stop_streaming()
+
+    payload = ended_payload(hooks, srv, call, "sts_failed", backend="sts-http")
+    assert payload["detail"].startswith("STS failed: STS HTTP "), payload
+    assert payload["quality"]["sts_connect_ms"] is None, "the STS never connected"
 
 
 def test_sts_that_stops_answering_pings_reports_sts_failed(avr, webhook_receiver, calls):
@@ -134,7 +148,7 @@ def test_sts_that_stops_answering_pings_reports_sts_failed(avr, webhook_receiver
         call.start_streaming(sine_frame)
         call.wait_ended(5.0)
         call.stop_streaming()
-        payload = ended_payload(hooks, srv, call, "sts_failed")
+        payload = ended_payload(hooks, srv, call, "sts_failed", backend="sts-websocket")
         assert payload["detail"] == "STS failed: no answer to ping within 300 ms", payload
         assert isinstance(payload["quality"]["sts_connect_ms"], int), "the STS had connected"
     finally:

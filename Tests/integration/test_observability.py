@@ -82,6 +82,9 @@ def test_calls_active_goes_up_and_back_to_zero(avr_server, calls):
     wait_metric(srv.http_port, "avr_calls_active", lambda v: v == 0)
     assert value(srv.http_port, "avr_calls_ended_total", reason="caller_hangup") == 1
     assert value(srv.http_port, "avr_calls_ended_total", reason="caller_closed") == 1
+    # No speech service configured: both calls talked to the built-in echo.
+    assert value(srv.http_port, "avr_calls_ended_total", reason="caller_hangup", backend="echo") == 1
+    assert value(srv.http_port, "avr_calls_ended_total", reason="caller_closed", backend="echo") == 1
     assert value(srv.http_port, "avr_call_duration_seconds_count") == 2
 
 
@@ -91,8 +94,29 @@ def test_refusing_sts_counts_sts_failed(avr_server, calls):
     call.send_frame(sine_frame(0))
     call.wait_ended(timeout=5)
     wait_metric(srv.http_port, "avr_calls_ended_total", lambda v: v == 1, reason="sts_failed")
+    assert value(srv.http_port, "avr_calls_ended_total", reason="sts_failed", backend="sts-websocket") == 1
     assert value(srv.http_port, "avr_calls_ended_total", reason="caller_hangup") == 0
     assert value(srv.http_port, "avr_sts_connect_seconds_count") == 0
+
+
+def test_every_end_reason_has_a_series_per_backend(avr_server):
+    """`avr_calls_ended_total` is labelled by reason and backend, every pair there (at 0)
+    from the start, `none` for calls that ended before a backend was made; the two timing
+    histograms by backend, the connect one only for backends that connect to something."""
+    srv = avr_server()
+    text = scrape(srv.http_port)
+    reasons = ["caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed", "sts_failed", "shutdown"]
+    backends = ["sts-websocket", "sts-http", "pipeline", "echo"]
+    ended = {k for k in samples(text) if k.startswith("avr_calls_ended_total{")}
+    pairs = {(dict(re.findall(r'(\w+)="([^"]*)"', k))["reason"], dict(re.findall(r'(\w+)="([^"]*)"', k))["backend"])
+             for k in ended}
+    assert pairs == {(r, b) for r in reasons for b in backends + ["none"]}, sorted(pairs)
+    connect = {dict(re.findall(r'(\w+)="([^"]*)"', k)).get("backend") for k in samples(text)
+               if k.startswith("avr_sts_connect_seconds_count")}
+    first = {dict(re.findall(r'(\w+)="([^"]*)"', k)).get("backend") for k in samples(text)
+             if k.startswith("avr_sts_first_audio_seconds_count")}
+    assert connect == {"sts-websocket", "sts-http", "pipeline"}, connect
+    assert first == set(backends), first
 
 
 def test_sts_connect_and_first_audio_are_timed(avr_server, sts_peer, calls):
@@ -105,6 +129,9 @@ def test_sts_connect_and_first_audio_are_timed(avr_server, sts_peer, calls):
     connect = value(srv.http_port, "avr_sts_connect_seconds_sum")
     first = value(srv.http_port, "avr_sts_first_audio_seconds_sum")
     assert 0 < connect < 5 and connect <= first < 5, (connect, first)
+    # Both under the backend that was timed, none under another.
+    assert value(srv.http_port, "avr_sts_connect_seconds_count", backend="sts-websocket") == 1
+    assert value(srv.http_port, "avr_sts_first_audio_seconds_count", backend="sts-websocket") == 1
     call.hangup()
 
 

@@ -18,6 +18,7 @@ import speech
 from audio import ulaw2lin
 from conftest import run_config_error, started_peers, stop_server
 from helpers import check_timing, free_port
+from metrics_scrape import value
 from pipeline_helpers import CallerLine, clips_in_order, common_prefix, playback_stop
 from pipeline_services import (AsrService, AsrTurn, LlmReply, LlmService, TtsReply, TtsService,
                                header_values, llm_deltas, llm_error, llm_objects, llm_plain,
@@ -423,8 +424,12 @@ def test_asr_that_cannot_be_reached_ends_the_call(avr, llm_service, tts_service,
     hooks.wait_for_events("call_ended", timeout=3.0)
     mine = of_call(hooks.events(), call.uuid)
     assert types_of(mine) == ["call_started", "call_ended"]
-    ended = check_call_ended(mine[-1], call.uuid, "sts_failed")
-    assert ended["detail"].startswith("STS failed: "), ended
+    # The reason keeps its name; the backend and the detail say it was the pipeline's ASR.
+    ended = check_call_ended(mine[-1], call.uuid, "sts_failed", backend="pipeline")
+    assert ended["detail"].startswith("Speech pipeline failed: ASR"), ended
+    assert srv.log_matches(r"^\[ERROR\]: \[" + call.uuid + r"\] Speech pipeline failed: ASR"), "the error line names the pipeline"
+    assert value(srv.http_port, "avr_calls_ended_total", reason="sts_failed", backend="pipeline") == 1
+    assert value(srv.http_port, "avr_calls_ended_total", reason="sts_failed") == 1
     assert llm.count() == 0 and tts.count() == 0
     assert srv.alive()
     call.stop_streaming()

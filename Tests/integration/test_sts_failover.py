@@ -20,6 +20,7 @@ import pytest
 from audio import is_silence, marked_frame, parse_marker
 from conftest import run_config_error
 from helpers import build_request, free_port, request_once, wait_until
+from metrics_scrape import value
 from webhook_helpers import check_call_ended
 from webhook_receiver import sts_url_reply
 
@@ -183,10 +184,24 @@ def test_every_sts_down_at_call_start_ends_the_call_naming_each(avr_server, call
     assert line.count("connection refused") == 2, line
     (ended,) = hooks.wait_for_events("call_ended", 1, timeout=5)
     assert not hooks.events("call_failover")
-    payload = check_call_ended(ended, call.uuid, "sts_failed")
+    payload = check_call_ended(ended, call.uuid, "sts_failed", backend="sts-websocket")
     assert "no STS endpoint left (2 tried)" in payload["detail"], payload
     assert "secret" not in payload["detail"], f"call_ended names an endpoint with its query value: {payload['detail']!r}"
 
+
+def test_a_list_mixing_transports_names_the_one_last_tried(avr_server, calls, webhook_receiver):
+    """Endpoints may mix WebSocket and streaming HTTP: `call_ended` and the metric name the
+    transport of the endpoint in use or, here, the last one tried."""
+    p1, p2 = free_port(), free_port()
+    hooks = webhook_receiver()
+    srv = avr_server(STS_URL=f"ws://127.0.0.1:{p1}/a http://127.0.0.1:{p2}/b", WEBHOOK_URL=hooks.url)
+    call = calls(srv)
+    call.wait_ended(timeout=5)
+    (ended,) = hooks.wait_for_events("call_ended", 1, timeout=5)
+    payload = check_call_ended(ended, call.uuid, "sts_failed", backend="sts-http")
+    assert "no STS endpoint left (2 tried)" in payload["detail"], payload
+    assert value(srv.http_port, "avr_calls_ended_total", reason="sts_failed", backend="sts-http") == 1
+    assert value(srv.http_port, "avr_calls_ended_total", reason="sts_failed") == 1
 
 def test_a_webhook_sts_url_list_gets_the_payload_on_each_endpoint(avr_server, calls, sts_peer, webhook_receiver):
     closed = free_port()

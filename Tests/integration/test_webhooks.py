@@ -355,7 +355,8 @@ def test_exactly_one_call_ended_whichever_way_the_call_ends(avr, webhook_receive
     types = types_of(mine)
     assert types.count("call_ended") == 1, f"{way}: {types}"
     assert types[0] == "call_started" and types[-1] == "call_ended", f"{way}: {types}"
-    payload = check_call_ended(mine[-1], call.uuid, reason)
+    # Every call here had its backend made: the built-in echo, or the STS peer's WebSocket.
+    payload = check_call_ended(mine[-1], call.uuid, reason, backend="echo" if sts_mode is None else "sts-websocket")
     assert_matches_quality_line(payload, quality_line(srv, call.uuid))
     assert len(srv.log_matches(r"Call ended: ")) == 1, srv.log_matches(r"Call ended")
 

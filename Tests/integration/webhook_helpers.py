@@ -67,18 +67,25 @@ QUALITY_FIGURES = ["codec", "frames_in", "frames_out", "frames_dropped", "frames
                    "sts_connect_ms", "first_audio_ms", "playout_added_max_ms", "playout_paid_back_ms", "playout_stalls",
                    "playout_prompt_frames", "playout_short_frames", "playout_catch_up_frames"]
 MAYBE_ABSENT = {"sts_connect_ms", "asr_connect_ms", "first_audio_ms"}
+# The speech backend a call talked to; null when none was made (docs/PROTOCOLS.md).
+CALL_END_BACKENDS = {"sts-websocket", "sts-http", "pipeline", "echo", None}
+ANY = object()
 
 
-def check_call_ended(entry: dict, uuid: str, reasons: str | set[str]) -> dict:
+def check_call_ended(entry: dict, uuid: str, reasons: str | set[str], backend: str | None | object = ANY) -> dict:
     """The `call_ended` envelope and payload (docs/PROTOCOLS.md, "call_ended"): the reason
-    (one of `reasons`), a detail, the duration and every quality figure, in order, with its
-    type. Returns the payload."""
+    (one of `reasons`), the backend (`backend` when given), a detail, the duration and every
+    quality figure, in order, with its type. Returns the payload."""
     allowed = {reasons} if isinstance(reasons, str) else set(reasons)
     payload = entry["json"]["payload"]
     check_envelope(entry, uuid, "call_ended", payload)
-    assert list(payload) == ["reason", "detail", "duration_ms", "quality"], f"call_ended payload keys {list(payload)}"
+    assert list(payload) == ["reason", "backend", "detail", "duration_ms", "quality"], \
+        f"call_ended payload keys {list(payload)}"
     assert payload["reason"] in CALL_END_REASONS, payload
     assert payload["reason"] in allowed, f"call_ended reason {payload['reason']!r}, expected {sorted(allowed)}: {payload}"
+    assert payload["backend"] in CALL_END_BACKENDS, payload
+    if backend is not ANY:
+        assert payload["backend"] == backend, f"call_ended backend {payload['backend']!r}, expected {backend!r}: {payload}"
     assert isinstance(payload["detail"], str) and payload["detail"], payload
     assert isinstance(payload["duration_ms"], int) and payload["duration_ms"] >= 0, payload
     quality = payload["quality"]
@@ -105,13 +112,14 @@ def quality_line(srv, uuid: str) -> dict[str, str]:
 def assert_matches_quality_line(payload: dict, line: dict[str, str]) -> None:
     """call_ended and the quality line report the same figures (absent in the line = null)."""
     assert line["end_reason"] == payload["reason"], (line, payload)
+    assert line["backend"] == (payload["backend"] or "none"), (line, payload)
     assert int(line["duration_ms"]) == payload["duration_ms"], (line, payload)
     for name, value in payload["quality"].items():
         if value is None:
             assert name not in line, f"{name} is null in call_ended but {line.get(name)} in the quality line"
         else:
             assert line.get(name) == str(value), f"{name}: call_ended {value!r}, quality line {line.get(name)!r}"
-    assert set(line) == {"end_reason", "duration_ms"} | {k for k, v in payload["quality"].items() if v is not None}, line
+    assert set(line) == {"end_reason", "backend", "duration_ms"} | {k for k, v in payload["quality"].items() if v is not None}, line
 
 
 def pacing(ts: list[float]) -> dict:

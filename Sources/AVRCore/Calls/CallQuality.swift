@@ -5,12 +5,14 @@ import AVRProtocol
 struct CallQuality {
     /// When the UUID arrived (0 until then).
     var startedAt: UInt64 = 0
-    /// When the STS leg started connecting (nil for the built-in echo).
+    /// The backend the call talks to (nil until one is made).
+    var backend: SpeechBackendKind?
+    /// When the backend's connection started (nil for one that connects to nothing).
     var legStartedAt: UInt64?
-    /// DNS + TCP + handshake of the STS leg (pipeline: of the ASR stream).
+    /// DNS + TCP + handshake of the backend's connection (pipeline: of the ASR stream).
     var stsConnect: UInt64?
-    /// What `stsConnect` measured, the quality line's `<leg>_connect_ms`: `sts`, or `asr` in
-    /// pipeline mode, where no STS connection is made and the leg is the ASR stream's.
+    /// What `stsConnect` measured, the quality line's `<leg>_connect_ms`
+    /// (`SpeechBackendKind.connectLeg`): `sts`, or `asr` in pipeline mode.
     var leg = "sts"
     /// From `startedAt` to the agent's first audio.
     var firstAudio: UInt64?
@@ -24,7 +26,8 @@ struct CallQuality {
     /// What the call reports at its end (`CallEndSummary`: the quality line and `call_ended`),
     /// the playout figures still to be added (`CallEndSummary.addPlayout`).
     func summary(duration: UInt64, reason: CallEndReason, detail: String, framesDropped: Int) -> CallEndSummary {
-        var summary = CallEndSummary(reason: reason, detail: detail, durationMilliseconds: Int(duration / 1_000_000))
+        var summary = CallEndSummary(reason: reason, backend: backend, detail: detail,
+                                     durationMilliseconds: Int(duration / 1_000_000))
         summary.codec = codec
         summary.framesIn = framesIn
         summary.framesOut = framesOut
@@ -37,13 +40,14 @@ struct CallQuality {
         return summary
     }
 
-    /// The quality line's fields: `duration_ms`, `end_reason`, then the summary's quality
+    /// The quality line's fields: `duration_ms`, `end_reason`, `backend`, then the summary's quality
     /// figures (`codec`, `frames_in`, `frames_out`, `frames_dropped`, `frames_late`, `max_queue_ms`, the
     /// playout figures, and, when they happened, `sts_connect_ms` and `first_audio_ms`).
     static func logFields(_ summary: CallEndSummary) -> Logging.Logger.Metadata {
         var fields: Logging.Logger.Metadata = [
             "duration_ms": .stringConvertible(summary.durationMilliseconds),
             "end_reason": .string(summary.reason.rawValue),
+            "backend": .string(summary.backend?.rawValue ?? SpeechBackendKind.noneLabel),
         ]
         for (name, value) in summary.qualityFigures {
             switch value {

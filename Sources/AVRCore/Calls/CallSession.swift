@@ -22,8 +22,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case protocolError(AudioSocketConnectionStateMachine.ProtocolViolation)
         /// The WebSocket media leg broke its protocol (bad frames, no or unusable MEDIA_START).
         case mediaProtocolError(String)
-        case stsClosed
-        case stsFailed(SpeechFailure)
+        /// The backend ended the conversation in good order (its queued audio played out).
+        case backendClosed(SpeechBackendKind?)
+        /// The backend failed (`call_ended` names it), or none could be made (nil).
+        case backendFailed(SpeechBackendKind?, SpeechFailure)
         case shutdown
         /// Closed before it sent its UUID (see `AwaitingUUIDQueue`): not a call yet.
         case unidentified(AwaitingUUIDQueue.CloseReason)
@@ -36,8 +38,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .callerClosed: .callerClosed
             case .callerError: .callerError
             case .protocolError, .mediaProtocolError: .protocolError
-            case .stsClosed: .stsClosed
-            case .stsFailed: .stsFailed
+            case .backendClosed: .backendClosed
+            case .backendFailed: .backendFailed
             case .shutdown: .shutdown
             case .unidentified: nil
             }
@@ -56,8 +58,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .callerError(let code): "Asterisk reported an error" + (code.isEmpty ? "" : " (code \(code.map { String($0) }.joined(separator: ",")))")
             case .protocolError(let violation): "AudioSocket protocol error: \(violation)"
             case .mediaProtocolError(let reason): "WebSocket media protocol error: \(reason)"
-            case .stsClosed: "STS closed the connection"
-            case .stsFailed(let failure): "STS failed: \(failure)"
+            case .backendClosed(let backend): "\(backend?.speaker ?? "Speech backend") closed the connection"
+            case .backendFailed(let backend?, let failure): "\(backend.speaker) failed: \(failure)"
+            case .backendFailed(nil, let failure): "No speech backend: \(failure)"
             case .shutdown: "server shutting down"
             case .unidentified(let reason): "closed before its UUID (\(reason.metricLabel))"
             }
@@ -72,8 +75,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             case .callerClosed: .callerClosed
             case .callerError: .callerError
             case .protocolError, .mediaProtocolError: .protocolError
-            case .stsClosed: .backendFinished(playoutEmpty: true)
-            case .stsFailed: .backendFailed
+            case .backendClosed: .backendFinished(playoutEmpty: true)
+            case .backendFailed: .backendFailed
             case .shutdown: .shutdown
             case .unidentified: .closedUnidentified
             }
@@ -321,17 +324,17 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     // MARK: From the speech backend
 
     func speechOpened() {
-        log.debug("Speech backend open")
+        if let backend { quality.backend = backend.kind }
+        log.debug("Speech backend open: \(quality.backend?.rawValue ?? SpeechBackendKind.noneLabel)")
         run(.backendReady)
     }
 
     /// The backend's connection is up: its connect time, once.
     private func backendReady() {
-        if let started = quality.legStartedAt, quality.stsConnect == nil {
+        if let started = quality.legStartedAt, quality.stsConnect == nil, let backend = quality.backend {
             let elapsed = context.loop.nanoseconds &- started
             quality.stsConnect = elapsed
-            // `avr_sts_connect_seconds` times STS connections only, not the pipeline's ASR stream.
-            if quality.leg == "sts" { context.metrics.server.stsConnect.recordNanoseconds(Int64(elapsed)) }
+            context.metrics.server.backendConnected(backend, nanoseconds: elapsed)
         }
     }
 
@@ -348,10 +351,10 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     }
 
     private func agentAudioQueued(_ arrival: PlayoutController.Arrival, droppedBefore: Int) {
-        if quality.firstAudio == nil, quality.startedAt != 0 {
+        if quality.firstAudio == nil, quality.startedAt != 0, let backend = quality.backend {
             let elapsed = context.loop.nanoseconds &- quality.startedAt
             quality.firstAudio = elapsed
-            context.metrics.server.firstAudio.recordNanoseconds(Int64(elapsed))
+            context.metrics.server.firstAudio(backend, nanoseconds: elapsed)
         }
         if playout.queue.queuedSamples > quality.largestQueueSamples { quality.largestQueueSamples = playout.queue.queuedSamples }
         if playout.queue.droppedSamples != droppedBefore {
@@ -408,14 +411,13 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     private var unsentWebhooks = 0
 
     func speechClosed(_ reason: SpeechCloseReason) {
+        // The backend in use now (a failover backend may have changed transport).
+        if let backend { quality.backend = backend.kind }
         switch reason {
         case .failed(let failure):
-            if case .pipeline = failure {
-                log.error("Speech pipeline failed: \(failure)")
-            } else {
-                log.error("STS connection failed: \(failure)")
-            }
-            run(.backendFailed, ending: .stsFailed(failure))
+            let backend = quality.backend
+            log.error("\(backend?.failureHeading ?? "Speech backend failed"): \(failure)")
+            run(.backendFailed, ending: .backendFailed(backend, failure))
         case .finished, .endedWithoutCloseFrame:
             if case .endedWithoutCloseFrame = reason { log.info("STS closed the connection without a close frame") }
             // Play out what is queued, then hang up (see playFrames).
@@ -494,7 +496,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             leg.close(hangup: hangup)
         case .reportCallEnded(let identified):
             // The machine ends a call by itself only when the agent's audio has played out.
-            report(ending ?? .stsClosed, identified: identified)
+            report(ending ?? .backendClosed(quality.backend), identified: identified)
         }
     }
 
@@ -504,13 +506,18 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         log.info("Call started from \(leg.peerAddress?.description ?? "?")" + (found ? "" : " (no prior POST /call)"))
         let backend: SpeechBackend
         switch context.makeBackend(route, uuid, log) {
-        case .failure(let failure): return run(.backendFailed, ending: .stsFailed(failure))
+        case .failure(let failure): return run(.backendFailed, ending: .backendFailed(nil, failure))
         case .success(let made): backend = made
         }
         self.backend = backend
         backend.delegate = self
-        if !(backend is EchoBackend) { quality.legStartedAt = context.loop.nanoseconds }
-        if backend is PipelineBackend { quality.leg = "asr" }
+        // What the call reports and times is the backend's to say (`SpeechBackendKind`).
+        let kind = backend.kind
+        quality.backend = kind
+        if let leg = kind.connectLeg {
+            quality.legStartedAt = context.loop.nanoseconds
+            quality.leg = leg
+        }
         run(.backendCreated)
     }
 
@@ -527,7 +534,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         let duration = context.loop.nanoseconds &- quality.startedAt
         metrics.flush()
         metrics.server.callsActive.decrement()
-        metrics.server.callEnded(reason: reason.metricLabel)
+        metrics.server.callEnded(reason: reason.metricLabel, backend: quality.backend)
         metrics.server.callDuration.recordNanoseconds(Int64(duration))
         log.flushSuppressed()
         if unsentWebhooks > 0 {

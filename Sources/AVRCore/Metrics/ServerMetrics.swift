@@ -4,7 +4,7 @@ import Prometheus
 
 /// The process's metrics: a swift-prometheus registry fed through swift-metrics handles.
 ///
-/// Call-level events (a call starts or ends, an STS connects, a webhook answers) go straight
+/// Call-level events (a call starts or ends, a speech backend connects, a webhook answers) go straight
 /// to process-wide handles: they happen a few times per call, and the Prometheus backend's
 /// counters are atomics. Per-frame events go through `LoopMetrics`, which one loop owns.
 package final class ServerMetrics: @unchecked Sendable {
@@ -15,10 +15,12 @@ package final class ServerMetrics: @unchecked Sendable {
 
     let callsActive: CoreMetrics.Meter
     let callsStarted: CoreMetrics.Counter
+    /// By `reason` and `backend` ("<reason> <backend>").
     private let callsEnded: [String: CoreMetrics.Counter]
     let callDuration: CoreMetrics.Timer
-    let stsConnect: CoreMetrics.Timer
-    let firstAudio: CoreMetrics.Timer
+    /// By backend: those with a connection to time (`SpeechBackendKind.connectLeg`).
+    private let backendConnect: [SpeechBackendKind: CoreMetrics.Timer]
+    private let firstAudioTimers: [SpeechBackendKind: CoreMetrics.Timer]
     private let codecDetected: [AudioCodec: CoreMetrics.Counter]
     private let tlsHandshakes: [String: CoreMetrics.Counter]
     private let redisOperations: [String: CoreMetrics.Counter]
@@ -33,6 +35,9 @@ package final class ServerMetrics: @unchecked Sendable {
     /// Reasons a call ends, as the `reason` label says them.
     static let endReasons = ["caller_hangup", "caller_closed", "caller_error", "protocol_error", "sts_closed",
                              "sts_failed", "shutdown"]
+    /// The `backend` label's values: every `SpeechBackendKind`, and `none` for a call that
+    /// ended before a backend was made.
+    static let backendLabels = SpeechBackendKind.allCases.map(\.rawValue) + [SpeechBackendKind.noneLabel]
 
     package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -42,12 +47,25 @@ package final class ServerMetrics: @unchecked Sendable {
         callsStarted = CoreMetrics.Counter(label: "avr_calls_started_total", factory: factory)
         var ended: [String: CoreMetrics.Counter] = [:]
         for reason in Self.endReasons {
-            ended[reason] = CoreMetrics.Counter(label: "avr_calls_ended_total", dimensions: [("reason", reason)], factory: factory)
+            for backend in Self.backendLabels {
+                ended[reason + " " + backend] = CoreMetrics.Counter(label: "avr_calls_ended_total",
+                                                                    dimensions: [("reason", reason), ("backend", backend)],
+                                                                    factory: factory)
+            }
         }
         callsEnded = ended
         callDuration = CoreMetrics.Timer(label: "avr_call_duration_seconds", factory: factory)
-        stsConnect = CoreMetrics.Timer(label: "avr_sts_connect_seconds", factory: factory)
-        firstAudio = CoreMetrics.Timer(label: "avr_sts_first_audio_seconds", factory: factory)
+        var connect: [SpeechBackendKind: CoreMetrics.Timer] = [:]
+        var first: [SpeechBackendKind: CoreMetrics.Timer] = [:]
+        for kind in SpeechBackendKind.allCases {
+            let backend = [("backend", kind.rawValue)]
+            if kind.connectLeg != nil {
+                connect[kind] = CoreMetrics.Timer(label: "avr_sts_connect_seconds", dimensions: backend, factory: factory)
+            }
+            first[kind] = CoreMetrics.Timer(label: "avr_sts_first_audio_seconds", dimensions: backend, factory: factory)
+        }
+        backendConnect = connect
+        firstAudioTimers = first
         var codecs: [AudioCodec: CoreMetrics.Counter] = [:]
         for codec in AudioCodec.allCases {
             codecs[codec] = CoreMetrics.Counter(label: "avr_codec_detected_total", dimensions: [("codec", codec.description.lowercased())],
@@ -96,7 +114,18 @@ package final class ServerMetrics: @unchecked Sendable {
     /// One Redis operation of the shared registry ended (`op`: set, getdel).
     func redisOperation(_ operation: String, _ result: String) { redisOperations[operation + " " + result]?.increment() }
 
-    func callEnded(reason: String) { callsEnded[reason]?.increment() }
+    /// A call ended (`backend` nil: before any backend was made).
+    func callEnded(reason: String, backend: SpeechBackendKind?) {
+        callsEnded[reason + " " + (backend?.rawValue ?? SpeechBackendKind.noneLabel)]?.increment()
+    }
+    /// A call's backend opened, `nanoseconds` after it started connecting.
+    func backendConnected(_ backend: SpeechBackendKind, nanoseconds: UInt64) {
+        backendConnect[backend]?.recordNanoseconds(Int64(nanoseconds))
+    }
+    /// A call's first agent audio came, `nanoseconds` after the call started.
+    func firstAudio(_ backend: SpeechBackendKind, nanoseconds: UInt64) {
+        firstAudioTimers[backend]?.recordNanoseconds(Int64(nanoseconds))
+    }
     func codecDetected(_ codec: AudioCodec) { codecDetected[codec]?.increment() }
 
     /// The Prometheus text exposition (format 0.0.4) of everything registered, then the

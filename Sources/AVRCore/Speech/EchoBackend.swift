@@ -1,7 +1,10 @@
+import AVRProtocol
+
 /// The built-in backend used when no speech service is configured: the caller hears
 /// themselves, so an operator can test the PBX integration before any AI service exists.
 final class EchoBackend: SpeechBackend {
     weak var delegate: SpeechBackendDelegate?
+    var kind: SpeechBackendKind { .echo }
 
     func start() { delegate?.speechOpened() }
     func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) { delegate?.speechAgentAudio(pcm: pcm) }

@@ -1,7 +1,9 @@
 import AVRProtocol
 
 /// Why a speech backend stopped, or why one request of it failed. Typed all the way to the
-/// call; text is made only where a log line is written.
+/// call, which pairs it with the backend's `SpeechBackendKind` (the `backend` of `call_ended`
+/// and the metrics); text is made only where a log line is written. Most cases come from
+/// the STS clients and say so; the pipeline's are `pipeline` (which module, why).
 enum SpeechFailure: Error, CustomStringConvertible {
     /// The route's `sts_url` (or `STS_URL`) could not be parsed.
     case unusableURL(String, EndpointURLError)
@@ -122,6 +124,10 @@ protocol SpeechBackendDelegate: AnyObject {
 /// the ASR → LLM → TTS pipeline. `SpeechBackendFactory` picks one per call.
 protocol SpeechBackend: AnyObject {
     var delegate: SpeechBackendDelegate? { get set }
+    /// Which backend this is, as `call_ended`, the quality line and the metrics name it; its
+    /// `connectLeg` says whether the call times a connection. Read when the backend is made,
+    /// when it opens and when the call ends (a failover call may move between transports).
+    var kind: SpeechBackendKind { get }
     func start()
     /// One caller frame of 8 kHz s16le PCM; kept (bounded) while the backend is still opening.
     func sendCallerAudio(_ pcm: UnsafeRawBufferPointer)
@@ -134,4 +140,11 @@ protocol SpeechBackend: AnyObject {
 
 extension SpeechBackend {
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {}
+}
+
+extension SpeechBackendKind {
+    /// The STS client an endpoint's scheme selects.
+    init(sts url: EndpointURL) {
+        self = url.scheme.isWebSocket ? .stsWebSocket : .stsHTTP
+    }
 }

@@ -4,7 +4,8 @@ import AVRProtocol
 /// WebSocket (`ws://`, `wss://`) or streaming HTTP (`http://`, `https://`); with neither, the
 /// ASR → LLM → TTS pipeline when `ASR_URL`, `LLM_URL` and `TTS_URL` are set (a webhook's
 /// `sts_url` still gives that call an STS); with none of these, the built-in echo answers.
-/// Adding a backend touches its own folder and this switch.
+/// Adding a backend touches its own folder, a case of `SpeechBackendKind` (how it is named
+/// and timed) and this switch (docs/ARCHITECTURE.md, "Speech backends").
 enum SpeechBackendFactory {
     static func make(route: CallRoute?, uuid: CallUUID, context: CallContext, log: Logger) -> Result<SpeechBackend, SpeechFailure> {
         guard let urlText = route?.stsURL ?? context.configuration.stsURLText else {

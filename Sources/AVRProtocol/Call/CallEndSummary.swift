@@ -1,6 +1,7 @@
 /// Why a call ended: the closed set the `call_ended` webhook's `reason`, the quality line's
 /// `end_reason` and the `reason` label of `avr_calls_ended_total` share (docs/PROTOCOLS.md,
-/// "call_ended"). A receiver may switch on it; a new value is a documented change.
+/// "call_ended"). A receiver may switch on it; a new value is a documented change. The two
+/// `sts_*` values keep their names for every backend; `backend` says which one it was.
 package enum CallEndReason: String, CaseIterable, Sendable {
     /// Asterisk sent a hangup message (`0x00`): the caller hung up.
     case callerHangup = "caller_hangup"
@@ -11,13 +12,13 @@ package enum CallEndReason: String, CaseIterable, Sendable {
     case callerError = "caller_error"
     /// The AudioSocket peer broke the protocol (bytes that are not AudioSocket, a second UUID).
     case protocolError = "protocol_error"
-    /// The speech service ended the call: the STS closed its connection (after its queued
+    /// The speech backend ended the call: the STS closed its connection (after its queued
     /// audio was played), or the streaming-HTTP response ended.
-    case stsClosed = "sts_closed"
-    /// The speech service failed: could not be reached, refused the handshake, broke its
+    case backendClosed = "sts_closed"
+    /// The speech backend failed: could not be reached, refused the handshake, broke its
     /// protocol, stopped answering pings; in pipeline mode, the first ASR stream could not be
-    /// opened.
-    case stsFailed = "sts_failed"
+    /// opened; or no backend could be made (an unusable STS URL).
+    case backendFailed = "sts_failed"
     /// The server ended the call while stopping: a second `SIGTERM`, `SIGINT`, or the end of
     /// `DRAIN_TIMEOUT`.
     case shutdown
@@ -27,6 +28,9 @@ package enum CallEndReason: String, CaseIterable, Sendable {
 /// line are both written from this one value, so they always agree.
 package struct CallEndSummary: Sendable, Equatable {
     package var reason: CallEndReason
+    /// The speech backend the call talked to (the one in use at its end); nil when none was
+    /// made (`null` in the webhook, `none` in the quality line and the metrics).
+    package var backend: SpeechBackendKind?
     /// A human-readable account of the reason (`STS failed: connection refused`), for people
     /// reading the event; not a value to switch on.
     package var detail: String
@@ -44,11 +48,12 @@ package struct CallEndSummary: Sendable, Equatable {
     package var framesLate = 0
     /// The most agent audio queued for playback at once.
     package var maxQueueMilliseconds = 0
-    /// DNS + TCP + handshake of the speech service's connection; nil when there was none
+    /// DNS + TCP + handshake of the speech backend's connection; nil when there was none
     /// (the built-in echo) or it never opened.
     package var stsConnectMilliseconds: Int?
-    /// What that connection was, the figure's name `<leg>_connect_ms`: `sts`, or `asr` in
-    /// pipeline mode (no STS connection is made; the ASR stream's is measured).
+    /// What that connection was, the figure's name `<leg>_connect_ms`
+    /// (`SpeechBackendKind.connectLeg`): `sts`, or `asr` in pipeline mode (no STS connection
+    /// is made; the ASR stream's is measured).
     package var connectLeg = "sts"
     /// From the call's start to the agent's first audio; nil when none came.
     package var firstAudioMilliseconds: Int?
@@ -60,8 +65,9 @@ package struct CallEndSummary: Sendable, Equatable {
     package var playoutShortFrames = 0
     package var playoutCatchUpFrames = 0
 
-    package init(reason: CallEndReason, detail: String, durationMilliseconds: Int) {
+    package init(reason: CallEndReason, backend: SpeechBackendKind?, detail: String, durationMilliseconds: Int) {
         self.reason = reason
+        self.backend = backend
         self.detail = detail
         self.durationMilliseconds = durationMilliseconds
     }
@@ -107,7 +113,7 @@ package struct CallEndSummary: Sendable, Equatable {
     }
 
     /// The `call_ended` payload:
-    /// `{"reason":…,"detail":…,"duration_ms":…,"quality":{<qualityFigures>}}`.
+    /// `{"reason":…,"backend":…,"detail":…,"duration_ms":…,"quality":{<qualityFigures>}}`.
     package var webhookPayload: JSONValue {
         var quality = JSONObject()
         for (name, value) in qualityFigures {
@@ -120,6 +126,7 @@ package struct CallEndSummary: Sendable, Equatable {
         }
         return [
             "reason": .string(reason.rawValue),
+            "backend": backend.map { JSONValue.string($0.rawValue) } ?? .null,
             "detail": .string(detail),
             "duration_ms": JSONValue(integer: durationMilliseconds),
             "quality": .object(quality),

@@ -177,17 +177,17 @@ package struct CallStateMachine {
                 state = .playingOut
                 return [.forgetBackend]
             }
-            return [.forgetBackend] + end(.stsClosed, hangup: true, backendOpen: false)
+            return [.forgetBackend] + end(.backendClosed, hangup: true, backendOpen: false)
         case (_, .backendFinished):
             return []
         case (.playingOut, .playoutDrained):
-            return end(.stsClosed, hangup: true, backendOpen: false)
+            return end(.backendClosed, hangup: true, backendOpen: false)
         case (_, .playoutDrained):
             return []
         case (.live, .backendFailed):
-            return [.forgetBackend] + end(.stsFailed, hangup: true, backendOpen: false)
+            return [.forgetBackend] + end(.backendFailed, hangup: true, backendOpen: false)
         case (.creatingBackend, .backendFailed):
-            return end(.stsFailed, hangup: true, backendOpen: false)
+            return end(.backendFailed, hangup: true, backendOpen: false)
         case (_, .backendFailed):
             return []
         case (_, .callerHungUp):

@@ -51,6 +51,7 @@ final class PipelineBackend: SpeechBackend {
     static let heldAudioLimitBytes = 10 * 16_000
 
     weak var delegate: SpeechBackendDelegate?
+    var kind: SpeechBackendKind { .pipeline }
     private let loop: EventLoop
     private let settings: Settings
     private let uuid: String

@@ -24,6 +24,9 @@ final class STSFailoverBackend: SpeechBackend, SpeechBackendDelegate {
     }
 
     weak var delegate: SpeechBackendDelegate?
+    /// The transport of the endpoint in use or last tried (endpoints may mix WebSocket and
+    /// streaming HTTP).
+    private(set) var kind: SpeechBackendKind
     var onFailover: ((Failover) -> Void)?
     private let loop: EventLoop
     private let endpoints: [EndpointURL]
@@ -46,6 +49,7 @@ final class STSFailoverBackend: SpeechBackend, SpeechBackendDelegate {
         self.endpoints = endpoints
         self.log = log
         self.makeClient = makeClient
+        kind = SpeechBackendKind(sts: endpoints[0])
         machine = STSFailoverMachine(settings: settings)
     }
 
@@ -88,6 +92,7 @@ final class STSFailoverBackend: SpeechBackend, SpeechBackendDelegate {
         case .connect(let index, let timeout, let deadlineIn):
             armTimer(deadlineIn)
             let url = endpoints[index]
+            kind = SpeechBackendKind(sts: url)
             log.debug("STS endpoint \(index + 1)/\(endpoints.count): connecting to \(url.redacted) (\(timeout) ms)")
             let client = makeClient(url, timeout)
             self.client = client

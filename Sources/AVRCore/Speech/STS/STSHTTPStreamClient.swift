@@ -20,6 +20,7 @@ final class STSHTTPStreamClient: SpeechBackend {
     private enum State { case idle, connecting, open, closed }
 
     weak var delegate: SpeechBackendDelegate?
+    var kind: SpeechBackendKind { .stsHTTP }
     private let url: EndpointURL
     private let uuid: String
     private let log: Logger

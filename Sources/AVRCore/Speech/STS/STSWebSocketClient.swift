@@ -22,6 +22,7 @@ import AVRProtocol
 /// and the close frame one per connection.
 final class STSWebSocketClient: SpeechBackend {
     weak var delegate: SpeechBackendDelegate?
+    var kind: SpeechBackendKind { .stsWebSocket }
     private let loop: EventLoop
     private let uuid: String
     private let scratch: LoopScratch

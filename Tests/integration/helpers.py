@@ -375,28 +375,47 @@ class HarnessLag:
 
 
 # --------------------------------------------------------------------------- echo delay
-def echo_delays(call, since: float | None = None, until: float | None = None) -> list[float]:
+def echo_delays(call, since: float | None = None, until: float | None = None, seq_of=None) -> list[float]:
     """For each frame the simulated caller streamed (`start_streaming`) and wrote within
     [since, until] (wall clock), the kernel receive time of its echo minus the time it was
-    written, seconds, in order. Echoes are the non-silent frames received, paired in order."""
-    heard = [kt for kt, (_, p) in zip(call.wire_times(), call.audio_frames()) if any(p)]
-    return [kt - at for (_, at), kt in zip(call.streamed_at, heard)
-            if (since is None or at >= since) and (until is None or at <= until)]
+    written, seconds, in order. Without `seq_of`, echoes are the non-silent frames received,
+    paired in order; with it (payload -> the frame's `seq`, None for other audio), each echo
+    is paired with the frame it carries, and frames never echoed are left out."""
+    if seq_of is None:
+        heard = [kt for kt, (_, p) in zip(call.wire_times(), call.audio_frames()) if any(p)]
+        pairs = [(at, kt) for (_, at), kt in zip(call.streamed_at, heard)]
+    else:
+        heard = {}
+        for kt, (_, p) in zip(call.wire_times(), call.audio_frames()):
+            seq = seq_of(p)
+            if seq is not None:
+                heard.setdefault(seq, kt)
+        pairs = [(at, heard[seq]) for seq, at in call.streamed_at if seq in heard]
+    return [kt - at for at, kt in pairs if (since is None or at >= since) and (until is None or at <= until)]
 
 
 def check_echo_steady(calls: list, lag: HarnessLag, what: str, since: float | None = None,
-                      until: float | None = None, bar: float = 0.030) -> str:
-    """Every frame the callers streamed was echoed (waited for, 2 s), and the delay the server
-    added to the echo moved by less than `bar` from one frame to the next (it plays out on 20 ms
-    ticks, so it moves by up to a tick; a loop that stalled adds the stall to the frames at
-    once). Judged from when each frame was written, so the simulated caller's own lateness (its
-    threads share this process's GIL) does not count; the bar widens by the worst wake-up
-    lateness of the machine (`lag`) over the window. Returns a summary line."""
+                      until: float | None = None, bar: float = 0.030, seq_of=None) -> str:
+    """Every frame the callers streamed was echoed (waited for, 2 s; with `seq_of`, every frame
+    from the first one echoed on, since a call echoes nothing it heard while its route was
+    claimed), and the delay the server added to the echo moved by less than `bar` from one
+    frame to the next (it plays out on 20 ms ticks, so it moves by up to a tick; a loop that
+    stalled adds the stall to the frames at once). Judged from when each frame was written, so
+    the simulated caller's own lateness (its threads share this process's GIL) does not count;
+    the bar widens by the worst wake-up lateness of the machine (`lag`) over the window.
+    Returns a summary line."""
+    def unechoed(call) -> int:
+        if seq_of is None:
+            return len(call.streamed_at) - sum(1 for _, p in call.audio_frames() if any(p))
+        heard = {seq_of(p) for _, p in call.audio_frames()} - {None}
+        sent = [seq for seq, _ in call.streamed_at]
+        first = next((k for k, seq in enumerate(sent) if seq in heard), len(sent))
+        return sum(1 for seq in sent[first:] if seq not in heard) + (1 if first == len(sent) else 0)
+
     steps, delays, written = [], [], []
     for call in calls:
-        call.wait_for(lambda: sum(1 for _, p in call.audio_frames() if any(p)) >= len(call.streamed_at), 2.0,
-                      "the echo of every frame streamed")
-        d = echo_delays(call, since, until)
+        call.wait_for(lambda: unechoed(call) <= 0, 2.0, "the echo of every frame streamed")
+        d = echo_delays(call, since, until, seq_of)
         steps += [abs(b - a) for a, b in zip(d, d[1:])]
         delays += d
         written += [at for _, at in call.streamed_at if (since is None or at >= since) and (until is None or at <= until)]
@@ -409,3 +428,17 @@ def check_echo_steady(calls: list, lag: HarnessLag, what: str, since: float | No
     check_timing(steps[-1] < bar + machine, f"the echo delay jumped by {steps[-1] * 1000:.2f} ms from one frame to the "
                  f"next (bar: {bar * 1000:.0f} ms + the machine's lag, {machine * 1000:.2f} ms). {summary}")
     return summary
+
+
+def echo_ok(call, timeout: float = 3.0) -> bool:
+    """The call is alive and echoes (the built-in echo): a marker frame, sent every 20 ms until
+    it comes back, within `timeout` (what a caller says while its route is still being claimed
+    is not echoed, so one frame alone may never be)."""
+    before = len(call.received_audio())
+    marker = bytes([9, 9]) * 160
+    deadline = time.monotonic() + timeout
+    while marker not in call.received_audio()[before:]:
+        assert time.monotonic() < deadline, f"call {call.uuid}: no echo of the marker frame within {timeout} s"
+        call.send_frame(marker)
+        time.sleep(0.02)  # the caller's pace, not a wait for the echo
+    return True

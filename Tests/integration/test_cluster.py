@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import time
 import uuid as uuidlib
@@ -16,7 +17,7 @@ import pytest
 
 from cluster_peers import HAProxy, RedisServer
 from conftest import judge_exit, started_peers
-from helpers import build_request, check_echo_steady, request_once, wait_until, check_timing
+from helpers import build_request, check_echo_steady, check_timing, echo_delays, echo_ok, request_once, wait_until
 from metrics_scrape import value
 from webhook_receiver import sts_url_reply
 
@@ -139,13 +140,6 @@ def test_without_redis_calls_across_instances_lose_their_route(avr_server, sts_p
             assert not srv.log_matches(f"{uuid}\\] Connecting to STS WebSocket: .*n=")
 
 
-def echo_ok(call, timeout: float = 3.0) -> None:
-    before = len(call.received_audio())
-    marker = bytes([9, 9]) * 160
-    call.send_frame(marker)
-    call.wait_for(lambda: marker in call.received_audio()[before:], timeout, "echo of the marker frame")
-
-
 def test_redis_stopped_and_restarted_mid_run(avr_server, redis_server, calls):
     redis = redis_server()
     a = avr_server(REDIS_URL=redis.url, LOG_LEVEL="debug")
@@ -172,7 +166,7 @@ def test_redis_stopped_and_restarted_mid_run(avr_server, redis_server, calls):
         uuid, call = cross_call(10 + n, b, b)
         b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
         call.hangup()
-    assert len(a.log_matches(r"Redis .* unavailable")) == 1, "one log line per outage"
+    assert len(a.log_matches(r"\[WARN\].*Redis .* unavailable")) == 1, "one warning per outage"
     # Restarted: claims go through Redis again.
     redis_server(port=port)
     for srv in (a, b):
@@ -180,6 +174,39 @@ def test_redis_stopped_and_restarted_mid_run(avr_server, redis_server, calls):
     uuid, call = cross_call(20, a, b)
     b.wait_for_log(f"{uuid}\\] Call started from [^(]*$", 3.0)
     echo_ok(live)
+
+
+def numbered_frame(seq: int) -> bytes:
+    """Caller frame `seq` (< 65,280): its number in the first two bytes, repeated."""
+    return bytes([seq & 0xFF, 1 + (seq >> 8)]) * 160
+
+
+def frame_number(payload: bytes) -> int | None:
+    """The number of a `numbered_frame` (echoed back), None for anything else (silence)."""
+    return payload[0] + ((payload[1] - 1) << 8) if len(payload) >= 2 and payload[1] else None
+
+
+def test_echo_after_a_late_claim_is_not_delayed_by_it(avr_server, redis_server, calls):
+    """A call with no route anywhere waits for Redis to be asked twice (100 ms apart) with the
+    caller's audio held. The built-in echo does not take that held audio: the caller hears
+    what they say now, with no delay left over from the claim (replaying the held 100 ms
+    kept every later echo 100 ms late)."""
+    redis = redis_server()
+    srv = avr_server(REDIS_URL=redis.url, LOG_LEVEL="debug")
+    srv.wait_for_log(r"Redis .* connected", 5.0)
+    call = calls(srv)
+    call.start_streaming(numbered_frame, count=100)
+    m = srv.wait_for_log(re.escape(f"[{call.uuid}] Route claimed in ") + r"(\d+) µs", 5.0)
+    assert int(m.group(1)) >= 90_000, m.group(0)  # the claim did wait: the case under test
+    call.wait_for(lambda: any(frame_number(p) == 99 for _, p in call.audio_frames()), 5.0, "the echo of the last frame")
+    call.stop_streaming()
+    echoed = [n for _, p in call.audio_frames() if (n := frame_number(p)) is not None]
+    assert echoed[0] >= 3, f"frame {echoed[0]} is the first echoed: the held frames were played"
+    assert echoed == list(range(echoed[0], 100)), "from the first echo on, every frame once and in order"
+    delays = sorted(echo_delays(call, seq_of=frame_number))
+    median = delays[len(delays) // 2]
+    print(f"echo delay over {len(delays)} frames: median {median * 1000:.1f} ms, max {delays[-1] * 1000:.1f} ms")
+    assert median < 0.040, f"the echo is {median * 1000:.0f} ms behind the caller (median)"
 
 
 def test_password_and_database(avr_server, redis_server, calls):
@@ -223,7 +250,7 @@ def test_redis_that_never_answers(avr_server, redis_server, calls, harness_lag):
     srv.wait_for_log(r"Redis .* connected", 5.0)
     live = [calls(srv) for _ in range(4)]
     for call in live:
-        call.start_streaming(lambda seq: bytes([seq % 251, 1]) * 160)
+        call.start_streaming(numbered_frame)
     time.sleep(0.5)  # measured window: before, during and after the freeze (below)
     redis.pause()
     try:
@@ -255,7 +282,7 @@ def test_redis_that_never_answers(avr_server, redis_server, calls, harness_lag):
         call.stop_streaming()
     # Each echo's delay from when the caller wrote the frame (check_echo_steady): a loop
     # blocked on the frozen Redis would add 200 ms to the frames of the block at once.
-    print(check_echo_steady(live, harness_lag, "calls beside the frozen Redis"))
+    print(check_echo_steady(live, harness_lag, "calls beside the frozen Redis", seq_of=frame_number))
 
 
 def exited_and_others_carry_on(a, live, on_a) -> None:

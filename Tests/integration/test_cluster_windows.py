@@ -19,7 +19,7 @@ import pytest
 
 from cluster_peers import HAProxy, RedisServer
 from conftest import judge_exit, started_peers
-from helpers import build_request, check_timing, request_once, wait_until
+from helpers import build_request, check_timing, echo_ok, request_once, wait_until
 from metrics_scrape import value
 
 pytestmark = pytest.mark.call_path
@@ -47,13 +47,6 @@ def timed_post(port: int, uuid: str, n: int):
     t0 = time.monotonic()
     resp = post_call(port, uuid, n)
     return resp, time.monotonic() - t0
-
-
-def echo_ok(call, timeout: float = 3.0) -> None:
-    before = len(call.received_audio())
-    marker = bytes([9, 9]) * 160
-    call.send_frame(marker)
-    call.wait_for(lambda: marker in call.received_audio()[before:], timeout, "echo of the marker frame")
 
 
 def sts_urls_by_uuid(sts) -> dict[str, str]:

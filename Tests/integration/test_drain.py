@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import judge_exit
-from helpers import build_request, call_request, request_once, wait_until, check_timing
+from helpers import build_request, call_request, check_timing, echo_ok, request_once, wait_until
 
 pytestmark = pytest.mark.call_path
 
@@ -31,15 +31,6 @@ def refused(port: int) -> bool:
 def ready_status(srv) -> tuple[int, bytes]:
     resp = request_once(srv.http_port, build_request("GET", "/ready"))
     return resp.status, resp.body
-
-
-def echo_ok(call, timeout: float = 3.0) -> bool:
-    """The call is alive: a frame sent comes back through the echo."""
-    before = len(call.received_audio())
-    marker = bytes([7, 7]) * 160
-    call.send_frame(marker)
-    call.wait_for(lambda: marker in call.received_audio()[before:], timeout, "echo of the marker frame")
-    return True
 
 
 def wait_exit(srv, timeout: float) -> int | None:

@@ -474,7 +474,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         case .releaseHeldInput:
             var held = machine.takeHeldInput()
             guard !held.isEmpty, let backend else { return }
-            held.release(audio: { backend.sendCallerAudio($0) }, digits: { backend.sendDTMF($0) })
+            let takesAudio = backend.takesHeldAudio
+            held.release(audio: { if takesAudio { backend.sendCallerAudio($0) } }, digits: { backend.sendDTMF($0) })
         case .noteBackendReady:
             backendReady()
         case .forgetBackend:

@@ -5,6 +5,8 @@ import AVRProtocol
 final class EchoBackend: SpeechBackend {
     weak var delegate: SpeechBackendDelegate?
     var kind: SpeechBackendKind { .echo }
+    /// The caller hears what they say now, not what they said while the route was claimed.
+    var takesHeldAudio: Bool { false }
 
     func start() { delegate?.speechOpened() }
     func sendCallerAudio(_ pcm: UnsafeRawBufferPointer) { delegate?.speechAgentAudio(pcm: pcm) }

@@ -128,6 +128,11 @@ protocol SpeechBackend: AnyObject {
     /// `connectLeg` says whether the call times a connection. Read when the backend is made,
     /// when it opens and when the call ends (a failover call may move between transports).
     var kind: SpeechBackendKind { get }
+    /// Whether the caller's audio held while the call's route was being claimed is handed to
+    /// the backend when the claim ends (at once, in order). False for a backend that answers
+    /// what it hears as it hears it (the echo): a burst of held audio would sit in the
+    /// playout queue ahead of everything after it, the claim's length added to every echo.
+    var takesHeldAudio: Bool { get }
     func start()
     /// One caller frame of 8 kHz s16le PCM; kept (bounded) while the backend is still opening.
     func sendCallerAudio(_ pcm: UnsafeRawBufferPointer)
@@ -139,6 +144,7 @@ protocol SpeechBackend: AnyObject {
 }
 
 extension SpeechBackend {
+    var takesHeldAudio: Bool { true }
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {}
 }
 

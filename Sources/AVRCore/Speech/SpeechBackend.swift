@@ -128,10 +128,14 @@ protocol SpeechBackend: AnyObject {
     func sendDTMF(_ digit: UInt8)
     /// Each 20 ms frame as it goes out to the caller (the echo reference for barge-in).
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>)
+    /// Nothing went out to the caller for `samples` samples (a hole of a frame or more before
+    /// the next frame, see `LineTimeline`): the line played silence there.
+    func agentLineSilent(samples: Int)
     /// The caller hung up: close politely and release everything; no delegate calls follow.
     func close()
 }
 
 extension SpeechBackend {
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {}
+    func agentLineSilent(samples: Int) {}
 }

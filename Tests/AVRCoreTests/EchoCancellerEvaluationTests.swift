@@ -72,6 +72,7 @@ import AVRProtocol
                 let heard = canceller?.process(caller) ?? caller
                 detector.echoSpanFrames = canceller?.echoSpanFrames
                 detector.echoSpanTrusted = canceller?.echoSpanTrusted ?? false
+                detector.unconvergedLineLoss = canceller?.unconvergedLineLoss
                 return detector.callerFrame(heard)
             }
             if event == .speechStarted { outcome.starts.append(frame) }
@@ -79,7 +80,7 @@ import AVRProtocol
         outcome.returnLoss = canceller?.path.echoFound == true ? canceller?.path.lossDecibels : nil
         outcome.delayFrames = canceller?.path.delayFrames
         outcome.detectorLoss = detector.echoGateDecibels
-        if let canceller { outcome.duty = "; ran \(canceller.cancelledFrames) of \(canceller.frames) frames, idled \(canceller.idlePeriods)" }
+        if let canceller { outcome.duty = "; ran \(canceller.cancelledFrames) of \(canceller.frames) frames, idled \(canceller.idlePeriods), moved \(canceller.realignments), reset \(canceller.resets)" }
         return outcome
     }
 

@@ -27,6 +27,32 @@ package final class EchoCanceller {
         speex_echo_cancellation(state, caller, reference, out)
     }
 
+    /// Which `frameSamples` block of the learnt filter holds most of its energy (the frames
+    /// after the reference where the filter has the echo), when that block holds at least
+    /// `share` of it; nil otherwise (nothing learnt, or spread out). Reads the filter back
+    /// (`SPEEX_ECHO_GET_IMPULSE_RESPONSE`: an inverse FFT per block) into `scratch`, which must
+    /// hold `filterSamples` values; for occasional use, not per frame.
+    package func dominantBlock(share: Float, scratch: UnsafeMutableBufferPointer<Int32>) -> Int? {
+        precondition(scratch.count >= filterSamples)
+        speex_echo_ctl(state, SPEEX_ECHO_GET_IMPULSE_RESPONSE, scratch.baseAddress!)
+        var best = 0
+        var bestEnergy: Float = 0
+        var total: Float = 0
+        for block in 0..<filterSamples / frameSamples {
+            var energy: Float = 0
+            for index in block * frameSamples..<(block + 1) * frameSamples {
+                let value = Float(scratch[index])
+                energy += value * value
+            }
+            total += energy
+            if energy > bestEnergy {
+                bestEnergy = energy
+                best = block
+            }
+        }
+        return total > 0 && bestEnergy >= share * total ? best : nil
+    }
+
     /// Forget the learned path (the reference was moved to another delay).
     package func reset() { speex_echo_state_reset(state) }
 }

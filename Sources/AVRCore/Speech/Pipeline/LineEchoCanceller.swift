@@ -95,7 +95,7 @@ final class LineEchoCanceller {
     /// reference and one more for the detector's 32 ms analysis window (for
     /// `BargeInDetector.echoSpanFrames`); nil before.
     private(set) var echoSpanFrames: ClosedRange<Int>?
-    /// The path estimator has found the echo within the filter's reach on `spanAfterFrames`
+    /// The path estimator has found the echo within the filter's span on `spanAfterFrames`
     /// frames more than out of it (the estimate flickers; a move of the reference starts the
     /// count again): the detector may gate by `echoSpanFrames` (`BargeInDetector.echoSpanTrusted`).
     private(set) var echoSpanTrusted = false
@@ -175,7 +175,9 @@ final class LineEchoCanceller {
         if echoFound, let loss = path.lossDecibels, let spread = path.lossSpreadDecibels { lineLoss = (loss, spread) }
         if echoFound { follow(path.delayFrames) }
         if echoFound, let delay = path.delayFrames {
-            let inReach = delay >= bulkDelayFrames && delay <= bulkDelayFrames + 2
+            // Within the filter's four frames (its last one included: the filter may hold the
+            // echo there, see `follow`).
+            let inReach = delay >= bulkDelayFrames && delay <= bulkDelayFrames + 3
             spanScore = inReach ? min(spanScore + 1, 2 * Self.spanAfterFrames) : max(spanScore - 1, 0)
         }
         echoSpanFrames = followed ? bulkDelayFrames...bulkDelayFrames + 4 : nil
@@ -280,18 +282,20 @@ final class LineEchoCanceller {
 
     /// Moves the reference when the measured delay has left the filter's reach (the filter
     /// starts at the reference and spans four frames; a delay from the reference to two frames
-    /// after it is covered) for `moveAfterFrames` frames in a row.
+    /// after it is covered with room for the echo's tail) for `moveAfterFrames` frames in a row.
     ///
-    /// The first measurement places the reference a frame before the delay at once and starts
-    /// the filter (it ran on the undelayed reference, where the echo may not be). After that,
-    /// when the filter is working (it removes `workingDecibels`) and has the echo in one
-    /// block, and the new delay less that block is within `realignWithinFrames` of the
-    /// reference, the reference moves there and the filter is kept: the echo then sits where
-    /// the filter learnt it (the line and the reference slipped by a frame, or the line's
-    /// buffer grew), and speexdsp's history of the reference takes the one discontinuity in
-    /// its stride. Otherwise the reference is placed a frame before the delay and the filter
-    /// starts again, after the delay stayed out of reach `resetAfterFrames` in a row, and the
-    /// gate is told (`converging`). A flickering estimate must cause neither.
+    /// The first measurement keeps the filter where it is when the delay is within its span
+    /// (it has been learning that echo since the start); otherwise it places the reference a
+    /// frame before the delay at once and starts the filter. After that, when the filter is
+    /// working (it removed `workingDecibels` within `workingWithinFrames`) and has the echo in
+    /// one block (read back from speexdsp), and the new delay less that block is within
+    /// `realignWithinFrames` of the reference, the reference moves there and the filter is
+    /// kept: the echo then sits where the filter learnt it (the line and the reference slipped
+    /// by a frame, or the line's buffer grew), and speexdsp's history of the reference takes
+    /// the one discontinuity in its stride; if the filter already followed the echo to its last
+    /// block, nothing moves. Otherwise the reference is placed a frame before the delay and the
+    /// filter starts again, once the delay stayed out of reach `resetAfterFrames` in a row, and
+    /// the gate is told (`converging`). A flickering estimate must cause neither.
     private func follow(_ delay: Int?) {
         guard let delay, delay < bulkDelayFrames || delay > bulkDelayFrames + 2,
               max(delay - 1, 0) != bulkDelayFrames else {
@@ -301,7 +305,7 @@ final class LineEchoCanceller {
         }
         outOfReachFrames += 1
         let working = self.working
-        if working, followed, outOfReachFrames == Self.moveAfterFrames,
+        if working, !followed || outOfReachFrames == Self.moveAfterFrames,
            let block = canceller.dominantBlock(share: Self.learntBlockShare, scratch: impulse),
            delay - block >= 0, abs(delay - block - bulkDelayFrames) <= Self.realignWithinFrames {
             outOfReachFrames = 0
@@ -311,6 +315,13 @@ final class LineEchoCanceller {
                 realignments &+= 1
                 spanScore = 0
             }
+            return
+        }
+        if !followed && delay - bulkDelayFrames < Self.filterSamples / Self.frameSamples {
+            // The first measurement within the filter's span: the filter has been learning
+            // that echo since the start; keep it where it is.
+            outOfReachFrames = 0
+            followed = true
             return
         }
         guard outOfReachFrames >= Self.resetAfterFrames || !followed else { return }

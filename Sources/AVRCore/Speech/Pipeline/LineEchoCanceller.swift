@@ -138,7 +138,7 @@ final class LineEchoCanceller {
         history.initialize(repeating: 0)
         output = .allocate(capacity: Self.frameSamples)
         output.initialize(repeating: 0)
-        impulse = .allocate(capacity: Self.filterSamples)
+        impulse = .allocate(capacity: canceller.impulseSamples)
         impulse.initialize(repeating: 0)
     }
 

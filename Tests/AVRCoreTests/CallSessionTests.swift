@@ -17,6 +17,17 @@ final class FakeSpeechBackend: SpeechBackend {
     var closes = 0
     /// Runs with each caller frame, after it is recorded.
     var onAudio: ((FakeSpeechBackend, UnsafeRawBufferPointer) -> Void)?
+    /// What the call told of the line, in order: frames played (their sample count; 0 for a
+    /// frame of silence) and silence where nothing went out (negative: that many samples).
+    var line: [Int] = []
+
+    func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {
+        line.append(samples.contains { $0 != 0 } ? samples.count : 0)
+    }
+
+    func agentLineSilent(samples: Int) {
+        line.append(-samples)
+    }
 
     func start() {
         starts += 1
@@ -81,6 +92,7 @@ final class FakeSpeechBackend: SpeechBackend {
     /// the server has sent so far after each read; it returns true when the client is done
     /// and closes. The test ends when the server has closed its side.
     static func call(backend: FakeSpeechBackend, made failure: SpeechFailure? = nil, deadlineMs: UInt64 = 5_000, claimAnswersAfterMs: UInt64? = nil,
+                     onLoop: (EventLoop) throws -> Void = { _ in },
                      afterConnect: @escaping (TCPStream) -> Void,
                      onMessages: @escaping (TCPStream, Outcome) -> Void = { _, _ in }) throws -> Outcome {
         let lines = Lines()
@@ -91,6 +103,7 @@ final class FakeSpeechBackend: SpeechBackend {
         var outcome = Outcome()
         var made = 0
         try withLoop(deadlineMs: deadlineMs) { loop, done in
+            try onLoop(loop)
             let context = try CallContext(loop: loop, configuration: Configuration(),
                                           registry: CallRegistry(timeToLive: 60_000, capacity: 16), webhooks: nil,
                                           ambient: nil, log: log, metrics: LoopMetrics(server: server, loopIndex: 0))
@@ -365,5 +378,51 @@ final class FakeSpeechBackend: SpeechBackend {
         #expect(outcome.count("Call ended: STS closed the connection") == 1)
         #expect(outcome.count("Call ended") == 1)
         #expect(Self.endedCount(outcome, "sts_closed"))
+    }
+
+    /// The agent's stream runs dry for longer than a tick while it is still streaming: the
+    /// playout holds (sends nothing) and the line is silent. The backend is told each whole
+    /// frame of that silence (the echo canceller's reference writes it), between the last frame
+    /// before the hold and the first after it, and nothing while frames follow each other.
+    @Test func aHeldSlotIsToldToTheBackendAsLineSilence() throws {
+        let backend = FakeSpeechBackend()
+        var loop: EventLoop?
+        func agent(_ start: Int) -> [UInt8] {
+            (0..<480).flatMap { index -> [UInt8] in
+                let sample = UInt16(bitPattern: Int16(start + index))
+                return [UInt8(truncatingIfNeeded: sample), UInt8(truncatingIfNeeded: sample >> 8)]
+            }
+        }
+        backend.onAudio = { backend, _ in
+            guard backend.frames == 1 else { return }
+            // Three frames now, three more 90 ms later: the queue runs dry after 60 ms, within
+            // the hold (what was queued and two frames), so the next two ticks hold.
+            agent(1000).withUnsafeBytes { backend.delegate?.speechAgentAudio(pcm: $0) }
+            let timer = try! Timer(loop: loop!)
+            timer.start(timeout: 90) {
+                timer.close()
+                agent(2000).withUnsafeBytes { backend.delegate?.speechAgentAudio(pcm: $0) }
+            }
+        }
+        var hungUp = false
+        let outcome = try Self.call(backend: backend, onLoop: { loop = $0 }, afterConnect: { client in
+            client.write(Self.frame(from: 1))
+        }, onMessages: { client, outcome in
+            guard !hungUp, outcome.samples.filter({ $0 != 0 }).count >= 960 else { return }
+            hungUp = true
+            client.write(AudioSocketEncoder.hangupMessage)
+        })
+        #expect(outcome.samples.filter { $0 != 0 }.count == 960)
+        // The line as told: three frames, the held silence, three frames (before and after
+        // them: silence frames of the idle line).
+        let agentFrames = backend.line.enumerated().filter { $0.element > 0 }.map(\.offset)
+        try #require(agentFrames.count == 6, "\(backend.line)")
+        #expect(agentFrames[1] == agentFrames[0] + 1 && agentFrames[2] == agentFrames[1] + 1, "\(backend.line)")
+        let between = backend.line[(agentFrames[2] + 1)..<agentFrames[3]]
+        #expect(between.allSatisfy { $0 < 0 }, "between the bursts: \(Array(between))")
+        let silent = -between.reduce(0, +)
+        #expect(silent >= 160 && silent <= 320, "silence told: \(silent) samples")
+        // No silence is told anywhere else: frames on the grid leave no hole.
+        #expect(backend.line.filter { $0 < 0 }.count == between.count, "\(backend.line)")
     }
 }

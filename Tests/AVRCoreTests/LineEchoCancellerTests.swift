@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import AVRCore
 import AVRProtocol
@@ -85,5 +88,116 @@ import AVRProtocol
         #expect(last == 149 + tail)
         #expect(ran[50...149 + tail].allSatisfy { $0 })
         #expect(canceller.cancelledFrames == 100 + tail)
+    }
+
+    /// Speech-like agent audio: white noise under a syllable-rate envelope (about 4 Hz, varying
+    /// depth) with a pause of 0.3 s every 2 s, peaking near −12 dBFS. Deterministic.
+    static func speechLike(frames: Int, seed: UInt32) -> [Int16] {
+        var noise = Noise(state: seed)
+        return (0..<frames * 160).map { index in
+            let t = Float(index) / 8000
+            let wander: Float = 0.7 * sinf(2 * Float.pi * 0.9 * t)
+            let syllable: Float = 0.5 - 0.5 * cosf(2 * Float.pi * 4.1 * t + wander)
+            let pause: Float = t.truncatingRemainder(dividingBy: 2) > 1.7 ? 0 : 1
+            return Int16(Float(noise.next(10_000)) * (0.1 + 0.9 * syllable) * pause)
+        }
+    }
+
+    struct LineRun {
+        var canceller = LineEchoCanceller()
+        /// Per frame: caller power in and out, and whether the canceller was converging.
+        var powerIn: [Float] = []
+        var powerOut: [Float] = []
+        var converging: [Bool] = []
+        var lineLoss: [Float?] = []
+        /// Per frame: the canceller's resets and moves of the reference keeping the filter so far.
+        var resets: [Int] = []
+        var realignments: [Int] = []
+    }
+
+    /// The agent at `speechLike` levels; the caller's line carries the agent at ERL 10 dB,
+    /// `delay(frame)` samples late, plus noise 45 dB under the agent's peak.
+    static func run(frames: Int, delay: (Int) -> Int) -> LineRun {
+        var result = LineRun()
+        let agent = speechLike(frames: frames + 1, seed: 3)
+        var callerNoise = Noise(state: 17)
+        agent[0..<160].withUnsafeBufferPointer { result.canceller.played($0) }
+        for frame in 0..<frames {
+            agent[(frame + 1) * 160..<(frame + 2) * 160].withUnsafeBufferPointer { result.canceller.played($0) }
+            let lag = delay(frame)
+            let caller = (frame * 160..<(frame + 1) * 160).map { index -> Int16 in
+                let echo = index >= lag ? 0.316 * Float(agent[index - lag]) : 0
+                return Int16(echo) &+ callerNoise.next(60)
+            }
+            caller.withUnsafeBufferPointer { input in
+                let output = result.canceller.process(input)
+                result.powerIn.append(BargeInDetector.meanSquare(input))
+                result.powerOut.append(BargeInDetector.meanSquare(output))
+            }
+            result.converging.append(result.canceller.distrusted)
+            result.lineLoss.append(result.canceller.unconvergedLineLoss?.decibels)
+            result.resets.append(result.canceller.resets)
+            result.realignments.append(result.canceller.realignments)
+        }
+        return result
+    }
+
+    /// Echo removed over `frames` (dB).
+    static func removed(_ run: LineRun, _ frames: Range<Int>) -> Float {
+        EchoPathEstimator.decibels(power: run.powerIn[frames].reduce(0, +))
+            - EchoPathEstimator.decibels(power: run.powerOut[frames].reduce(0, +))
+    }
+
+    /// The echo's delay is 60 ms, then steps to 100 ms (the line's buffer grew, or the
+    /// reference slipped against the line). At 60 ms the echo sits in the filter's last block
+    /// (the reference undelayed): out of the old rule's reach, which started the filter
+    /// again; the filter has it, so it is kept. At 100 ms it is out of the filter's span: the
+    /// reference moves by the step (once the path estimator sees it), keeping the filter, and
+    /// nothing is reset or distrusted.
+    @Test func aDelayStepMovesTheReferenceAndKeepsTheFilter() throws {
+        let step = 600
+        let run = Self.run(frames: 1_200) { $0 < step ? 480 : 800 }
+        let canceller = run.canceller
+        #expect(canceller.resets == 0)
+        #expect(run.realignments[step - 1] == 0)
+        let before = Self.removed(run, step - 200..<step)
+        #expect(before > 20, "removed before the step: \(before) dB")
+        // Moved after the step, so that the echo is in the filter's last block again.
+        #expect(canceller.realignments >= 1)
+        #expect(canceller.bulkDelayFrames == 2)
+        let moved = try #require(run.realignments.firstIndex(of: canceller.realignments))
+        #expect(moved < step + 200, "moved at frame \(moved)")
+        // The gate is told to distrust the filter only between the step and the move (the echo
+        // moved away from the filter), and no longer once the filter removes it again.
+        #expect(run.converging[..<step].allSatisfy { !$0 })
+        #expect(run.converging[(moved + 50)...].allSatisfy { !$0 })
+        let after = Self.removed(run, moved + 50..<moved + 150)
+        #expect(after > before - 6, "removed after the move: \(after) dB")
+    }
+
+    /// The echo moves from 60 to 260 ms: out of the filter's span, for longer than
+    /// `resetAfterFrames`. From when the path estimator sees the echo out of reach (the filter
+    /// then removes next to nothing) until the restarted filter removes the echo again, the
+    /// gate is given the raw line's measured loss (10 dB).
+    @Test func aMoveOutOfTheSpanStartsTheFilterAgainAndTellsTheGate() throws {
+        let step = 600
+        let run = Self.run(frames: 1_400) { $0 < step ? 480 : 2_080 }
+        let canceller = run.canceller
+        #expect(run.resets[step - 1] == 0)
+        #expect(canceller.resets == 1)
+        #expect(canceller.realignments == run.realignments[step - 1])
+        #expect(canceller.bulkDelayFrames == 12)
+        #expect(run.converging[..<step].allSatisfy { !$0 })
+        let start = try #require(run.converging.firstIndex(of: true))
+        #expect(start < step + 150, "distrusted from frame \(start)")
+        let loss = try #require(run.lineLoss[start])
+        #expect(abs(loss - 10) < 2, "raw line loss \(loss) dB")
+        // Distrusted through the reset, converged again within 3 s of it, removing the echo.
+        let reset = try #require(run.resets.firstIndex(of: 1))
+        #expect(run.converging[start..<reset].allSatisfy { $0 })
+        let end = try #require(run.converging[reset...].firstIndex(of: false))
+        #expect(end - reset < 150, "converging for \(end - reset) frames after the reset")
+        #expect(run.converging[end...].allSatisfy { !$0 })
+        #expect(Self.removed(run, end..<end + 100) > 10)
     }
 }

@@ -128,7 +128,81 @@ private func measure(agent: [Int16], caller: [Int16], lags: Int = 16) -> EchoPat
     }
 }
 
+extension EchoReferenceTests {
+    /// The playout holds for three ticks (nothing sent, the line silent) and resumes. Told
+    /// each silent frame as its tick passes (`LineTimeline`), the reference reads on without
+    /// being set again, and reads the hole as silence where the line had it; not told, it
+    /// is set again a frame off.
+    @Test func aHeldSlotWrittenAsSilenceKeepsTheReadsOnTheLinesClock() {
+        for told in [true, false] {
+            var reference = EchoReference(capacitySamples: 4096, slackSamples: 480)
+            var line: [Int16] = []
+            var reads: [[Int16]] = []
+            var next = 0
+            func play() {
+                let frame = (0..<160).map { Int16(next * 200 + $0) }
+                next += 1
+                frame.withUnsafeBufferPointer { reference.played($0) }
+                line += frame
+            }
+            play()
+            for tick in 0..<40 {
+                if (10..<13).contains(tick) {
+                    // Held: the tick's own silence is counted at the next tick (LineTimeline
+                    // counts a frame of silence once it has passed).
+                    if told && tick > 10 {
+                        reference.silence(160)
+                        line += [Int16](repeating: 0, count: 160)
+                    }
+                } else {
+                    if told && tick == 13 {
+                        reference.silence(160)
+                        line += [Int16](repeating: 0, count: 160)
+                    }
+                    play()
+                }
+                var out = [Int16](repeating: -1, count: 160)
+                out.withUnsafeMutableBufferPointer { reference.next(into: $0, delaySamples: 0) }
+                reads.append(out)
+            }
+            if told {
+                #expect(reference.realignments == 0)
+                // After the first read, every read is the line's next frame, the hole included.
+                let readLine = Array(reads[1...].joined())
+                let start = line.firstIndex(of: reads[1][0])!
+                #expect(Array(line[start..<start + readLine.count]) == readLine)
+            } else {
+                #expect(reference.realignments > 0)
+            }
+        }
+    }
+}
+
 @Suite struct MeasuredEchoGateTests {
+    /// While an echo canceller in front converges again after starting its filter again, the
+    /// gate sits no deeper than the raw line's measured loss allows, however deep it had learnt
+    /// the canceller's output to be.
+    @Test func anUnconvergedCancellerBoundsTheGateByTheRawLine() {
+        let agent = TestSignal.speechLike(rmsDBFS: -20, count: 4 * second)
+        // What a converged canceller leaves: the agent 35 dB down.
+        let heard = line(agent, lossDecibels: 35, delay: 0)
+        var detector = BargeInDetector(configuration: VADConfiguration())
+        var gates: [Float] = []
+        for frame in 0..<(agent.count / 160) {
+            let range = frame * 160..<(frame + 1) * 160
+            // The last second: the filter has just started again on a line measured at
+            // ERL 10 dB with a spread of 1 dB.
+            detector.unconvergedLineLoss = frame >= 150 ? (10, 1) : nil
+            agent[range].withUnsafeBufferPointer { detector.agentPlayed($0) }
+            _ = heard[range].withUnsafeBufferPointer { detector.callerFrame($0) }
+            gates.append(detector.echoGateDecibels)
+        }
+        #expect(gates[149] > 20, "learnt gate \(gates[149]) dB")
+        // 10 dB less 1.5 spreads and the 3 dB margin.
+        #expect(gates[150...].allSatisfy { abs($0 - 5.5) < 0.01 })
+    }
+
+
     /// A line returning the agent 6 dB down (the worst a hybrid may, ITU-T G.168): the fixed
     /// 14 dB gate of earlier versions takes it for the caller; the measured gate does not.
     @Test func anEchoSixDecibelsDownIsNotBargeIn() {

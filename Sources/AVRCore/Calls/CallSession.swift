@@ -98,6 +98,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// the next tick (the backend is mid-delivery then; it is not called back into).
     private var promptPlayed: UnsafeMutableBufferPointer<Int16>?
     private var promptPlayedCount = 0
+    /// The line's clock, from the times frames went out: holes in it are told to the backend
+    /// (`SpeechBackend.agentLineSilent`) before the frame after them.
+    private var lineTimeline = LineTimeline()
     private var inTick = false
     private var ambient: AmbientNoise?
     var ended: Bool { machine.isEnded }
@@ -244,6 +247,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             let length: Int
             switch playout.tick(at: deadline &+ UInt64(index) &* interval, into: scratch.samples, streamOpen: !playingOut) {
             case .nothing:
+                // A held slot leaves the line silent: the backend learns each whole frame of it.
+                let silent = lineTimeline.nothingSent(at: deadline &+ UInt64(index) &* interval)
+                if silent > 0 { backend?.agentLineSilent(samples: silent) }
                 continue
             case .silence:
                 scratch.samples.update(repeating: 0)
@@ -253,7 +259,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
                 length = samples
             }
             let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
-            if send(frame, notify: true) { sent += 1 } else { dropped += 1 }
+            if send(frame, at: deadline &+ UInt64(index) &* interval, notify: true) { sent += 1 } else { dropped += 1 }
         }
         // The loop fell behind (late or skipped ticks): one more frame, until the queue is back
         // on the agent's schedule (PlayoutController rule 5).
@@ -261,7 +267,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             let length = playout.catchUpFrame(into: scratch.samples, now: context.loop.nanoseconds)
             if length > 0 {
                 let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
-                if send(frame, notify: true) { sent += 1 } else { dropped += 1 }
+                if send(frame, at: nil, notify: true) { sent += 1 } else { dropped += 1 }
             }
         }
         // Tallies once per call and tick, not per frame (see LoopMetrics).
@@ -276,7 +282,16 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
     /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
     /// false when it was dropped because Asterisk is not reading. With `notify`, the backend
     /// learns the frame as it goes out, ambient noise included (the echo canceller's reference).
-    private func send(_ frame: UnsafeMutableBufferPointer<Int16>, notify: Bool = false) -> Bool {
+    /// `time` is when it goes out (the tick's slot, or now; nil for a catch-up frame, which
+    /// follows the frame before it): a hole of a frame or more on the line before it is told to
+    /// the backend first.
+    private func send(_ frame: UnsafeMutableBufferPointer<Int16>, at time: UInt64?, notify: Bool = false) -> Bool {
+        if let time {
+            let silent = lineTimeline.sent(samples: frame.count, at: time)
+            if silent > 0 { backend?.agentLineSilent(samples: silent) }
+        } else {
+            lineTimeline.sentBehind(samples: frame.count)
+        }
         ambient?.mix(into: frame)
         if notify { backend?.agentFramePlayed(UnsafeBufferPointer(frame)) }
         guard leg.sendAgentFrame(frame) else {
@@ -299,7 +314,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         context.scheduler.rephase(self, earliest: now &+ UInt64(count) &* settings.nanosecondsPerSample &- settings.earlyTolerance)
         let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<count])
         notifyPromptPlayed()
-        let sent = send(frame)
+        let sent = send(frame, at: now)
         // After `send`: the copy holds the frame as played, ambient noise included.
         let copy = promptPlayed ?? {
             let buffer = UnsafeMutableBufferPointer<Int16>.allocate(capacity: scratch.samples.count)

@@ -139,6 +139,9 @@ protocol SpeechBackend: AnyObject {
     func sendDTMF(_ digit: UInt8)
     /// Each 20 ms frame as it goes out to the caller (the echo reference for barge-in).
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>)
+    /// Nothing went out to the caller for `samples` samples (a hole of a frame or more before
+    /// the next frame, see `LineTimeline`): the line played silence there.
+    func agentLineSilent(samples: Int)
     /// The caller hung up: close politely and release everything; no delegate calls follow.
     func close()
 }
@@ -146,6 +149,7 @@ protocol SpeechBackend: AnyObject {
 extension SpeechBackend {
     var takesHeldAudio: Bool { true }
     func agentFramePlayed(_ samples: UnsafeBufferPointer<Int16>) {}
+    func agentLineSilent(samples: Int) {}
 }
 
 extension SpeechBackendKind {

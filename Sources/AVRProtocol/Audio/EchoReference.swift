@@ -42,6 +42,20 @@ package struct EchoReference: Sendable {
         written = position
     }
 
+    /// `count` samples of silence went out to the caller where nothing was sent (a hole in the
+    /// played audio, see `LineTimeline`): written as zeros, so the read position stays on the
+    /// line's clock rather than being set again a frame off. At most the ring's length counts.
+    package mutating func silence(_ count: Int) {
+        guard count > 0 else { return }
+        let mask = self.mask
+        let position = written
+        let length = min(count, ring.count)
+        ring.withUnsafeMutableBufferPointer { ring in
+            for index in 0..<length { ring[(position + count - length + index) & mask] = 0 }
+        }
+        written = position + count
+    }
+
     /// Forget the read position: the next read starts where the delay says (after the bulk
     /// delay changed).
     package mutating func realign() { readPosition = nil }

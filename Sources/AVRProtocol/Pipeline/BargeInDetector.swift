@@ -48,6 +48,12 @@ package struct BargeInDetector: Sendable {
     package var echoSpanTrusted = false
     /// The loss from the loudest agent frame of `echoSpanFrames` to what the detector hears.
     package private(set) var echoSpanLoss = EchoPathEstimator(lags: 1)
+    /// Set before each caller frame while an echo canceller in front has just started its
+    /// filter again and has not converged: the loss (dB) and its spread measured on the raw
+    /// line. What the gate learnt of the canceller's output then overstates the loss (its
+    /// memory holds the converged filter), so the gate sits no deeper than the raw line's loss
+    /// allows (the same rule: less `echoSpreadFactor` spreads and the margin). nil: no bound.
+    package var unconvergedLineLoss: (decibels: Float, spread: Float)?
     private var pendingSamples = 0
 
     /// Speech probability of the last analysed frame (0 when it was gated as echo or silence).
@@ -127,7 +133,10 @@ package struct BargeInDetector: Sendable {
         let useSpan = spanReference >= 0 && echoSpanTrusted && configuration.echoFixedGateDecibels == nil
             && echoSpanLoss.measuredFrames >= EchoPathEstimator.memoryFrames
             && (echoSpanLoss.lossSpreadDecibels ?? .infinity) < (echoLoss.lossSpreadDecibels ?? 0)
-        let gate = useSpan ? gateDecibels(echoSpanLoss) : gateDecibels(echoLoss)
+        var gate = useSpan ? gateDecibels(echoSpanLoss) : gateDecibels(echoLoss)
+        if let line = unconvergedLineLoss, configuration.echoFixedGateDecibels == nil {
+            gate = min(gate, max(line.decibels - configuration.echoSpreadFactor * line.spread - configuration.echoMarginDecibels, 0))
+        }
         echoGateDecibels = gate
         let echoGain = VADMath.exp(-gate / 10 * 2.302_585)
         lastFrameWasEcho = raw > 0 && estimator.bandPower <= (useSpan ? spanReference : echoReference) * echoGain

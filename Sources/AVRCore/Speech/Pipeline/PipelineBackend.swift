@@ -159,6 +159,11 @@ final class PipelineBackend: SpeechBackend {
         syncPlaying()
     }
 
+    func agentLineSilent(samples: Int) {
+        guard !closed, !settings.interruptListening else { return }
+        echoCanceller?.lineSilent(samples: samples)
+    }
+
     func close() {
         guard !closed else { return }
         closed = true
@@ -205,6 +210,7 @@ final class PipelineBackend: SpeechBackend {
             heard = echoCanceller.process(heard)
             detector.echoSpanFrames = echoCanceller.echoSpanFrames
             detector.echoSpanTrusted = echoCanceller.echoSpanTrusted
+            detector.unconvergedLineLoss = echoCanceller.unconvergedLineLoss
         }
         if asrHearsCancelled { toASR(UnsafeRawBufferPointer(heard)) }
         guard let change = detector.callerFrame(heard) else { return }
@@ -227,7 +233,7 @@ final class PipelineBackend: SpeechBackend {
             return
         }
         let path = echoCanceller.path
-        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames, idled \(echoCanceller.idlePeriods) times"
+        let cancelled = "cancelled \(echoCanceller.cancelledFrames) of \(echoCanceller.frames) frames, idled \(echoCanceller.idlePeriods) times, reference moved \(echoCanceller.realignments) times keeping the filter, filter reset \(echoCanceller.resets) times"
         guard path.echoFound, let loss = path.lossDecibels, let delay = path.delayFrames else {
             log.debug("Echo path: no echo measured (\(cancelled)); loss to the detector \(residual)")
             return

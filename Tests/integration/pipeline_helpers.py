@@ -17,6 +17,7 @@ from collections import deque
 
 import numpy as np
 
+from asterisk_sim import KIND_SLIN
 from audio import lin2ulaw
 from speech import FRAME_BYTES, as_array, as_pcm, noise
 
@@ -30,20 +31,39 @@ class CallerLine:
         self.echo_gain = None if echo_db is None else 10 ** (echo_db / 20)
         self.echo_delay = echo_delay
         self.echo_pos: int | None = None   # byte offset in what was heard (see _echo)
+        self._wall0: float | None = None   # when frame 0 was due (wall clock)
+        self._heard_index = 0              # received messages, and slin bytes among them,
+        self._heard_bytes = 0              # that had arrived by the last frame's due time
         self.rng = np.random.default_rng(seed)
         self.queue: deque = deque()
         self.sent: list[tuple[float, str | None, bytes, bytes]] = []  # (t, tag, slin, wire)
         self.cond = threading.Condition()
 
-    def _echo(self):
-        """What the line returns with this caller frame: the heard audio `echo_delay` frames
-        back, read as a steady line reads it, one frame's worth per caller frame. Pairing each
-        caller frame with "the newest heard frame less the delay" instead repeats a frame and
-        skips the next whenever the server's frames and the caller's clock land close together
-        (no real line does that); the position only moves to the target again when the two
-        clocks drift apart by more than two frames (a hold, a stall), as a jitter buffer would."""
+    def _heard_by(self, due: float) -> int:
+        """Bytes of audio the caller had heard by wall-clock time `due` (the kernel's receive
+        times): what a line running in real time had played by then, however late this
+        process's streaming thread gets round to the frame due at `due`."""
+        call = self.call
+        with call.cond:
+            while self._heard_index < len(call.received) and call.kernel_times[self._heard_index] <= due:
+                _, kind, payload = call.received[self._heard_index]
+                if kind == KIND_SLIN:
+                    self._heard_bytes += len(payload)
+                self._heard_index += 1
+        return self._heard_bytes
+
+    def _echo(self, due: float):
+        """What the line returns with the caller frame due at `due`: the heard audio
+        `echo_delay` frames back, read as a steady line reads it, one frame's worth per caller
+        frame. Pairing each caller frame with "the newest heard frame less the delay" instead
+        repeats a frame and skips the next whenever the server's frames and the caller's clock
+        land close together (no real line does that); the position only moves to the target
+        again when the two clocks drift apart by more than two frames (a hold, a stall), as a
+        jitter buffer would. The target is taken at the frame's due time, not when this thread
+        runs: a line's echo does not wait for the test process (a loaded machine runs the
+        streaming thread late, then several frames at once)."""
         heard = self.call.heard_slin()
-        target = len(heard) - (self.echo_delay + 1) * FRAME_BYTES
+        target = self._heard_by(due) - (self.echo_delay + 1) * FRAME_BYTES
         if target < 0:
             return None
         if self.echo_pos is None or abs(self.echo_pos - target) > 2 * FRAME_BYTES:
@@ -74,8 +94,10 @@ class CallerLine:
         x = None
         if self.noise_dbfs is not None:
             x = noise(FRAME_BYTES, self.noise_dbfs, self.rng)
+        if self._wall0 is None:
+            self._wall0 = time.time() - seq * 0.020
         if self.echo_gain is not None:
-            e = self._echo()
+            e = self._echo(self._wall0 + seq * 0.020)
             if e is not None:
                 x = e if x is None else x + e
         if x is not None:

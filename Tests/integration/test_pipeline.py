@@ -522,7 +522,7 @@ def test_barge_in_stops_playback_and_cancels_requests(avr, asr_service, llm_serv
 # worst case), which the echo canceller and the measured gate must take (docs/VAD.md).
 @pytest.mark.parametrize("echo_db", [-20.0, -10.0, -6.0], ids=["erl20", "erl10", "erl6"])
 def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_service, calls,
-                                              webhook_receiver, echo_db):
+                                              webhook_receiver, echo_db, harness_lag):
     """White noise at −40 dBFS, and with it what the caller hears reflected back 60 ms later at
     −20 dB (−10, −6), all through the greeting and a two-sentence answer: no interruption,
     every clip heard whole, no request cancelled."""
@@ -557,12 +557,17 @@ def test_line_noise_and_echo_do_not_barge_in(avr, asr_service, llm_service, tts_
     # "found" test is strict, see docs/VAD.md), the return loss is within 3 dB and the delay
     # 20-140 ms: 3 frames of the line, measured from the reference's read position, which sits
     # about a frame behind the newest frame played and is fixed by where the pacing grid and the
-    # caller's frames fall at the call's start (a 60 ms line has been seen to read 20 ms).
+    # caller's frames fall at the call's start (a 60 ms line has been seen to read 20 ms). The
+    # simulated line is a thread of this process: on a loaded machine (a sleeping probe woke
+    # 5 ms late or more, HarnessLag) its echo comes back when it gets to run, up to a frame or
+    # two sooner against the reference, so only the upper bound holds there.
+    wire = call.wire_times()
     call.hangup()
+    machine = harness_lag.bounds(wire[0], wire[-1])[1]
     m = srv.wait_for_log(r"Echo path: (ERL (\d+) dB, delay (\d+) ms|no echo measured)", timeout=5.0)
     if m.group(2) is not None:
         assert abs(int(m.group(2)) + echo_db) <= 3, m.group(0)
-        assert 20 <= int(m.group(3)) <= 140, m.group(0)
+        assert (20 if machine < 0.005 else 0) <= int(m.group(3)) <= 140, f"{m.group(0)} (machine lag up to {machine * 1000:.1f} ms)"
 
 
 # --------------------------------------------------------------------------- (d) INTERRUPT_LISTENING

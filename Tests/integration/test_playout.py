@@ -166,7 +166,7 @@ class Caller:
 # The echo delay after the short frames stays where it was thanks to the early credit of
 # PlayoutController rule 3 (simulated in PlayoutJitterTests); the comparison is of medians over
 # 40 and 50 frames, so a few late wake-ups of a busy machine do not move it.
-def test_short_asterisk_frames_add_no_echo_delay(avr_server, echo_sts, calls):
+def test_short_asterisk_frames_add_no_echo_delay(avr_server, echo_sts, calls, harness_lag):
     """Three 276-byte frames (where Asterisk moves from one played file to the next) among
     320-byte ones: the echo delay after them is not 3 x 2.75 ms later than before."""
     srv = avr_server(STS_URL=echo_sts.url)
@@ -181,7 +181,13 @@ def test_short_asterisk_frames_add_no_echo_delay(avr_server, echo_sts, calls):
     sizes = {len(p) for _, p in call.audio_frames()}
     print(f"echo delay median {before:.2f} ms before the short frames, {after:.2f} ms after; frame sizes {sorted(sizes)}")
     assert call.protocol_error is None, call.protocol_error
-    assert 276 in sizes, "the short frames were not relayed as short frames"
+    # A short frame goes out as it is when the queue holds less than a frame; a loaded machine
+    # that delays the echo peer lets frames queue up, and they then go out whole: the case is
+    # only required to happen where a sleeping probe woke within 5 ms all through (HarnessLag).
+    wire = call.wire_times()
+    machine = harness_lag.bounds(wire[0] - 0.1, wire[-1])[1]
+    check_timing(276 in sizes or machine >= 0.005,
+                 f"the short frames were not relayed as short frames (machine lag up to {machine * 1000:.2f} ms)")
     check_timing(after - before < 2.75, f"echo delay grew {after - before:.2f} ms over three short frames")
 
 

@@ -227,6 +227,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         guard !ended else { return }
         quality.framesLate += skipped
         notifyPromptPlayed()
+        if leg.sendsAhead && !sendAhead() { return }
         // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
         // not written over the frame in the shared scratch buffer.
         inTick = true
@@ -279,6 +280,33 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         if playedOut { run(.playoutDrained) }
     }
 
+    /// The channel's queue paces (`WS_MEDIA_PACING=asterisk`): every whole frame queued goes
+    /// now, as far as the leg may write. True when the tick is to play its own frame too: the
+    /// channel has at most the frame it is playing left of ours (a tail shorter than a frame,
+    /// silence on an idle line, the end of a call's playing out wait for that). False while it
+    /// plays what it holds, or after `MEDIA_XOFF`: then nothing leaves the playout queue (it
+    /// has its own limit), so nothing is dropped.
+    private func sendAhead() -> Bool {
+        let now = context.loop.nanoseconds
+        guard leg.mayWrite(at: now) else { return false }
+        inTick = true
+        defer { inTick = false }
+        let scratch = context.scratch
+        var sent = 0
+        var dropped = 0
+        while leg.mayWrite(at: now) {
+            let length = playout.aheadFrame(into: scratch.samples, now: now)
+            guard length > 0 else { break }
+            let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
+            if send(frame, notify: true) { sent += 1 } else { dropped += 1 }
+        }
+        let metrics = context.metrics
+        metrics.framesSent += sent
+        metrics.droppedBackpressure += dropped
+        quality.framesOut += sent
+        return leg.channelNearlyDrained(at: now)
+    }
+
     /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
     /// false when it was dropped because Asterisk is not reading. With `notify`, the backend
     /// learns the frame as it goes out, ambient noise included (the echo canceller's reference).
@@ -307,6 +335,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         guard !ended, !inTick, schedulerPosition != nil else { return }
         let scratch = context.scratch
         let now = context.loop.nanoseconds
+        // The channel paces and is full (`MEDIA_XOFF`): the frame stays queued for a tick.
+        if leg.sendsAhead && !leg.mayWrite(at: now) { return }
         let count = playout.promptFrame(into: scratch.samples, now: now)
         guard count > 0 else { return }
         // The next frame is due when this one has played (20 ms, less for a short frame).

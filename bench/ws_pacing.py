@@ -9,8 +9,8 @@ For each mode, one call, `--turns` answers of `--answer` seconds each:
   (the added latency of the agent's first audio; the channel's timer phase is its own);
 - interruption tail: the STS interrupts `--interrupt-after` seconds into the playing of the
   answer; how long after the interruption the channel still plays agent frames (with
-  FLUSH_MEDIA), and how much the channel held when the flush came (what would still play
-  without FLUSH_MEDIA).
+  FLUSH_MEDIA), how long the flush took to reach the channel, and how much the channel held
+  when it came (what would still play without FLUSH_MEDIA, 20 ms a frame).
 
     AVR_CORE_BIN=.build/release/avr-core .venv/bin/python3 bench/ws_pacing.py --turns 20
 """
@@ -60,36 +60,33 @@ def start_server(binary: str, sts_url: str, pacing: str):
             time.sleep(0.05)
 
 
-def wait(ch, predicate, timeout, what):
-    return ch.wait(predicate, timeout, what)
-
-
 def run(binary: str, pacing: str, turns: int, answer: float, interrupt_after: float) -> dict:
     sts = PushSts().start()
     proc, http_port = start_server(binary, sts.url, pacing)
     ch = QueuedWebSocketChannel(http_port, fmt="slin").start()
-    first_audio, first_received, tails, held_at_flush, cpu = [], [], [], [], []
+    first_audio, first_received, tails, held_at_flush, flush_delay = [], [], [], [], []
     try:
         sts.wait_connection()
-        wait(ch, lambda: len(ch.played) >= 10, 5, "the idle line")
+        ch.wait(lambda: len(ch.played) >= 10, 5, "the idle line")
         frames = int(answer * 50)
         for turn in range(turns):
             base_played = len(played(ch))
             base_received = len(received(ch))
             flushes = len(ch.flushes)
             sent_at = sts.send_answer(frames)
-            wait(ch, lambda: len(played(ch)) > base_played, 5, "the answer's first frame to play")
+            ch.wait(lambda: len(played(ch)) > base_played, 5, "the answer's first frame to play")
             first_audio.append(played(ch)[base_played][0] - sent_at)
             first_received.append(received(ch)[base_received][0] - sent_at)
             # Interrupt a while into the playing of the answer.
             n = int(interrupt_after * 50)
-            wait(ch, lambda: len(played(ch)) >= base_played + n, answer + 5, f"{n} frames played")
+            ch.wait(lambda: len(played(ch)) >= base_played + n, answer + 5, f"{n} frames played")
             interrupted_at = sts.send([{"type": "interruption"}])
-            wait(ch, lambda: len(ch.flushes) > flushes, 5, "FLUSH_MEDIA")
+            ch.wait(lambda: len(ch.flushes) > flushes, 5, "FLUSH_MEDIA")
             flushed_at, held = ch.flushes[-1]
             held_at_flush.append(held)
+            flush_delay.append(flushed_at - interrupted_at)
             # Settle: a few frames played after the flush, then the tail is final.
-            wait(ch, lambda: any(t > flushed_at + 0.1 for t, _ in ch.played[-3:]), 5, "frames after the flush")
+            ch.wait(lambda: any(t > flushed_at + 0.1 for t, _ in ch.played[-3:]), 5, "frames after the flush")
             last = max((t for t, _ in played(ch)[base_played:]), default=interrupted_at)
             tails.append(max(0.0, last - interrupted_at) * 1000)
         with open(f"/proc/{proc.pid}/stat") as f:
@@ -110,6 +107,7 @@ def run(binary: str, pacing: str, turns: int, answer: float, interrupt_after: fl
             "first_audio_played_ms": summary(first_audio),
             "first_audio_received_ms": summary(first_received),
             "interruption_tail_ms": summary(tails, 1.0),
+            "flush_after_interruption_ms": summary(flush_delay),
             "held_at_flush_frames": summary(held_at_flush, 1.0),
             "ignored_by_channel": ch.ignored, "largest_channel_queue": ch.largest_queue,
             "avr_core_cpu_s": cpu_seconds}

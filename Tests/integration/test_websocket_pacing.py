@@ -90,13 +90,15 @@ class PushSts:
         return wait_on(self._cond, lambda: self._ws, timeout, lambda: "push STS: no connection")
 
     def send(self, messages: list[dict]) -> float:
-        """Sends the messages in order; returns the monotonic time the last one was sent."""
+        """Sends the messages in order; returns the monotonic time the first one was sent."""
         ws = self.wait_connection()
+        texts = [json.dumps(m, separators=(",", ":")) for m in messages]
 
         async def go():
-            for m in messages:
-                await ws.send(json.dumps(m, separators=(",", ":")))
-            return time.monotonic()
+            first = time.monotonic()
+            for text in texts:
+                await ws.send(text)
+            return first
 
         return asyncio.run_coroutine_threadsafe(go(), self._loop_thread.loop).result(10)
 

@@ -419,7 +419,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         if arrival.frameDue { sendPromptFrame() }
     }
 
-    var agentQueuedSamples: Int { playout.queuedSamples }
+    /// What the agent has still to say: our playout queue, and when the channel paces
+    /// (`WS_MEDIA_PACING=asterisk`) what it holds of ours (the pipeline's barge-in asks this).
+    var agentQueuedSamples: Int { playout.queuedSamples + leg.channelHeldSamples(at: context.loop.nanoseconds) }
 
     func speechInterrupted() {
         playout.clear()

@@ -26,6 +26,9 @@ protocol CallerLeg: AnyObject {
     func mayWrite(at now: UInt64) -> Bool
     /// With `sendsAhead`: the channel has at most the frame it is playing left of ours.
     func channelNearlyDrained(at now: UInt64) -> Bool
+    /// With `sendsAhead`: 8 kHz samples of agent audio the channel still holds to play at `now`
+    /// (by the estimate), which count as the agent still speaking.
+    func channelHeldSamples(at now: UInt64) -> Int
     /// The agent was interrupted: whatever of its audio the leg or Asterisk still holds goes.
     func agentAudioFlushed()
     /// Ends the connection, telling Asterisk to hang up first when `hangup` (it did not end
@@ -37,4 +40,5 @@ extension CallerLeg {
     var sendsAhead: Bool { false }
     func mayWrite(at now: UInt64) -> Bool { true }
     func channelNearlyDrained(at now: UInt64) -> Bool { true }
+    func channelHeldSamples(at now: UInt64) -> Int { 0 }
 }

@@ -196,6 +196,11 @@ final class WebSocketMediaLeg: CallerLeg {
         channel.nearlyDrained(at: now)
     }
 
+    func channelHeldSamples(at now: UInt64) -> Int {
+        // 125 µs a sample at 8 kHz.
+        sendsAhead ? Int(channel.held(at: now) / 125_000) : 0
+    }
+
     func sendAgentFrame(_ samples: UnsafeMutableBufferPointer<Int16>) -> Bool {
         guard let format, !closeSent else { return false }
         // Its queue is full (MEDIA_XOFF), or it is not reading: drop rather than queue (when

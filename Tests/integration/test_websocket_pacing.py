@@ -102,6 +102,11 @@ class PushSts:
 
         return asyncio.run_coroutine_threadsafe(go(), self._loop_thread.loop).result(10)
 
+    def close(self) -> None:
+        """The agent ends the call: a close frame (1000)."""
+        ws = self.wait_connection()
+        asyncio.run_coroutine_threadsafe(ws.close(1000), self._loop_thread.loop).result(10)
+
     def send_answer(self, frames: int, per_message: int = 50) -> float:
         """The agent's answer in one burst: `frames` marked 20 ms frames, `per_message` a message."""
         messages = []
@@ -192,6 +197,18 @@ def test_asterisk_pacing_stops_at_xoff_and_resumes_at_xon_without_loss(avr_serve
     assert after and min(after) >= xon_at, "frames sent before MEDIA_XON"
     assert [s for _, s in received(ch)] == list(range(total))
     assert ch.ignored == 0 and ch.largest_queue < QueuedWebSocketChannel.MAX
+
+def test_asterisk_pacing_hangs_up_after_the_channel_played_the_last_words(avr_server, push_sts, channel):
+    srv, ch = start_call(avr_server, push_sts, channel, "asterisk")
+    push_sts.send_answer(100)  # 2 s, all in the channel's queue at once
+    ch.wait(lambda: len(received(ch)) >= 100, 3.0, "all 100 agent frames")
+    push_sts.close()
+    ch.wait_text("HANGUP", timeout=5.0)
+    hangup_at = next(t for t, text in ch.texts if text.split(" ")[0] == "HANGUP")
+    heard = [s for t, s in played(ch) if t <= hangup_at]
+    # The channel plays a frame a tick; the last one may be playing as HANGUP comes.
+    assert len(heard) >= 99, f"HANGUP came after {len(heard)} of 100 frames had played"
+
 
 def test_core_pacing_keeps_the_channel_queue_near_empty(avr_server, push_sts, channel):
     srv, ch = start_call(avr_server, push_sts, channel, "core")

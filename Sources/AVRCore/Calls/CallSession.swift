@@ -227,7 +227,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         guard !ended else { return }
         quality.framesLate += skipped
         notifyPromptPlayed()
-        if leg.sendsAhead && !sendAhead() { return }
+        if leg.sendsAhead {
+            // The channel paces: after MEDIA_XOFF nothing leaves the playout queue (it has its
+            // own limit), so nothing is dropped; while the channel plays what it holds of ours
+            // the tick only tops it up.
+            let now = context.loop.nanoseconds
+            guard leg.mayWrite(at: now) else { return }
+            if !leg.channelNearlyDrained(at: now) { return sendAhead() }
+        }
         // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
         // not written over the frame in the shared scratch buffer.
         inTick = true
@@ -277,18 +284,16 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         metrics.silenceFrames += silent
         metrics.droppedBackpressure += dropped
         quality.framesOut += sent
-        if playedOut { run(.playoutDrained) }
+        if playedOut { return run(.playoutDrained) }
+        // The tick's own frame went on the grid (a stream in real time stays on it, as with
+        // `core`); whatever else is queued in whole frames follows at once.
+        if leg.sendsAhead { sendAhead() }
     }
 
     /// The channel's queue paces (`WS_MEDIA_PACING=asterisk`): every whole frame queued goes
-    /// now, as far as the leg may write. True when the tick is to play its own frame too: the
-    /// channel has at most the frame it is playing left of ours (a tail shorter than a frame,
-    /// silence on an idle line, the end of a call's playing out wait for that). False while it
-    /// plays what it holds, or after `MEDIA_XOFF`: then nothing leaves the playout queue (it
-    /// has its own limit), so nothing is dropped.
-    private func sendAhead() -> Bool {
+    /// now, as far as the leg may write (`MEDIA_XOFF`, its queue's estimate, the socket).
+    private func sendAhead() {
         let now = context.loop.nanoseconds
-        guard leg.mayWrite(at: now) else { return false }
         inTick = true
         defer { inTick = false }
         let scratch = context.scratch
@@ -304,7 +309,6 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         metrics.framesSent += sent
         metrics.droppedBackpressure += dropped
         quality.framesOut += sent
-        return leg.channelNearlyDrained(at: now)
     }
 
     /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
@@ -467,8 +471,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             run(.backendFailed, ending: .backendFailed(backend, failure))
         case .finished, .endedWithoutCloseFrame:
             if case .endedWithoutCloseFrame = reason { log.info("STS closed the connection without a close frame") }
-            // Play out what is queued, then hang up (see playFrames).
-            run(.backendFinished(playoutEmpty: playout.isEmpty))
+            // Play out what is queued, then hang up (see playFrames); when the channel paces,
+            // what it still holds of ours is queued too.
+            run(.backendFinished(playoutEmpty: playout.isEmpty && leg.channelNearlyDrained(at: context.loop.nanoseconds)))
         }
     }
 

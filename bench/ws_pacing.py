@@ -11,6 +11,7 @@ For each mode, one call, `--turns` answers of `--answer` seconds each:
   answer; how long after the interruption the channel still plays agent frames (with
   FLUSH_MEDIA), how long the flush took to reach the channel, and how much the channel held
   when it came (what would still play without FLUSH_MEDIA, 20 ms a frame).
+Then, per mode, a stream in real time (the built-in echo backend): the delay of each echo.
 
     AVR_CORE_BIN=.build/release/avr-core .venv/bin/python3 bench/ws_pacing.py --turns 20
 """
@@ -32,7 +33,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "Tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "integration", "peers"))
 
-from test_websocket_pacing import PushSts, played, received  # noqa: E402
+from test_websocket_pacing import PushSts, agent_frame, played, received  # noqa: E402
 from websocket_channel_sim import QueuedWebSocketChannel  # noqa: E402
 
 
@@ -113,16 +114,58 @@ def run(binary: str, pacing: str, turns: int, answer: float, interrupt_after: fl
             "avr_core_cpu_s": cpu_seconds}
 
 
+def run_echo(binary: str, pacing: str, frames: int) -> dict:
+    """A stream in real time: the built-in echo backend (no STS_URL) sends each caller frame
+    back; the delay from the caller sending a frame to the channel receiving its echo."""
+    http_port = free_port()
+    env = dict(os.environ, PORT=str(free_port()), HTTP_PORT=str(http_port), WS_MEDIA_PACING=pacing,
+               DRAIN_TIMEOUT="0", LOG_LEVEL="warn")
+    env.pop("STS_URL", None)
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("avr-core did not start")
+                time.sleep(0.05)
+        ch = QueuedWebSocketChannel(http_port, fmt="slin").start()
+        ch.wait(lambda: len(ch.played) >= 10, 5, "the idle line")
+        sent = {}
+        t0 = time.monotonic()
+        for k in range(frames):
+            delay = t0 + 0.020 * k - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sent[k] = time.monotonic()
+            ch.send_media(agent_frame(k))
+        ch.wait(lambda: len(received(ch)) >= frames - 1, 5, "the echoes")
+        delays = sorted((t - sent[s]) * 1000 for t, s in received(ch) if s in sent)
+        ch.close_quietly()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    return {"pacing": pacing, "echo_frames": len(delays), "echo_delay_ms": {
+        "median": round(statistics.median(delays), 1), "p90": round(delays[int(0.9 * (len(delays) - 1))], 1),
+        "max": round(delays[-1], 1)}, "largest_channel_queue": ch.largest_queue}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--answer", type=float, default=4.0, help="seconds of speech per answer (one burst)")
     parser.add_argument("--interrupt-after", type=float, default=1.0)
     parser.add_argument("--modes", default="core,asterisk")
+    parser.add_argument("--echo-frames", type=int, default=250, help="frames of the real-time echo run")
     args = parser.parse_args()
     binary = os.environ.get("AVR_CORE_BIN", os.path.join(ROOT, ".build", "release", "avr-core"))
     for mode in args.modes.split(","):
         print(json.dumps(run(binary, mode, args.turns, args.answer, args.interrupt_after)), flush=True)
+    for mode in args.modes.split(","):
+        print(json.dumps(run_echo(binary, mode, args.echo_frames)), flush=True)
 
 
 if __name__ == "__main__":

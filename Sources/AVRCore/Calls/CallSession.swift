@@ -303,7 +303,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             let length = playout.aheadFrame(into: scratch.samples, now: now)
             guard length > 0 else { break }
             let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
-            if send(frame, notify: true) { sent += 1 } else { dropped += 1 }
+            if send(frame, at: nil, notify: true) { sent += 1 } else { dropped += 1 }
         }
         let metrics = context.metrics
         metrics.framesSent += sent

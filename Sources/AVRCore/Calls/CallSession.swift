@@ -227,6 +227,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         guard !ended else { return }
         quality.framesLate += skipped
         notifyPromptPlayed()
+        if leg.sendsAhead {
+            // The channel paces: after MEDIA_XOFF nothing leaves the playout queue (it has its
+            // own limit), so nothing is dropped; while the channel plays what it holds of ours
+            // the tick only tops it up.
+            let now = context.loop.nanoseconds
+            guard leg.mayWrite(at: now) else { return }
+            if !leg.channelNearlyDrained(at: now) { return sendAhead() }
+        }
         // A backend that queues audio from inside `agentFramePlayed` gets it played at a tick,
         // not written over the frame in the shared scratch buffer.
         inTick = true
@@ -276,7 +284,31 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         metrics.silenceFrames += silent
         metrics.droppedBackpressure += dropped
         quality.framesOut += sent
-        if playedOut { run(.playoutDrained) }
+        if playedOut { return run(.playoutDrained) }
+        // The tick's own frame went on the grid (a stream in real time stays on it, as with
+        // `core`); whatever else is queued in whole frames follows at once.
+        if leg.sendsAhead { sendAhead() }
+    }
+
+    /// The channel's queue paces (`WS_MEDIA_PACING=asterisk`): every whole frame queued goes
+    /// now, as far as the leg may write (`MEDIA_XOFF`, its queue's estimate, the socket).
+    private func sendAhead() {
+        let now = context.loop.nanoseconds
+        inTick = true
+        defer { inTick = false }
+        let scratch = context.scratch
+        var sent = 0
+        var dropped = 0
+        while leg.mayWrite(at: now) {
+            let length = playout.aheadFrame(into: scratch.samples, now: now)
+            guard length > 0 else { break }
+            let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
+            if send(frame, at: nil, notify: true) { sent += 1 } else { dropped += 1 }
+        }
+        let metrics = context.metrics
+        metrics.framesSent += sent
+        metrics.droppedBackpressure += dropped
+        quality.framesOut += sent
     }
 
     /// Mixes the ambient noise in and writes one frame (160 samples, fewer for a short tail);
@@ -307,6 +339,8 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         guard !ended, !inTick, schedulerPosition != nil else { return }
         let scratch = context.scratch
         let now = context.loop.nanoseconds
+        // The channel paces and is full (`MEDIA_XOFF`): the frame stays queued for a tick.
+        if leg.sendsAhead && !leg.mayWrite(at: now) { return }
         let count = playout.promptFrame(into: scratch.samples, now: now)
         guard count > 0 else { return }
         // The next frame is due when this one has played (20 ms, less for a short frame).
@@ -389,7 +423,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
         if arrival.frameDue { sendPromptFrame() }
     }
 
-    var agentQueuedSamples: Int { playout.queuedSamples }
+    /// What the agent has still to say: our playout queue, and when the channel paces
+    /// (`WS_MEDIA_PACING=asterisk`) what it holds of ours (the pipeline's barge-in asks this).
+    var agentQueuedSamples: Int { playout.queuedSamples + leg.channelHeldSamples(at: context.loop.nanoseconds) }
 
     func speechInterrupted() {
         playout.clear()
@@ -435,8 +471,9 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             run(.backendFailed, ending: .backendFailed(backend, failure))
         case .finished, .endedWithoutCloseFrame:
             if case .endedWithoutCloseFrame = reason { log.info("STS closed the connection without a close frame") }
-            // Play out what is queued, then hang up (see playFrames).
-            run(.backendFinished(playoutEmpty: playout.isEmpty))
+            // Play out what is queued, then hang up (see playFrames); when the channel paces,
+            // what it still holds of ours is queued too.
+            run(.backendFinished(playoutEmpty: playout.isEmpty && leg.channelNearlyDrained(at: context.loop.nanoseconds)))
         }
     }
 

@@ -10,9 +10,12 @@ import AVRProtocol
 /// variable (JSON control format only), else the channel id when it is a UUID, else a fresh
 /// one. Binary frames are media in that codec; other text frames are events (`DTMF_END`,
 /// `MEDIA_XOFF`/`MEDIA_XON`, ...; `MediaControlParser`), which are read in either control
-/// format. Our media goes out one 20 ms binary frame per playback tick, paced by us as on
-/// AudioSocket, so the channel's own queue stays near empty: `MEDIA_XOFF` (its queue is
-/// full) pauses it until `MEDIA_XON`, the frames meanwhile counted as dropped; an
+/// format. Our media goes out as 20 ms binary frames in one of two ways (`WS_MEDIA_PACING`):
+/// `core`, one frame per playback tick, paced by us as on AudioSocket, so the channel's own
+/// queue stays near empty, and `MEDIA_XOFF` (its queue is full) pauses it until `MEDIA_XON`,
+/// the frames meanwhile counted as dropped; or `asterisk`, every whole frame as soon as it is
+/// queued (`sendsAhead`), paced by the channel's queue (`ChannelQueuePacer`): `MEDIA_XOFF`
+/// stops the taking from our playout queue until `MEDIA_XON`, so nothing is dropped. An
 /// interruption sends `FLUSH_MEDIA`; the agent ending the call sends `HANGUP` and a close.
 final class WebSocketMediaLeg: CallerLeg {
     private let stream: TCPStream
@@ -31,13 +34,15 @@ final class WebSocketMediaLeg: CallerLeg {
     private var frame = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     /// A short agent frame padded to 20 ms (the channel drops a partial frame).
     private var padded = UnsafeMutableBufferPointer<Int16>(start: nil, count: 0)
-    /// MEDIA_XOFF received, MEDIA_XON not yet.
-    private var paused = false
+    /// `MEDIA_XOFF`/`MEDIA_XON`, and how much of ours the channel holds (an estimate).
+    private var channel = ChannelQueuePacer()
+    let sendsAhead: Bool
     private var closeSent = false
     private var peerGone = false
 
-    init(stream: TCPStream, uriUUID: CallUUID?, leftover: [UInt8]) {
+    init(stream: TCPStream, uriUUID: CallUUID?, leftover: [UInt8], pacing: MediaPacing = .core) {
         self.stream = stream
+        sendsAhead = pacing == .asterisk
         self.uriUUID = uriUUID
         self.leftover = leftover
     }
@@ -131,11 +136,11 @@ final class WebSocketMediaLeg: CallerLeg {
                                     "Ignoring a DTMF_END with byte 0x\(String(byte, radix: 16, uppercase: true)), which is no DTMF key")
             }
         case .mediaXOFF:
-            if !paused { session.log.debug("MEDIA_XOFF: Asterisk's queue of our media is full; pausing") }
-            paused = true
+            if !channel.paused { session.log.debug("MEDIA_XOFF: Asterisk's queue of our media is full; pausing") }
+            channel.xoff()
         case .mediaXON:
-            if paused { session.log.debug("MEDIA_XON: sending media again") }
-            paused = false
+            if channel.paused { session.log.debug("MEDIA_XON: sending media again") }
+            channel.xon()
         case .error(let text):
             session.log.limited(.callerMessage, .warn, "Asterisk's WebSocket channel refused a command: \(text)")
         case .status, .queueDrained, .mediaBufferingCompleted, .mediaMarkProcessed, .other:
@@ -179,10 +184,28 @@ final class WebSocketMediaLeg: CallerLeg {
 
     // MARK: To Asterisk
 
+    /// The most bytes left unsent on the socket before frames stop (about a hundred μ-law frames).
+    private static let maximumPendingBytes = 16 * 1024
+
+    func mayWrite(at now: UInt64) -> Bool {
+        !closeSent && stream.pendingWriteBytes <= Self.maximumPendingBytes
+            && (sendsAhead ? channel.mayWrite(at: now) : !channel.paused)
+    }
+
+    func channelNearlyDrained(at now: UInt64) -> Bool {
+        channel.nearlyDrained(at: now)
+    }
+
+    func channelHeldSamples(at now: UInt64) -> Int {
+        // 125 µs a sample at 8 kHz.
+        sendsAhead ? Int(channel.held(at: now) / 125_000) : 0
+    }
+
     func sendAgentFrame(_ samples: UnsafeMutableBufferPointer<Int16>) -> Bool {
         guard let format, !closeSent else { return false }
-        // Its queue is full (MEDIA_XOFF), or it is not reading: drop rather than queue.
-        if paused || stream.pendingWriteBytes > 16 * 1024 { return false }
+        // Its queue is full (MEDIA_XOFF), or it is not reading: drop rather than queue (when
+        // the channel paces, the session asks `mayWrite` first and keeps the frame queued).
+        if channel.paused || stream.pendingWriteBytes > Self.maximumPendingBytes { return false }
         var input = UnsafeBufferPointer(samples)
         if samples.count < LoopScratch.samplesPerFrame {
             if padded.baseAddress == nil {
@@ -211,12 +234,14 @@ final class WebSocketMediaLeg: CallerLeg {
         let header = WebSocketFrameEncoder.writeServerHeader(opcode: .binary, payloadLength: length, into: frame)
         assert(header == 4)
         stream.write(UnsafeRawBufferPointer(rebasing: frame[0..<(4 + length)]))
+        if sendsAhead { channel.sent(at: stream.loop.nanoseconds) }
         return true
     }
 
     func agentAudioFlushed() {
         guard format != nil else { return }
         send(.flushMedia)
+        channel.flushed(at: stream.loop.nanoseconds)
     }
 
     func close(hangup: Bool) {

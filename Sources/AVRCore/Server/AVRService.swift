@@ -192,7 +192,8 @@ package final class AVRService {
             case .success(let accepted):
                 guard calls.isAccepting else { return refuse(503, "draining: new calls are refused") }
                 stream.write(WebSocketServerHandshake.response(for: accepted))
-                let leg = WebSocketMediaLeg(stream: stream, uriUUID: Self.uuidParameter(request.target), leftover: rest)
+                let leg = WebSocketMediaLeg(stream: stream, uriUUID: Self.uuidParameter(request.target), leftover: rest,
+                                            pacing: self.configuration.mediaPacing)
                 _ = calls.adopt(leg)
             }
         }

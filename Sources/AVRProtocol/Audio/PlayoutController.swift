@@ -186,6 +186,8 @@ package struct PlayoutController: Sendable {
     package private(set) var stalls = 0
     /// Extra frames sent because the core had fallen behind (rule 5).
     package private(set) var catchUpFrames = 0
+    /// Frames sent ahead of the grid (``aheadFrame(into:now:)``).
+    package private(set) var aheadFrames = 0
     /// When the last queued sample could have finished playing at the earliest (rule 5).
     package private(set) var agentScheduleEnd: UInt64 = 0
 
@@ -396,6 +398,16 @@ package struct PlayoutController: Sendable {
         lastDuration = duration
         catchUpFrames += 1
         return count
+    }
+
+    /// Sending ahead (the channel's queue paces the frames, not the ticks): a whole frame of
+    /// queued audio at `now`, whatever the grid; writes it into `frame` and returns its sample
+    /// count, 0 when less than a frame is queued (a tail waits for a tick, which pads it or
+    /// sends it short as rule 1 says). The grid restarts from it, as for a prompt frame.
+    package mutating func aheadFrame(into frame: UnsafeMutableBufferPointer<Int16>, now: UInt64) -> Int {
+        guard queue.queuedSamples >= settings.frameSamples else { return 0 }
+        aheadFrames += 1
+        return play(into: frame, at: now)
     }
 
     /// How long after the last arrival a dry queue is held: what was queued then, and two

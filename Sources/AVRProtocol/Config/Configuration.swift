@@ -83,6 +83,8 @@ package struct Configuration: Sendable, Equatable {
     /// longer than any single spoken answer (TTS services burst a whole answer faster than real
     /// time) and bounds a call's queue at 480 KB whatever the STS sends.
     package var playbackQueueLimitMilliseconds = 30_000
+    /// `WS_MEDIA_PACING`: who paces agent audio on Asterisk's WebSocket channel (`/media`).
+    package var mediaPacing = MediaPacing.core
     /// `DRAIN_TIMEOUT`: after SIGTERM, how long calls in progress may go on (0: end them at
     /// once). 300 s: the drain exists to let calls finish, and most voice-agent calls end
     /// within a few minutes; a shorter default would cut exactly the calls it should protect.
@@ -274,6 +276,12 @@ package struct Configuration: Sendable, Equatable {
         }
         if let value = try reader.integer("PLAYBACK_QUEUE_LIMIT", in: 1000...600_000, unit: "milliseconds") {
             configuration.playbackQueueLimitMilliseconds = value
+        }
+        if let text = reader.value("WS_MEDIA_PACING") {
+            guard let pacing = MediaPacing(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "WS_MEDIA_PACING", value: text, problem: .unknownMediaPacing)
+            }
+            configuration.mediaPacing = pacing
         }
         if let value = try reader.integer("DRAIN_TIMEOUT", in: 0...86_400, unit: "seconds") {
             configuration.drainTimeoutSeconds = value

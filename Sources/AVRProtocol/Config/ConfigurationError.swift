@@ -22,6 +22,7 @@ package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConve
         case samePortAs(String)
         case unknownLogLevel
         case unknownLogFormat
+        case unknownMediaPacing
         /// A header value with a control character; the description does not repeat the
         /// value, which is a secret.
         case controlCharacterInHeaderValue
@@ -85,6 +86,8 @@ package struct ConfigurationError: Error, Sendable, Equatable, CustomStringConve
             return "\(variable): \(quoted) is not one of debug, info, warn, error"
         case .unknownLogFormat:
             return "\(variable): \(quoted) is not one of text, json"
+        case .unknownMediaPacing:
+            return "\(variable): \(quoted) is not one of core, asterisk"
         case .controlCharacterInHeaderValue:
             return "\(variable): the value contains a control character (not allowed in an HTTP header)"
         case .invalidRedisURL(let reason):

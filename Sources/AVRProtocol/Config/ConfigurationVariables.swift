@@ -43,6 +43,7 @@ package enum ConfigurationVariables {
         Variable(name: "STS_FAILOVER_BUDGET_MS", meaning: "the time those attempts share from the loss, ms (100–60000); caller audio is held meanwhile (3 s at most)", defaultValue: "`3000`"),
         Variable(name: "TLS_CA_FILE", meaning: "PEM bundle of CA certificates trusted in addition to the system store (a private CA)", defaultValue: "unset"),
         Variable(name: "PLAYBACK_QUEUE_LIMIT", meaning: "most agent audio a call holds ahead of playback, ms (1000–600000); beyond it the excess is dropped, logged once per call", defaultValue: "`30000`"),
+        Variable(name: "WS_MEDIA_PACING", meaning: "agent audio on Asterisk's WebSocket channel (`/media`): `core` (one 20 ms frame per tick, paced here) or `asterisk` (sent as soon as it is queued, paced by the channel's queue and its `MEDIA_XOFF`/`MEDIA_XON`); see docs/WEBSOCKET_MEDIA.md", defaultValue: "`core`"),
         Variable(name: "LOOPS", meaning: "event loops (threads), each with its own listeners via `SO_REUSEPORT`", defaultValue: "`1`"),
         Variable(name: "DRAIN_TIMEOUT", meaning: "after SIGTERM, how long calls in progress may go on, seconds (0 = end them at once)", defaultValue: "`300`"),
         Variable(name: "REDIS_URL", meaning: "`redis://[:password@]host[:port][/db]`: call registry shared by instances (see Cluster mode); unset = registry in this process", defaultValue: "unset"),

@@ -182,3 +182,109 @@ class WebSocketChannel:
                 self.ws.close(1000)
         except Exception:
             pass
+
+
+class QueuedWebSocketChannel(WebSocketChannel):
+    """The channel with its queue of our frames, as chan_websocket keeps it: every binary
+    frame received joins the queue (ignored, and counted, while it holds 1000); `MEDIA_XOFF`
+    is sent when it reaches 900 and `MEDIA_XON` when a timer tick finds it below 800 again;
+    a timer plays one frame per 20 ms (absolute deadlines) into `played`; `FLUSH_MEDIA`
+    empties it. `stall_timer(seconds)` stops the timer for a while, as a busy channel thread
+    would, so that the queue fills."""
+
+    MAX, XOFF, XON = 1000, 900, 800
+
+    def __init__(self, port: int, **kw):
+        super().__init__(port, **kw)
+        self.queue: list[bytes] = []
+        self.played: list[tuple[float, bytes]] = []  # (monotonic time, frame)
+        self.ignored = 0
+        self.full = False
+        self.largest_queue = 0
+        self.flushes: list[tuple[float, int]] = []  # (time, frames dropped)
+        self.xoffs: list[float] = []  # when MEDIA_XOFF / MEDIA_XON were sent
+        self.xons: list[float] = []
+        self._stalled_until = 0.0
+        self._running = True
+        self._timer: threading.Thread | None = None
+
+    def connect(self) -> "QueuedWebSocketChannel":
+        super().connect()
+        self._timer = threading.Thread(target=self._tick, daemon=True)
+        self._timer.start()
+        return self
+
+    def _read(self) -> None:
+        try:
+            for msg in self.ws:
+                now = time.monotonic()
+                xoff = False
+                with self._cond:
+                    if isinstance(msg, bytes):
+                        self.media.append((now, msg))
+                        if len(self.queue) >= self.MAX:
+                            self.ignored += 1
+                        else:
+                            self.queue.append(msg)
+                            self.largest_queue = max(self.largest_queue, len(self.queue))
+                            if not self.full and len(self.queue) >= self.XOFF:
+                                self.full = xoff = True
+                                self.xoffs.append(now)
+                    else:
+                        self.texts.append((now, msg))
+                    self._cond.notify_all()
+                if xoff:
+                    self.send_text(self.event("MEDIA_XOFF"))
+                if isinstance(msg, str):
+                    command = json.loads(msg).get("command") if msg.startswith("{") else msg.split(" ")[0]
+                    if command == "HANGUP":
+                        self.ws.close(1000)
+                    elif command == "FLUSH_MEDIA":
+                        with self._cond:
+                            self.flushes.append((now, len(self.queue)))
+                            self.queue.clear()
+                            self._cond.notify_all()
+        except (ConnectionClosed, OSError):
+            pass
+        finally:
+            self._running = False
+            with self._cond:
+                rcvd = getattr(self.ws.protocol, "close_rcvd", None)
+                self.close_code = rcvd.code if rcvd else None
+                self.ended_at = time.monotonic()
+                self._cond.notify_all()
+
+    def _tick(self) -> None:
+        deadline = time.monotonic()
+        while self._running:
+            deadline += 0.020
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            now = time.monotonic()
+            if now < self._stalled_until:
+                continue
+            xon = False
+            with self._cond:
+                if self.full and len(self.queue) < self.XON:
+                    self.full = False
+                    xon = True
+                    self.xons.append(now)
+                if self.queue:
+                    self.played.append((now, self.queue.pop(0)))
+                self._cond.notify_all()
+            if xon:
+                try:
+                    self.send_text(self.event("MEDIA_XON"))
+                except (ConnectionClosed, OSError):
+                    return
+
+    def stall_timer(self, seconds: float) -> float:
+        """Stops the timer for `seconds`; returns when it resumes (monotonic)."""
+        with self._cond:
+            self._stalled_until = time.monotonic() + seconds
+            return self._stalled_until
+
+    def close_quietly(self) -> None:
+        self._running = False
+        super().close_quietly()

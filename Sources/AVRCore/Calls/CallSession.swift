@@ -278,12 +278,7 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
                 if send(frame, at: nil, notify: true) { sent += 1 } else { dropped += 1 }
             }
         }
-        // Tallies once per call and tick, not per frame (see LoopMetrics).
-        let metrics = context.metrics
-        metrics.framesSent += sent
-        metrics.silenceFrames += silent
-        metrics.droppedBackpressure += dropped
-        quality.framesOut += sent
+        tally(sent: sent, silent: silent, dropped: dropped)
         if playedOut { return run(.playoutDrained) }
         // The tick's own frame went on the grid (a stream in real time stays on it, as with
         // `core`); whatever else is queued in whole frames follows at once.
@@ -305,8 +300,14 @@ final class CallSession: PacedPlayer, SpeechBackendDelegate {
             let frame = UnsafeMutableBufferPointer(rebasing: scratch.samples[0..<length])
             if send(frame, at: nil, notify: true) { sent += 1 } else { dropped += 1 }
         }
+        tally(sent: sent, silent: 0, dropped: dropped)
+    }
+
+    /// Tallies once per call and tick, not per frame (see LoopMetrics).
+    private func tally(sent: Int, silent: Int, dropped: Int) {
         let metrics = context.metrics
         metrics.framesSent += sent
+        metrics.silenceFrames += silent
         metrics.droppedBackpressure += dropped
         quality.framesOut += sent
     }

@@ -24,12 +24,12 @@ from helpers import (
     assert_json_error,
     build_request,
     call_request,
+    check_echo_steady,
     check_timing,
     free_port,
     request_once,
     rss_growth_bound_mib,
 )
-from webhook_helpers import pacing
 
 SMUGGLED = str(uuidlib.UUID(int=0x5A5A))
 
@@ -146,7 +146,7 @@ def flood_without_reading(port: int, request: bytes, total: int, seconds: float)
 
 
 @pytest.mark.parametrize("port_kind", ["http", "metrics"])
-def test_client_pipelining_without_reading_is_held_back_and_calls_stay_paced(avr_server, calls, port_kind):
+def test_client_pipelining_without_reading_is_held_back_and_calls_stay_paced(avr_server, calls, port_kind, harness_lag):
     """50 MB of `GET /metrics` pipelined by a client that never reads, beside 5 echo calls:
     the server stops reading it once a response is unsent, so RSS stays flat, the calls keep
     their 20 ms pacing, /health answers, and SIGTERM still ends the server promptly."""
@@ -159,7 +159,7 @@ def test_client_pipelining_without_reading_is_held_back_and_calls_stay_paced(avr
     for call in live:
         call.wait_frames(10)
     rss_before = srv.rss_kib()
-    t0 = time.monotonic()
+    wall0 = time.time()
     sent, hostile = flood_without_reading(port, build_request("GET", "/metrics"), 50 * 1024 * 1024, seconds=6.0)
     try:
         # The calls keep running a little longer while the hostile connection is held.
@@ -172,10 +172,11 @@ def test_client_pipelining_without_reading_is_held_back_and_calls_stay_paced(avr
               f"(+{growth_mib:.1f} MiB)")
         assert growth_mib < rss_growth_bound_mib(64), f"RSS grew {growth_mib:.1f} MiB for one client that does not read"
         assert sent < 50 * 1024 * 1024, "the server read all 50 MB: no backpressure"
+        # Every frame echoed, and the delay the server added to each (from when the caller wrote
+        # it) never jumps: a loop held by the flood would add the hold at once.
         for call in live:
-            ts = [t for t, _ in call.audio_frames() if t >= t0]
-            st = pacing(ts)
-            check_timing(st["max_gap"] <= 0.100, f"call {call.uuid}: a gap of {st['max_gap'] * 1000:.1f} ms ({st})")
+            call.stop_streaming()
+        print(check_echo_steady(live, harness_lag, f"echo calls beside the {port_kind} flood", since=wall0))
         # SIGTERM with the unread connection still open: the server exits promptly.
         t_stop = time.monotonic()
         stop_server(srv, timeout=5.0)

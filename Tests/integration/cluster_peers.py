@@ -128,6 +128,14 @@ class HAProxy:
                 out[cols[1]] = cols[17].split(" ")[0]
         return out
 
+    def log_tail(self, size: int = 1500) -> str:
+        """The end of haproxy's own log (server state changes, redispatches)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-size:]
+        except OSError:
+            return ""
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             _terminate(self.proc)

@@ -305,7 +305,14 @@ def test_rolling_restart_drains_one_instance(avr_server, redis_server, haproxy, 
     for call in live:
         echo_ok(call)
     on_a = [c for c in live if a.log_matches(f"{c.uuid}\\] Call started")]
-    assert len(on_a) == 50
+    on_b = [c for c in live if b.log_matches(f"{c.uuid}\\] Call started")]
+    # Each call on exactly one instance. Round-robin splits them 50/50 unless a health check
+    # timed out on a loaded machine (fall 1) or a connect was redispatched: then a few more
+    # land on one side, which is haproxy doing its job, not a fault of ours.
+    assert sorted(map(id, on_a + on_b)) == sorted(map(id, live)), "every call started on exactly one instance"
+    assert min(len(on_a), len(on_b)) >= 25, (len(on_a), len(on_b), lb.log_tail())
+    if len(on_a) != 50:
+        print(f"split {len(on_a)}/{len(on_b)}; haproxy: {lb.log_tail()}")
     a.proc.send_signal(signal.SIGTERM)
     t0 = time.monotonic()
     assert wait_until(lambda: request_once(a.http_port, build_request("GET", "/ready")).status == 503, 1.0,

@@ -237,6 +237,9 @@ def run_one(args, binpath, target, calls, loops, logdir, tls=None, ingress="audi
             lg_argv += ["--ingress", "websocket", "--media-port", str(http_port)]
         if args.mode in ("steady", "pipeline"):
             lg_argv += ["--no-echo"]  # pipeline: what plays is TTS audio, not the caller's stamped frames
+        if args.line_echo_db is not None:
+            # A 2-wire line: the pipeline's echo canceller then has an echo to remove.
+            lg_argv += ["--line-echo-db", str(args.line_echo_db), "--line-echo-ms", str(args.line_echo_ms)]
         onsets_path = None
         if pipeline and args.services == "node":
             onsets_path = os.path.join(logdir, f"onsets-{calls}-{loops}.txt")
@@ -622,9 +625,14 @@ def main():
                              "when they add up to more than ASR_DEBOUNCE_MS; below it the debounce shows)")
     parser.add_argument("--interrupt-listening", action="store_true",
                         help="pipeline: INTERRUPT_LISTENING=true (no barge-in; default false, the VAD runs)")
+    parser.add_argument("--line-echo-db", type=float, default=None,
+                        help="pipeline: each simulated caller returns what it hears this many dB quieter (the "
+                             "line's echo return loss), as a 2-wire line does; the echo canceller then works on "
+                             "every frame the agent speaks (default: no echo)")
+    parser.add_argument("--line-echo-ms", type=int, default=60, help="pipeline: the line echo's delay (steps of 20)")
     parser.add_argument("--interrupt-every", type=float, default=2.0)
     parser.add_argument("--codec", default="slin", choices=["slin", "ulaw", "alaw"])
-    parser.add_argument("--content", default="tone", choices=["tone", "loud", "noise", "sawtooth"],
+    parser.add_argument("--content", default="tone", choices=["tone", "loud", "noise", "sawtooth", "quiet"],
                         help="caller audio after the stamp (loud: full-scale noise; see avr-loadgen --help)")
     parser.add_argument("--dtmf-every", type=float, default=5.0, help="a DTMF digit per call every S seconds (0: none)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor reference runs")
@@ -668,6 +676,8 @@ def main():
     ingresses = [x for x in args.ingress.split(",") if x]
     if not ingresses or any(x not in ("audiosocket", "websocket") for x in ingresses):
         raise SystemExit("--ingress: audiosocket, websocket, or a comma-separated list of them")
+    if args.line_echo_db is not None and (args.mode != "pipeline" or args.codec != "slin" or ingresses != ["audiosocket"]):
+        raise SystemExit("--line-echo-db: --mode pipeline, --codec slin, --ingress audiosocket")
     if args.mode == "pipeline" or "audiosocket" not in ingresses:
         args.no_floor = True  # the floor relays AudioSocket to an STS
     counts = [int(x) for x in args.calls.split(",") if x]

@@ -52,6 +52,9 @@ enum CallerContent: String, CaseIterable {
     case sawtooth
     /// Half the calls `noise`, half `sawtooth` (by call id).
     case loud
+    /// A silent caller on a line: white noise at about −50 dBFS (with `--line-echo-db`, what
+    /// the echo canceller sees while the agent speaks and the caller listens).
+    case quiet
 
     func resolved(callID: UInt32) -> CallerContent {
         self == .loud ? (callID % 2 == 0 ? .noise : .sawtooth) : self
@@ -147,15 +150,18 @@ final class CallerAudio {
             // 100 Hz, −32768 … 32767: 2 periods per frame.
             let period = Int(rate / 100)
             return [(0..<perFrame).map { Int16(truncatingIfNeeded: -32768 + ($0 % period) * 65535 / (period - 1)) }]
-        case .noise:
+        case .noise, .quiet:
             var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+            // Uniform over ±179 has an RMS of 179/√3 ≈ 103, −50 dBFS.
+            let shift: UInt64 = content == .quiet ? 55 : 48
             return (0..<16).map { _ in
                 (0..<perFrame).map { _ in
-                    // xorshift64*: uniform over the whole Int16 range.
+                    // xorshift64*: uniform over the whole Int16 range (quiet: over ±256, scaled to ±179).
                     state ^= state >> 12
                     state ^= state << 25
                     state ^= state >> 27
-                    return Int16(truncatingIfNeeded: (state &* 0x2545_F491_4F6C_DD1D) >> 48)
+                    let value = Int16(truncatingIfNeeded: Int64(bitPattern: state &* 0x2545_F491_4F6C_DD1D) >> Int64(shift))
+                    return content == .quiet ? Int16(Int(value) * 179 / 256) : value
                 }
             }
         }

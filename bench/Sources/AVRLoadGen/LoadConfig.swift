@@ -45,6 +45,10 @@ struct LoadConfig {
     var recordOut: String?
     /// Pipeline bench: where to write each agent-audio marker heard (see `SimulatedCall`).
     var onsetsOut: String?
+    /// A 2-wire line's echo: each frame sent carries what the caller heard `lineEchoFrames`
+    /// frames earlier, this many dB quieter (the echo return loss). nil: no echo. 8 kHz slin only.
+    var lineEchoDecibels: Float?
+    var lineEchoFrames = 3
 
     static func parse() -> LoadConfig {
         var arguments = Arguments()
@@ -57,12 +61,15 @@ struct LoadConfig {
                 --media-port's /media, MEDIA_START then masked binary frames; --json-control
                 writes its events as JSON, as f(json) does)
               --calls N --duration S --ramp CALLS_PER_SECOND --codec slin|ulaw|alaw|slin16|mix
-              --content tone|noise|sawtooth|loud (loud: half noise, half sawtooth, full scale)
+              --content tone|noise|sawtooth|loud|quiet (loud: half noise, half sawtooth, full scale;
+                quiet: −50 dBFS noise, a caller who listens)
               --churn MEAN_S (random call lengths; ended calls replaced until --duration is over)
               --calls-out FILE (one line per finished call) --progress S (status on stderr)
               --dtmf-every S --grace S --no-echo (STS does not echo)
               --wav in.wav --record out.wav (one call: play a WAV, record what came back)
               --onsets-out FILE (pipeline bench: "uuid turn unix_us" per marked TTS answer heard)
+              --line-echo-db ERL [--line-echo-ms 60] (a 2-wire line: what the caller hears comes
+                back in what it sends, ERL dB quieter, the delay later; --codec slin only)
             Prints one JSON result line on stdout.
             """)
             exit(0)
@@ -103,6 +110,15 @@ struct LoadConfig {
         config.wavIn = arguments.string("wav")
         config.recordOut = arguments.string("record")
         config.onsetsOut = arguments.string("onsets-out")
+        if let text = arguments.string("line-echo-db") {
+            guard let erl = Float(text), erl >= 0, erl <= 60 else { Arguments.fail("--line-echo-db wants 0...60 (dB)") }
+            config.lineEchoDecibels = erl
+        }
+        let echoMilliseconds = arguments.int("line-echo-ms", default: 60)
+        guard echoMilliseconds >= 0, echoMilliseconds <= 300, echoMilliseconds % 20 == 0 else {
+            Arguments.fail("--line-echo-ms wants 0...300 in steps of 20")
+        }
+        config.lineEchoFrames = echoMilliseconds / 20
         arguments.rejectUnknown()
         guard config.calls >= 1, config.rampPerSecond > 0, config.durationSeconds > 0 else {
             Arguments.fail("--calls, --ramp and --duration must be positive")
@@ -115,6 +131,10 @@ struct LoadConfig {
             }
         }
         guard config.churnMeanSeconds >= 0 else { Arguments.fail("--churn must be positive") }
+        if config.lineEchoDecibels != nil, config.codec != .slin || config.ingress != .audiosocket || config.expectEcho {
+            // With an echoing STS the line's echo would feed back and overwrite the frame stamps.
+            Arguments.fail("--line-echo-db needs --codec slin on AudioSocket and --no-echo")
+        }
         return config
     }
 }

@@ -1,6 +1,9 @@
 import AVRBenchSupport
 import AVRCore
 import AVRProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One simulated Asterisk caller: optional `POST /call` (connection kept open, idle, for the
 /// whole call, as `CURL()` does), then the media connection — UUID, a frame every 20 ms when
@@ -53,6 +56,8 @@ final class SimulatedCall {
     private var outcome = "open"
     /// Connected while a fault kept the server from accepting (see `LoadGenerator`).
     var faultAffected = false
+    /// `--line-echo-db`: what this caller heard, returned in what it sends.
+    private var lineEcho: LineEcho?
 
     init(id: UInt32, runTag: UInt32, codec: CallerCodec, audio: CallerAudio, lengthSeconds: Double,
          generator: LoadGenerator) {
@@ -67,6 +72,9 @@ final class SimulatedCall {
         bytes[8] = 0x80  // RFC 4122 variant
         for index in 0..<4 { bytes[12 + index] = UInt8(truncatingIfNeeded: id >> (8 * UInt32(3 - index))) }
         uuid = bytes
+        if let erl = generator.config.lineEchoDecibels {
+            lineEcho = LineEcho(lossDecibels: erl, delayFrames: generator.config.lineEchoFrames)
+        }
     }
 
     var uuidString: String {
@@ -318,9 +326,12 @@ final class SimulatedCall {
                 audioStream.write(message)
             }
         } else {
-            let stamp = codec.stamped ? FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now) : nil
+            // A line's echo is added to the frames: no stamp is read back, so none is written.
+            let stamp = codec.stamped && lineEcho == nil ? FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now) : nil
             audio.withMessage(sequence: sequence, stamp: stamp) { message in
-                if viaWebSocket {
+                if lineEcho != nil {
+                    lineEcho!.send(message, heardFrames: received, on: audioStream)
+                } else if viaWebSocket {
                     // The channel sends the bare payload: no AudioSocket header.
                     sendWebSocket(.binary, UnsafeRawBufferPointer(rebasing: message[AudioSocketEncoder.headerLength...]))
                 } else {
@@ -450,6 +461,7 @@ final class SimulatedCall {
             }
         }
         lastArrival = now
+        if lineEcho != nil { lineEcho!.heard(payload, frame: received) }
         if generator.recording != nil { generator.record(payload, codec: codec) }
         if payload.count != expectedEchoBytes { generator.total.oddSize += 1 }
         if generator.config.onsetsOut != nil, payload.count >= 8, payload[0] == 0x41, payload[1] == 0x56,
@@ -481,5 +493,60 @@ final class SimulatedCall {
         if !audio.contentMatches(payload, sequence: stamp.sequence) { generator.total.corrupted += 1 }
         let latency = now >= stamp.sentNanoseconds ? now - stamp.sentNanoseconds : 0
         if faultAffected { generator.total.affectedLatency.add(latency) } else { generator.total.latency.add(latency) }
+    }
+}
+
+/// A 2-wire hybrid's echo for one simulated caller (`--line-echo-db`): keeps the last frames
+/// the caller heard (8 kHz slin) and adds the one heard `delayFrames` frames before the newest
+/// to each frame the caller sends, `lossDecibels` quieter. Buffers allocated once per call.
+struct LineEcho {
+    private let gain: Float
+    private let delayFrames: Int
+    private var heardRing: [Int16]
+    private var message: [UInt8]
+    private static let samples = 160
+
+    init(lossDecibels: Float, delayFrames: Int) {
+        gain = Float(pow(10, Double(-lossDecibels) / 20))
+        self.delayFrames = delayFrames
+        heardRing = [Int16](repeating: 0, count: (delayFrames + 1) * Self.samples)
+        message = [UInt8](repeating: 0, count: AudioSocketEncoder.headerLength + 2 * Self.samples)
+    }
+
+    /// The caller heard `payload`, its `frame`-th frame (counted from 1).
+    mutating func heard(_ payload: UnsafeRawBufferPointer, frame: Int) {
+        guard payload.count == 2 * Self.samples else { return }
+        let base = (frame % (delayFrames + 1)) * Self.samples
+        heardRing.withUnsafeMutableBufferPointer { ring in
+            for index in 0..<Self.samples {
+                ring[base + index] = Int16(bitPattern: UInt16(payload[2 * index]) | UInt16(payload[2 * index + 1]) << 8)
+            }
+        }
+    }
+
+    /// Writes `original` (a whole AudioSocket slin message) with the echo added.
+    mutating func send(_ original: UnsafeRawBufferPointer, heardFrames: Int, on stream: TCPStream) {
+        let header = AudioSocketEncoder.headerLength
+        guard original.count == message.count else {
+            stream.write(original)
+            return
+        }
+        let source = heardFrames - delayFrames
+        let base = (max(source, 0) % (delayFrames + 1)) * Self.samples
+        let gain = source > 0 ? self.gain : 0
+        heardRing.withUnsafeBufferPointer { ring in
+            message.withUnsafeMutableBytes { out in
+                for index in 0..<header { out[index] = original[index] }
+                for index in 0..<Self.samples {
+                    let at = header + 2 * index
+                    let caller = Float(Int16(bitPattern: UInt16(original[at]) | UInt16(original[at + 1]) << 8))
+                    let mixed = Int16(max(-32768, min(32767, caller + gain * Float(ring[base + index]))))
+                    let bits = UInt16(bitPattern: mixed)
+                    out[at] = UInt8(bits & 0xFF)
+                    out[at + 1] = UInt8(bits >> 8)
+                }
+            }
+        }
+        message.withUnsafeBytes { stream.write($0) }
     }
 }

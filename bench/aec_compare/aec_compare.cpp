@@ -7,11 +7,11 @@
 //   aec_compare MIX_DIR --cost-run NAME one canceller over one line, for callgrind (internal)
 //
 // Every mix name says what is in it (line_erl<E>[clipped]_echo<D>ms_<noise>, and
-// line_under<U>_erl15_echo60ms_<noise>_v<i>), so the echo that make_mixes.py added can be built
-// again from the agent reference: echo = agent delayed D ms, E dB down (overdriven into a
-// clipper first for the clipped line). The mix less that echo is what the line carried besides
-// it (noise, and the caller on the double-talk mixes). The program checks that remainder's
-// level against the noise level in the name before using it.
+// line_under<U>_{erl15_echo60ms,noecho}_<noise>_v<i>), so the echo that make_mixes.py added can
+// be built again from the agent reference: echo = agent delayed D ms, E dB down (overdriven into
+// a clipper first for the clipped line). The mix less that echo is what the line carried besides
+// it (noise, and the caller on the caller mixes). On the echo-only lines the program checks that
+// remainder's level against the noise level in the name before using it.
 
 #include <speex/speex_echo.h>
 
@@ -465,8 +465,11 @@ void printTable(const std::vector<std::string>& header, const std::vector<std::v
     std::printf("\n");
 }
 
+// The cost run: 12 s of the ERL 10 dB / 60 ms line (in the quick set of mixes too).
+constexpr size_t kCostBlocks = 600;
+
 // Instructions per 20 ms of one setup, counted by callgrind around aec_cost_run only.
-long long callgrindPer20ms(const char* self, const std::string& dir, const Setup& setup, size_t* blocksOut) {
+long long callgrindPer20ms(const char* self, const std::string& dir, const Setup& setup) {
     std::string outFile = "/tmp/aec_compare.callgrind." + std::to_string(getpid()) + "." + setup.name;
     std::string cmd = "valgrind --tool=callgrind --toggle-collect=aec_cost_run --callgrind-out-file=" + outFile + " '" +
                       self + "' '" + dir + "' --cost-run " + setup.name + " >/dev/null 2>&1";
@@ -477,9 +480,7 @@ long long callgrindPer20ms(const char* self, const std::string& dir, const Setup
     while (std::getline(f, row))
         if (row.rfind("totals:", 0) == 0 || row.rfind("summary:", 0) == 0) total = std::atoll(row.c_str() + row.find(':') + 1);
     std::remove(outFile.c_str());
-    // The cost run goes over 12 s of the ERL 10 dB / 60 ms line: 600 blocks.
-    *blocksOut = 600;
-    return total < 0 ? -1 : total / 600;
+    return total < 0 ? -1 : total / (long long)kCostBlocks;
 }
 
 const Mix* costMix(const std::vector<Mix>& mixes) {
@@ -502,10 +503,11 @@ int main(int argc, char** argv) {
         const Mix* m = costMix(mixes);
         for (auto& setup : kSetups)
             if (m && std::strcmp(setup.name, argv[3]) == 0) {
+                if (m->line.size() < kCostBlocks * kBlock) return 2;
                 auto c = setup.make(m->delayMs);
                 Samples ref = referenceFor(setup, m->agent, m->delayMs);
                 Samples out(m->line.size());
-                aec_cost_run(c.get(), m->line.data(), ref.data(), out.data(), 600);
+                aec_cost_run(c.get(), m->line.data(), ref.data(), out.data(), kCostBlocks);
                 return 0;
             }
         return 2;
@@ -584,11 +586,11 @@ int main(int argc, char** argv) {
     // Summary: one row per canceller.
     std::vector<std::vector<std::string>> summary;
     std::map<std::string, long long> instructions;
-    if (callgrind)
-        for (auto& s : kSetups) {
-            size_t blocks = 0;
-            instructions[s.name] = callgrindPer20ms(argv[0], dir, s, &blocks);
-        }
+    if (callgrind) {
+        char self[4096] = {};
+        if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) std::strcpy(self, argv[0]);
+        for (auto& s : kSetups) instructions[s.name] = callgrindPer20ms(self, dir, s);
+    }
     for (auto& s : kSetups) {
         auto& f = byLine[s.name];
         auto pick = [&](auto pred, auto value) {

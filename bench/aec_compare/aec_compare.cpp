@@ -250,34 +250,54 @@ struct WebRtc final : Canceller {
     }
 };
 
+// The two ends of the scale, to check the figures: a line passed through untouched, and the
+// exact echo (rebuilt from the mix name) subtracted.
+struct PassThrough final : Canceller {
+    void process(const int16_t* line, const int16_t*, int16_t* out) override { std::memcpy(out, line, kBlock * 2); }
+};
+
+struct Exact final : Canceller {
+    std::vector<double> echo;
+    size_t at = 0;
+    explicit Exact(const Mix& m) : echo(rebuildEcho(m)) {}
+    void process(const int16_t* line, const int16_t*, int16_t* out) override {
+        for (size_t i = 0; i < kBlock; ++i, ++at)
+            out[i] = int16_t(std::lround(std::clamp(double(line[i]) - echo[at], -32768.0, 32767.0)));
+    }
+};
+
 // A canceller as the comparison runs it: which library and settings, and whether the
 // reference is delayed by the line's true delay before the canceller sees it.
 struct Setup {
     const char* name;
     const char* what;
     bool aligned;
-    std::unique_ptr<Canceller> (*make)(int delayMs);
+    std::unique_ptr<Canceller> (*make)(const Mix& mix);
 };
 
 const Setup kSetups[] = {
+    {"none", "the line untouched (a check of the figures: ERLE 0, caller kept 0 dB)", false,
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<PassThrough>(); }},
+    {"exact", "the true echo subtracted (a check of the figures: ERLE at its ceiling, caller kept 0 dB)", false,
+     [](const Mix& m) -> std::unique_ptr<Canceller> { return std::make_unique<Exact>(m); }},
     {"speex640", "speexdsp MDF 160/640, reference delayed by the true delay (as avr-core runs it)", true,
-     [](int) -> std::unique_ptr<Canceller> { return std::make_unique<Speex>(640); }},
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<Speex>(640); }},
     {"speex160", "speexdsp MDF 160/160, reference delayed by the true delay", true,
-     [](int) -> std::unique_ptr<Canceller> { return std::make_unique<Speex>(160); }},
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<Speex>(160); }},
     {"speex640raw", "speexdsp MDF 160/640, reference not delayed", false,
-     [](int) -> std::unique_ptr<Canceller> { return std::make_unique<Speex>(640); }},
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<Speex>(640); }},
     {"aec", "WebRTC AEC, reference not delayed, set_stream_delay_ms(true delay)", false,
-     [](int d) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, d, false, false); }},
+     [](const Mix& m) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, m.delayMs, false, false); }},
     {"aecpre", "WebRTC AEC, reference delayed by the true delay, set_stream_delay_ms(0)", true,
-     [](int) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, 0, false, false); }},
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, 0, false, false); }},
     {"aecext", "WebRTC AEC, extended filter, reference not delayed, set_stream_delay_ms(true delay)", false,
-     [](int d) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, d, true, false); }},
+     [](const Mix& m) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, m.delayMs, true, false); }},
     {"aecda", "WebRTC AEC, delay-agnostic + extended filter, reference not delayed, delay reported 0", false,
-     [](int) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, 0, true, true); }},
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aec, 0, true, true); }},
     {"aecm", "WebRTC AECM, reference not delayed, set_stream_delay_ms(true delay), comfort noise off", false,
-     [](int d) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aecm, d, false, false); }},
+     [](const Mix& m) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aecm, m.delayMs, false, false); }},
     {"aecmpre", "WebRTC AECM, reference delayed by the true delay, set_stream_delay_ms(0), comfort noise off", true,
-     [](int) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aecm, 0, false, false); }},
+     [](const Mix&) -> std::unique_ptr<Canceller> { return std::make_unique<WebRtc>(WebRtcMode::aecm, 0, false, false); }},
 };
 
 // Runs one setup over `line` with `agent` as the reference; returns the output. The function
@@ -306,9 +326,9 @@ struct Run {
     double cpu = 0;  // process CPU seconds spent in the loop
 };
 
-Run run(const Setup& setup, const Samples& line, const Samples& agent, int delayMs) {
-    auto canceller = setup.make(delayMs);
-    Samples ref = referenceFor(setup, agent, delayMs);
+Run run(const Setup& setup, const Samples& line, const Mix& m) {
+    auto canceller = setup.make(m);
+    Samples ref = referenceFor(setup, m.agent, m.delayMs);
     size_t blocks = line.size() / kBlock;
     Run r;
     r.out.assign(blocks * kBlock, 0);
@@ -337,7 +357,7 @@ struct EchoFigures {
 
 EchoFigures echoFigures(const Setup& setup, const Mix& m, const std::vector<double>& echo, double* cpu) {
     EchoFigures f;
-    Run mixed = run(setup, m.line, m.agent, m.delayMs);
+    Run mixed = run(setup, m.line, m);
     *cpu += mixed.cpu;
     size_t n = mixed.out.size();
     std::vector<double> rest(n);
@@ -347,7 +367,7 @@ EchoFigures echoFigures(const Setup& setup, const Mix& m, const std::vector<doub
     f.ceiling = db(energy(lineB, kSettle, n) / energy(restB, kSettle, n));
     Samples alone(m.line.size());
     for (size_t i = 0; i < alone.size(); ++i) alone[i] = int16_t(std::lround(std::clamp(echo[i], -32768.0, 32767.0)));
-    Run clean = run(setup, alone, m.agent, m.delayMs);
+    Run clean = run(setup, alone, m);
     *cpu += clean.cpu;
     auto aloneB = band(alone), cleanB = band(clean.out);
     f.erleAlone = db(energy(aloneB, kSettle, n) / energy(cleanB, kSettle, n));
@@ -390,7 +410,7 @@ struct TalkFigures {
 // cancel (what the canceller does to a caller who talks alone, the agent playing).
 TalkFigures talkFigures(const Setup& setup, const Mix& m, const std::vector<double>& echo, double* cpu) {
     TalkFigures f;
-    Run r = run(setup, m.line, m.agent, m.delayMs);
+    Run r = run(setup, m.line, m);
     *cpu += r.cpu;
     size_t n = r.out.size(), frames = n / kBlock;
     std::vector<double> raw(n);
@@ -504,7 +524,7 @@ int main(int argc, char** argv) {
         for (auto& setup : kSetups)
             if (m && std::strcmp(setup.name, argv[3]) == 0) {
                 if (m->line.size() < kCostBlocks * kBlock) return 2;
-                auto c = setup.make(m->delayMs);
+                auto c = setup.make(*m);
                 Samples ref = referenceFor(setup, m->agent, m->delayMs);
                 Samples out(m->line.size());
                 aec_cost_run(c.get(), m->line.data(), ref.data(), out.data(), kCostBlocks);

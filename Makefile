@@ -31,7 +31,7 @@ define apt_install_missing
 	fi
 endef
 
-.PHONY: all deps test-deps test-apt build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval fresh-check systemd-check
+.PHONY: all deps test-deps test-apt build release run test unit integration asan asan-integration bench bench-pipeline bench-quick bench-deps soak clean fuzz fuzz-build image-check vad-eval aec-compare fresh-check systemd-check
 
 all: release
 
@@ -95,6 +95,21 @@ VAD_AGENT_DBFS ?= -20
 vad-eval: test-deps
 	$(PY) Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
 	set -o pipefail; $(WITH_VENV) VAD_EVAL_DIR=$(VAD_EVAL_DIR) nice -n 10 $(SWIFT) test --filter 'VADEvaluationTests|EchoCancellerEvaluationTests' 2>&1 | grep -E 'VAD-EVAL|AEC-EVAL|passed|failed|error'
+
+## aec-compare: the two echo cancellers Debian 12 packages, side by side on the simulated phone
+## lines of the vad-eval mixes (docs/VAD.md, "Which canceller"): speexdsp's MDF (what the server
+## runs) and the WebRTC audio processing module 0.3 (AEC, AECM); ERLE, convergence, double talk,
+## the clipped echo, callgrind instructions per 20 ms. Built into .build/aec-compare, never part of
+## the server or of `make test`. AEC_COMPARE_ARGS= (empty) skips the callgrind runs.
+AEC_COMPARE_APT := libwebrtc-audio-processing-dev libspeexdsp-dev g++ pkg-config valgrind
+AEC_COMPARE_ARGS ?= --callgrind
+aec-compare: test-deps
+	$(call apt_install_missing,$(AEC_COMPARE_APT))
+	$(PY) Tests/vad/make_mixes.py $(VAD_EVAL_DIR) --agent-dbfs $(VAD_AGENT_DBFS)
+	mkdir -p .build/aec-compare
+	g++ -std=c++17 -O2 -o .build/aec-compare/aec_compare bench/aec_compare/aec_compare.cpp \
+	  $$(pkg-config --cflags --libs webrtc-audio-processing speexdsp)
+	nice -n 10 .build/aec-compare/aec_compare $(VAD_EVAL_DIR) $(AEC_COMPARE_ARGS)
 
 clean:
 	rm -rf .build .build-asan .build-fuzz .build-static .build-image

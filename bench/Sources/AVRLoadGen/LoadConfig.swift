@@ -49,6 +49,10 @@ struct LoadConfig {
     /// frames earlier, this many dB quieter (the echo return loss). nil: no echo. 8 kHz slin only.
     var lineEchoDecibels: Float?
     var lineEchoFrames = 3
+    /// Whether each frame carries its stamp. Not with a line echo (it would be mixed away) nor
+    /// with `--content quiet`: a stamp is a click every 20 ms, which an echo canceller fed a
+    /// periodic agent signal learns to "cancel", as no caller's voice would let it.
+    var stampsFrames: Bool { lineEchoDecibels == nil && content != .quiet }
 
     static func parse() -> LoadConfig {
         var arguments = Arguments()
@@ -131,6 +135,9 @@ struct LoadConfig {
             }
         }
         guard config.churnMeanSeconds >= 0 else { Arguments.fail("--churn must be positive") }
+        if !config.stampsFrames, config.expectEcho {
+            Arguments.fail("--content quiet and --line-echo-db send unstamped frames: add --no-echo")
+        }
         if config.lineEchoDecibels != nil, config.codec != .slin || config.ingress != .audiosocket || config.expectEcho {
             // With an echoing STS the line's echo would feed back and overwrite the frame stamps.
             Arguments.fail("--line-echo-db needs --codec slin on AudioSocket and --no-echo")

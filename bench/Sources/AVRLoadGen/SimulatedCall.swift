@@ -326,8 +326,8 @@ final class SimulatedCall {
                 audioStream.write(message)
             }
         } else {
-            // A line's echo is added to the frames: no stamp is read back, so none is written.
-            let stamp = codec.stamped && lineEcho == nil ? FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now) : nil
+            let stamp = codec.stamped && generator.config.stampsFrames
+                ? FrameStamp(callID: id, sequence: sequence, sentNanoseconds: now) : nil
             audio.withMessage(sequence: sequence, stamp: stamp) { message in
                 if lineEcho != nil {
                     lineEcho!.send(message, heardFrames: received, on: audioStream)

@@ -20,7 +20,7 @@ import pytest
 
 from asterisk_sim import KIND_UUID, AsteriskCall, message
 from audio import is_silence, marked_frame, parse_marker
-from helpers import build_request, check_timing, request_once, wait_until
+from helpers import build_request, check_echo_steady, check_timing, echo_delays, request_once, wait_until
 from metrics_scrape import value
 
 PRLIMIT = subprocess.run(["sh", "-c", "command -v prlimit"], capture_output=True).returncode == 0
@@ -46,6 +46,12 @@ def wait_eof(sock: socket.socket, timeout: float) -> float | None:
         if not data:
             return time.monotonic()
         raise AssertionError(f"the server sent {data[:16]!r} to a connection that sent no UUID")
+
+
+def frame_seq(payload: bytes) -> int | None:
+    """The sequence number a marked frame carries (None for silence or other audio)."""
+    mark = None if is_silence(payload) else parse_marker(payload)
+    return None if mark is None else mark[1]
 
 
 def echoed_marks(call: AsteriskCall, i: int) -> list[int]:
@@ -138,7 +144,7 @@ def test_beyond_the_waiting_limit_the_oldest_connection_is_closed(avr_server, ca
 
 # ----------------------------------------------------------------- out of file descriptors
 @pytest.mark.skipif(not PRLIMIT, reason="prlimit (util-linux) not installed")
-def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(avr_server, calls):
+def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(avr_server, calls, harness_lag):
     """1,100 connections that never send a UUID, against a server limited to 1,024 fds (the
     deadline set far away, so only the fd-pressure path can free them): a new call is served,
     /health answers, and 5 calls in progress keep every frame on time."""
@@ -163,6 +169,7 @@ def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(av
                 return
             for i, c in enumerate(live):
                 c.send_frame(marked_frame(i, seq))
+                c.streamed_at.append((seq, time.time()))
                 sent[i] = seq + 1
             seq += 1
 
@@ -199,12 +206,17 @@ def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(av
     for i, c in enumerate(live):
         c.wait_for(lambda c=c, i=i: len(echoed_marks(c, i)) >= sent[i], 3.0, f"call {i}: the echo of all it sent")
         assert echoed_marks(c, i) == list(range(sent[i])), f"call {i} lost or reordered frames"
-        ts = c.wire_times()[5:]
-        worst, at = max((b - a, a) for a, b in zip(ts, ts[1:]))
-        when = ", ".join(f"{at - t:+.2f} s from {name}" for name, t in phases.items())
-        print(f"call {i}: {len(ts)} frames, worst gap {worst * 1000:.1f} ms ({when})")
-        check_timing(worst <= 0.100, f"call {i}: a {worst * 1000:.1f} ms gap in its audio")
         assert not c.ended()
+        # Where the echo delay moved most from one frame to the next, against the phases.
+        delays = echo_delays(c, seq_of=frame_seq)
+        step, k = max((abs(b - a), k) for k, (a, b) in enumerate(zip(delays, delays[1:])))
+        at = c.streamed_at[k + 1][1]
+        when = ", ".join(f"{at - t:+.2f} s from {name}" for name, t in phases.items())
+        print(f"call {i}: echo delay moved at most {step * 1000:.1f} ms from one frame to the next ({when})")
+    # Each echo judged from when its frame was written (the sender thread shares this
+    # process's GIL with the readers): a loop held up by the shedding or the accept errors
+    # would add the hold-up to the frames at once.
+    print(check_echo_steady(live, harness_lag, "calls beside 1,100 idle connections", seq_of=frame_seq))
     shed = value(srv.http_port, CLOSED_METRIC, reason="fd_pressure")
     # At least the idle connections beyond the limit were shed (the server holds a few fds of
     # its own as well), and at most what the new call, /health and the backlog needed.

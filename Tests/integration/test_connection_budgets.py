@@ -19,7 +19,7 @@ import uuid as uuidlib
 import pytest
 
 from asterisk_sim import KIND_UUID, AsteriskCall, message
-from audio import is_silence, marked_frame, parse_marker
+from audio import is_silence, marked_frame, marked_seq, parse_marker
 from helpers import build_request, check_echo_steady, check_timing, echo_delays, request_once, wait_until
 from metrics_scrape import value
 
@@ -46,12 +46,6 @@ def wait_eof(sock: socket.socket, timeout: float) -> float | None:
         if not data:
             return time.monotonic()
         raise AssertionError(f"the server sent {data[:16]!r} to a connection that sent no UUID")
-
-
-def frame_seq(payload: bytes) -> int | None:
-    """The sequence number a marked frame carries (None for silence or other audio)."""
-    mark = None if is_silence(payload) else parse_marker(payload)
-    return None if mark is None else mark[1]
 
 
 def echoed_marks(call: AsteriskCall, i: int) -> list[int]:
@@ -208,7 +202,7 @@ def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(av
         assert echoed_marks(c, i) == list(range(sent[i])), f"call {i} lost or reordered frames"
         assert not c.ended()
         # Where the echo delay moved most from one frame to the next, against the phases.
-        delays = echo_delays(c, seq_of=frame_seq)
+        delays = echo_delays(c, seq_of=marked_seq)
         step, k = max((abs(b - a), k) for k, (a, b) in enumerate(zip(delays, delays[1:])))
         at = c.streamed_at[k + 1][1]
         when = ", ".join(f"{at - t:+.2f} s from {name}" for name, t in phases.items())
@@ -216,7 +210,7 @@ def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(av
     # Each echo judged from when its frame was written (the sender thread shares this
     # process's GIL with the readers): a loop held up by the shedding or the accept errors
     # would add the hold-up to the frames at once.
-    print(check_echo_steady(live, harness_lag, "calls beside 1,100 idle connections", seq_of=frame_seq))
+    print(check_echo_steady(live, harness_lag, "calls beside 1,100 idle connections", seq_of=marked_seq))
     shed = value(srv.http_port, CLOSED_METRIC, reason="fd_pressure")
     # At least the idle connections beyond the limit were shed (the server holds a few fds of
     # its own as well), and at most what the new call, /health and the backlog needed.

@@ -1,6 +1,6 @@
 """Hostile STS services beside healthy calls: a ping flood that never reads, an STS that goes
 silent, a streaming-HTTP STS that stops reading its request body, one that never answers. Each runs beside five
-healthy echo calls, which must lose no audio and see no gap over 100 ms; the server's memory
+healthy echo calls, which must lose no audio and keep a steady echo delay; the server's memory
 stays bounded, and the first SIGTERM ends the process within DRAIN_TIMEOUT + 5 s whatever
 the hostile peer does.
 
@@ -18,16 +18,15 @@ import uuid as uuidlib
 import pytest
 
 from asterisk_sim import message
-from audio import is_silence, marked_frame
+from audio import is_silence, marked_frame, marked_seq
 from conftest import judge_exit, started_peers
-from helpers import build_request, check_timing, request_once, rss_growth_bound_mib
+from helpers import HarnessLag, build_request, check_echo_steady, request_once, rss_growth_bound_mib
 from hostile_sts import HostileSts
 from waiting import wait_on
 
 pytestmark = pytest.mark.call_path
 
 DRAIN_TIMEOUT = 2
-MAX_GAP = 0.100
 
 
 @pytest.fixture
@@ -50,8 +49,9 @@ def agent_audio(call) -> bytes:
 class HealthyCalls:
     """Five callers, one marked 20 ms frame each every 20 ms, against the echo."""
 
-    def __init__(self, srv, calls, n: int = 5):
+    def __init__(self, srv, calls, lag: HarnessLag, n: int = 5):
         self.calls = [calls(srv) for _ in range(n)]
+        self.lag = lag
         self.frames = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, daemon=True)
@@ -69,11 +69,12 @@ class HealthyCalls:
                 break
             for i, c in enumerate(self.calls):
                 c.send_frame(marked_frame(i, seq))
+                c.streamed_at.append((seq, time.time()))
             seq += 1
             self.frames = seq
 
     def finish(self) -> None:
-        """Stops sending; every call must hear all it said, with no gap over MAX_GAP."""
+        """Stops sending; every call must hear all it said, the echo delay steady throughout."""
         self._stop.set()
         self._thread.join(timeout=5)
         for i, c in enumerate(self.calls):
@@ -81,9 +82,9 @@ class HealthyCalls:
             c.wait_for(lambda c=c: len(agent_audio(c)) >= len(expected), 5.0, f"healthy call {i}: its echo")
             assert agent_audio(c) == expected, f"healthy call {i} lost or garbled audio"
             assert not c.ended(), f"healthy call {i} was ended"
-            gaps = c.intervals(skip=2)
-            assert gaps, f"healthy call {i}: no audio"
-            check_timing(max(gaps) <= MAX_GAP, f"healthy call {i}: worst gap {max(gaps) * 1000:.0f} ms")
+        # Each echo against when its frame was written: the sender thread shares this process's
+        # GIL with the hostile peer's and the readers' threads, the server's loop does not.
+        print(check_echo_steady(self.calls, self.lag, "healthy calls", seq_of=marked_seq))
 
 
 def stop_within_bound(srv) -> float:
@@ -98,10 +99,10 @@ def stop_within_bound(srv) -> float:
     return took
 
 
-def test_ping_flood_that_never_reads_ends_its_call_and_spares_the_others(avr_server, calls, hostile_sts):
+def test_ping_flood_that_never_reads_ends_its_call_and_spares_the_others(avr_server, calls, hostile_sts, harness_lag):
     sts = hostile_sts()
     srv = avr_server(STS_URL=sts.ws_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT))
-    healthy = HealthyCalls(srv, calls).start()
+    healthy = HealthyCalls(srv, calls, harness_lag).start()
     rss0 = srv.rss_kib()
     # 40 pings a second, never reading: a keep-alive, however odd; the call goes on.
     brisk = calls(srv, register(srv, "pings", rate=40))
@@ -141,11 +142,11 @@ def test_pings_while_the_sts_is_not_reading_are_answered_by_one_pong_the_latest(
     assert not late.ended()
 
 
-def test_silent_sts_ends_its_call_within_interval_plus_timeout(avr_server, calls, hostile_sts):
+def test_silent_sts_ends_its_call_within_interval_plus_timeout(avr_server, calls, hostile_sts, harness_lag):
     sts = hostile_sts()
     srv = avr_server(STS_URL=sts.ws_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT),
                      STS_PING_INTERVAL="500", STS_PING_TIMEOUT="500")
-    healthy = HealthyCalls(srv, calls).start()
+    healthy = HealthyCalls(srv, calls, harness_lag).start()
     silent = calls(srv, register(srv, "stall"))
     silent.start_streaming(lambda seq: marked_frame(9, seq))
     opened = sts.wait_mode("stall")["t"]
@@ -158,11 +159,11 @@ def test_silent_sts_ends_its_call_within_interval_plus_timeout(avr_server, calls
     stop_within_bound(srv)
 
 
-def test_http_sts_that_stops_reading_costs_bounded_memory_and_never_holds_the_exit(avr_server, calls, hostile_sts):
+def test_http_sts_that_stops_reading_costs_bounded_memory_and_never_holds_the_exit(avr_server, calls, hostile_sts, harness_lag):
     sts = hostile_sts()
     # The stall bound is out of the way here: the call must still be up when the drain begins.
     srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), STS_HTTP_STALL_TIMEOUT="600000")
-    healthy = HealthyCalls(srv, calls).start()
+    healthy = HealthyCalls(srv, calls, harness_lag).start()
     stuck = calls(srv, register(srv, "stall"))
     sts.wait_mode("stall")
     time.sleep(0.3)  # the call's start-up allocations are behind us
@@ -207,13 +208,13 @@ def blast_and_keep_flowing(call, stop: threading.Event, mib: int) -> threading.T
     return thread
 
 
-def test_http_sts_that_stops_reading_ends_its_call_after_the_stall_timeout(avr_server, calls, hostile_sts):
+def test_http_sts_that_stops_reading_ends_its_call_after_the_stall_timeout(avr_server, calls, hostile_sts, harness_lag):
     """The STS answers 200 and stops reading: the call's unsent bytes stay at the 256 KiB
     bound (RSS bounded while audio keeps coming), and the call ends STS_HTTP_STALL_TIMEOUT
     after the STS last took a byte, with one line; the healthy calls notice nothing."""
     sts = hostile_sts()
     srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), STS_HTTP_STALL_TIMEOUT="1500")
-    healthy = HealthyCalls(srv, calls).start()
+    healthy = HealthyCalls(srv, calls, harness_lag).start()
     stuck = calls(srv, register(srv, "stall"))
     sts.wait_mode("stall")
     time.sleep(0.3)  # the call's start-up allocations are behind us
@@ -237,13 +238,13 @@ def test_http_sts_that_stops_reading_ends_its_call_after_the_stall_timeout(avr_s
     stop_within_bound(srv)
 
 
-def test_http_sts_that_never_answers_ends_its_call_after_the_head_timeout(avr_server, calls, hostile_sts):
+def test_http_sts_that_never_answers_ends_its_call_after_the_head_timeout(avr_server, calls, hostile_sts, harness_lag):
     """The STS reads every byte of the request body and never sends a status line: the call
     ends STS_HTTP_HEAD_TIMEOUT after its request, with one line, while its audio flows; the
     STS saw that audio, and RSS stays where it was."""
     sts = hostile_sts()
     srv = avr_server(STS_URL=sts.http_url, DRAIN_TIMEOUT=str(DRAIN_TIMEOUT), STS_HTTP_HEAD_TIMEOUT="1000")
-    healthy = HealthyCalls(srv, calls).start()
+    healthy = HealthyCalls(srv, calls, harness_lag).start()
     silent = calls(srv, register(srv, "nohead"))
     silent.start_streaming(lambda seq: marked_frame(9, seq))
     conn = sts.wait_mode("nohead")

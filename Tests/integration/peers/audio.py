@@ -64,6 +64,12 @@ def parse_marker(frame: bytes) -> tuple[int, int] | None:
     return a - MARK, b - 1
 
 
+def marked_seq(frame: bytes) -> int | None:
+    """The sequence number a `marked_frame` carries; None for any other audio."""
+    mark = parse_marker(frame)
+    return None if mark is None else mark[1]
+
+
 # ----------------------------------------------------------------------------- G.711 μ-law
 _BIAS = 0x84
 _CLIP = 32635

@@ -162,8 +162,7 @@ def test_idle_connections_beyond_the_fd_limit_starve_neither_calls_nor_health(av
             if d > 0 and stop.wait(d):
                 return
             for i, c in enumerate(live):
-                c.send_frame(marked_frame(i, seq))
-                c.streamed_at.append((seq, time.time()))
+                c.stream_frame(seq, marked_frame(i, seq))
                 sent[i] = seq + 1
             seq += 1
 

@@ -68,8 +68,7 @@ class HealthyCalls:
             if delay > 0 and self._stop.wait(delay):
                 break
             for i, c in enumerate(self.calls):
-                c.send_frame(marked_frame(i, seq))
-                c.streamed_at.append((seq, time.time()))
+                c.stream_frame(seq, marked_frame(i, seq))
             seq += 1
             self.frames = seq
 

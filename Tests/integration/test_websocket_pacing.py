@@ -4,8 +4,8 @@ and the simulated channel with its queue (`QueuedWebSocketChannel`: plays one fr
 20 ms, `MEDIA_XOFF` at 900 queued, `MEDIA_XON` below 800, ignores frames at 1000,
 `FLUSH_MEDIA` empties it).
 
-The agent's frames carry their sequence number (slin: the first sample is MARK, the second
-1 + the number), so what the channel received and played can be checked frame by frame.
+The agent's frames carry their sequence number (`marked_frame`: the first sample names the
+agent, the second is 1 + the number), so what the channel received and played can be checked frame by frame.
 """
 
 from __future__ import annotations
@@ -13,34 +13,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import struct
 import threading
 import time
 
 import pytest
 
-from audio import sine_pcm
+from audio import marked_frame, parse_marker
 from loop_thread import LoopThread
 from waiting import wait_on
 from websocket_channel_sim import QueuedWebSocketChannel
 
 pytestmark = pytest.mark.call_path
 
-MARK = 23000
+# The agent's frames are `marked_frame`s of this id (no caller's frame carries it).
+AGENT = 3000
 
 
 def agent_frame(seq: int) -> bytes:
-    body = bytearray(sine_pcm(320, start_sample=seq * 160))
-    struct.pack_into("<hh", body, 0, MARK, 1 + seq)
-    return bytes(body)
+    return marked_frame(AGENT, seq)
 
 
 def seq_of(frame: bytes) -> int | None:
-    if len(frame) >= 4:
-        a, b = struct.unpack_from("<hh", frame, 0)
-        if a == MARK and b >= 1:
-            return b - 1
-    return None
+    mark = parse_marker(frame)
+    return mark[1] if mark is not None and mark[0] == AGENT else None
 
 
 class PushSts:

@@ -99,6 +99,14 @@ class AsteriskCall:
     def send_frame(self, payload: bytes) -> bool:
         return self.send_message(self.kind, payload)
 
+    def stream_frame(self, seq: int, payload: bytes) -> bool:
+        """Sends caller frame `seq` and notes when it was written (`streamed_at`, wall clock,
+        against which `helpers.echo_delays` measures each echo)."""
+        if not self.send_frame(payload):
+            return False
+        self.streamed_at.append((seq, time.time()))
+        return True
+
     def send_audio(self, data: bytes, pace: bool = True, frame_bytes: int | None = None) -> int:
         """Cut into frames and send, one every 20 ms against an absolute monotonic schedule.
         Returns how many frames were sent before any failure."""
@@ -128,10 +136,8 @@ class AsteriskCall:
                 if delay > 0 and self._stop_stream.wait(delay):
                     break
                 frame = frame_fn(seq)
-                if frame is not None:
-                    if not self.send_frame(frame):
-                        break
-                    self.streamed_at.append((seq, time.time()))
+                if frame is not None and not self.stream_frame(seq, frame):
+                    break
                 seq += 1
 
         self._streamer = threading.Thread(target=run, daemon=True)
